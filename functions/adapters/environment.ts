@@ -1,0 +1,52 @@
+/**
+ * Every environment variable the functions read, named once. The local stack and CDK set the same names;
+ * only their values differ (emulator endpoints locally, real services in the cloud).
+ */
+export const ENV = {
+  tableName: 'TABLE_NAME',
+  /** JSON object: pipeline id → the config version new deals start on, e.g. {"default":"3f2a…"}. */
+  pipelines: 'STAGEFLOW_PIPELINES',
+  /** JSON object: pipeline id → the state machine (alias) ARN that runs its deals. */
+  stateMachines: 'STATE_MACHINE_ARNS',
+  publicBaseUrl: 'PUBLIC_BASE_URL',
+  mailFrom: 'MAIL_FROM',
+  sesConfigurationSet: 'SES_CONFIGURATION_SET',
+  /** Local only: emulator endpoints. Unset in the cloud. */
+  dynamoDbEndpoint: 'DYNAMODB_ENDPOINT',
+  sesEndpoint: 'SES_ENDPOINT',
+  stepFunctionsEndpoint: 'SFN_ENDPOINT',
+  /** Cloud: the Secrets Manager secret holding the webhook secrets and link signing key (a JSON object). */
+  secretsArn: 'SECRETS_ARN',
+  approvalReminderSeconds: 'APPROVAL_REMINDER_SECONDS',
+  approvalExpirySeconds: 'APPROVAL_EXPIRY_SECONDS',
+} as const;
+
+/** The secrets, by environment variable name (local) and by key in the Secrets Manager JSON (cloud). */
+export const SECRET_NAMES = [
+  'GENERIC_WEBHOOK_SECRET',
+  'HUBSPOT_CLIENT_SECRET',
+  'PIPEDRIVE_BASIC_AUTH',
+  'SALESFORCE_ORG_ID',
+  'SALESFORCE_WEBHOOK_TOKEN',
+  'LINK_SIGNING_KEY',
+] as const;
+export type SecretName = (typeof SECRET_NAMES)[number];
+
+/** A required variable; a missing one is a deployment error, reported by name. */
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') {
+    throw new Error(`environment variable ${name} is not set`);
+  }
+  return value;
+}
+
+export function optionalEnv(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** A JSON object variable such as STAGEFLOW_PIPELINES. */
+export function jsonEnv(name: string): Record<string, string> {
+  return JSON.parse(requireEnv(name)) as Record<string, string>;
+}

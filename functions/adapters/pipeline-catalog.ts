@@ -1,0 +1,49 @@
+import { BadRequestError } from '../core/errors.ts';
+import type { VersionedPipeline } from '../core/pipeline-config.ts';
+import type { DealRepository } from './deal-repository.ts';
+
+/**
+ * The pipeline configs the functions evaluate deals under. New deals start on the current version of their pipeline
+ * (set at deploy or start-up); a deal in flight is always evaluated under the version it started on, read from the
+ * table where every deployed version is stored. Versions are immutable, so they are cached for the process's life.
+ */
+export class PipelineCatalog {
+  private readonly cache = new Map<string, Promise<VersionedPipeline | null>>();
+
+  constructor(
+    private readonly deals: DealRepository,
+    private readonly currentVersions: Record<string, string>,
+  ) {}
+
+  pipelineIds(): string[] {
+    return Object.keys(this.currentVersions);
+  }
+
+  /** The version new deals of this pipeline start on; an unknown pipeline is the sender's mistake. */
+  async current(pipeline: string): Promise<VersionedPipeline> {
+    const version = this.currentVersions[pipeline];
+    if (!version) {
+      throw new BadRequestError(
+        'UNKNOWN_PIPELINE',
+        `pipeline '${pipeline}' does not exist — use one of: ${this.pipelineIds().join(', ')}`,
+        [{ path: 'pipeline', message: `unknown pipeline '${pipeline}'` }],
+      );
+    }
+    return this.version(pipeline, version);
+  }
+
+  async version(pipeline: string, version: string): Promise<VersionedPipeline> {
+    const key = `${pipeline}@${version}`;
+    let found = this.cache.get(key);
+    if (!found) {
+      found = this.deals.getPipelineVersion(pipeline, version);
+      this.cache.set(key, found);
+    }
+    const config = await found;
+    if (!config) {
+      this.cache.delete(key);
+      throw new Error(`pipeline ${pipeline} version ${version} is not stored; redeploy the stage config`);
+    }
+    return config;
+  }
+}

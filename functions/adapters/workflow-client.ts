@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import {
+  DescribeStateMachineCommand,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  type SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+
+/** Errors meaning "this task token is no longer waiting": already answered, timed out, or from a finished execution. */
+const SPENT_TOKEN_ERRORS = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
+
+/**
+ * Step Functions, as the deal workflow uses it: one execution per deal (named after the deal and its generation, so a
+ * retried start is idempotent), and task tokens answered once.
+ */
+export class WorkflowClient {
+  constructor(
+    private readonly sfn: SFNClient,
+    private readonly stateMachineArns: Record<string, string>,
+  ) {}
+
+  /** Starts the deal's execution at `stage`; an execution of that name that already exists counts as started. */
+  async start(input: { pipeline: string; dealId: string; stage: string; generation: number }): Promise<void> {
+    const stateMachineArn = this.stateMachineArns[input.pipeline];
+    if (!stateMachineArn) throw new Error(`no state machine is configured for pipeline '${input.pipeline}'`);
+    try {
+      await this.sfn.send(
+        new StartExecutionCommand({
+          stateMachineArn,
+          name: executionName(input.pipeline, input.dealId, input.generation),
+          input: JSON.stringify({ pipeline: input.pipeline, dealId: input.dealId, stage: input.stage }),
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof Error && error.name === 'ExecutionAlreadyExists')) throw error;
+    }
+  }
+
+  /** Proves every configured state machine exists and answers (the health check). */
+  async describeStateMachines(): Promise<void> {
+    await Promise.all(
+      Object.values(this.stateMachineArns).map((arn) =>
+        this.sfn.send(new DescribeStateMachineCommand({ stateMachineArn: arn.replace(/:live$/, '') })),
+      ),
+    );
+  }
+
+  /** Answers a waiting task; returns false when the token was already spent (a repeated hand-off). */
+  async complete(taskToken: string, output: unknown): Promise<boolean> {
+    return this.spend(() =>
+      this.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output ?? {}) })),
+    );
+  }
+
+  async fail(taskToken: string, error: string, cause: string): Promise<boolean> {
+    return this.spend(() => this.sfn.send(new SendTaskFailureCommand({ taskToken, error, cause })));
+  }
+
+  private async spend(send: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await send();
+      return true;
+    } catch (error) {
+      if (error instanceof Error && SPENT_TOKEN_ERRORS.has(error.name)) return false;
+      throw error;
+    }
+  }
+}
+
+/**
+ * A valid execution name (≤ 80 characters of [A-Za-z0-9_-]) that stays unique for any deal id: the readable part is
+ * sanitised and truncated, and a hash of the exact ids keeps two different deals apart.
+ */
+export function executionName(pipeline: string, dealId: string, generation: number): string {
+  const hash = createHash('sha256').update(`${pipeline}\u0000${dealId}`).digest('hex').slice(0, 12);
+  const readable = `${pipeline}-${dealId}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 56);
+  return `${readable}-${hash}-g${generation}`;
+}

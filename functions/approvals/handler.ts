@@ -1,0 +1,31 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { htmlResponse, problemPage } from '../core/approval-pages.ts';
+import type { HttpResult } from '../http/responses.ts';
+import { decideApproval, readApprovalForm, showApproval } from '../usecases/review-approval.ts';
+import { servicesFromEnvironment } from '../usecases/services.ts';
+import { htmlErrors } from './html-errors.ts';
+
+const logger = new Logger({ serviceName: 'stageflow-approvals' });
+const services = servicesFromEnvironment();
+
+/** `GET`/`HEAD`/`POST /approvals/{approvalId}`: the approval review page and the decision form (CONTRACT section 5). */
+export const handler = middy<APIGatewayProxyEventV2, HttpResult>()
+  .use(injectLambdaContext(logger))
+  .use(htmlErrors(logger))
+  .handler((event) => {
+    const approvalId = event.pathParameters?.approvalId ?? '';
+    switch (event.requestContext.http.method) {
+      case 'GET':
+      case 'HEAD':
+        return showApproval(approvalId, event.queryStringParameters?.token, services);
+      case 'POST':
+        return decideApproval(approvalId, readApprovalForm(event), services);
+      default: {
+        const page = problemPage('Method not allowed', 'Open the link from your email, then use the page’s buttons.');
+        return htmlResponse(405, page, { allow: 'GET, HEAD, POST' });
+      }
+    }
+  });

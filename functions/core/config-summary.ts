@@ -1,0 +1,116 @@
+import { formatConfigIssues, loadPipelineConfig } from './config-loader.ts';
+import { InvalidConfigError } from './errors.ts';
+import type { Criterion, ExitApproval, PipelineConfig, StageConfig, VersionedPipeline } from './pipeline-config.ts';
+
+/**
+ * What `npm run config:check` prints: a readable summary of a valid stage config, or every error of an invalid one.
+ */
+
+/** The outcome of checking one stage config file. */
+export interface ConfigCheck {
+  ok: boolean;
+  /** The summary when `ok`, else the located errors. */
+  output: string;
+}
+
+/** Loads a stage config file and says whether it is valid, with a summary or its errors. */
+export function checkConfigFile(file: string): ConfigCheck {
+  try {
+    return { ok: true, output: summarizePipeline(loadPipelineConfig(file), file) };
+  } catch (error) {
+    if (error instanceof InvalidConfigError) return { ok: false, output: formatConfigIssues(error, file) };
+    throw error;
+  }
+}
+
+const BOUNDS = [
+  ['greaterThan', '>'],
+  ['atLeast', '>='],
+  ['lessThan', '<'],
+  ['atMost', '<='],
+] as const;
+
+/** A criterion in words, e.g. "budgetConfirmed = true", "firstMeetingDate is a date", "discountPercent > 20". */
+export function describeCriterion(criterion: Criterion): string {
+  const { field } = criterion;
+  switch (criterion.require) {
+    case 'present':
+      return `${field} is not empty`;
+    case 'date':
+      return `${field} is a date`;
+    case 'equals':
+      return `${field} = ${JSON.stringify(criterion.value)}`;
+    case 'number': {
+      const bounds = BOUNDS.flatMap(([bound, symbol]) => {
+        const limit = criterion[bound];
+        return limit === undefined ? [] : [`${symbol} ${limit}`];
+      });
+      return bounds.length > 0 ? `${field} ${bounds.join(' and ')}` : `${field} is a number`;
+    }
+  }
+}
+
+function describeApproval({ role, when }: ExitApproval): string {
+  return when ? `${role} when ${describeCriterion(when)}` : role;
+}
+
+/** The summary of a valid pipeline: its rules, stages in order with their CRM names, approvers and timing. */
+export function summarizePipeline({ config, version }: VersionedPipeline, file: string): string {
+  const { rules, stages, approvers, approvalTiming } = config;
+  const openStages = stages.filter((stage) => !stage.closed);
+  const openKeys = openStages.map((stage) => stage.key);
+  const crmNames = crmNamesByStage(config);
+  const details = (stage: StageConfig) =>
+    [
+      ['entry criteria', stage.entryCriteria.map(describeCriterion).join('; ')],
+      ['entry approvals', stage.entryApprovals.join(', ')],
+      ['exit criteria', stage.exitCriteria.map(describeCriterion).join('; ')],
+      ['exit approvals', stage.exitApprovals.map(describeApproval).join(', ')],
+      ['CRM names', crmNames.get(stage.key)?.join(', ') ?? ''],
+    ]
+      .filter(([, text]) => text)
+      .map(([label, text]) => `       ${label}: ${text}`);
+  const renames = Object.entries(config.crm).flatMap(([source, mapping]) =>
+    Object.entries(mapping?.fields ?? {}).map(([from, to]) => `  ${source} ${from} → ${to}`),
+  );
+  return [
+    `${file} is valid.`,
+    '',
+    `Pipeline  ${config.pipeline}: ${config.name}`,
+    `Version   ${version}`,
+    `Forward   ${rules.allowSkips ? 'may skip stages' : 'one stage at a time'}`,
+    `Backward  ${rules.allowBackward ? 'to any earlier open stage' : 'never'}`,
+    `Start     ${(rules.startStages ?? openKeys.slice(0, 1)).join(', ')}`,
+    `Owner     ${rules.notifyOwnerOnStageEntry ? 'emailed on entering each stage' : 'not emailed on stage entry'}`,
+    '',
+    'Open stages',
+    ...openStages.flatMap((stage, index) => [`  ${index + 1}. ${stage.key} (${stage.name})`, ...details(stage)]),
+    '',
+    'Closed stages',
+    ...stages
+      .filter((stage) => stage.closed)
+      .flatMap((stage) => [
+        `  ${stage.key} (${stage.name}): ${stage.closed}, from ${(stage.reachableFrom ?? openKeys).join(', ')}`,
+        ...details(stage),
+      ]),
+    '',
+    'Approvers',
+    ...Object.entries(approvers).map(([role, { name, email }]) => `  ${role}: ${name} <${email}>`),
+    `Approvals remind after ${approvalTiming.reminderAfterHours} h, expire after ${approvalTiming.expireAfterHours} h`,
+    ...(renames.length > 0 ? ['', 'CRM field renames', ...renames] : []),
+  ].join('\n');
+}
+
+/** How each CRM names each stage, e.g. `deliver` → `hubspot contractsent`, `pipedrive 5`. */
+function crmNamesByStage({ crm }: PipelineConfig): Map<string, string[]> {
+  const names = new Map<string, string[]>();
+  const add = (stage: string | undefined, name: string) => {
+    if (stage !== undefined) names.set(stage, [...(names.get(stage) ?? []), name]);
+  };
+  for (const [source, mapping] of Object.entries(crm)) {
+    for (const [value, stage] of Object.entries(mapping?.stages ?? {}))
+      add(stage, `${source} ${/\s/.test(value) ? JSON.stringify(value) : value}`);
+  }
+  for (const [status, stage] of Object.entries(crm.pipedrive?.status ?? {})) add(stage, `pipedrive status ${status}`);
+  return names;
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import type { Fields } from './deal.ts';
+import type { Criterion } from './pipeline-config.ts';
+
+/**
+ * Exit and entry criteria: conditions on one deal field each. CRMs send nearly every value as a string, so the
+ * checks accept the string forms of booleans and numbers as well as the typed values.
+ */
+
+const isoDate = z.union([z.iso.date(), z.iso.datetime({ offset: true, local: true })]);
+
+/** Decimal notation only: `Number()` alone would also take '0x1A', '' and ' ' as numbers. */
+const decimal = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+function fieldValue(fields: Fields, field: string): unknown {
+  return Object.hasOwn(fields, field) ? fields[field] : undefined;
+}
+
+function isPresent(value: unknown): boolean {
+  if (value === null || value === undefined) return false;
+  if (typeof value === 'string') return value.trim() !== '';
+  if (Array.isArray(value)) return value.length > 0;
+  return true;
+}
+
+function asNumber(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string' && decimal.test(value.trim())) {
+    const parsed = Number(value.trim());
+    return Number.isFinite(parsed) ? parsed : undefined;
+  }
+  return undefined;
+}
+
+function equalsExpected(value: unknown, expected: Criterion['value']): boolean {
+  if (value === expected) return true;
+  if (typeof expected === 'boolean')
+    return typeof value === 'string' && value.trim().toLowerCase() === String(expected);
+  if (typeof expected === 'number') return typeof value === 'string' && asNumber(value) === expected;
+  return false;
+}
+
+function withinBounds(n: number, c: Criterion): boolean {
+  return (
+    (c.greaterThan === undefined || n > c.greaterThan) &&
+    (c.atLeast === undefined || n >= c.atLeast) &&
+    (c.lessThan === undefined || n < c.lessThan) &&
+    (c.atMost === undefined || n <= c.atMost)
+  );
+}
+
+/** Whether the deal's fields satisfy one criterion. */
+export function criterionHolds(c: Criterion, fields: Fields): boolean {
+  const value = fieldValue(fields, c.field);
+  switch (c.require) {
+    case 'present':
+      return isPresent(value);
+    case 'date':
+      return typeof value === 'string' && isoDate.safeParse(value.trim()).success;
+    case 'equals':
+      return equalsExpected(value, c.value);
+    case 'number': {
+      const n = asNumber(value);
+      return n !== undefined && withinBounds(n, c);
+    }
+  }
+}
+
+/** The criteria the fields do not satisfy, in their configured order. */
+export function unmetCriteria(cs: Criterion[], fields: Fields): Criterion[] {
+  return cs.filter((c) => !criterionHolds(c, fields));
+}
+
+/** A criterion in words for messages, e.g. `budgetConfirmed = true` or `discountPercent > 20`. */
+export function describeCriterion(c: Criterion): string {
+  switch (c.require) {
+    case 'present':
+      return `${c.field} is filled in`;
+    case 'date':
+      return `${c.field} is a date`;
+    case 'equals':
+      return `${c.field} = ${typeof c.value === 'string' ? JSON.stringify(c.value) : String(c.value)}`;
+    case 'number': {
+      const bounds = [
+        c.greaterThan === undefined ? null : `> ${c.greaterThan}`,
+        c.atLeast === undefined ? null : `>= ${c.atLeast}`,
+        c.lessThan === undefined ? null : `< ${c.lessThan}`,
+        c.atMost === undefined ? null : `<= ${c.atMost}`,
+      ].filter((b) => b !== null);
+      return bounds.length === 0 ? `${c.field} is a number` : `${c.field} ${bounds.join(' and ')}`;
+    }
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The deal model and the decisions the core takes about it. Plain data only: no AWS, no I/O.
+ */
+
+/** Where an event came from. */
+export const SOURCES = ['generic', 'hubspot', 'pipedrive', 'salesforce'] as const;
+export type Source = (typeof SOURCES)[number];
+
+/** A deal field's value as stored; `null` in an event removes the field. */
+export type Fields = Record<string, unknown>;
+
+export interface Owner {
+  email?: string;
+  name?: string;
+}
+
+/**
+ * One CRM event in canonical form, whatever the source. Adapters in `functions/sources` produce it;
+ * the core decides on it.
+ */
+export interface StageEvent {
+  source: Source;
+  /** Unique per source: the deduplication key (HubSpot's is composite, see the HubSpot adapter). */
+  eventId: string;
+  pipeline: string;
+  dealId: string;
+  /** The stage key the deal should move to (already mapped from the CRM's value); absent for a field update. */
+  stage?: string;
+  /** ISO timestamp of when the change happened at the source; orders events. */
+  occurredAt: string;
+  dealName?: string;
+  owner?: Owner;
+  /** Merged into the deal's fields before the move is judged; `null` removes a field. */
+  fields: Fields;
+}
+
+export const OUTCOMES = ['applied', 'pending_approval', 'rejected', 'duplicate', 'stale'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export const REASON_CODES = [
+  'EXIT_CRITERIA_UNMET',
+  'ENTRY_CRITERIA_UNMET',
+  'SKIP_NOT_ALLOWED',
+  'BACKWARD_NOT_ALLOWED',
+  'CLOSED_LOST_REQUIRES_QUALIFY',
+  'CLOSED_STAGE_NOT_REACHABLE',
+  'DEAL_CLOSED',
+  'UNKNOWN_STAGE',
+  'UNKNOWN_DEAL',
+  'START_STAGE_NOT_ALLOWED',
+  'APPROVAL_PENDING',
+  'APPROVAL_REJECTED',
+  'APPROVAL_EXPIRED',
+  'ALREADY_IN_STAGE',
+  'STALE_EVENT',
+] as const;
+export type ReasonCode = (typeof REASON_CODES)[number];
+
+/** Why the rules decided as they did: a code, a sentence, and details such as `missing`. */
+export interface Reason {
+  code: ReasonCode;
+  message: string;
+  [detail: string]: unknown;
+}
+
+export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired', 'cancelled'] as const;
+export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+
+/** One approval request to one role. Its token hash and task token live with the approval item, not here. */
+export interface Approval {
+  approvalId: string;
+  role: string;
+  /** The stage whose handoff or exit gate this approval validates. */
+  stage: string;
+  /** The deal's stage visit the request belongs to; a request from an earlier visit never counts. */
+  visit: number;
+  /** `entry`: asked on entering the stage; `exit`: asked because a move out of the stage needs it. */
+  kind: 'entry' | 'exit';
+  reason: string;
+  status: ApprovalStatus;
+  requestedAt: string;
+  remindAt: string;
+  expiresAt: string;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  comment: string | null;
+  /** The workflow execution that runs this request's reminder and expiry timers; null until one picks it up. */
+  runBy: string | null;
+}
+
+export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval'] as const;
+export type HistoryType = (typeof HISTORY_TYPES)[number];
+
+export interface HistoryEntry {
+  at: string;
+  type: HistoryType;
+  from: string | null;
+  to: string | null;
+  outcome: Outcome;
+  eventId: string | null;
+  source: Source | 'approval' | null;
+  reasons: Reason[];
+}
+
+export interface PendingMove {
+  to: string;
+  requestedAt: string;
+  eventId: string | null;
+  /** occurredAt of the event that asked for the move: it becomes the deal's `stageEventAt` when the move applies. */
+  occurredAt?: string;
+}
+
+export type DealStatus = 'open' | 'won' | 'lost';
+
+export interface Deal {
+  pipeline: string;
+  dealId: string;
+  dealName: string | null;
+  owner: Owner | null;
+  stage: string;
+  status: DealStatus;
+  /** The config version the deal started on; it is evaluated under it for its whole life. */
+  configVersion: string;
+  fields: Fields;
+  /** occurredAt of the newest event that set each field: an older event never overrides a newer value. */
+  fieldTimes: Record<string, string>;
+  /** occurredAt of the event that decided the current stage: an older move is stale. */
+  stageEventAt: string;
+  /** occurredAt of the newest event recorded for this deal. */
+  lastEventAt: string;
+  /** Counts stage entries; approvals belong to one visit. */
+  visit: number;
+  approvals: Approval[];
+  pendingMove: PendingMove | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The approval timing in force for a new request, in seconds (pipeline values, or the local overrides). */
+export interface ApprovalTiming {
+  reminderSeconds: number;
+  expirySeconds: number;
+}
+
+/** What the core needs from outside to decide: the clock, id generation and the approval timing. */
+export interface DecisionContext {
+  now: string;
+  newApprovalId: () => string;
+  timing: ApprovalTiming;
+}
+
+/** The core's answer to one input: the outcome and the deal as it must be stored. */
+export interface Decision {
+  outcome: Outcome;
+  reasons: Reason[];
+  /** The deal after the decision (as it was for `stale` with nothing new); null when a refused first event created none. */
+  deal: Deal | null;
+  /** History entries to append, in order. */
+  history: HistoryEntry[];
+  /** Approvals this decision created (now `pending`): their emails must go out. */
+  requested: Approval[];
+  /** Approvals this decision ended (decided, cancelled or expired): their waiting workflow tasks must be released. */
+  ended: Approval[];
+  /** True when the deal entered a different stage. */
+  moved: boolean;
+}

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import type { StageEvent } from '../core/deal.ts';
+import { BadRequestError, type ErrorIssue } from '../core/errors.ts';
+import type { PipelineConfig } from '../core/pipeline-config.ts';
+import type { SourceContext, WebhookRequest } from './types.ts';
+
+/** The pipeline a CRM delivery belongs to when its URL names none. */
+export const DEFAULT_PIPELINE = 'default';
+
+/** Parses a JSON body; `expected` names what the sender should send instead. */
+export function parseJsonBody(rawBody: string, expected: string): unknown {
+  try {
+    return JSON.parse(rawBody);
+  } catch (error) {
+    throw new BadRequestError(
+      'INVALID_JSON',
+      `the body is not valid JSON — send ${expected}`,
+      [{ path: '', message: error instanceof Error ? error.message : String(error) }],
+      { cause: error },
+    );
+  }
+}
+
+/** Zod's issues as the contract's issues, each naming its field (an unknown key gets one issue of its own). */
+export function issuesOf(error: z.ZodError, prefix: PropertyKey[] = []): ErrorIssue[] {
+  return error.issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({
+        path: z.core.toDotPath([...path, key]),
+        message: 'unknown field — remove it or check its spelling',
+      }));
+    }
+    return [{ path: z.core.toDotPath(path), message: issue.message }];
+  });
+}
+
+/** The refusal of a body whose shape is not what the source sends. */
+export function invalidEvent(message: string, issues: ErrorIssue[]): BadRequestError {
+  return new BadRequestError('INVALID_EVENT', message, issues);
+}
+
+/** Validates a parsed body; `what` names the expected shape in the refusal. */
+export function validateBody<Schema extends z.ZodType>(schema: Schema, value: unknown, what: string): z.output<Schema> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw invalidEvent(`the body is not ${what} — fix the fields listed in issues`, issuesOf(result.error));
+  }
+  return result.data;
+}
+
+/** The pipeline a CRM delivery names in its URL (`?pipeline=`), or the default one. */
+export function pipelineFromQuery(req: WebhookRequest): string {
+  return req.query.pipeline ?? DEFAULT_PIPELINE;
+}
+
+/** The config of a deployed pipeline; `path` says where the request named it. */
+export function resolvePipeline(ctx: SourceContext, pipeline: string, path: string): PipelineConfig {
+  const config = ctx.pipelines(pipeline);
+  if (!config) {
+    throw new BadRequestError(
+      'UNKNOWN_PIPELINE',
+      `pipeline '${pipeline}' is not deployed — name a pipeline from stage-config/ (or omit it for '${DEFAULT_PIPELINE}')`,
+      [{ path, message: `unknown pipeline '${pipeline}'` }],
+    );
+  }
+  return config;
+}
+
+/** The latest instant JavaScript dates can hold, in ms: bounds timestamps before they reach `Date`. */
+export const MAX_EPOCH_MS = 8.64e15;
+
+/** Oldest first, so that a batch applies in the order things happened; equal times keep the sender's order. */
+export function sortByOccurredAt(events: StageEvent[]): StageEvent[] {
+  return events.toSorted((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt));
+}

@@ -1,0 +1,183 @@
+import { z } from 'zod';
+import type { StageEvent } from '../core/deal.ts';
+import { BadRequestError, type ErrorIssue, UnauthorizedError } from '../core/errors.ts';
+import type { PipelineConfig } from '../core/pipeline-config.ts';
+import { jsonError } from '../http/responses.ts';
+import {
+  invalidEvent,
+  issuesOf,
+  MAX_EPOCH_MS,
+  parseJsonBody,
+  pipelineFromQuery,
+  resolvePipeline,
+  sortByOccurredAt,
+} from './body.ts';
+import { configuredSecret, hmacSha256, safeEqual } from './credentials.ts';
+import { DELETED_IN_CRM_FIELD, mapStage, renameFields } from './crm-maps.ts';
+import { acceptedBatch } from './json-answers.ts';
+import type { SourceAdapter, WebhookRequest } from './types.ts';
+
+/** The route HubSpot calls; its signature covers the full URL, so the URL is rebuilt from the public base URL. */
+const HUBSPOT_ROUTE = '/webhooks/hubspot';
+
+/** HubSpot's documented replay window; a timestamp further than this from our clock, either way, is refused. */
+const TOLERANCE_MS = 5 * 60 * 1000;
+
+/** The deal property whose value is the stage, and the one whose value is the deal's name. */
+const STAGE_PROPERTY = 'dealstage';
+const NAME_PROPERTY = 'dealname';
+
+/** HubSpot's ids: numbers in practice, digit strings tolerated. */
+const hubspotId = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected digits')]);
+
+const envelope = {
+  eventId: hubspotId,
+  subscriptionId: hubspotId,
+  portalId: hubspotId,
+  occurredAt: z.number().int().nonnegative().max(MAX_EPOCH_MS).describe('when the change happened, in epoch ms'),
+  objectId: hubspotId.describe('the deal id'),
+  attemptNumber: z.number().int().nonnegative().optional(),
+};
+
+/** The deal events of HubSpot webhooks v3 this source understands; other fields HubSpot adds are ignored. */
+const HubSpotDealEventSchema = z.discriminatedUnion('subscriptionType', [
+  z.looseObject({ ...envelope, subscriptionType: z.literal('deal.creation') }),
+  z.looseObject({ ...envelope, subscriptionType: z.literal('deal.deletion') }),
+  z.looseObject({ ...envelope, subscriptionType: z.literal('deal.restore') }),
+  z.looseObject({
+    ...envelope,
+    subscriptionType: z.literal('deal.propertyChange'),
+    propertyName: z.string().min(1),
+    propertyValue: z.string(),
+  }),
+]);
+type HubSpotDealEvent = z.output<typeof HubSpotDealEventSchema>;
+
+const SUPPORTED_TYPES: ReadonlySet<unknown> = new Set(
+  HubSpotDealEventSchema.options.map((option) => option.shape.subscriptionType.value),
+);
+
+/** The URL HubSpot signed: the public route plus the query string, with the characters HubSpot decodes decoded. */
+function hubspotSignedUrl(publicBaseUrl: string, query: WebhookRequest['query']): string {
+  const params = new URLSearchParams(
+    Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  ).toString();
+  const url = `${publicBaseUrl.replace(/\/+$/, '')}${HUBSPOT_ROUTE}${params ? `?${params}` : ''}`;
+  return url.replace(/%(?:3A|2F|3F|40|21|24|27|28|29|2A|2C|3B)/gi, (escaped) => decodeURIComponent(escaped));
+}
+
+function authenticate(req: WebhookRequest, secret: string, publicBaseUrl: string): void {
+  const signature = req.headers['x-hubspot-signature-v3'];
+  const timestamp = req.headers['x-hubspot-request-timestamp'];
+  if (!signature || !timestamp) {
+    throw new UnauthorizedError(
+      'X-HubSpot-Signature-v3 and X-HubSpot-Request-Timestamp are required — deliver HubSpot webhooks v3 here',
+    );
+  }
+  if (!/^\d{1,16}$/.test(timestamp) || Math.abs(req.receivedAt.getTime() - Number(timestamp)) > TOLERANCE_MS) {
+    throw new UnauthorizedError(
+      'X-HubSpot-Request-Timestamp is not within 5 minutes of now — HubSpot signs each delivery when sending it; ' +
+        'check this server clock',
+    );
+  }
+  const url = hubspotSignedUrl(publicBaseUrl, req.query);
+  const expected = hmacSha256(secret, `${req.method.toUpperCase()}${url}${req.rawBody}${timestamp}`, 'base64');
+  if (!safeEqual(signature, expected)) {
+    throw new UnauthorizedError(
+      'X-HubSpot-Signature-v3 does not match — set HUBSPOT_CLIENT_SECRET to the app client secret and ' +
+        `PUBLIC_BASE_URL so that the app target URL is <PUBLIC_BASE_URL>${HUBSPOT_ROUTE}`,
+    );
+  }
+}
+
+/** The deal events of a batch, validated; events of other objects (contacts, companies, …) are left out. */
+function dealEvents(body: unknown): HubSpotDealEvent[] {
+  if (!Array.isArray(body) || body.length === 0) {
+    throw invalidEvent('the body is not a HubSpot webhooks v3 batch — send a non-empty JSON array of events', [
+      { path: '', message: 'expected a non-empty array of events' },
+    ]);
+  }
+  const events: HubSpotDealEvent[] = [];
+  const issues: ErrorIssue[] = [];
+  const skipped = new Set<string>();
+  body.forEach((item: unknown, index) => {
+    const type = z.looseObject({ subscriptionType: z.string().min(1) }).safeParse(item);
+    if (!type.success) {
+      issues.push(...issuesOf(type.error, [index]));
+    } else if (!SUPPORTED_TYPES.has(type.data.subscriptionType)) {
+      skipped.add(type.data.subscriptionType);
+    } else {
+      const event = HubSpotDealEventSchema.safeParse(item);
+      if (event.success) events.push(event.data);
+      else issues.push(...issuesOf(event.error, [index]));
+    }
+  });
+  if (issues.length > 0) {
+    throw invalidEvent('the body is not a HubSpot webhooks v3 batch — fix the events listed in issues', issues);
+  }
+  if (events.length === 0) {
+    throw new BadRequestError(
+      'UNSUPPORTED_EVENT',
+      `this endpoint takes deal events only, and the batch has none (it has ${[...skipped].join(', ')}) — ` +
+        `subscribe the app to ${[...SUPPORTED_TYPES].join(', ')}`,
+      [{ path: '[0].subscriptionType', message: 'not a deal event' }],
+    );
+  }
+  return events;
+}
+
+function toStageEvent(event: HubSpotDealEvent, pipeline: string, config: PipelineConfig): StageEvent {
+  const crm = config.crm.hubspot;
+  const stageEvent: StageEvent = {
+    source: 'hubspot',
+    // HubSpot's eventId alone is not unique (CONTRACT 3.2).
+    eventId: `${event.portalId}:${event.subscriptionId}:${event.eventId}:${event.occurredAt}`,
+    pipeline,
+    dealId: String(event.objectId),
+    occurredAt: new Date(event.occurredAt).toISOString(),
+    fields: {},
+  };
+  switch (event.subscriptionType) {
+    case 'deal.creation':
+      break;
+    case 'deal.deletion':
+      stageEvent.fields = { [DELETED_IN_CRM_FIELD]: true };
+      break;
+    case 'deal.restore':
+      stageEvent.fields = { [DELETED_IN_CRM_FIELD]: null };
+      break;
+    case 'deal.propertyChange':
+      if (event.propertyName === STAGE_PROPERTY) {
+        stageEvent.stage = mapStage('hubspot', crm?.stages, event.propertyValue);
+      } else if (event.propertyName === NAME_PROPERTY) {
+        stageEvent.dealName = event.propertyValue;
+      } else {
+        stageEvent.fields = renameFields({ [event.propertyName]: event.propertyValue }, crm?.fields);
+      }
+      break;
+  }
+  return stageEvent;
+}
+
+/**
+ * `POST /webhooks/hubspot[?pipeline=<id>]` (CONTRACT 3.2): a HubSpot webhooks v3 batch. Events of other objects in a
+ * batch are skipped, because HubSpot retries a whole batch on any error; a batch with no deal event at all is refused.
+ */
+export const hubspotAdapter: SourceAdapter = {
+  source: 'hubspot',
+  contentTypes: ['application/json'],
+
+  authenticate(req, ctx) {
+    authenticate(req, configuredSecret(ctx.secrets.hubspotClientSecret, 'HUBSPOT_CLIENT_SECRET'), ctx.publicBaseUrl);
+  },
+
+  parse(req, ctx) {
+    const pipeline = pipelineFromQuery(req);
+    const config = resolvePipeline(ctx, pipeline, 'query.pipeline');
+    const events = dealEvents(parseJsonBody(req.rawBody, 'a HubSpot webhooks v3 batch (a JSON array of events)'));
+    return sortByOccurredAt(events.map((event) => toStageEvent(event, pipeline, config)));
+  },
+
+  respond: acceptedBatch,
+  respondError: jsonError,
+};

@@ -1,0 +1,21 @@
+import { json } from '../http/responses.ts';
+import type { WebhookResponse, WebhookResult } from './types.ts';
+
+/** One event's result exactly as the contract shows it, whatever else the caller's result carries. */
+function resultBody({ outcome, dealId, stage, reasons }: WebhookResult): WebhookResult {
+  return { outcome, dealId, stage, reasons };
+}
+
+/** `202` with the single result of a one-event delivery. */
+export function acceptedEvent(results: WebhookResult[]): WebhookResponse {
+  const [result] = results;
+  if (results.length !== 1 || !result) {
+    throw new Error(`a single-event source got ${results.length} results to answer`);
+  }
+  return json(202, resultBody(result));
+}
+
+/** `202` with `{"results": [...]}`, one per recorded event of a batch, in the order they were recorded. */
+export function acceptedBatch(results: WebhookResult[]): WebhookResponse {
+  return json(202, { results: results.map(resultBody) });
+}

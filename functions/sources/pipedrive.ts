@@ -1,0 +1,171 @@
+import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
+import type { Fields, StageEvent } from '../core/deal.ts';
+import { BadRequestError, UnauthorizedError } from '../core/errors.ts';
+import type { PipelineConfig } from '../core/pipeline-config.ts';
+import { jsonError } from '../http/responses.ts';
+import { invalidEvent, MAX_EPOCH_MS, parseJsonBody, pipelineFromQuery, resolvePipeline, validateBody } from './body.ts';
+import { configuredSecret, safeEqual } from './credentials.ts';
+import { DELETED_IN_CRM_FIELD, mapStage, renameFields } from './crm-maps.ts';
+import { acceptedEvent } from './json-answers.ts';
+import type { SourceAdapter, WebhookRequest } from './types.ts';
+
+/** Webhooks v2 actions, and the v1 names some senders still use for them. */
+const ACTIONS = {
+  create: 'create',
+  change: 'change',
+  delete: 'delete',
+  added: 'create',
+  updated: 'change',
+  deleted: 'delete',
+} as const;
+const actionNames = Object.keys(ACTIONS) as (keyof typeof ACTIONS)[];
+
+/** Epoch values below this are seconds (the year 5138 in seconds is 1973 in ms); Pipedrive has sent both. */
+const SECONDS_BELOW = 1e11;
+
+const pipedriveId = z.union([z.number().int().nonnegative(), z.string().min(1).max(256)]);
+const anyRecord = z.record(z.string(), z.unknown());
+
+const MetaSchema = z.looseObject({
+  action: z.enum(actionNames),
+  entity: z.string().min(1).describe('the object type; only `deal` is taken'),
+  entity_id: pipedriveId.describe('the deal id'),
+  id: pipedriveId.describe('the event id: a redelivery carries the same one'),
+  timestamp: z
+    .union([z.number().nonnegative().max(MAX_EPOCH_MS), z.iso.datetime({ offset: true })])
+    .describe('when the change happened: epoch seconds or ms, or an ISO date-time'),
+  attempt: z.number().int().optional(),
+});
+
+/** The deal fields this source reads itself; every other field of `data` is stored as a deal field. */
+const DealDataSchema = z.looseObject({
+  stage_id: z.union([z.number().int(), z.string().min(1)]).nullish(),
+  status: z.string().nullish(),
+  title: z.string().nullish(),
+  custom_fields: anyRecord.nullish(),
+});
+const NOT_FIELDS: ReadonlySet<string> = new Set(['id', ...Object.keys(DealDataSchema.shape)]);
+
+const DealBodySchema = z.looseObject({
+  meta: MetaSchema,
+  data: DealDataSchema.nullish(),
+  previous: anyRecord.nullish().describe('the values before a change (only the changed ones in webhooks v2)'),
+});
+type DealData = z.output<typeof DealDataSchema>;
+
+const BASIC_HINT = "set the Pipedrive webhook's HTTP auth user and password to those of PIPEDRIVE_BASIC_AUTH";
+
+function authenticate(req: WebhookRequest, expected: string): void {
+  const credentials = /^Basic[ \t]+([A-Za-z0-9+/=]+)[ \t]*$/i.exec(req.headers.authorization ?? '')?.[1];
+  if (credentials === undefined) {
+    throw new UnauthorizedError(`HTTP Basic credentials are required — ${BASIC_HINT}`);
+  }
+  if (!safeEqual(Buffer.from(credentials, 'base64').toString('utf8'), expected)) {
+    throw new UnauthorizedError(`the HTTP Basic credentials are wrong — ${BASIC_HINT}`);
+  }
+}
+
+function toIso(timestamp: number | string): string {
+  if (typeof timestamp === 'string') return new Date(timestamp).toISOString();
+  return new Date(timestamp < SECONDS_BELOW ? timestamp * 1000 : timestamp).toISOString();
+}
+
+/** A custom field's value: webhooks v2 wrap it as `{type, value, …}`. */
+function customValue(value: unknown): unknown {
+  return value !== null && typeof value === 'object' && 'value' in value ? value.value : value;
+}
+
+/** The deal's stored fields from a `data` (or `previous`) object, custom fields flattened under their keys. */
+function fieldsOf(data: Record<string, unknown>): Fields {
+  const custom = anyRecord.safeParse(data.custom_fields).data ?? {};
+  return {
+    ...Object.fromEntries(Object.entries(data).filter(([name]) => !NOT_FIELDS.has(name))),
+    ...Object.fromEntries(Object.entries(custom).map(([name, value]) => [name, customValue(value)])),
+  };
+}
+
+/** The stage key the deal is in per `data`: a mapped closed status first, else its mapped `stage_id`. */
+function stageOf(data: DealData, crm: PipelineConfig['crm']['pipedrive']): string | undefined {
+  const closed = data.status === 'won' || data.status === 'lost' ? crm?.status[data.status] : undefined;
+  if (closed) return closed;
+  if (data.stage_id === null || data.stage_id === undefined) return undefined;
+  return mapStage('pipedrive', crm?.stages, String(data.stage_id));
+}
+
+/** Whether a value differs from `previous`; with no `previous` at all, every value counts as changed. */
+function changedSince(previous: Record<string, unknown> | undefined) {
+  return (name: string, now: Record<string, unknown>) =>
+    previous === undefined || (Object.hasOwn(previous, name) && !isDeepStrictEqual(previous[name], now[name]));
+}
+
+/**
+ * What a create or change says about the deal. A change reports only what differs from `previous` (when given), so
+ * that editing one field neither re-sends the stage nor overwrites fields changed since by newer events.
+ */
+function describeDeal(
+  data: DealData,
+  previous: Record<string, unknown> | undefined,
+  config: PipelineConfig,
+): Pick<StageEvent, 'stage' | 'dealName' | 'fields'> {
+  const crm = config.crm.pipedrive;
+  const current = fieldsOf(data);
+  const fieldChanged = changedSince(previous && fieldsOf(previous));
+  const dealChanged = changedSince(previous);
+  const fields = Object.fromEntries(Object.entries(current).filter(([name]) => fieldChanged(name, current)));
+  const described: Pick<StageEvent, 'stage' | 'dealName' | 'fields'> = { fields: renameFields(fields, crm?.fields) };
+  const stage = stageOf(data, crm);
+  if (stage && (dealChanged('stage_id', data) || dealChanged('status', data))) described.stage = stage;
+  if (data.title) described.dealName = data.title;
+  return described;
+}
+
+/** `POST /webhooks/pipedrive[?pipeline=<id>]` (CONTRACT 3.3): one Pipedrive webhooks v2 deal event. */
+export const pipedriveAdapter: SourceAdapter = {
+  source: 'pipedrive',
+  contentTypes: ['application/json'],
+
+  authenticate(req, ctx) {
+    authenticate(req, configuredSecret(ctx.secrets.pipedriveBasicAuth, 'PIPEDRIVE_BASIC_AUTH'));
+  },
+
+  parse(req, ctx) {
+    const pipeline = pipelineFromQuery(req);
+    const config = resolvePipeline(ctx, pipeline, 'query.pipeline');
+    const json = parseJsonBody(req.rawBody, 'a Pipedrive webhooks v2 event');
+    const { meta } = validateBody(z.looseObject({ meta: MetaSchema }), json, 'a Pipedrive webhooks v2 event');
+    if (meta.entity !== 'deal') {
+      throw new BadRequestError(
+        'UNSUPPORTED_EVENT',
+        `this endpoint takes deal events only, not '${meta.entity}' — subscribe the webhook to event object 'deal'`,
+        [{ path: 'meta.entity', message: `expected 'deal', got '${meta.entity}'` }],
+      );
+    }
+    const body = validateBody(DealBodySchema, json, 'a Pipedrive webhooks v2 deal event');
+    const action = ACTIONS[meta.action];
+    const event: StageEvent = {
+      source: 'pipedrive',
+      eventId: String(meta.id),
+      pipeline,
+      dealId: String(meta.entity_id),
+      occurredAt: toIso(meta.timestamp),
+      fields: {},
+    };
+    if (action === 'delete') return [{ ...event, fields: { [DELETED_IN_CRM_FIELD]: true } }];
+    if (!body.data) {
+      throw invalidEvent(`a '${meta.action}' event must carry the deal in 'data' — send the full webhooks v2 body`, [
+        { path: 'data', message: 'expected the deal object' },
+      ]);
+    }
+    const previous = action === 'change' ? (body.previous ?? undefined) : undefined;
+    return [{ ...event, ...describeDeal(body.data, previous, config) }];
+  },
+
+  respond: acceptedEvent,
+
+  respondError(error) {
+    const response = jsonError(error);
+    if (error.status !== 401) return response;
+    return { ...response, headers: { ...response.headers, 'www-authenticate': 'Basic realm="stageflow"' } };
+  },
+};

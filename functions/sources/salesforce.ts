@@ -1,0 +1,249 @@
+import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+import { z } from 'zod';
+import type { Fields, StageEvent } from '../core/deal.ts';
+import { BadRequestError, type ErrorIssue, type RequestError, UnauthorizedError } from '../core/errors.ts';
+import type { PipelineConfig } from '../core/pipeline-config.ts';
+import { invalidEvent, issuesOf, pipelineFromQuery, resolvePipeline, sortByOccurredAt } from './body.ts';
+import { configuredSecret, safeEqual } from './credentials.ts';
+import { mapStage, renameFields } from './crm-maps.ts';
+import type { SourceAdapter, WebhookResponse } from './types.ts';
+
+const SOAP_ENVELOPE_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
+const OUTBOUND_NS = 'http://soap.sforce.com/2005/09/outbound';
+const NOTIFICATIONS_PATH = ['Envelope', 'Body', 'notifications'];
+
+const parser = new XMLParser({
+  removeNSPrefix: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  // Field values are stored exactly as Salesforce wrote them: no number parsing, no trimming.
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: false,
+  // Decodes numeric character references (`&#39;`), which are XML built-ins; a DOCTYPE (the only way to define
+  // further entities) is refused before parsing.
+  htmlEntities: true,
+  isArray: (_name, jPath) => jPath === [...NOTIFICATIONS_PATH, 'Notification'].join('.'),
+});
+
+const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_' });
+
+const text = z.string().trim().min(1);
+const isoDateTime = z.iso.datetime({ offset: true });
+
+/** Just enough of the envelope to find the sending org, which is checked before anything else is read. */
+const EnvelopeSchema = z.looseObject({
+  Envelope: z.looseObject({
+    Body: z.looseObject({ notifications: z.looseObject({ OrganizationId: text }) }),
+  }),
+});
+
+const NotificationsSchema = z.looseObject({
+  Notification: z
+    .array(
+      z.looseObject({
+        Id: text.describe('the notification id: a retried delivery carries the same one'),
+        sObject: z.looseObject({ Id: text.describe('the Opportunity id'), '@_type': z.string().optional() }),
+      }),
+    )
+    .min(1),
+});
+type Notification = z.output<typeof NotificationsSchema>['Notification'][number];
+
+/** sObject elements this source reads itself rather than storing them as fields. */
+const NOT_FIELDS: ReadonlySet<string> = new Set(['Id', 'StageName', 'Name']);
+
+/** When the change happened, in order of preference. */
+const TIME_FIELDS = ['LastModifiedDate', 'SystemModstamp'] as const;
+
+/**
+ * The value of a leaf element: its text, `null` for `xsi:nil="true"`, or undefined when the element is not a leaf
+ * (it has child elements, or it is repeated).
+ */
+function leafValue(node: unknown): string | null | undefined {
+  if (typeof node === 'string') return node;
+  if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
+  const element = node as Record<string, unknown>;
+  if (element['@_nil'] === 'true') return null;
+  const hasChildren = Object.keys(element).some((key) => !key.startsWith('@_') && key !== '#text');
+  if (hasChildren) return undefined;
+  const content = element['#text'];
+  return typeof content === 'string' ? content : '';
+}
+
+function readXml(rawBody: string): unknown {
+  if (/<!DOCTYPE/i.test(rawBody)) {
+    throw new BadRequestError(
+      'DOCTYPE_NOT_ALLOWED',
+      'the body declares a DOCTYPE, which Salesforce outbound messages never do — send the SOAP envelope alone',
+      [{ path: '', message: 'DOCTYPE declarations are refused' }],
+    );
+  }
+  const valid = XMLValidator.validate(rawBody);
+  if (valid !== true) {
+    throw new BadRequestError(
+      'INVALID_XML',
+      'the body is not well-formed XML — send the Salesforce outbound message SOAP envelope',
+      [{ path: '', message: valid.err.msg, line: valid.err.line, column: valid.err.col }],
+    );
+  }
+  try {
+    return parser.parse(rawBody);
+  } catch (error) {
+    // The parser also refuses element names that could pollute prototypes (`__proto__`, `constructor`).
+    throw new BadRequestError(
+      'INVALID_XML',
+      'the body is not a Salesforce outbound message — send the SOAP envelope Salesforce sends',
+      [{ path: '', message: error instanceof Error ? error.message : String(error) }],
+      { cause: error },
+    );
+  }
+}
+
+interface Target {
+  pipeline: string;
+  config: PipelineConfig;
+  /** When the message arrived: the time of a notification whose sObject carries no modification time. */
+  receivedAt: Date;
+}
+
+function toStageEvent(notification: Notification, index: number, { pipeline, config, receivedAt }: Target): StageEvent {
+  const crm = config.crm.salesforce;
+  const { sObject } = notification;
+  const path = [...NOTIFICATIONS_PATH, 'Notification', index, 'sObject'];
+  const type = sObject['@_type'];
+  if (type !== undefined && !/(^|:)Opportunity$/.test(type)) {
+    throw new BadRequestError(
+      'UNSUPPORTED_EVENT',
+      `this endpoint takes Opportunity notifications only, not '${type}' — point the outbound message's ` +
+        'Opportunity workflow here',
+      [{ path: z.core.toDotPath([...path, '@type']), message: `expected sf:Opportunity, got '${type}'` }],
+    );
+  }
+  const issues: ErrorIssue[] = [];
+  const values = new Map<string, string | null>();
+  for (const [name, node] of Object.entries(sObject)) {
+    if (name.startsWith('@_') || name === '#text') continue;
+    const value = leafValue(node);
+    if (value === undefined) issues.push({ path: z.core.toDotPath([...path, name]), message: 'expected one value' });
+    else values.set(name, value);
+  }
+  const timeField = TIME_FIELDS.find((name) => typeof values.get(name) === 'string');
+  const time = timeField ? values.get(timeField) : undefined;
+  if (timeField && !isoDateTime.safeParse(time).success) {
+    issues.push({ path: z.core.toDotPath([...path, timeField]), message: 'expected an ISO date-time' });
+  }
+  if (issues.length > 0) {
+    throw invalidEvent("a notification's sObject is malformed — fix the elements listed in issues", issues);
+  }
+  const fields: Fields = Object.fromEntries([...values].filter(([name]) => !NOT_FIELDS.has(name)));
+  const event: StageEvent = {
+    source: 'salesforce',
+    eventId: notification.Id,
+    pipeline,
+    dealId: sObject.Id,
+    occurredAt: new Date(time ?? receivedAt).toISOString(),
+    fields: renameFields(fields, crm?.fields),
+  };
+  const stageName = values.get('StageName');
+  if (stageName) event.stage = mapStage('salesforce', crm?.stages, stageName);
+  const name = values.get('Name');
+  if (name) event.dealName = name;
+  return event;
+}
+
+function xmlResponse(statusCode: number, body: Record<string, unknown>): WebhookResponse {
+  return {
+    statusCode,
+    headers: { 'content-type': 'text/xml; charset=utf-8', 'cache-control': 'no-store' },
+    body: builder.build({ '?xml': { '@_version': '1.0', '@_encoding': 'UTF-8' }, ...body }),
+  };
+}
+
+function soapEnvelope(body: Record<string, unknown>): Record<string, unknown> {
+  return { 'soapenv:Envelope': { '@_xmlns:soapenv': SOAP_ENVELOPE_NS, 'soapenv:Body': body } };
+}
+
+/** The SOAP 1.1 fault Salesforce logs for a refused delivery; `detail` carries the contract's code and issues. */
+function soapFault(error: RequestError): WebhookResponse {
+  return xmlResponse(
+    error.status,
+    soapEnvelope({
+      'soapenv:Fault': {
+        faultcode: 'soapenv:Client',
+        faultstring: error.message,
+        detail: {
+          error: {
+            '@_xmlns': 'urn:stageflow:webhooks',
+            code: error.code,
+            issue: error.issues.map((issue) => ({ '@_path': issue.path, '#text': issue.message })),
+          },
+        },
+      },
+    }),
+  );
+}
+
+/**
+ * `POST /webhooks/salesforce?token=<SALESFORCE_WEBHOOK_TOKEN>[&pipeline=<id>]` (CONTRACT 3.4): a Salesforce outbound
+ * message (SOAP 1.1) with one or more Opportunity notifications, acknowledged with the SOAP `Ack` and HTTP 200, the
+ * only answer Salesforce takes as delivered.
+ */
+export const salesforceAdapter: SourceAdapter = {
+  source: 'salesforce',
+  contentTypes: ['text/xml'],
+
+  authenticate(req, ctx) {
+    const expected = configuredSecret(ctx.secrets.salesforceWebhookToken, 'SALESFORCE_WEBHOOK_TOKEN');
+    const token = req.query.token;
+    if (!token) {
+      throw new UnauthorizedError(
+        "the token query parameter is missing — set the outbound message's endpoint URL to " +
+          '<PUBLIC_BASE_URL>/webhooks/salesforce?token=<SALESFORCE_WEBHOOK_TOKEN>',
+      );
+    }
+    if (!safeEqual(token, expected)) {
+      throw new UnauthorizedError(
+        "the token query parameter is wrong — use SALESFORCE_WEBHOOK_TOKEN in the outbound message's endpoint URL",
+      );
+    }
+  },
+
+  parse(req, ctx) {
+    const document = readXml(req.rawBody);
+    const envelope = EnvelopeSchema.safeParse(document);
+    if (!envelope.success) {
+      throw invalidEvent(
+        'the body is not a Salesforce outbound message — send the SOAP envelope with notifications/OrganizationId',
+        issuesOf(envelope.error),
+      );
+    }
+    const notifications = envelope.data.Envelope.Body.notifications;
+    const orgId = configuredSecret(ctx.secrets.salesforceOrgId, 'SALESFORCE_ORG_ID');
+    if (!safeEqual(notifications.OrganizationId, orgId)) {
+      throw new UnauthorizedError(
+        "the message's OrganizationId is not this server's SALESFORCE_ORG_ID — send outbound messages from the " +
+          'configured org, or set SALESFORCE_ORG_ID to its 18-character id',
+      );
+    }
+    const pipeline = pipelineFromQuery(req);
+    const config = resolvePipeline(ctx, pipeline, 'query.pipeline');
+    const parsed = NotificationsSchema.safeParse(notifications);
+    if (!parsed.success) {
+      throw invalidEvent(
+        'the outbound message has no valid Notification — each needs an Id and an sObject with an Id',
+        issuesOf(parsed.error, NOTIFICATIONS_PATH),
+      );
+    }
+    const target = { pipeline, config, receivedAt: req.receivedAt };
+    return sortByOccurredAt(
+      parsed.data.Notification.map((notification, index) => toStageEvent(notification, index, target)),
+    );
+  },
+
+  respond() {
+    return xmlResponse(200, soapEnvelope({ notificationsResponse: { '@_xmlns': OUTBOUND_NS, Ack: 'true' } }));
+  },
+
+  respondError: soapFault,
+};

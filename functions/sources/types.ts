@@ -1,0 +1,70 @@
+import type { Outcome, Reason, Source, StageEvent } from '../core/deal.ts';
+import type { RequestError } from '../core/errors.ts';
+import type { PipelineConfig } from '../core/pipeline-config.ts';
+import type { HttpResult } from '../http/responses.ts';
+
+/** One webhook delivery as the HTTP edge received it, before anything was verified. */
+export interface WebhookRequest {
+  /** e.g. `POST` */
+  method: string;
+  /** e.g. `/webhooks/hubspot` */
+  path: string;
+  /** Header names lower-cased. */
+  headers: Record<string, string | undefined>;
+  query: Record<string, string | undefined>;
+  /** The body exactly as received (utf8): signatures are computed over it. */
+  rawBody: string;
+  /** The clock that timestamp windows are checked against. */
+  receivedAt: Date;
+}
+
+/** The credentials each source is verified with (CONTRACT section 2). Never echoed in any answer. */
+export interface WebhookSecrets {
+  genericWebhookSecret: string;
+  hubspotClientSecret: string;
+  /** `user:password` */
+  pipedriveBasicAuth: string;
+  salesforceOrgId: string;
+  salesforceWebhookToken: string;
+}
+
+export interface SourceContext {
+  secrets: WebhookSecrets;
+  /** The public URL HubSpot calls, without a trailing path (its signature covers the full URL). */
+  publicBaseUrl: string;
+  /** The current config of a pipeline, or undefined when no such pipeline is deployed. */
+  pipelines: (id: string) => PipelineConfig | undefined;
+}
+
+/** What the core decided for one event: the body of the contract's `202` answer. */
+export interface WebhookResult {
+  outcome: Outcome;
+  dealId: string;
+  stage: string | null;
+  reasons: Reason[];
+}
+
+/** The HTTP answer an adapter gives, in the form the HTTP edge returns. */
+export type WebhookResponse = HttpResult;
+
+/**
+ * One webhook source: verifies a delivery, translates it to canonical {@link StageEvent}s and answers the way the
+ * sender expects. Size and content type are checked by the caller first; then `authenticate`, then `parse`.
+ */
+export interface SourceAdapter {
+  source: Source;
+  /** Accepted media types, lower-case, without parameters; anything else is a `415`. */
+  contentTypes: string[];
+  /** Throws `UnauthorizedError` unless the delivery carries valid credentials. */
+  authenticate(req: WebhookRequest, ctx: SourceContext): void;
+  /**
+   * The delivery's events, oldest first. Throws `BadRequestError` (with a code and issues naming the fields) for a
+   * body the source would not send; the Salesforce adapter also throws `UnauthorizedError` for a foreign org,
+   * because the org id is inside the body.
+   */
+  parse(req: WebhookRequest, ctx: SourceContext): StageEvent[];
+  /** The answer once every event is recorded, one result per parsed event in parse order. */
+  respond(results: WebhookResult[]): WebhookResponse;
+  /** The answer to a refused delivery, with the error's HTTP status. */
+  respondError(error: RequestError): WebhookResponse;
+}

@@ -1,0 +1,66 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DuplicateEventError, type EventRecord, type EventResult } from '../adapters/deal-repository.ts';
+import type { StageEvent } from '../core/deal.ts';
+import { decideEvent } from '../core/decide.ts';
+import { ConcurrentUpdateError } from '../core/errors.ts';
+import { decisionContext, type Services } from './services.ts';
+import { syncWorkflow } from './sync-workflow.ts';
+
+const MAX_ATTEMPTS = 200;
+
+/**
+ * Records one event exactly once: decides it under the deal's config version, writes the decision with the event
+ * record in one transaction, then hands off to the workflow. Concurrent events for one deal retry on the optimistic
+ * lock; a redelivered event answers `duplicate` and repeats the hand-off if its first delivery did not finish it.
+ */
+export async function recordEvent(event: StageEvent, services: Services): Promise<EventResult> {
+  for (let attempt = 1; ; attempt++) {
+    const before = await services.deals.getDeal(event.pipeline, event.dealId);
+    const pipeline = before
+      ? await services.pipelines.version(event.pipeline, before.deal.configVersion)
+      : await services.pipelines.current(event.pipeline);
+    const context = decisionContext(services, pipeline.config);
+    const decision = decideEvent(pipeline, before?.deal ?? null, event, context);
+    const result: EventResult = {
+      outcome: decision.outcome,
+      dealId: event.dealId,
+      stage: decision.deal?.stage ?? null,
+      reasons: decision.reasons,
+    };
+    const record: EventRecord = {
+      source: event.source,
+      eventId: event.eventId,
+      pipeline: event.pipeline,
+      dealId: event.dealId,
+      result,
+      recordedAt: context.now,
+      handedOff: false,
+    };
+    try {
+      const workflow = before ? undefined : { generation: 1 };
+      const after = await services.deals.commit({ before, decision, event: record, workflow });
+      if (after) await syncWorkflow(after, decision.ended, services);
+      await services.deals.markHandedOff(event.source, event.eventId);
+      return result;
+    } catch (error) {
+      if (error instanceof DuplicateEventError) return answerDuplicate(event, services);
+      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+      await sleep(Math.random() * Math.min(50, 2 * attempt));
+    }
+  }
+}
+
+async function answerDuplicate(event: StageEvent, services: Services): Promise<EventResult> {
+  const [recorded, current] = await Promise.all([
+    services.deals.getEvent(event.source, event.eventId),
+    services.deals.getDeal(event.pipeline, event.dealId),
+  ]);
+  if (recorded && !recorded.handedOff) {
+    if (current) {
+      const ended = current.deal.approvals.filter((a) => a.status !== 'pending' && a.visit >= current.deal.visit - 1);
+      await syncWorkflow(current, ended, services);
+    }
+    await services.deals.markHandedOff(event.source, event.eventId);
+  }
+  return { outcome: 'duplicate', dealId: event.dealId, stage: current?.deal.stage ?? null, reasons: [] };
+}

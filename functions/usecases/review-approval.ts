@@ -1,0 +1,210 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { z } from 'zod';
+import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts';
+import { loadSecrets } from '../adapters/secrets.ts';
+import {
+  type ApprovalView,
+  alreadyDecidedPage,
+  confirmationPage,
+  expiredPage,
+  htmlResponse,
+  MAX_COMMENT_LENGTH,
+  notFoundPage,
+  reviewPage,
+} from '../core/approval-pages.ts';
+import { approvalTokenMatches } from '../core/approval-token.ts';
+import type { Decision } from '../core/deal.ts';
+import { decideApproval as decideOnDeal } from '../core/decide.ts';
+import { approvalDecidedEmail, personLabel } from '../core/emails.ts';
+import { ConcurrentUpdateError, UnsupportedMediaTypeError } from '../core/errors.ts';
+import type { VersionedPipeline } from '../core/pipeline-config.ts';
+import { requireStage, stageOf } from '../core/stages.ts';
+import { type HttpResult, rawBody } from '../http/responses.ts';
+import { decisionContext, type Services } from './services.ts';
+import { syncWorkflow } from './sync-workflow.ts';
+
+const MAX_ATTEMPTS = 50;
+
+/** The review form as posted: any field may be missing or hold anything. */
+export interface ApprovalForm {
+  token?: string;
+  decision?: string;
+  comment?: string;
+}
+
+const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
+
+/**
+ * The review form from a `POST`: a browser sends it URL-encoded (API Gateway hands such bodies over base64-encoded).
+ * @throws UnsupportedMediaTypeError for any other body, which no review page sends.
+ */
+export function readApprovalForm(request: APIGatewayProxyEventV2): ApprovalForm {
+  const header = Object.entries(request.headers ?? {}).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+  const mediaType = header?.split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== FORM_CONTENT_TYPE) {
+    throw new UnsupportedMediaTypeError(
+      `content type '${mediaType || '(none)'}' is not accepted here — submit the form on the review page (${FORM_CONTENT_TYPE})`,
+    );
+  }
+  const fields = new URLSearchParams(rawBody(request));
+  return {
+    token: fields.get('token') ?? undefined,
+    decision: fields.get('decision') ?? undefined,
+    comment: fields.get('comment') ?? undefined,
+  };
+}
+
+/** Bounds that keep a forged request from reaching the table with an oversized key. */
+const LinkSchema = z.object({
+  approvalId: z.string().min(1).max(128).describe('the approval id from the link path'),
+  token: z.string().min(1).max(256).describe('the review-link token from the email'),
+});
+
+const DecisionSchema = z
+  .object({
+    decision: z
+      .enum(['approve', 'reject'], { error: 'Choose Approve or Reject, then send the form again.' })
+      .describe('the button the approver pressed'),
+    comment: z
+      .string()
+      .trim()
+      .max(MAX_COMMENT_LENGTH, `Shorten the comment to ${MAX_COMMENT_LENGTH} characters or fewer.`)
+      .optional()
+      .transform((comment) => comment || null)
+      .describe('the comment for the deal owner; required to reject'),
+  })
+  .refine((form) => form.decision === 'approve' || form.comment !== null, {
+    error: 'A rejection needs a comment: write what the owner should fix, then press Reject again.',
+    path: ['comment'],
+  });
+
+/** One approval request as read for a page: the deal it belongs to, under the config version the deal runs on. */
+interface LoadedApproval extends ApprovalView {
+  stored: StoredDeal;
+  pipeline: VersionedPipeline;
+}
+
+/**
+ * `GET`/`HEAD /approvals/{approvalId}?token=…`: the review page. Reads only. An unknown id or a wrong token answers
+ * 404 without any detail; a decided request 409 (by whom, when); an expired one 410.
+ */
+export async function showApproval(
+  approvalId: string,
+  token: string | undefined,
+  services: Services,
+): Promise<HttpResult> {
+  const link = LinkSchema.safeParse({ approvalId, token });
+  const record = link.success ? await verifiedRecord(link.data, services) : null;
+  const loaded = record && (await loadApproval(record, services));
+  if (!link.success || !loaded) return htmlResponse(404, notFoundPage());
+  return (
+    refusal(loaded, services.clock().toISOString()) ??
+    htmlResponse(200, reviewPage(reviewView(loaded), { token: link.data.token }))
+  );
+}
+
+/**
+ * `POST /approvals/{approvalId}` (form fields `token`, `decision`, `comment`): records the approver's decision once.
+ * The deal is written under its optimistic lock, so of two concurrent submissions exactly one decides and the other
+ * re-reads and answers 409. Then the owner is emailed and the workflow waiting on the approval is released.
+ */
+export async function decideApproval(approvalId: string, form: ApprovalForm, services: Services): Promise<HttpResult> {
+  const link = LinkSchema.safeParse({ approvalId, token: form.token });
+  const record = link.success ? await verifiedRecord(link.data, services) : null;
+  if (!link.success || !record) return htmlResponse(404, notFoundPage());
+  const input = DecisionSchema.safeParse(form);
+  for (let attempt = 1; ; attempt++) {
+    const loaded = await loadApproval(record, services);
+    if (!loaded) return htmlResponse(404, notFoundPage());
+    const ctx = decisionContext(services, loaded.pipeline.config);
+    const refused = refusal(loaded, ctx.now);
+    if (refused) return refused;
+    if (!input.success) {
+      const problem = input.error.issues.map((issue) => issue.message).join(' ');
+      return htmlResponse(
+        400,
+        reviewPage(reviewView(loaded), { token: link.data.token, comment: form.comment, problem }),
+      );
+    }
+    const decision = decideOnDeal(
+      loaded.pipeline,
+      loaded.deal,
+      {
+        approvalId,
+        approve: input.data.decision === 'approve',
+        decidedBy: personLabel(loaded.approver),
+        comment: input.data.comment,
+      },
+      ctx,
+    );
+    let after: StoredDeal | null;
+    try {
+      after = await services.deals.commit({ before: loaded.stored, decision });
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+      await sleep(Math.random() * Math.min(50, 2 * attempt));
+      continue;
+    }
+    if (!after) throw new Error(`deciding approval ${approvalId} left no deal to store`);
+    return handOff(loaded, after, decision, services);
+  }
+}
+
+/** After the decision is stored: the owner is told, the workflow released, and the approver shown the outcome. */
+async function handOff(
+  loaded: LoadedApproval,
+  after: StoredDeal,
+  decision: Decision,
+  services: Services,
+): Promise<HttpResult> {
+  const { approvalId } = loaded.approval;
+  const decided = after.deal.approvals.find((approval) => approval.approvalId === approvalId);
+  if (!decided) throw new Error(`approval ${approvalId} is missing from deal ${after.deal.dealId} after its decision`);
+  await Promise.all([
+    after.deal.owner?.email
+      ? services.mailer.send(approvalDecidedEmail({ deal: after.deal, approval: decided }))
+      : null,
+    syncWorkflow(after, decision.ended, services),
+  ]);
+  const movedTo = decision.moved ? requireStage(loaded.pipeline.config, after.deal.stage).name : null;
+  return htmlResponse(200, confirmationPage({ ...loaded, deal: after.deal, approval: decided, movedTo }));
+}
+
+/** The approval record, if the token is one of those emailed for it (compared in constant time). */
+async function verifiedRecord(
+  link: { approvalId: string; token: string },
+  services: Services,
+): Promise<ApprovalRecord | null> {
+  const record = await services.deals.getApproval(link.approvalId);
+  if (!record) return null;
+  const { LINK_SIGNING_KEY } = await loadSecrets();
+  return approvalTokenMatches(link.token, record.tokenHashes, LINK_SIGNING_KEY) ? record : null;
+}
+
+async function loadApproval(record: ApprovalRecord, services: Services): Promise<LoadedApproval | null> {
+  const stored = await services.deals.getDeal(record.pipeline, record.dealId);
+  const approval = stored?.deal.approvals.find((a) => a.approvalId === record.approvalId);
+  if (!stored || !approval) return null;
+  const pipeline = await services.pipelines.version(stored.deal.pipeline, stored.deal.configVersion);
+  const approver = pipeline.config.approvers[approval.role];
+  if (!approver) throw new Error(`approver role '${approval.role}' is not in pipeline ${pipeline.config.pipeline}`);
+  const stage = requireStage(pipeline.config, approval.stage);
+  return { stored, pipeline, deal: stored.deal, approval, stage, approver };
+}
+
+/** Why the request can no longer be decided, as the page to answer with; null while it is open. */
+function refusal(loaded: LoadedApproval, now: string): HttpResult | null {
+  const { approval } = loaded;
+  const expired =
+    approval.status === 'expired' ||
+    (approval.status === 'pending' && Date.parse(now) >= Date.parse(approval.expiresAt));
+  if (expired) return htmlResponse(410, expiredPage(loaded));
+  if (approval.status !== 'pending') return htmlResponse(409, alreadyDecidedPage(loaded));
+  return null;
+}
+
+function reviewView(loaded: LoadedApproval) {
+  const target = loaded.deal.pendingMove && stageOf(loaded.pipeline.config, loaded.deal.pendingMove.to);
+  return { ...loaded, pendingMoveTo: target ? target.name : null };
+}

@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import { dynamoDb, ses, stepFunctions } from '../adapters/aws-clients.ts';
+import { DealRepository } from '../adapters/deal-repository.ts';
+import { ENV, jsonEnv, optionalEnv, requireEnv } from '../adapters/environment.ts';
+import { Mailer } from '../adapters/mailer.ts';
+import { PipelineCatalog } from '../adapters/pipeline-catalog.ts';
+import { WorkflowClient } from '../adapters/workflow-client.ts';
+import type { ApprovalTiming, DecisionContext } from '../core/deal.ts';
+import type { PipelineConfig } from '../core/pipeline-config.ts';
+
+/** What the use cases need from the outside world; handlers build it once per process. */
+export interface Services {
+  deals: DealRepository;
+  pipelines: PipelineCatalog;
+  workflow: WorkflowClient;
+  mailer: Mailer;
+  publicBaseUrl: string;
+  clock: () => Date;
+}
+
+/** The services from the environment (the same variables locally and in the cloud). */
+export function servicesFromEnvironment(): Services {
+  const deals = new DealRepository(dynamoDb(), requireEnv(ENV.tableName));
+  return {
+    deals,
+    pipelines: new PipelineCatalog(deals, jsonEnv(ENV.pipelines)),
+    workflow: new WorkflowClient(stepFunctions(), jsonEnv(ENV.stateMachines)),
+    mailer: new Mailer(ses(), requireEnv(ENV.mailFrom), optionalEnv(ENV.sesConfigurationSet)),
+    publicBaseUrl: requireEnv(ENV.publicBaseUrl).replace(/\/+$/, ''),
+    clock: () => new Date(),
+  };
+}
+
+/** The approval timing for new requests: the pipeline's own, unless overridden (to watch reminders locally in seconds). */
+export function approvalTiming(config: PipelineConfig): ApprovalTiming {
+  const override = (name: string) => {
+    const value = Number(optionalEnv(name));
+    return Number.isFinite(value) && value > 0 ? value : undefined;
+  };
+  return {
+    reminderSeconds: override(ENV.approvalReminderSeconds) ?? config.approvalTiming.reminderAfterHours * 3600,
+    expirySeconds: override(ENV.approvalExpirySeconds) ?? config.approvalTiming.expireAfterHours * 3600,
+  };
+}
+
+export function decisionContext(services: Services, config: PipelineConfig): DecisionContext {
+  return { now: services.clock().toISOString(), newApprovalId: randomUUID, timing: approvalTiming(config) };
+}

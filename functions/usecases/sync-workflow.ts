@@ -1,0 +1,49 @@
+import type { StoredDeal } from '../adapters/deal-repository.ts';
+import type { Approval, Deal } from '../core/deal.ts';
+import type { Services } from './services.ts';
+
+/** What a stage's waiting task is answered with: where the deal is now, and approval requests to run. */
+export interface StageWaitOutput {
+  pipeline: string;
+  dealId: string;
+  stage: string;
+  approvals: { approvalId: string; reminderSeconds: number; expirySeconds: number }[];
+}
+
+/** Approvals of the deal's current visit that no workflow execution runs yet. */
+export function unrunApprovals(deal: Deal, executionId: string | null): Approval[] {
+  return deal.approvals.filter(
+    (approval) => approval.status === 'pending' && approval.visit === deal.visit && approval.runBy !== executionId,
+  );
+}
+
+/**
+ * Brings the deal's workflow in line with the stored deal. Idempotent, so that a redelivered event whose first
+ * delivery recorded the decision but crashed before this hand-off can simply run it again:
+ * - a deal no execution has picked up yet gets its execution started (the name makes a repeated start a no-op);
+ * - a waiting stage task is answered when the deal left that stage or has approval requests to run;
+ * - approvals that ended (decided, cancelled, expired) release the tasks waiting on them.
+ */
+export async function syncWorkflow(stored: StoredDeal, ended: Approval[], services: Services): Promise<void> {
+  const { deal, workflow } = stored;
+  await Promise.all(ended.map((approval) => releaseApproval(approval, services)));
+  if (workflow.waitStage === null) {
+    await services.workflow.start({
+      pipeline: deal.pipeline,
+      dealId: deal.dealId,
+      stage: deal.stage,
+      generation: Math.max(workflow.generation, 1),
+    });
+    return;
+  }
+  const mustWake = workflow.waitStage !== deal.stage || unrunApprovals(deal, null).some((a) => a.runBy === null);
+  if (workflow.waitToken && mustWake) {
+    const output: StageWaitOutput = { pipeline: deal.pipeline, dealId: deal.dealId, stage: deal.stage, approvals: [] };
+    await services.workflow.complete(workflow.waitToken, output);
+  }
+}
+
+async function releaseApproval(approval: Approval, services: Services): Promise<void> {
+  const record = await services.deals.getApproval(approval.approvalId);
+  if (record?.taskToken) await services.workflow.complete(record.taskToken, { status: approval.status });
+}

@@ -1,0 +1,13 @@
+import { z } from 'zod';
+
+const deal = { pipeline: z.string().min(1), dealId: z.string().min(1) };
+
+/** The payloads the generated state machine sends (workflows/definition.ts builds them). */
+export const WorkflowTaskSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('await'), ...deal, stage: z.string(), executionId: z.string(), taskToken: z.string() }),
+  z.object({ action: z.literal('request-approval'), ...deal, approvalId: z.string(), taskToken: z.string() }),
+  z.object({ action: z.literal('remind-approval'), ...deal, approvalId: z.string(), taskToken: z.string() }),
+  z.object({ action: z.literal('expire-approval'), ...deal, approvalId: z.string() }),
+  z.object({ action: z.literal('closed'), ...deal, stage: z.string() }),
+  z.object({ action: z.literal('continue'), ...deal, executionId: z.string() }),
+]);

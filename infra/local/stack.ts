@@ -1,0 +1,233 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
+import type { Context } from 'aws-lambda';
+import { dynamoDb } from '../../functions/adapters/aws-clients.ts';
+import { DealRepository } from '../../functions/adapters/deal-repository.ts';
+import { ENV, SECRET_NAMES, type SecretName } from '../../functions/adapters/environment.ts';
+import { ensureTable } from '../../functions/adapters/table.ts';
+import { loadPipelineConfig, loadPipelines } from '../../functions/core/config-loader.ts';
+import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
+import { buildStateMachineDefinition } from '../../workflows/definition.ts';
+import { type RunningProcess, startDynamoDbLocal, startSesLocal } from './emulators.ts';
+import { type HttpHandler, startHttpHost } from './http-host.ts';
+import { startWorkflowEngine, type WorkflowEngine } from './workflow-engine.ts';
+
+/** The ports and places of the embedded stack (CONTRACT section 2), each overridable by its environment variable. */
+export interface LocalStackOptions {
+  port: number;
+  sesPort: number;
+  dynamoDbPort: number;
+  stepFunctionsPort: number;
+  publicBaseUrl: string;
+  /** One stage config file, or every file of `stage-config/` when absent. */
+  configFile?: string;
+  configDir: string;
+  /** Where DynamoDB Local keeps its data; null keeps nothing. */
+  dataDir: string | null;
+  log: (line: string) => void;
+}
+
+/** Development defaults of the secrets: printed at start-up, used only locally (the cloud has no defaults). */
+export const DEVELOPMENT_SECRETS: Record<SecretName, string> = {
+  GENERIC_WEBHOOK_SECRET: 'dev-generic-webhook-secret',
+  HUBSPOT_CLIENT_SECRET: 'dev-hubspot-client-secret',
+  PIPEDRIVE_BASIC_AUTH: 'stageflow:dev-pipedrive-password',
+  SALESFORCE_ORG_ID: '00D000000000001AAA',
+  SALESFORCE_WEBHOOK_TOKEN: 'dev-salesforce-webhook-token',
+  LINK_SIGNING_KEY: 'dev-link-signing-key',
+};
+
+export const TABLE_NAME = 'stageflow';
+const WORKFLOW_FUNCTION = 'stageflow-workflow';
+
+export function optionsFromEnvironment(argv: string[] = process.argv.slice(2)): LocalStackOptions {
+  const env = process.env;
+  const port = Number(env.PORT ?? 3000);
+  return {
+    port,
+    sesPort: Number(env.SES_PORT ?? 8005),
+    dynamoDbPort: Number(env.DYNAMODB_PORT ?? 8000),
+    stepFunctionsPort: Number(env.SFN_PORT ?? 8083),
+    publicBaseUrl: env.PUBLIC_BASE_URL ?? `http://127.0.0.1:${port}`,
+    configFile: env.STAGEFLOW_CONFIG,
+    configDir: 'stage-config',
+    dataDir: argv.includes('--in-memory') ? null : resolve(env.STAGEFLOW_DATA_DIR ?? '.stageflow'),
+    log: (line) => console.log(line),
+  };
+}
+
+export interface LocalStack {
+  url: string;
+  sesUrl: string;
+  dynamoDbUrl: string;
+  stepFunctionsUrl: string;
+  engine: WorkflowEngine;
+  pipelines: Map<string, VersionedPipeline>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the whole system on this machine: DynamoDB Local, local SES, the local Step Functions engine running the
+ * generated state machine, and the HTTP API in front of the very handlers the cloud runs. Deals in flight are picked
+ * up again at their current stage.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const pipelines = options.configFile
+    ? singlePipeline(loadPipelineConfig(options.configFile))
+    : loadPipelines(options.configDir);
+  const running: { stop(): Promise<void> }[] = [];
+  const stop = async () => {
+    for (const part of running.reverse()) await part.stop().catch(() => undefined);
+  };
+  try {
+    if (options.dataDir) mkdirSync(join(options.dataDir, 'dynamodb'), { recursive: true });
+    const [dynamo, sesLocal] = await Promise.all([
+      startDynamoDbLocal({
+        port: options.dynamoDbPort,
+        dataDir: options.dataDir ? join(options.dataDir, 'dynamodb') : undefined,
+      }),
+      startSesLocal({ port: options.sesPort }),
+    ]);
+    running.push(dynamo as RunningProcess, sesLocal as RunningProcess);
+    const stepFunctionsUrl = `http://127.0.0.1:${options.stepFunctionsPort}`;
+    configureEnvironment(options, dynamo.url, sesLocal.url, stepFunctionsUrl, pipelines);
+    await ensureTable(new DynamoDBClient({ endpoint: dynamo.url }), TABLE_NAME);
+
+    let workflowHandler: TaskHandler | undefined;
+    const engine = await startWorkflowEngine({
+      port: options.stepFunctionsPort,
+      invoke: (functionName, payload) => {
+        if (functionName !== WORKFLOW_FUNCTION || !workflowHandler)
+          throw new Error(`no local function ${functionName}`);
+        return workflowHandler(payload, lambdaContext(functionName));
+      },
+      log: options.log,
+    });
+    running.push({ stop: () => engine.close() });
+
+    const deals = new DealRepository(dynamoDb(), TABLE_NAME);
+    const stateMachineArns: Record<string, string> = {};
+    for (const pipeline of pipelines.values()) {
+      await deals.putPipelineVersion(pipeline);
+      stateMachineArns[pipeline.config.pipeline] = await registerStateMachine(pipeline);
+    }
+    process.env[ENV.stateMachines] = JSON.stringify(stateMachineArns);
+
+    const handlers = await loadHandlers();
+    workflowHandler = handlers.workflow;
+    const { servicesFromEnvironment } = await import('../../functions/usecases/services.ts');
+    const services = servicesFromEnvironment();
+
+    const host = await startHttpHost({
+      port: options.port,
+      routes: [
+        { method: 'POST', path: '/webhooks/{source}', handler: handlers.webhook },
+        { method: 'GET', path: '/approvals/{approvalId}', handler: handlers.approvals },
+        { method: 'POST', path: '/approvals/{approvalId}', handler: handlers.approvals },
+        { method: 'GET', path: '/deals', handler: handlers.readApi },
+        { method: 'GET', path: '/deals/{dealId}', handler: handlers.readApi },
+        { method: 'GET', path: '/pipelines/{pipeline}/stages', handler: handlers.readApi },
+        { method: 'GET', path: '/health', handler: handlers.readApi },
+      ],
+    });
+    running.push({ stop: () => host.close() });
+
+    const { resumeOpenDeals } = await import('./resume.ts');
+    const resumed = await resumeOpenDeals(services, pipelines);
+    if (resumed > 0) options.log(`resumed ${resumed} open deal(s) at their current stage`);
+
+    return {
+      url: host.url,
+      sesUrl: sesLocal.url,
+      dynamoDbUrl: dynamo.url,
+      stepFunctionsUrl,
+      engine,
+      pipelines,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function singlePipeline(pipeline: VersionedPipeline): Map<string, VersionedPipeline> {
+  return new Map([[pipeline.config.pipeline, pipeline]]);
+}
+
+/** The handlers read their configuration from the environment at import, exactly as in Lambda. */
+function configureEnvironment(
+  options: LocalStackOptions,
+  dynamoDbUrl: string,
+  sesUrl: string,
+  stepFunctionsUrl: string,
+  pipelines: Map<string, VersionedPipeline>,
+): void {
+  const env = process.env;
+  env.AWS_REGION ??= 'us-east-1';
+  env.AWS_ACCESS_KEY_ID ??= 'local';
+  env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+  env.POWERTOOLS_DEV ??= 'true';
+  env[ENV.tableName] = TABLE_NAME;
+  env[ENV.dynamoDbEndpoint] = dynamoDbUrl;
+  env[ENV.sesEndpoint] = sesUrl;
+  env[ENV.stepFunctionsEndpoint] = stepFunctionsUrl;
+  env[ENV.publicBaseUrl] = options.publicBaseUrl;
+  env[ENV.mailFrom] ??= 'stageflow@example.com';
+  env[ENV.pipelines] = JSON.stringify(Object.fromEntries([...pipelines].map(([id, p]) => [id, p.version])));
+  env[ENV.stateMachines] = JSON.stringify({});
+  for (const name of SECRET_NAMES) env[name] ??= DEVELOPMENT_SECRETS[name];
+}
+
+type TaskHandler = (event: unknown, context: Context) => Promise<unknown>;
+
+async function loadHandlers() {
+  const [webhook, approvals, readApi, workflow] = await Promise.all([
+    import('../../functions/webhook/handler.ts'),
+    import('../../functions/approvals/handler.ts'),
+    import('../../functions/read-api/handler.ts'),
+    import('../../functions/workflow/handler.ts'),
+  ]);
+  return {
+    webhook: webhook.handler as unknown as HttpHandler,
+    approvals: approvals.handler as unknown as HttpHandler,
+    readApi: readApi.handler as unknown as HttpHandler,
+    workflow: workflow.handler as unknown as TaskHandler,
+  };
+}
+
+/** Registers the pipeline version's state machine with the local engine (one per version, like published versions). */
+export async function registerStateMachine(pipeline: VersionedPipeline): Promise<string> {
+  const definition = buildStateMachineDefinition(pipeline.config, WORKFLOW_FUNCTION);
+  const { stateMachineArn } = await new SFNClient({ endpoint: process.env[ENV.stepFunctionsEndpoint] }).send(
+    new CreateStateMachineCommand({
+      name: `stageflow-${pipeline.config.pipeline}-${pipeline.version}`,
+      definition: JSON.stringify(definition),
+      roleArn: 'arn:aws:iam::000000000000:role/local',
+    }),
+  );
+  if (!stateMachineArn) throw new Error('the local engine returned no state machine ARN');
+  return stateMachineArn;
+}
+
+let invocations = 0;
+function lambdaContext(functionName: string): Context {
+  invocations++;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
+    memoryLimitInMB: '256',
+    awsRequestId: `local-${invocations}`,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}

@@ -1,0 +1,83 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dealAt, EXIT_FIELDS, getDeal, postGeneric, uniqueId, waitFor } from '../support/api.ts';
+import { decide, reviewLink, waitForEmail } from '../support/mail.ts';
+import { freePorts, type StackProcess, startStackProcess } from '../support/stack-process.ts';
+
+/**
+ * A stack of its own, on disk, stopped and started again in the middle of deals' lives (CONTRACT sections 2 and 7).
+ * The stage config is a copy that the test edits between runs.
+ */
+describe('restart safety and config versions', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'stageflow-restart-'));
+  const configFile = join(dataDir, 'default.yaml');
+  copyFileSync('stage-config/default.yaml', configFile);
+  let stack: StackProcess | undefined;
+
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps deals, history, pending approvals and config versions across a restart', async () => {
+    const ports = await freePorts();
+    const env = { ...ports, STAGEFLOW_DATA_DIR: dataDir, STAGEFLOW_CONFIG: configFile };
+    stack = await startStackProcess(env);
+    const api = stack.urls.api;
+
+    const early = uniqueId('D');
+    await postGeneric({ eventId: uniqueId('E'), dealId: early, stage: 'identify' }, { api });
+    const handoff = await dealAt('deliver', { api });
+    const approval = await waitForEmail(stack.urls.ses, 'finance@example.com', [handoff]);
+    const link = reviewLink(approval);
+    const before = await getDeal(early, 'default', api);
+
+    expect(await stack.stop('SIGTERM')).toBe(0);
+
+    const edited = readFileSync(configFile, 'utf8').replace(
+      '      - field: firstMeetingDate\n        require: date',
+      '      - field: firstMeetingDate\n        require: date\n      - field: territory\n        require: present',
+    );
+    expect(edited).not.toBe(readFileSync(configFile, 'utf8'));
+    writeFileSync(configFile, edited);
+    stack = await startStackProcess(env);
+
+    const after = await getDeal(early, 'default', api);
+    expect(after.body.stage).toBe('identify');
+    expect(after.body.history).toEqual(before.body.history);
+    expect(after.body.configVersion).toBe(before.body.configVersion);
+
+    // The deal started before the edit is judged under its own version: no territory needed.
+    const oldRules = await postGeneric(
+      { eventId: uniqueId('E'), dealId: early, stage: 'qualify', fields: EXIT_FIELDS.identify },
+      { api },
+    );
+    expect(oldRules.body.outcome).toBe('applied');
+
+    // A new deal starts on the edited version.
+    const fresh = uniqueId('D');
+    await postGeneric({ eventId: uniqueId('E'), dealId: fresh, stage: 'identify' }, { api });
+    const newRules = await postGeneric(
+      { eventId: uniqueId('E'), dealId: fresh, stage: 'qualify', fields: EXIT_FIELDS.identify },
+      { api },
+    );
+    expect(newRules.body.reasons).toContainEqual(expect.objectContaining({ missing: ['territory'] }));
+    expect((await getDeal(fresh, 'default', api)).body.configVersion).not.toBe(before.body.configVersion);
+
+    // The approval link emailed before the restart still works, and the deal carries on to closed_won.
+    expect((await decide(link, 'approve')).status).toBe(200);
+    const legal = reviewLink(await waitForEmail(stack.urls.ses, 'legal@example.com', [handoff]));
+    expect((await decide(legal, 'approve')).status).toBe(200);
+    const won = await postGeneric(
+      { eventId: uniqueId('E'), dealId: handoff, stage: 'closed_won', fields: EXIT_FIELDS.deliver },
+      { api },
+    );
+    expect(won.body).toMatchObject({ outcome: 'applied', stage: 'closed_won' });
+    await waitFor(
+      async () => ((await getDeal(handoff, 'default', api)).body.status === 'won' ? true : undefined),
+      'the deal to be won',
+    );
+  });
+});

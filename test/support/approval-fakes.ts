@@ -1,0 +1,191 @@
+import { fileURLToPath } from 'node:url';
+import { SESClient } from '@aws-sdk/client-ses';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import type {
+  ApprovalRecord,
+  CommitInput,
+  DealRepository,
+  StoredDeal,
+} from '../../functions/adapters/deal-repository.ts';
+import { SECRET_NAMES } from '../../functions/adapters/environment.ts';
+import { Mailer } from '../../functions/adapters/mailer.ts';
+import type { PipelineCatalog } from '../../functions/adapters/pipeline-catalog.ts';
+import { WorkflowClient } from '../../functions/adapters/workflow-client.ts';
+import { hashApprovalToken, newApprovalToken } from '../../functions/core/approval-token.ts';
+import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
+import type { Approval, Deal } from '../../functions/core/deal.ts';
+import { ConcurrentUpdateError } from '../../functions/core/errors.ts';
+import type { Services } from '../../functions/usecases/services.ts';
+
+/**
+ * In-memory stand-ins for the approval use case: the few DealRepository methods it calls (with the optimistic lock of
+ * the real one), the default pipeline, and real Mailer/WorkflowClient adapters whose SDK clients tests mock with
+ * aws-sdk-client-mock. The real DynamoDB behaviour is covered by the integration tests.
+ */
+
+export const pipeline = loadPipelineConfig(fileURLToPath(new URL('../../stage-config/default.yaml', import.meta.url)));
+
+export const PUBLIC_BASE_URL = 'http://127.0.0.1:3000';
+export const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:stageflow-default';
+export const REQUESTED_AT = '2026-11-27T10:00:00.000Z';
+export const EXPIRES_AT = '2026-11-30T10:00:00.000Z';
+/** Every secret the functions load, set in the environment as `npm start` does locally. */
+export function useTestSecrets(): void {
+  for (const name of SECRET_NAMES) process.env[name] ??= `test-${name.toLowerCase()}`;
+}
+
+function pendingApproval(approvalId: string, role: string, reason: string): Approval {
+  return {
+    approvalId,
+    role,
+    stage: 'deliver',
+    visit: 5,
+    kind: 'entry',
+    reason,
+    status: 'pending',
+    requestedAt: REQUESTED_AT,
+    remindAt: '2026-11-28T10:00:00.000Z',
+    expiresAt: EXPIRES_AT,
+    decidedBy: null,
+    decidedAt: null,
+    comment: null,
+    runBy: 'execution-1',
+  };
+}
+
+/** A deal in Deliver/Finalize that meets the exit criteria and waits for Finance and Legal to close as won. */
+export function dealAwaitingApprovals(overrides: Partial<Deal> = {}): Deal {
+  return {
+    pipeline: 'default',
+    dealId: 'D-1001',
+    dealName: 'Acme rollout',
+    owner: { name: 'Riley Rep', email: 'rep@example.com' },
+    stage: 'deliver',
+    status: 'open',
+    configVersion: pipeline.version,
+    fields: { amount: 48000, currency: 'EUR', contractSigned: true, orderFormSigned: true },
+    fieldTimes: {},
+    stageEventAt: '2026-11-27T09:59:00.000Z',
+    lastEventAt: '2026-11-27T09:59:00.000Z',
+    visit: 5,
+    approvals: [
+      pendingApproval('apr-finance', 'finance', 'Finance validates the signed contract details'),
+      pendingApproval('apr-legal', 'legal', 'Legal validates the signed contract details'),
+    ],
+    pendingMove: { to: 'closed_won', requestedAt: REQUESTED_AT, eventId: 'evt-won', occurredAt: REQUESTED_AT },
+    createdAt: '2026-11-20T10:00:00.000Z',
+    updatedAt: REQUESTED_AT,
+    ...overrides,
+  };
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The deal and approval items of one table, with the deal's version as the write condition. */
+export class InMemoryDeals {
+  readonly deals = new Map<string, StoredDeal>();
+  readonly approvals = new Map<string, ApprovalRecord>();
+  readonly commits: CommitInput[] = [];
+  conflicts = 0;
+  /** Runs just before a commit is checked: lets a test make another writer win the race. */
+  beforeCommit: (() => void) | undefined;
+
+  constructor(deal: Deal = dealAwaitingApprovals()) {
+    this.deals.set(dealKey(deal), {
+      deal,
+      version: 3,
+      workflow: {
+        executionArn: null,
+        generation: 1,
+        waitToken: 'stage-wait-token',
+        waitStage: 'deliver',
+        notifiedVisit: 5,
+      },
+    });
+  }
+
+  /** The stored deal (there is one). */
+  get stored(): StoredDeal {
+    const [stored] = this.deals.values();
+    if (!stored) throw new Error('no deal stored');
+    return stored;
+  }
+
+  /** Emails a review link for an approval: stores its token hash as the workflow task does, returns the token. */
+  issueToken(approvalId: string): string {
+    const token = newApprovalToken();
+    const existing = this.approvals.get(approvalId);
+    this.approvals.set(approvalId, {
+      approvalId,
+      pipeline: this.stored.deal.pipeline,
+      dealId: this.stored.deal.dealId,
+      role: this.stored.deal.approvals.find((a) => a.approvalId === approvalId)?.role ?? 'finance',
+      tokenHashes: [...(existing?.tokenHashes ?? []), hashApprovalToken(token, process.env.LINK_SIGNING_KEY ?? '')],
+      taskToken: `approval-task-token-${approvalId}`,
+      emailedAt: REQUESTED_AT,
+      remindedAt: null,
+      expiresAt: EXPIRES_AT,
+    });
+    return token;
+  }
+
+  /** Changes the stored deal as another writer would (a webhook, the expiry timer): bumps its version. */
+  changeDeal(change: (deal: Deal) => void): void {
+    const stored = structuredClone(this.stored);
+    change(stored.deal);
+    this.deals.set(dealKey(stored.deal), { ...stored, version: stored.version + 1 });
+  }
+
+  async getDeal(pipelineId: string, dealId: string): Promise<StoredDeal | null> {
+    await tick();
+    const stored = this.deals.get(`${pipelineId}#${dealId}`);
+    return stored ? structuredClone(stored) : null;
+  }
+
+  async getApproval(approvalId: string): Promise<ApprovalRecord | null> {
+    await tick();
+    return structuredClone(this.approvals.get(approvalId) ?? null);
+  }
+
+  async commit(input: CommitInput): Promise<StoredDeal | null> {
+    await tick();
+    this.beforeCommit?.();
+    const { before, decision } = input;
+    if (!decision.deal || !before) throw new Error('the approval use case only updates existing deals');
+    if (this.deals.get(dealKey(decision.deal))?.version !== before.version) {
+      this.conflicts++;
+      throw new ConcurrentUpdateError('the deal changed while the decision was taken');
+    }
+    const stored: StoredDeal = { deal: decision.deal, version: before.version + 1, workflow: before.workflow };
+    this.deals.set(dealKey(decision.deal), structuredClone(stored));
+    this.commits.push(structuredClone(input));
+    return stored;
+  }
+}
+
+function dealKey(deal: Deal): string {
+  return `${deal.pipeline}#${deal.dealId}`;
+}
+
+/** Services around the in-memory deals; SES and Step Functions go through clients a test mocks. */
+export function approvalServices(deals: InMemoryDeals, now: () => Date): Services {
+  const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+  const pipelines = {
+    version: async (pipelineId: string, version: string) => {
+      if (pipelineId !== pipeline.config.pipeline || version !== pipeline.version) {
+        throw new Error(`no pipeline ${pipelineId}@${version}`);
+      }
+      return pipeline;
+    },
+  };
+  return {
+    deals: deals as unknown as DealRepository,
+    pipelines: pipelines as unknown as PipelineCatalog,
+    workflow: new WorkflowClient(new SFNClient({ region: 'us-east-1', credentials }), {
+      default: STATE_MACHINE_ARN,
+    }),
+    mailer: new Mailer(new SESClient({ region: 'us-east-1', credentials }), 'stageflow@example.com'),
+    publicBaseUrl: PUBLIC_BASE_URL,
+    clock: now,
+  };
+}

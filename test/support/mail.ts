@@ -1,0 +1,49 @@
+import { waitFor } from './api.ts';
+
+/** One email as aws-ses-v2-local's `GET /store` returns it. */
+export interface StoredEmail {
+  destination: { to: string[] };
+  subject: string;
+  body: { text?: string; html?: string };
+  at?: number;
+}
+
+export async function sentEmails(sesUrl: string): Promise<StoredEmail[]> {
+  const response = await fetch(`${sesUrl}/store`);
+  const store = (await response.json()) as { emails: StoredEmail[] };
+  return store.emails;
+}
+
+/** Waits for an email to `to` whose text mentions every given string (a deal id, a role…). */
+export async function waitForEmail(sesUrl: string, to: string, mentions: string[]): Promise<StoredEmail> {
+  return waitFor(
+    async () => {
+      const emails = await sentEmails(sesUrl);
+      return emails.find(
+        (email) =>
+          email.destination.to.includes(to) &&
+          mentions.every((m) => `${email.subject}\n${email.body.text ?? ''}`.includes(m)),
+      );
+    },
+    `an email to ${to} mentioning ${mentions.join(', ')}`,
+  );
+}
+
+/** The one review link of an approval email. */
+export function reviewLink(email: StoredEmail): string {
+  const links = (email.body.text ?? '').match(/https?:\/\/\S+\/approvals\/\S+/g) ?? [];
+  if (links.length !== 1) throw new Error(`expected exactly one review link, found ${links.length}`);
+  return links[0] as string;
+}
+
+/** Approves or rejects through the review page's form, as the browser would post it. */
+export async function decide(link: string, decision: 'approve' | 'reject', comment = '') {
+  const url = new URL(link);
+  const token = url.searchParams.get('token') ?? '';
+  const response = await fetch(`${url.origin}${url.pathname}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token, decision, comment }).toString(),
+  });
+  return { status: response.status, html: await response.text() };
+}
