@@ -10,10 +10,17 @@ export interface StageWaitOutput {
   approvals: { approvalId: string; reminderSeconds: number; expirySeconds: number }[];
 }
 
-/** Approvals of the deal's current visit that no workflow execution runs yet. */
+/**
+ * Pending approvals of the deal's current visit whose timers `executionId` does not run: those nobody runs yet
+ * (`runBy` null) and, for a new execution after a restart, those an earlier execution ran. With `null`, only the
+ * ones nobody runs.
+ */
 export function unrunApprovals(deal: Deal, executionId: string | null): Approval[] {
   return deal.approvals.filter(
-    (approval) => approval.status === 'pending' && approval.visit === deal.visit && approval.runBy !== executionId,
+    (approval) =>
+      approval.status === 'pending' &&
+      approval.visit === deal.visit &&
+      (executionId === null ? approval.runBy === null : approval.runBy !== executionId),
   );
 }
 
@@ -36,7 +43,8 @@ export async function syncWorkflow(stored: StoredDeal, ended: Approval[], servic
     });
     return;
   }
-  const mustWake = workflow.waitStage !== deal.stage || unrunApprovals(deal, null).some((a) => a.runBy === null);
+  const unclaimed = unrunApprovals(deal, null).length > 0;
+  const mustWake = workflow.waitStage !== deal.stage || unclaimed;
   if (workflow.waitToken && mustWake) {
     const output: StageWaitOutput = { pipeline: deal.pipeline, dealId: deal.dealId, stage: deal.stage, approvals: [] };
     await services.workflow.complete(workflow.waitToken, output);

@@ -283,14 +283,16 @@ async function supervise({ name, url, child, startTimeoutMs, isReady }: Supervis
 }
 
 /**
- * Kills `pid` once this process is gone, however it goes: by a signal it does not handle, by SIGKILL or by a crash,
- * none of which runs 'exit' listeners. A shell blocks reading a pipe that only this process writes to; the pipe
- * reaches end-of-file when this process dies, and the shell then kills the emulator.
+ * Kills `pid` once this process is gone, however it goes: by a signal it does not handle, by SIGKILL or by a fatal
+ * error, none of which runs 'exit' listeners. A shell blocks reading a pipe that only this process holds open; the
+ * pipe reaches end-of-file when this process dies, and the shell then kills the emulator.
  */
 function startWatchdog(pid: number): ChildProcess {
   const watchdog = spawn('sh', ['-c', `read _; kill -KILL ${pid} 2>/dev/null`], {
     stdio: ['pipe', 'ignore', 'ignore'],
   });
+  // Without a shell only this safety net is lost; the 'exit' listener and stop() still work.
+  watchdog.on('error', () => undefined);
   // Neither the watchdog nor its pipe may keep this process alive.
   watchdog.unref();
   (watchdog.stdin as Socket | null)?.unref();

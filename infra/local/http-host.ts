@@ -63,6 +63,14 @@ export class InvalidRouteError extends Error {
   }
 }
 
+/** The client went away before its request body ended; there is no one left to answer. */
+class ClientDisconnectedError extends Error {
+  constructor(options?: ErrorOptions) {
+    super('the client closed the connection before the request body ended', options);
+    this.name = 'ClientDisconnectedError';
+  }
+}
+
 const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 const DEFAULT_FUNCTION_NAME = 'stageflow-local';
 /** API Gateway's integration timeout: a handler's context counts down from it. */
@@ -150,34 +158,50 @@ async function handleRequest(
   const rawPath = queryStart === -1 ? url : url.slice(0, queryStart);
   const rawQueryString = queryStart === -1 ? '' : url.slice(queryStart + 1);
   const method = (req.method ?? 'GET').toUpperCase();
+  const fail = (error: unknown) => {
+    console.error(`[http-host] ${method} ${rawPath} (request ${requestId}) failed:`, error);
+    writeJson(res, 500, { error: { code: 'INTERNAL', message: 'Internal error' } });
+  };
+
+  let route: RouteMatch;
+  let body: Buffer;
   try {
     if (declaredLength(req) > maxBodyBytes) {
       throw bodyTooLarge(maxBodyBytes);
     }
-    const { compiled, pathParameters } = matchRoute(routes, method, rawPath);
-    const body = await readBody(req, maxBodyBytes);
+    route = matchRoute(routes, method, rawPath);
+    body = await readBody(req, maxBodyBytes);
+  } catch (error) {
+    if (error instanceof ClientDisconnectedError) {
+      res.destroy();
+    } else if (error instanceof RequestError) {
+      refuse(res, error);
+    } else {
+      fail(error);
+    }
+    return;
+  }
+
+  // Whatever the handler throws is a 500, as in the cloud, where API Gateway only sees that the function failed.
+  try {
+    const { compiled, pathParameters } = route;
     const event = toEvent({ req, compiled, pathParameters, rawPath, rawQueryString, body, requestId, receivedAt });
     const functionName = compiled.route.functionName ?? DEFAULT_FUNCTION_NAME;
     writeResult(res, await compiled.route.handler(event, lambdaContext(functionName, requestId)));
   } catch (error) {
-    // Headers already out, or the client gone: nothing useful can be answered any more.
-    if (res.headersSent || req.socket.destroyed) {
-      res.destroy();
-      return;
-    }
-    if (error instanceof RequestError) {
-      const headers: Record<string, string> =
-        error instanceof MethodNotAllowedError ? { allow: error.allow.join(', ') } : {};
-      // An unread body must not keep the connection busy: close it instead of draining it.
-      if (error instanceof PayloadTooLargeError) {
-        headers.connection = 'close';
-      }
-      writeJson(res, error.status, { error: { code: error.code, message: error.message } }, headers);
-      return;
-    }
-    console.error(`[http-host] ${method} ${rawPath} (request ${requestId}) failed:`, error);
-    writeJson(res, 500, { error: { code: 'INTERNAL', message: 'Internal error' } });
+    fail(error);
   }
+}
+
+/** Answers a request the host itself refuses (404, 405, 413, 400) with the JSON error every route uses. */
+function refuse(res: ServerResponse, error: RequestError): void {
+  const headers: Record<string, string> =
+    error instanceof MethodNotAllowedError ? { allow: error.allow.join(', ') } : {};
+  // An unread body must not keep the connection busy: close it instead of draining it.
+  if (error instanceof PayloadTooLargeError) {
+    headers.connection = 'close';
+  }
+  writeJson(res, error.status, { error: { code: error.code, message: error.message } }, headers);
 }
 
 function compileRoutes(routes: Route[]): CompiledRoute[] {
@@ -308,11 +332,11 @@ function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
       cleanUp();
       resolve(Buffer.concat(chunks, size));
     };
-    const onError = (error: Error) => {
+    const onError = (error?: Error) => {
       cleanUp();
-      reject(error);
+      reject(new ClientDisconnectedError({ cause: error }));
     };
-    const onClose = () => onError(new Error('the client closed the connection before the body ended'));
+    const onClose = () => onError();
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

@@ -217,11 +217,11 @@ describe('a parent that goes away without stopping its emulators', () => {
     ['exits', 'process.exit(0);'],
     ['is killed by SIGTERM', "process.kill(process.pid, 'SIGTERM');"],
     ['is killed by SIGKILL', "process.kill(process.pid, 'SIGKILL');"],
-  ])('takes them down when it %s', async (_, ending) => {
-    const port = await freePort();
+  ])('takes them down when it %s', { timeout: 120_000 }, async (_, ending) => {
+    const [sesPort, dynamoPort] = [await freePort(), await freePort()];
     const script = [
-      `import { startSesLocal } from ${JSON.stringify(EMULATORS_MODULE)};`,
-      `await startSesLocal({ port: ${port} });`,
+      `import { startDynamoDbLocal, startSesLocal } from ${JSON.stringify(EMULATORS_MODULE)};`,
+      `await Promise.all([startSesLocal({ port: ${sesPort} }), startDynamoDbLocal({ port: ${dynamoPort} })]);`,
       `process.stdout.write('ready', () => { ${ending} });`,
     ].join('\n');
     const parent = spawn(process.execPath, ['--no-warnings', '--input-type=module', '-e', script], {
@@ -233,6 +233,7 @@ describe('a parent that goes away without stopping its emulators', () => {
     });
     await once(parent, 'exit');
     expect(output).toBe('ready');
-    expect(await eventually(() => isPortFree(port))).toBe(true);
+    expect(await eventually(() => isPortFree(sesPort))).toBe(true);
+    expect(await eventually(() => isPortFree(dynamoPort))).toBe(true);
   });
 });
