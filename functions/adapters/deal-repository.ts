@@ -7,7 +7,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Deal, Decision, HistoryEntry, Reason, Source } from '../core/deal.ts';
+import type { Deal, Decision, EventResult, HistoryEntry, Source } from '../core/deal.ts';
 import { BadRequestError, ConcurrentUpdateError } from '../core/errors.ts';
 import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.ts';
 
@@ -44,14 +44,6 @@ export interface StoredDeal {
   deal: Deal;
   version: number;
   workflow: WorkflowState;
-}
-
-/** What a webhook answered for one event; stored with the event record so that a redelivery can be answered. */
-export interface EventResult {
-  outcome: Decision['outcome'];
-  dealId: string;
-  stage: string | null;
-  reasons: Reason[];
 }
 
 export interface EventRecord {

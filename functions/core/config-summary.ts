@@ -1,6 +1,8 @@
 import { formatConfigIssues, loadPipelineConfig } from './config-loader.ts';
+import { describeCriterion } from './criteria.ts';
 import { InvalidConfigError } from './errors.ts';
-import type { Criterion, ExitApproval, PipelineConfig, StageConfig, VersionedPipeline } from './pipeline-config.ts';
+import type { ExitApproval, PipelineConfig, StageConfig, VersionedPipeline } from './pipeline-config.ts';
+import { closableFrom, startStages } from './stages.ts';
 
 /**
  * What `npm run config:check` prints: a readable summary of a valid stage config, or every error of an invalid one.
@@ -23,33 +25,6 @@ export function checkConfigFile(file: string): ConfigCheck {
   }
 }
 
-const BOUNDS = [
-  ['greaterThan', '>'],
-  ['atLeast', '>='],
-  ['lessThan', '<'],
-  ['atMost', '<='],
-] as const;
-
-/** A criterion in words, e.g. "budgetConfirmed = true", "firstMeetingDate is a date", "discountPercent > 20". */
-export function describeCriterion(criterion: Criterion): string {
-  const { field } = criterion;
-  switch (criterion.require) {
-    case 'present':
-      return `${field} is not empty`;
-    case 'date':
-      return `${field} is a date`;
-    case 'equals':
-      return `${field} = ${JSON.stringify(criterion.value)}`;
-    case 'number': {
-      const bounds = BOUNDS.flatMap(([bound, symbol]) => {
-        const limit = criterion[bound];
-        return limit === undefined ? [] : [`${symbol} ${limit}`];
-      });
-      return bounds.length > 0 ? `${field} ${bounds.join(' and ')}` : `${field} is a number`;
-    }
-  }
-}
-
 function describeApproval({ role, when }: ExitApproval): string {
   return when ? `${role} when ${describeCriterion(when)}` : role;
 }
@@ -58,7 +33,6 @@ function describeApproval({ role, when }: ExitApproval): string {
 export function summarizePipeline({ config, version }: VersionedPipeline, file: string): string {
   const { rules, stages, approvers, approvalTiming } = config;
   const openStages = stages.filter((stage) => !stage.closed);
-  const openKeys = openStages.map((stage) => stage.key);
   const crmNames = crmNamesByStage(config);
   const details = (stage: StageConfig) =>
     [
@@ -80,7 +54,9 @@ export function summarizePipeline({ config, version }: VersionedPipeline, file: 
     `Version   ${version}`,
     `Forward   ${rules.allowSkips ? 'may skip stages' : 'one stage at a time'}`,
     `Backward  ${rules.allowBackward ? 'to any earlier open stage' : 'never'}`,
-    `Start     ${(rules.startStages ?? openKeys.slice(0, 1)).join(', ')}`,
+    `Start     ${startStages(config)
+      .map((stage) => stage.key)
+      .join(', ')}`,
     `Owner     ${rules.notifyOwnerOnStageEntry ? 'emailed on entering each stage' : 'not emailed on stage entry'}`,
     '',
     'Open stages',
@@ -90,7 +66,7 @@ export function summarizePipeline({ config, version }: VersionedPipeline, file: 
     ...stages
       .filter((stage) => stage.closed)
       .flatMap((stage) => [
-        `  ${stage.key} (${stage.name}): ${stage.closed}, from ${(stage.reachableFrom ?? openKeys).join(', ')}`,
+        `  ${stage.key} (${stage.name}): ${stage.closed}, from ${closableFrom(config, stage).join(', ')}`,
         ...details(stage),
       ]),
     '',

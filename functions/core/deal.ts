@@ -136,6 +136,15 @@ export interface Deal {
   updatedAt: string;
 }
 
+/** What the rules decided for one event: the body of the contract's `202` answer, also kept with the event record. */
+export interface EventResult {
+  outcome: Outcome;
+  dealId: string;
+  /** The deal's stage after the event; null when a refused first event created no deal. */
+  stage: string | null;
+  reasons: Reason[];
+}
+
 /** The approval timing in force for a new request, in seconds (pipeline values, or the local overrides). */
 export interface ApprovalTiming {
   reminderSeconds: number;

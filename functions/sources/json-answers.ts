@@ -1,13 +1,14 @@
+import type { EventResult } from '../core/deal.ts';
 import { json } from '../http/responses.ts';
-import type { WebhookResponse, WebhookResult } from './types.ts';
+import type { WebhookResponse } from './types.ts';
 
 /** One event's result exactly as the contract shows it, whatever else the caller's result carries. */
-function resultBody({ outcome, dealId, stage, reasons }: WebhookResult): WebhookResult {
+function resultBody({ outcome, dealId, stage, reasons }: EventResult): EventResult {
   return { outcome, dealId, stage, reasons };
 }
 
 /** `202` with the single result of a one-event delivery. */
-export function acceptedEvent(results: WebhookResult[]): WebhookResponse {
+export function acceptedEvent(results: EventResult[]): WebhookResponse {
   const [result] = results;
   if (results.length !== 1 || !result) {
     throw new Error(`a single-event source got ${results.length} results to answer`);
@@ -16,6 +17,6 @@ export function acceptedEvent(results: WebhookResult[]): WebhookResponse {
 }
 
 /** `202` with `{"results": [...]}`, one per recorded event of a batch, in the order they were recorded. */
-export function acceptedBatch(results: WebhookResult[]): WebhookResponse {
+export function acceptedBatch(results: EventResult[]): WebhookResponse {
   return json(202, { results: results.map(resultBody) });
 }

@@ -1,4 +1,4 @@
-import type { Outcome, Reason, Source, StageEvent } from '../core/deal.ts';
+import type { EventResult, Source, StageEvent } from '../core/deal.ts';
 import type { RequestError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import type { HttpResult } from '../http/responses.ts';
@@ -36,14 +36,6 @@ export interface SourceContext {
   pipelines: (id: string) => PipelineConfig | undefined;
 }
 
-/** What the core decided for one event: the body of the contract's `202` answer. */
-export interface WebhookResult {
-  outcome: Outcome;
-  dealId: string;
-  stage: string | null;
-  reasons: Reason[];
-}
-
 /** The HTTP answer an adapter gives, in the form the HTTP edge returns. */
 export type WebhookResponse = HttpResult;
 
@@ -64,7 +56,7 @@ export interface SourceAdapter {
    */
   parse(req: WebhookRequest, ctx: SourceContext): StageEvent[];
   /** The answer once every event is recorded, one result per parsed event in parse order. */
-  respond(results: WebhookResult[]): WebhookResponse;
+  respond(results: EventResult[]): WebhookResponse;
   /** The answer to a refused delivery, with the error's HTTP status. */
   respondError(error: RequestError): WebhookResponse;
 }

@@ -1,7 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { EventResult } from '../adapters/deal-repository.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
-import { SOURCES, type Source } from '../core/deal.ts';
+import { type EventResult, SOURCES, type Source } from '../core/deal.ts';
 import { NotFoundError, PayloadTooLargeError, RequestError, UnsupportedMediaTypeError } from '../core/errors.ts';
 import { type HttpResult, rawBody } from '../http/responses.ts';
 import { adapters } from '../sources/index.ts';

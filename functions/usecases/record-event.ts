@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DuplicateEventError, type EventRecord, type EventResult } from '../adapters/deal-repository.ts';
-import type { StageEvent } from '../core/deal.ts';
+import { DuplicateEventError, type EventRecord } from '../adapters/deal-repository.ts';
+import type { EventResult, StageEvent } from '../core/deal.ts';
 import { decideEvent } from '../core/decide.ts';
 import { ConcurrentUpdateError } from '../core/errors.ts';
 import { decisionContext, type Services } from './services.ts';

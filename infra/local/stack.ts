@@ -11,7 +11,7 @@ import { loadPipelineConfig, loadPipelines } from '../../functions/core/config-l
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { buildStateMachineDefinition } from '../../workflows/definition.ts';
 import { type RunningProcess, startDynamoDbLocal, startSesLocal } from './emulators.ts';
-import { type HttpHandler, startHttpHost } from './http-host.ts';
+import { type HttpHandler, lambdaContext, startHttpHost } from './http-host.ts';
 import { startWorkflowEngine, type WorkflowEngine } from './workflow-engine.ts';
 
 /** The ports and places of the embedded stack (CONTRACT section 2), each overridable by its environment variable. */
@@ -211,23 +211,4 @@ export async function registerStateMachine(pipeline: VersionedPipeline): Promise
   );
   if (!stateMachineArn) throw new Error('the local engine returned no state machine ARN');
   return stateMachineArn;
-}
-
-let invocations = 0;
-function lambdaContext(functionName: string): Context {
-  invocations++;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: '256',
-    awsRequestId: `local-${invocations}`,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
 }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_FILE, loadPipelineConfig, resolveConfigFile } from '../../functions/core/config-loader.ts';
-import { checkConfigFile, describeCriterion } from '../../functions/core/config-summary.ts';
+import { checkConfigFile } from '../../functions/core/config-summary.ts';
+import { describeCriterion } from '../../functions/core/criteria.ts';
 import type { Criterion } from '../../functions/core/pipeline-config.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -12,7 +13,7 @@ const BROKEN_FILE = 'test/fixtures/configs/several_errors.yaml';
 
 describe('describeCriterion', () => {
   const cases: [Criterion, string][] = [
-    [{ field: 'decisionMaker', require: 'present' }, 'decisionMaker is not empty'],
+    [{ field: 'decisionMaker', require: 'present' }, 'decisionMaker is filled in'],
     [{ field: 'firstMeetingDate', require: 'date' }, 'firstMeetingDate is a date'],
     [{ field: 'budgetConfirmed', require: 'equals', value: true }, 'budgetConfirmed = true'],
     [{ field: 'tier', require: 'equals', value: 'gold' }, 'tier = "gold"'],
@@ -37,15 +38,15 @@ describe('checkConfigFile', () => {
         `Version   ${loadPipelineConfig(DEFAULT_FILE).version}`,
         'Forward   one stage at a time',
         'Start     identify',
-        '       exit criteria: decisionMaker is not empty; firstMeetingDate is a date',
-        '       exit criteria: champion is not empty; budgetConfirmed = true',
+        '       exit criteria: decisionMaker is filled in; firstMeetingDate is a date',
+        '       exit criteria: champion is filled in; budgetConfirmed = true',
         '       exit approvals: sales_manager when discountPercent > 20',
         '  5. deliver (Deliver/Finalize)',
         '       entry approvals: finance, legal',
         '       exit approvals: finance, legal',
         '  closed_won (Closed Won): won, from deliver',
         '  closed_lost (Closed Lost): lost, from qualify, propose, negotiate, deliver',
-        '       entry criteria: lostReason is not empty',
+        '       entry criteria: lostReason is filled in',
         '       CRM names: hubspot closedwon, salesforce "Closed Won", pipedrive status won',
         '  finance: Finance <finance@example.com>',
         'Approvals remind after 24 h, expire after 72 h',
