@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { NotFoundError } from '../core/errors.ts';
@@ -10,7 +11,8 @@ import { getDeal, listDeals, stageGuidance } from '../usecases/read-api.ts';
 import { servicesFromEnvironment } from '../usecases/services.ts';
 
 const logger = new Logger({ serviceName: 'stageflow-read-api' });
-const services = servicesFromEnvironment();
+const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-read-api' });
+const services = servicesFromEnvironment({ logger, metrics });
 
 /** The read API (CONTRACT section 6): deals, stage guidance and health. */
 export const handler = middy<APIGatewayProxyEventV2, HttpResult>()

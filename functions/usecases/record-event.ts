@@ -41,9 +41,14 @@ export async function recordEvent(event: StageEvent, services: Services): Promis
       const after = await services.deals.commit({ before, decision, event: record, workflow });
       if (after) await syncWorkflow(after, decision.ended, services);
       await services.deals.markHandedOff(event.source, event.eventId);
+      services.telemetry.eventRecorded(event, result);
       return result;
     } catch (error) {
-      if (error instanceof DuplicateEventError) return answerDuplicate(event, services);
+      if (error instanceof DuplicateEventError) {
+        const duplicate = await answerDuplicate(event, services);
+        services.telemetry.eventRecorded(event, duplicate);
+        return duplicate;
+      }
       if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
       await sleep(Math.random() * Math.min(50, 2 * attempt));
     }

@@ -161,6 +161,7 @@ async function handOff(
   const { approvalId } = loaded.approval;
   const decided = after.deal.approvals.find((approval) => approval.approvalId === approvalId);
   if (!decided) throw new Error(`approval ${approvalId} is missing from deal ${after.deal.dealId} after its decision`);
+  services.telemetry.approvalEnded(after.deal, decided);
   await Promise.all([
     after.deal.owner?.email
       ? services.mailer.send(approvalDecidedEmail({ deal: after.deal, approval: decided }))

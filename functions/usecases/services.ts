@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { dynamoDb, ses, stepFunctions } from '../adapters/aws-clients.ts';
 import { DealRepository } from '../adapters/deal-repository.ts';
 import { ENV, jsonEnv, optionalEnv, requireEnv } from '../adapters/environment.ts';
 import { Mailer } from '../adapters/mailer.ts';
 import { PipelineCatalog } from '../adapters/pipeline-catalog.ts';
+import { Telemetry } from '../adapters/telemetry.ts';
 import { WorkflowClient } from '../adapters/workflow-client.ts';
 import type { ApprovalTiming, DecisionContext } from '../core/deal.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
@@ -14,18 +17,20 @@ export interface Services {
   pipelines: PipelineCatalog;
   workflow: WorkflowClient;
   mailer: Mailer;
+  telemetry: Telemetry;
   publicBaseUrl: string;
   clock: () => Date;
 }
 
-/** The services from the environment (the same variables locally and in the cloud). */
-export function servicesFromEnvironment(): Services {
+/** The services from the environment (the same variables locally and in the cloud), observed by the handler's own logger and metrics. */
+export function servicesFromEnvironment(observability: { logger: Logger; metrics: Metrics }): Services {
   const deals = new DealRepository(dynamoDb(), requireEnv(ENV.tableName));
   return {
     deals,
     pipelines: new PipelineCatalog(deals, jsonEnv(ENV.pipelines)),
     workflow: new WorkflowClient(stepFunctions(), jsonEnv(ENV.stateMachines)),
     mailer: new Mailer(ses(), requireEnv(ENV.mailFrom), optionalEnv(ENV.sesConfigurationSet)),
+    telemetry: new Telemetry(observability.logger, observability.metrics),
     publicBaseUrl: requireEnv(ENV.publicBaseUrl).replace(/\/+$/, ''),
     clock: () => new Date(),
   };

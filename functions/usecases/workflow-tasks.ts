@@ -206,6 +206,7 @@ async function expire(task: Extract<WorkflowTask, { action: 'expire-approval' }>
   if (decision.outcome === 'duplicate' || !decision.deal) return;
   const after = await services.deals.commit({ before: stored, decision });
   const expired = decision.deal.approvals.find((a) => a.approvalId === task.approvalId);
+  if (expired) services.telemetry.approvalEnded(decision.deal, expired);
   if (expired && decision.deal.owner?.email) {
     await services.mailer.send(approvalExpiredEmail({ deal: decision.deal, approval: expired }));
   }

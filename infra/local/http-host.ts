@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { BadRequestError, NotFoundError, PayloadTooLargeError, RequestError } from '../../functions/core/errors.ts';
+import { internalError, jsonError } from '../../functions/http/responses.ts';
 import { PortInUseError } from './emulators.ts';
 
 /**
@@ -160,7 +161,7 @@ async function handleRequest(
   const method = (req.method ?? 'GET').toUpperCase();
   const fail = (error: unknown) => {
     console.error(`[http-host] ${method} ${rawPath} (request ${requestId}) failed:`, error);
-    writeJson(res, 500, { error: { code: 'INTERNAL', message: 'Internal error' } });
+    writeResult(res, internalError());
   };
 
   let route: RouteMatch;
@@ -195,13 +196,16 @@ async function handleRequest(
 
 /** Answers a request the host itself refuses (404, 405, 413, 400) with the JSON error every route uses. */
 function refuse(res: ServerResponse, error: RequestError): void {
-  const headers: Record<string, string> =
-    error instanceof MethodNotAllowedError ? { allow: error.allow.join(', ') } : {};
-  // An unread body must not keep the connection busy: close it instead of draining it.
-  if (error instanceof PayloadTooLargeError) {
-    headers.connection = 'close';
-  }
-  writeJson(res, error.status, { error: { code: error.code, message: error.message } }, headers);
+  const answer = jsonError(error);
+  writeResult(res, {
+    ...answer,
+    headers: {
+      ...answer.headers,
+      ...(error instanceof MethodNotAllowedError ? { allow: error.allow.join(', ') } : {}),
+      // An unread body must not keep the connection busy: close it instead of draining it.
+      ...(error instanceof PayloadTooLargeError ? { connection: 'close' } : {}),
+    },
+  });
 }
 
 function compileRoutes(routes: Route[]): CompiledRoute[] {
@@ -461,15 +465,5 @@ function writeResult(res: ServerResponse, result: APIGatewayProxyStructuredResul
   headers['content-length'] = String(body.length);
   // writeHead validates every header before anything is sent, so a bad one still leaves room for the 500.
   res.writeHead(result.statusCode ?? 200, headers);
-  res.end(body);
-}
-
-function writeJson(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(payload);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(body)),
-  });
   res.end(body);
 }

@@ -1,5 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
@@ -118,7 +120,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const handlers = await loadHandlers();
     workflowHandler = handlers.workflow;
     const { servicesFromEnvironment } = await import('../../functions/usecases/services.ts');
-    const services = servicesFromEnvironment();
+    const services = servicesFromEnvironment({
+      logger: new Logger({ serviceName: 'stageflow-local' }),
+      metrics: new Metrics({ namespace: 'Stageflow' }),
+    });
 
     const host = await startHttpHost({
       port: options.port,

@@ -1,70 +1,24 @@
-import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { SESClient, SendEmailCommand } from '@aws-sdk/client-ses';
-import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { HttpResult } from '../../functions/http/responses.ts';
-import { decideApproval, readApprovalForm, showApproval } from '../../functions/usecases/review-approval.ts';
-import type { Services } from '../../functions/usecases/services.ts';
-import { approvalServices, InMemoryDeals, useTestSecrets } from '../support/approval-fakes.ts';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { dealAt, EXIT_FIELDS, getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
+import { reviewLink, waitForEmail } from '../support/mail.ts';
 
 /**
- * The approval page in a real browser, as an approver on a phone uses it: open the emailed link, read the deal,
- * press Reject without a comment (refused), then Approve. The pages are served by the real use case over in-memory
- * deals from a tiny HTTP server; SES and Step Functions are mocked.
+ * The approval page in headless Chromium against the local stack, as an approver uses it: the link from the email in
+ * the local SES store opens the page, reading it changes nothing, Approve records the decision and, once legal approves
+ * too, the deal moves; a second visit says who decided. Screenshots go to test-output/screenshots.
  */
 
 const SCREENSHOTS = 'test-output/screenshots';
-const PHONE = { width: 390, height: 844 };
+const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+const MAIL_CLIENT = { viewport: { width: 800, height: 900 } };
 
-const ses = mockClient(SESClient);
-const sfn = mockClient(SFNClient);
-let deals: InMemoryDeals;
-let services: Services;
-let server: Server;
-let origin: string;
 let browser: Browser;
-let page: Page;
-
-/** Serves the approval routes the way the local HTTP host hands them to the handler. */
-async function serve(req: IncomingMessage): Promise<HttpResult> {
-  const url = new URL(req.url ?? '/', origin);
-  const approvalId = decodeURIComponent(url.pathname.replace(/^\/approvals\//, ''));
-  if (req.method === 'POST') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const event = {
-      headers: req.headers,
-      body: Buffer.concat(chunks).toString('base64'),
-      isBase64Encoded: true,
-    } as unknown as APIGatewayProxyEventV2;
-    return decideApproval(approvalId, readApprovalForm(event), services);
-  }
-  return showApproval(approvalId, url.searchParams.get('token') ?? undefined, services);
-}
+const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  useTestSecrets();
   await mkdir(SCREENSHOTS, { recursive: true });
-  server = createServer((req, res) => {
-    serve(req).then(
-      (result) => {
-        res.writeHead(result.statusCode, result.headers as Record<string, string>);
-        res.end(req.method === 'HEAD' ? undefined : result.body);
-      },
-      (error: unknown) => {
-        res.writeHead(500).end(String(error));
-      },
-    );
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  origin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: [
@@ -74,27 +28,36 @@ beforeAll(async () => {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      '--disable-dev-shm-usage',
     ],
   });
 });
 
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((context) => context.close()));
+});
+
 afterAll(async () => {
   await browser?.close();
-  server?.close();
 });
 
-beforeEach(async () => {
-  ses.reset();
-  sfn.reset();
-  ses.on(SendEmailCommand).resolves({ MessageId: 'm-1' });
-  sfn.on(SendTaskSuccessCommand).resolves({});
-  deals = new InMemoryDeals();
-  services = approvalServices(deals, () => new Date('2026-11-27T11:00:00.000Z'));
-  page = await browser.newPage({ viewport: PHONE, deviceScaleFactor: 2 });
-});
+/**
+ * A fresh page that collects in `blocked` what the pages' Content-Security-Policy made Chromium refuse (a style, a
+ * form post): the pages must work under their own policy.
+ */
+async function openPage(options: typeof PHONE | typeof MAIL_CLIENT): Promise<{ page: Page; blocked: string[] }> {
+  const context = await browser.newContext(options);
+  contexts.push(context);
+  const page = await context.newPage();
+  const blocked: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' && message.text().includes('Content Security Policy')) blocked.push(message.text());
+  });
+  return { page, blocked };
+}
 
 /** Presses a form button and waits for the page it leads to; returns that page's HTTP status. */
-async function press(name: 'Approve' | 'Reject'): Promise<number> {
+async function press(page: Page, name: 'Approve' | 'Reject'): Promise<number> {
   const [response] = await Promise.all([
     page.waitForResponse((r) => r.request().method() === 'POST'),
     page.getByRole('button', { name }).click(),
@@ -103,54 +66,118 @@ async function press(name: 'Approve' | 'Reject'): Promise<number> {
   return response.status();
 }
 
-describe('the approval page in a browser', () => {
-  it('shows the deal, refuses a reject without a comment, then records an approval', async () => {
-    const link = `${origin}/approvals/apr-finance?token=${deals.issueToken('apr-finance')}`;
-    const response = await page.goto(link);
-    expect(response?.status()).toBe(200);
-    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(
-      'Approve or reject: Acme rollout',
-    );
-    const details = await page.locator('dl').textContent();
-    for (const shown of ['Acme rollout (D-1001)', 'Riley Rep <rep@example.com>', '€48,000.00', 'Deliver/Finalize']) {
-      expect(details).toContain(shown);
-    }
-    expect(details).toContain('Finance validates the signed contract details');
+const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
+
+/** The value the page shows next to a label, as a person reads it off the page's list of facts. */
+const fact = (page: Page, term: string) =>
+  page.locator(`xpath=//dt[normalize-space()="${term}"]/following-sibling::dd[1]`);
+
+/** The page is as wide as the screen: nothing to scroll sideways on a phone. */
+const scrollsSideways = (page: Page) =>
+  page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+
+/** The approval requests of a deal at deliver that was then asked to close: the finance and legal review links. */
+async function dealWaitingForApprovals(extraFields: Record<string, unknown> = {}) {
+  const { ses } = stackUrls();
+  const dealId = await dealAt('deliver', { extraFields });
+  const close = await postGeneric({ eventId: uniqueId('E'), dealId, stage: 'closed_won', fields: EXIT_FIELDS.deliver });
+  expect(close.body).toMatchObject({ outcome: 'pending_approval', stage: 'deliver' });
+  const finance = await waitForEmail(ses, 'finance@example.com', [dealId]);
+  const legal = await waitForEmail(ses, 'legal@example.com', [dealId]);
+  return { dealId, finance, legal };
+}
+
+describe('the approval page in Chromium, on the local stack', () => {
+  it('opens from the email, changes nothing until Approve, moves the deal once legal approves too', async () => {
+    const { dealId, finance, legal } = await dealWaitingForApprovals({ amount: 48000, currency: 'EUR' });
+    const financeLink = reviewLink(finance);
+
+    const mail = await openPage(MAIL_CLIENT);
+    await mail.page.setContent(finance.body.html ?? '');
+    await mail.page.screenshot({ path: `${SCREENSHOTS}/approval-email.png`, fullPage: true });
+    const button = mail.page.getByRole('link', { name: 'Review and decide' });
+    expect(await button.isVisible()).toBe(true);
+    expect(await button.getAttribute('href')).toBe(financeLink);
+
+    const { page, blocked } = await openPage(PHONE);
+    const before = await getDeal(dealId);
+    expect((await page.goto(financeLink))?.status()).toBe(200);
     await page.screenshot({ path: `${SCREENSHOTS}/approval-review.png`, fullPage: true });
+    expect(await heading(page)).toBe(`Approve or reject: Deal ${dealId}`);
+    for (const [term, value] of [
+      ['Deal', `Deal ${dealId} (${dealId})`],
+      ['Owner', 'Riley Rep <rep@example.com>'],
+      ['Amount', '€48,000.00'],
+      ['Stage', 'Deliver/Finalize'],
+      ['What you approve', 'Finance validates the signed contract details'],
+    ] as const) {
+      const shown = fact(page, term);
+      expect(await shown.isVisible()).toBe(true);
+      expect(await shown.textContent()).toBe(value);
+    }
+    expect(await page.getByRole('button', { name: 'Approve' }).isVisible()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Reject' }).isVisible()).toBe(true);
+    expect(await scrollsSideways(page)).toBe(false);
+    const afterReading = await getDeal(dealId);
+    expect(afterReading.body).toEqual(before.body);
+    expect(afterReading.body.approvals.find((a) => a.role === 'finance')?.status).toBe('pending');
+    expect(afterReading.body.pendingMove).toMatchObject({ to: 'closed_won' });
 
-    expect(await press('Reject')).toBe(400);
-    await expect(page.getByRole('alert').textContent()).resolves.toContain('A rejection needs a comment');
-    await page.screenshot({ path: `${SCREENSHOTS}/approval-reject-without-comment.png`, fullPage: true });
-    expect(deals.stored.deal.approvals[0]?.status).toBe('pending');
-
-    await page.getByLabel('Comment for the deal owner').fill('Contract details checked.');
-    expect(await press('Approve')).toBe(200);
-    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Approved');
+    await page.getByLabel('Comment for the deal owner').fill('Contract totals match the order form.');
+    expect(await press(page, 'Approve')).toBe(200);
     await page.screenshot({ path: `${SCREENSHOTS}/approval-confirmed.png`, fullPage: true });
-    expect(deals.stored.deal.approvals[0]).toMatchObject({ status: 'approved', comment: 'Contract details checked.' });
+    expect(await heading(page)).toBe('Approved');
+    expect(await page.locator('main').textContent()).toContain('Contract totals match the order form.');
+    const afterFinance = await getDeal(dealId);
+    expect(afterFinance.body.stage).toBe('deliver');
+    expect(afterFinance.body.approvals.find((a) => a.role === 'finance')).toMatchObject({
+      status: 'approved',
+      decidedBy: expect.stringContaining('finance@example.com'),
+    });
 
-    await page.goto(link);
-    await expect(page.locator('main').textContent()).resolves.toContain('already approved by Finance');
+    expect((await page.goto(reviewLink(legal)))?.status()).toBe(200);
+    expect(await press(page, 'Approve')).toBe(200);
+    await page.screenshot({ path: `${SCREENSHOTS}/approval-deal-moved.png`, fullPage: true });
+    expect(await heading(page)).toBe('Approved');
+    expect(await page.locator('main').textContent()).toContain('The deal moved to Closed Won.');
+    const won = await waitFor(async () => {
+      const deal = await getDeal(dealId);
+      return deal.body.stage === 'closed_won' ? deal.body : undefined;
+    }, 'the deal to reach closed_won');
+    expect(won.status).toBe('won');
+
+    expect((await page.goto(financeLink))?.status()).toBe(409);
     await page.screenshot({ path: `${SCREENSHOTS}/approval-already-decided.png`, fullPage: true });
+    expect(await heading(page)).toBe('Already decided');
+    const decided = await page.locator('main').textContent();
+    expect(decided).toContain('already approved by');
+    expect(decided).toContain('finance@example.com');
+    expect(blocked).toEqual([]);
   });
 
-  it('records a rejection with its comment', async () => {
-    await page.goto(`${origin}/approvals/apr-legal?token=${deals.issueToken('apr-legal')}`);
+  it('refuses a rejection without a comment, changing nothing, and takes it once a comment is given', async () => {
+    const { dealId, legal } = await dealWaitingForApprovals();
+    const { page, blocked } = await openPage(PHONE);
+    await page.goto(reviewLink(legal));
+    const before = await getDeal(dealId);
+
+    expect(await press(page, 'Reject')).toBe(400);
+    await page.screenshot({ path: `${SCREENSHOTS}/approval-reject-without-comment.png`, fullPage: true });
+    const alert = page.getByRole('alert');
+    expect(await alert.textContent()).toContain('A rejection needs a comment');
+    const box = await alert.boundingBox();
+    expect(box && box.y + box.height).toBeLessThanOrEqual(PHONE.viewport.height);
+    expect((await getDeal(dealId)).body).toEqual(before.body);
+
     await page.getByLabel('Comment for the deal owner').fill('The MSA version is outdated.');
-    expect(await press('Reject')).toBe(200);
-    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Rejected');
-    expect(deals.stored.deal.approvals[1]).toMatchObject({
+    expect(await press(page, 'Reject')).toBe(200);
+    expect(await heading(page)).toBe('Rejected');
+    const after = await getDeal(dealId);
+    expect(after.body).toMatchObject({ stage: 'deliver', pendingMove: null });
+    expect(after.body.approvals.find((a) => a.role === 'legal')).toMatchObject({
       status: 'rejected',
       comment: 'The MSA version is outdated.',
     });
-  });
-
-  it('shows nothing about the deal behind a wrong link', async () => {
-    deals.issueToken('apr-finance');
-    const response = await page.goto(`${origin}/approvals/apr-finance?token=guessed`);
-    expect(response?.status()).toBe(404);
-    const text = await page.locator('main').textContent();
-    expect(text).toContain('This approval link is not valid.');
-    expect(text).not.toContain('Acme');
+    expect(blocked).toEqual([]);
   });
 });

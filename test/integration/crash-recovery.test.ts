@@ -13,6 +13,7 @@ import { recordEvent } from '../../functions/usecases/record-event.ts';
 import type { Services } from '../../functions/usecases/services.ts';
 import { TABLE_NAME } from '../../infra/local/stack.ts';
 import { getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
+import { silentTelemetry } from '../support/telemetry.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const region = 'us-east-1';
@@ -37,6 +38,7 @@ describe('a crash between recording an event and handing it off', () => {
       pipelines: new PipelineCatalog(deals, { default: pipeline.version }),
       workflow: new CrashingWorkflow(new SFNClient({ endpoint: urls.stepFunctions, region, credentials }), {}),
       mailer: new Mailer(new SESClient({ endpoint: urls.ses, region, credentials }), 'stageflow@example.com'),
+      telemetry: silentTelemetry(),
       publicBaseUrl: urls.api,
       clock: () => new Date(),
     };

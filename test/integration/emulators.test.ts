@@ -213,15 +213,19 @@ describe('start-up failures', () => {
 });
 
 describe('a parent that goes away without stopping its emulators', () => {
+  // Both emulators in the SIGKILL case: the second child must not hold the first one's watchdog pipe open.
   it.each([
-    ['exits', 'process.exit(0);'],
-    ['is killed by SIGTERM', "process.kill(process.pid, 'SIGTERM');"],
-    ['is killed by SIGKILL', "process.kill(process.pid, 'SIGKILL');"],
-  ])('takes them down when it %s', { timeout: 120_000 }, async (_, ending) => {
-    const [sesPort, dynamoPort] = [await freePort(), await freePort()];
+    { how: 'exits', ending: 'process.exit(0);', emulators: ['ses'] },
+    { how: 'is killed by SIGTERM', ending: "process.kill(process.pid, 'SIGTERM');", emulators: ['ses'] },
+    { how: 'is killed by SIGKILL', ending: "process.kill(process.pid, 'SIGKILL');", emulators: ['ses', 'dynamodb'] },
+  ])('takes them down when it $how', { timeout: 120_000 }, async ({ ending, emulators }) => {
+    const ports = await Promise.all(emulators.map(() => freePort()));
+    const starts = emulators.map((emulator, i) =>
+      emulator === 'ses' ? `startSesLocal({ port: ${ports[i]} })` : `startDynamoDbLocal({ port: ${ports[i]} })`,
+    );
     const script = [
       `import { startDynamoDbLocal, startSesLocal } from ${JSON.stringify(EMULATORS_MODULE)};`,
-      `await Promise.all([startSesLocal({ port: ${sesPort} }), startDynamoDbLocal({ port: ${dynamoPort} })]);`,
+      `await Promise.all([${starts.join(', ')}]);`,
       `process.stdout.write('ready', () => { ${ending} });`,
     ].join('\n');
     const parent = spawn(process.execPath, ['--no-warnings', '--input-type=module', '-e', script], {
@@ -233,7 +237,8 @@ describe('a parent that goes away without stopping its emulators', () => {
     });
     await once(parent, 'exit');
     expect(output).toBe('ready');
-    expect(await eventually(() => isPortFree(sesPort))).toBe(true);
-    expect(await eventually(() => isPortFree(dynamoPort))).toBe(true);
+    for (const port of ports) {
+      expect(await eventually(() => isPortFree(port))).toBe(true);
+    }
   });
 });

@@ -26,6 +26,12 @@ export function uniqueId(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${sequence}`;
 }
 
+/** A unique positive integer per test run, for CRMs whose ids are numbers (HubSpot's objectId and eventId). */
+export function uniqueNumber(): number {
+  sequence++;
+  return Date.now() * 1000 + (sequence % 1000);
+}
+
 export async function postGeneric(
   event: GenericEvent | string,
   options: { secret?: string; timestamp?: number; headers?: Record<string, string>; api?: string } = {},

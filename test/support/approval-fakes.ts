@@ -16,6 +16,7 @@ import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
 import type { Approval, Deal } from '../../functions/core/deal.ts';
 import { ConcurrentUpdateError } from '../../functions/core/errors.ts';
 import type { Services } from '../../functions/usecases/services.ts';
+import { silentTelemetry } from './telemetry.ts';
 
 /**
  * In-memory stand-ins for the approval use case: the few DealRepository methods it calls (with the optimistic lock of
@@ -185,6 +186,7 @@ export function approvalServices(deals: InMemoryDeals, now: () => Date): Service
       default: STATE_MACHINE_ARN,
     }),
     mailer: new Mailer(new SESClient({ region: 'us-east-1', credentials }), 'stageflow@example.com'),
+    telemetry: silentTelemetry(),
     publicBaseUrl: PUBLIC_BASE_URL,
     clock: now,
   };

@@ -5,10 +5,13 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NotFoundError } from '../../functions/core/errors.ts';
+import { internalError } from '../../functions/http/responses.ts';
 import { PortInUseError } from '../../infra/local/emulators.ts';
 import { type HttpHost, InvalidRouteError, type Route, startHttpHost } from '../../infra/local/http-host.ts';
 
 const MAX_BODY_BYTES = 1024;
+/** The same 500 body as the handlers' own. */
+const INTERNAL_ERROR = JSON.parse(internalError().body ?? '');
 
 interface Invocation {
   event: APIGatewayProxyEventV2;
@@ -349,7 +352,7 @@ describe('refusals', () => {
       const response = await fetch(`${host.url}${path}`);
       expect(response.status).toBe(404);
       const payload = (await response.json()) as { error: { code: string; message: string } };
-      expect(payload).toEqual({ error: { code: 'NOT_FOUND', message: expect.stringContaining(path) } });
+      expect(payload).toEqual({ error: { code: 'NOT_FOUND', message: expect.stringContaining(path), issues: [] } });
     }
     expect(invocations).toHaveLength(0);
   });
@@ -359,7 +362,7 @@ describe('refusals', () => {
     expect(health.status).toBe(405);
     expect(health.headers.get('allow')).toBe('GET, HEAD');
     expect(await health.json()).toEqual({
-      error: { code: 'METHOD_NOT_ALLOWED', message: 'POST is not allowed on /health; use GET or HEAD.' },
+      error: { code: 'METHOD_NOT_ALLOWED', message: 'POST is not allowed on /health; use GET or HEAD.', issues: [] },
     });
     const approval = await fetch(`${host.url}/approvals/apr-1`, { method: 'DELETE' });
     expect(approval.status).toBe(405);
@@ -384,6 +387,7 @@ describe('refusals', () => {
       error: {
         code: 'PAYLOAD_TOO_LARGE',
         message: `The request body is larger than ${MAX_BODY_BYTES} bytes; send a smaller body.`,
+        issues: [],
       },
     });
     expect(invocations).toHaveLength(0);
@@ -428,7 +432,7 @@ describe('refusals', () => {
     const response = await fetch(`${host.url}/boom`);
     expect(response.status).toBe(500);
     const text = await response.text();
-    expect(JSON.parse(text)).toEqual({ error: { code: 'INTERNAL', message: 'Internal error' } });
+    expect(JSON.parse(text)).toEqual(INTERNAL_ERROR);
     expect(text).not.toMatch(/secret-detail|hunter2|at /);
     expect(logged).toHaveBeenCalledTimes(1);
     expect(logged.mock.calls[0]).toContainEqual(
@@ -440,7 +444,7 @@ describe('refusals', () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const response = await fetch(`${host.url}/refusing`);
     expect(response.status).toBe(500);
-    expect(await response.json()).toEqual({ error: { code: 'INTERNAL', message: 'Internal error' } });
+    expect(await response.json()).toEqual(INTERNAL_ERROR);
     expect(logged).toHaveBeenCalledTimes(1);
   });
 

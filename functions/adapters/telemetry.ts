@@ -1,0 +1,55 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Approval, EventResult, StageEvent } from '../core/deal.ts';
+
+const OUTCOME_METRICS: Record<EventResult['outcome'], string> = {
+  applied: 'EventsApplied',
+  pending_approval: 'MovesPendingApproval',
+  rejected: 'MovesRejected',
+  duplicate: 'EventsDuplicate',
+  stale: 'EventsStale',
+};
+
+/**
+ * What operators see of the use cases: structured log lines keyed by deal and event id, and CloudWatch metrics
+ * (embedded metric format, flushed by the handler's `logMetrics` middleware) for outcomes and approval latency.
+ */
+export class Telemetry {
+  constructor(
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  eventRecorded(event: StageEvent, result: EventResult): void {
+    this.metrics.addMetric(OUTCOME_METRICS[result.outcome], MetricUnit.Count, 1);
+    this.logger.info('event recorded', {
+      source: event.source,
+      eventId: event.eventId,
+      pipeline: event.pipeline,
+      dealId: event.dealId,
+      requestedStage: event.stage,
+      outcome: result.outcome,
+      stage: result.stage,
+      reasons: result.reasons.map((reason) => reason.code),
+    });
+  }
+
+  approvalEnded(deal: { pipeline: string; dealId: string }, approval: Approval): void {
+    if (approval.decidedAt && (approval.status === 'approved' || approval.status === 'rejected')) {
+      const seconds = (Date.parse(approval.decidedAt) - Date.parse(approval.requestedAt)) / 1000;
+      this.metrics.addMetric('ApprovalLatency', MetricUnit.Seconds, seconds);
+    }
+    this.metrics.addMetric(
+      approval.status === 'expired' ? 'ApprovalsExpired' : 'ApprovalsDecided',
+      MetricUnit.Count,
+      1,
+    );
+    this.logger.info('approval ended', {
+      pipeline: deal.pipeline,
+      dealId: deal.dealId,
+      approvalId: approval.approvalId,
+      role: approval.role,
+      status: approval.status,
+    });
+  }
+}

@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import { delimiter, dirname } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { getDeal, stackUrls } from '../support/api.ts';
+
+interface DemoRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `npm run demo` as a user runs it, pointed at the shared test stack through PORT and SES_PORT. */
+function runDemo(env: Record<string, string> = {}): Promise<DemoRun> {
+  const { api, ses } = stackUrls();
+  const child = spawn('node_modules/.bin/tsx', ['infra/local/demo.ts'], {
+    env: {
+      ...process.env,
+      // tsx runs on the first `node` on PATH: the Node 24 that runs this test, as `npm run` would arrange.
+      PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+      PORT: new URL(api).port,
+      SES_PORT: new URL(ses).port,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run demo (CONTRACT section 1)', () => {
+  it('drives one deal to closed_won on the running stack, both approvals clicked through, and prints the timeline', async () => {
+    const run = await runDemo();
+    expect(run.stderr).not.toContain('The demo failed');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`Using the stack already running at ${stackUrls().api}`);
+    expect(run.stdout).toMatch(/SKIP_NOT_ALLOWED/);
+    expect(run.stdout).toMatch(/EXIT_CRITERIA_UNMET: .*\(missing: budgetConfirmed\)/);
+    expect(run.stdout).toMatch(/finance: .*\n.*opened the review page \(200.*pressed Approve \(200/);
+    expect(run.stdout).toMatch(/legal: .*\n.*opened the review page \(200.*pressed Approve \(200/);
+    expect(run.stdout).toMatch(/move +deliver → closed_won +applied/);
+    expect(run.stdout).toMatch(/finance +approved by .*finance@example\.com/);
+    expect(run.stdout).toMatch(/legal +approved by .*legal@example\.com/);
+    expect(run.stdout).toContain(`${stackUrls().api}/pipelines/default/stages`);
+
+    const dealId = /Deal (DEMO-\S+)/.exec(run.stdout)?.[1];
+    expect(dealId).toBeDefined();
+    const deal = await getDeal(dealId ?? '');
+    expect(deal.body).toMatchObject({ stage: 'closed_won', status: 'won' });
+    expect(deal.body.approvals.map((a) => [a.role, a.status]).sort()).toEqual([
+      ['finance', 'approved'],
+      ['legal', 'approved'],
+    ]);
+  });
+
+  it('exits non-zero with a sentence that says what to fix when the stack refuses its signature', async () => {
+    const secret = 'not-the-secret-the-stack-uses';
+    const run = await runDemo({ GENERIC_WEBHOOK_SECRET: secret });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('The demo failed: the stack refused the webhook signature (401)');
+    expect(run.stderr).toContain('GENERIC_WEBHOOK_SECRET');
+    expect(`${run.stdout}${run.stderr}`).not.toContain(secret);
+  });
+});
