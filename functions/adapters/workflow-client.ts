@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
   DescribeStateMachineCommand,
-  SendTaskFailureCommand,
   SendTaskSuccessCommand,
   type SFNClient,
   StartExecutionCommand,
@@ -51,10 +50,6 @@ export class WorkflowClient {
     return this.spend(() =>
       this.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output ?? {}) })),
     );
-  }
-
-  async fail(taskToken: string, error: string, cause: string): Promise<boolean> {
-    return this.spend(() => this.sfn.send(new SendTaskFailureCommand({ taskToken, error, cause })));
   }
 
   private async spend(send: () => Promise<unknown>): Promise<boolean> {

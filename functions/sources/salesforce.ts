@@ -186,8 +186,9 @@ function soapFault(error: RequestError): WebhookResponse {
 
 /**
  * `POST /webhooks/salesforce?token=<SALESFORCE_WEBHOOK_TOKEN>[&pipeline=<id>]` (CONTRACT 3.4): a Salesforce outbound
- * message (SOAP 1.1) with one or more Opportunity notifications, acknowledged with the SOAP `Ack` and HTTP 200, the
- * only answer Salesforce takes as delivered.
+ * message (SOAP 1.1) with one or more Opportunity notifications, acknowledged with the SOAP `Ack` once all are recorded.
+ * The status is the contract's `202` like every webhook route; Salesforce takes any 2xx with `<Ack>true</Ack>` as
+ * delivered.
  */
 export const salesforceAdapter: SourceAdapter = {
   source: 'salesforce',
@@ -242,7 +243,7 @@ export const salesforceAdapter: SourceAdapter = {
   },
 
   respond() {
-    return xmlResponse(200, soapEnvelope({ notificationsResponse: { '@_xmlns': OUTBOUND_NS, Ack: 'true' } }));
+    return xmlResponse(202, soapEnvelope({ notificationsResponse: { '@_xmlns': OUTBOUND_NS, Ack: 'true' } }));
   },
 
   respondError: soapFault,

@@ -1,0 +1,535 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { CfnElement } from 'aws-cdk-lib';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { build } from 'esbuild';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SECRET_NAMES } from '../../functions/adapters/environment.ts';
+import { tableDefinition } from '../../functions/adapters/table.ts';
+import { esbuildOptions } from '../../infra/cloud/bundling.ts';
+import { WORKFLOW_FUNCTION_ARN } from '../../infra/cloud/constructs/deal-workflow.ts';
+import { ACCESS_LOG_FIELDS } from '../../infra/cloud/constructs/http-api.ts';
+import { buildStateMachineDefinition, stateMachineName } from '../../workflows/definition.ts';
+import statefulResources from './stateful-resources.json' with { type: 'json' };
+import { PIPELINES, ROOT, renderString, type Synthesized, synthesize } from './synthesize.ts';
+
+type Resource = {
+  Type: string;
+  Properties: Record<string, unknown>;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+};
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
+
+// One synthesis with bundling, shared by every test of this file.
+let synthesized: Synthesized;
+let app: Template;
+let data: Template;
+beforeAll(() => {
+  synthesized = synthesize({ bundle: true });
+  app = synthesized.appTemplate;
+  data = synthesized.dataTemplate;
+});
+
+const resources = (template: Template, type: string) => template.findResources(type) as Record<string, Resource>;
+const resource = (template: Template, type: string, id: string): Resource => {
+  const found = resources(template, type)[id];
+  if (!found) throw new Error(`no ${type} ${id} in the template`);
+  return found;
+};
+const only = <T>(values: Record<string, T>): T => {
+  const all = Object.values(values);
+  expect(all).toHaveLength(1);
+  return all[0] as T;
+};
+const actionsOf = (statement: Statement) => [statement.Action].flat();
+const statementsOf = (template: Template, roleId?: string) =>
+  Object.values(resources(template, 'AWS::IAM::Policy'))
+    .filter(({ Properties }) => !roleId || (Properties.Roles as { Ref: string }[]).some(({ Ref }) => Ref === roleId))
+    .flatMap(({ Properties }) => (Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+const idOf = (element: unknown) => synthesized.app.getLogicalId(element as CfnElement);
+type FunctionName = keyof Synthesized['app']['functions'];
+const functionIds = () =>
+  Object.fromEntries(
+    Object.entries(synthesized.app.functions).map(([name, fn]) => [name, idOf(fn.function.node.defaultChild)]),
+  ) as Record<FunctionName, string>;
+const roleIdOf = (name: FunctionName) => idOf(synthesized.app.functions[name].role.node.defaultChild);
+const environmentOf = (functionId: string) =>
+  (
+    resource(app, 'AWS::Lambda::Function', functionId).Properties.Environment as {
+      Variables: Record<string, unknown>;
+    }
+  ).Variables;
+
+describe('functions', () => {
+  it('every Stageflow function runs Node.js 24 on arm64, traced, with Powertools settings and source maps', () => {
+    const functions = resources(app, 'AWS::Lambda::Function');
+    for (const id of Object.values(functionIds())) {
+      expect(functions[id]?.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        MemorySize: 512,
+        Handler: 'index.handler',
+        TracingConfig: { Mode: 'Active' },
+        Environment: {
+          Variables: {
+            NODE_OPTIONS: '--enable-source-maps',
+            POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^stageflow-/),
+            POWERTOOLS_LOG_LEVEL: 'INFO',
+            POWERTOOLS_METRICS_NAMESPACE: 'Stageflow',
+          },
+        },
+      });
+    }
+  });
+
+  it('deploys exactly the bundle that esbuildOptions builds (what the benchmark measures)', async () => {
+    const { S3Key } = resource(app, 'AWS::Lambda::Function', functionIds().webhook).Properties.Code as {
+      S3Key: string;
+    };
+    const deployed = join(synthesized.cdkApp.outdir, `asset.${S3Key.replace(/\.zip$/, '')}`, 'index.mjs');
+    const outfile = join(mkdtempSync(join(tmpdir(), 'stageflow-bundle-')), 'index.mjs');
+    await build(esbuildOptions(join(ROOT, 'functions/webhook/handler.ts'), outfile));
+    const same = readFileSync(outfile).equals(readFileSync(deployed));
+    expect(same, 'infra/cloud/bundling.ts: esbuildOptions must mirror functionBundling').toBe(true);
+  });
+
+  it('has no other function than the four and the AwsCustomResource provider', () => {
+    const others = Object.keys(resources(app, 'AWS::Lambda::Function')).filter(
+      (id) => !Object.values(functionIds()).includes(id),
+    );
+    expect(others).toEqual([expect.stringMatching(/^AWS679f53fac002430cb0da5b7982bd2287/)]);
+  });
+
+  it('logs every function to its own log group with a retention', () => {
+    const groups = resources(app, 'AWS::Logs::LogGroup');
+    for (const id of Object.values(functionIds())) {
+      const { LoggingConfig } = resource(app, 'AWS::Lambda::Function', id).Properties as {
+        LoggingConfig: { LogGroup: { Ref: string } };
+      };
+      expect(groups[LoggingConfig.LogGroup.Ref]?.Properties.RetentionInDays).toBe(30);
+    }
+  });
+
+  it('gives each function the table, the current pipeline versions, the alias ARNs and the public URL', () => {
+    for (const id of Object.values(functionIds())) {
+      const variables = environmentOf(id);
+      expect(JSON.parse(variables.STAGEFLOW_PIPELINES as string)).toEqual(
+        Object.fromEntries([...PIPELINES].map(([pipeline, { version }]) => [pipeline, version])),
+      );
+      const arns = JSON.parse(renderString(variables.STATE_MACHINE_ARNS)) as Record<string, string>;
+      expect(Object.keys(arns).sort()).toEqual([...PIPELINES.keys()].sort());
+      for (const [pipeline, arn] of Object.entries(arns)) {
+        expect(arn).toBe(
+          `arn:{Ref:AWS::Partition}:states:{Ref:AWS::Region}:{Ref:AWS::AccountId}:stateMachine:${stateMachineName(pipeline)}:live`,
+        );
+      }
+      const apiId = idOf(synthesized.app.api.api.node.defaultChild);
+      expect(renderString(variables.PUBLIC_BASE_URL)).toBe(
+        `https://{Ref:${apiId}}.execute-api.{Ref:AWS::Region}.{Ref:AWS::URLSuffix}/`,
+      );
+      expect(variables).toHaveProperty('TABLE_NAME');
+      expect(variables.MAIL_FROM).toBe('stageflow@example.com');
+    }
+  });
+
+  it('passes the secret ARN only to the functions that may read the secret', () => {
+    const ids = functionIds();
+    const withSecret = Object.entries(ids)
+      .filter(([, id]) => 'SECRETS_ARN' in environmentOf(id))
+      .map(([name]) => name);
+    expect(withSecret.sort()).toEqual(['approvals', 'webhook', 'workflow']);
+  });
+});
+
+const TABLE_READ = ['BatchGetItem', 'GetItem', 'Query'].map((action) => `dynamodb:${action}`);
+const TABLE_WRITE = ['BatchWriteItem', 'ConditionCheckItem', 'DeleteItem', 'PutItem', 'UpdateItem'].map(
+  (action) => `dynamodb:${action}`,
+);
+const SECRET_READ = ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'];
+const LOGS_AND_TRACES = [
+  'logs:CreateLogStream',
+  'logs:PutLogEvents',
+  'xray:PutTelemetryRecords',
+  'xray:PutTraceSegments',
+];
+
+describe('least privilege', () => {
+  it('never allows a DynamoDB, Step Functions or SES action on *', () => {
+    const wildcards = statementsOf(app)
+      .filter((statement) => [statement.Resource].flat().includes('*'))
+      .flatMap(actionsOf);
+    expect(wildcards.length).toBeGreaterThan(0);
+    expect(wildcards.filter((action) => /^(dynamodb|states|ses):/.test(action))).toEqual([]);
+    expect(wildcards.filter((action) => !/^(xray|logs):/.test(action))).toEqual([]);
+  });
+
+  it.each([
+    ['webhook', [...TABLE_READ, ...TABLE_WRITE, 'states:SendTaskSuccess', 'states:StartExecution', ...SECRET_READ]],
+    [
+      'approvals',
+      [
+        ...TABLE_READ,
+        ...TABLE_WRITE,
+        'ses:SendEmail',
+        'states:SendTaskSuccess',
+        'states:StartExecution',
+        ...SECRET_READ,
+      ],
+    ],
+    [
+      'workflow',
+      [
+        ...TABLE_READ,
+        ...TABLE_WRITE,
+        'ses:SendEmail',
+        'states:SendTaskSuccess',
+        'states:StartExecution',
+        ...SECRET_READ,
+      ],
+    ],
+    ['readApi', [...TABLE_READ, 'states:DescribeStateMachine']],
+  ] as const)('the %s function may call exactly what it uses', (name, expected) => {
+    const actions = statementsOf(app, roleIdOf(name)).flatMap(actionsOf);
+    expect(new Set(actions)).toEqual(new Set([...expected, ...LOGS_AND_TRACES]));
+  });
+
+  it('scopes table access to the table and its byStage index', () => {
+    const tableId = synthesized.data.getLogicalId(synthesized.data.table.node.defaultChild as CfnElement);
+    for (const name of ['webhook', 'approvals', 'workflow', 'readApi'] as const) {
+      const [table, index, ...more] = statementsOf(app, roleIdOf(name))
+        .filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')))
+        .map((statement) => renderString(statement.Resource));
+      expect(more).toEqual([]);
+      // The data stack's output of the table ARN.
+      expect(table).toMatch(new RegExp(`^\\{\\{Fn::GetStackOutput:.*StageflowData.*${tableId}Arn.*\\}\\}$`));
+      expect(index).toBe(`${table}/index/byStage`);
+    }
+  });
+
+  it('lets functions use the pipelines state machines only, and start executions only through the live alias', () => {
+    const machines = [...PIPELINES.keys()].map(
+      (pipeline) =>
+        `arn:{Ref:AWS::Partition}:states:{Ref:AWS::Region}:{Ref:AWS::AccountId}:stateMachine:${stateMachineName(pipeline)}`,
+    );
+    const stepFunctions = statementsOf(app).filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('states:')),
+    );
+    expect(stepFunctions.length).toBeGreaterThan(0);
+    for (const statement of stepFunctions) {
+      expect([statement.Resource].flat().map(renderString).sort()).toEqual([...machines].sort());
+      if (actionsOf(statement).includes('states:StartExecution')) {
+        expect(statement.Condition).toEqual({ StringEquals: { 'states:StateMachineQualifier': 'live' } });
+      }
+    }
+  });
+
+  it('lets mail go out only as the configured identity and address, through the configuration set', () => {
+    const configurationSet = Object.keys(resources(app, 'AWS::SES::ConfigurationSet'))[0];
+    for (const name of ['approvals', 'workflow'] as const) {
+      const [statement, ...more] = statementsOf(app, roleIdOf(name)).filter((candidate) =>
+        actionsOf(candidate).some((action) => action.startsWith('ses:')),
+      );
+      expect(more).toEqual([]);
+      expect(statement && actionsOf(statement)).toEqual(['ses:SendEmail']);
+      expect([statement?.Resource].flat().map(renderString).sort()).toEqual([
+        `arn:{Ref:AWS::Partition}:ses:{Ref:AWS::Region}:{Ref:AWS::AccountId}:configuration-set/{Ref:${configurationSet}}`,
+        'arn:{Ref:AWS::Partition}:ses:{Ref:AWS::Region}:{Ref:AWS::AccountId}:identity/example.com',
+      ]);
+      expect(statement?.Condition).toEqual({ StringEquals: { 'ses:FromAddress': 'stageflow@example.com' } });
+    }
+  });
+
+  it('lets each state machine invoke the workflow function and nothing else', () => {
+    for (const workflow of synthesized.app.workflows.values()) {
+      const invokes = statementsOf(app, idOf(workflow.stateMachine.role.node.defaultChild)).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('lambda:')),
+      );
+      expect(invokes).toEqual([
+        {
+          Action: 'lambda:InvokeFunction',
+          Effect: 'Allow',
+          Resource: { 'Fn::GetAtt': [functionIds().workflow, 'Arn'] },
+        },
+      ]);
+    }
+  });
+
+  it('lets the deploy put only the version items of each pipeline', () => {
+    const statements = statementsOf(app, idOf(synthesized.app.pipelineVersions.role.node.defaultChild));
+    const puts = statements.filter((statement) => !actionsOf(statement).every((action) => action.startsWith('logs:')));
+    expect(puts.map((statement) => [actionsOf(statement), statement.Condition])).toEqual(
+      [...PIPELINES.keys()].map((pipeline) => [
+        ['dynamodb:PutItem'],
+        { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`PIPELINE#${pipeline}`] } },
+      ]),
+    );
+  });
+});
+
+describe('the table', () => {
+  it('is on-demand, encrypted, point-in-time recoverable, retained and deletion-protected, with TTL on ttl', () => {
+    const table = only(resources(data, 'AWS::DynamoDB::Table'));
+    expect(table).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    expect(table.Properties).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      DeletionProtectionEnabled: true,
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+    });
+  });
+
+  it('declares the keys and the byStage index of functions/adapters/table.ts', () => {
+    const { Properties } = only(resources(data, 'AWS::DynamoDB::Table'));
+    const local = tableDefinition('any');
+    const byName = <T extends { AttributeName?: string; IndexName?: string }>(items: T[] | undefined) =>
+      [...(items ?? [])].sort((a, b) =>
+        String(a.AttributeName ?? a.IndexName).localeCompare(String(b.AttributeName ?? b.IndexName)),
+      );
+    expect(Properties.KeySchema).toEqual(local.KeySchema);
+    expect(byName(Properties.AttributeDefinitions as [])).toEqual(byName(local.AttributeDefinitions));
+    expect(byName(Properties.GlobalSecondaryIndexes as [])).toEqual(byName(local.GlobalSecondaryIndexes));
+  });
+
+  it('stores every pipeline version as an item the functions can read', () => {
+    const records = Object.values(app.findResources('Custom::StageflowPipelineVersion')) as Resource[];
+    expect(records).toHaveLength(PIPELINES.size);
+    const items = records.map(({ Properties }) => {
+      const call = JSON.parse(renderString(Properties.Update)) as {
+        action: string;
+        parameters: { Item: Parameters<typeof unmarshall>[0] };
+      };
+      expect(call.action).toBe('PutItem');
+      return unmarshall(call.parameters.Item);
+    });
+    expect(items).toEqual(
+      [...PIPELINES].map(([pipeline, { config, version }]) => ({
+        pk: `PIPELINE#${pipeline}`,
+        sk: `VERSION#${version}`,
+        config: JSON.parse(JSON.stringify(config)),
+        version,
+      })),
+    );
+  });
+});
+
+describe('the deal workflows', () => {
+  it('are one Standard state machine per pipeline, logged without execution data and traced', () => {
+    const machines = Object.values(resources(app, 'AWS::StepFunctions::StateMachine'));
+    expect(machines.map(({ Properties }) => Properties.StateMachineName).sort()).toEqual(
+      [...PIPELINES.keys()].map(stateMachineName).sort(),
+    );
+    for (const { Properties } of machines) {
+      expect(Properties).toMatchObject({
+        StateMachineType: 'STANDARD',
+        LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false, Destinations: [expect.anything()] },
+        TracingConfiguration: { Enabled: true },
+      });
+    }
+  });
+
+  it('run the definition generated from the stage config, invoking the workflow function', () => {
+    for (const [pipeline, workflow] of synthesized.app.workflows) {
+      const stateMachineId = idOf(workflow.stateMachine.node.defaultChild);
+      const { Properties } = resource(app, 'AWS::StepFunctions::StateMachine', stateMachineId);
+      const { config } = PIPELINES.get(pipeline) ?? {};
+      expect(config).toBeDefined();
+      expect(JSON.parse(Properties.DefinitionString as string)).toEqual(
+        config && buildStateMachineDefinition(config, WORKFLOW_FUNCTION_ARN),
+      );
+      expect(Properties.DefinitionSubstitutions).toEqual({
+        WorkflowFunctionArn: { 'Fn::GetAtt': [functionIds().workflow, 'Arn'] },
+      });
+    }
+  });
+
+  it('are published as a kept version, named after the definition, behind the alias live', () => {
+    for (const workflow of synthesized.app.workflows.values()) {
+      const stateMachine = idOf(workflow.stateMachine.node.defaultChild);
+      const version = idOf(workflow.version);
+      expect(resources(app, 'AWS::StepFunctions::StateMachineVersion')[version]).toMatchObject({
+        UpdateReplacePolicy: 'Retain',
+        Properties: {
+          StateMachineArn: { Ref: stateMachine },
+          StateMachineRevisionId: { 'Fn::GetAtt': [stateMachine, 'StateMachineRevisionId'] },
+          Description: `definition ${workflow.definitionHash}`,
+        },
+      });
+      app.hasResourceProperties('AWS::StepFunctions::StateMachineAlias', {
+        Name: 'live',
+        RoutingConfiguration: [{ StateMachineVersionArn: { 'Fn::GetAtt': [version, 'Arn'] }, Weight: 100 }],
+      });
+    }
+  });
+
+  it('send failed, timed-out and aborted executions to the dead-letter queue', () => {
+    const rule = only(resources(app, 'AWS::Events::Rule'));
+    const queue = Object.keys(resources(app, 'AWS::SQS::Queue'));
+    expect(rule.Properties).toMatchObject({
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: {
+          status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
+          stateMachineArn: [...synthesized.app.workflows.values()].map((w) => ({
+            Ref: idOf(w.stateMachine.node.defaultChild),
+          })),
+        },
+      },
+      Targets: [{ Arn: { 'Fn::GetAtt': [queue[0], 'Arn'] } }],
+    });
+    app.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+  });
+});
+
+describe('the HTTP API', () => {
+  const READ_ROUTES = ['GET /deals', 'GET /deals/{dealId}', 'GET /pipelines/{pipeline}/stages', 'GET /health'];
+  const PUBLIC_ROUTES = [
+    'POST /webhooks/{source}',
+    'GET /approvals/{approvalId}',
+    'HEAD /approvals/{approvalId}',
+    'POST /approvals/{approvalId}',
+  ];
+
+  it('puts the read routes behind IAM authorization and leaves webhooks and approvals to the functions', () => {
+    const routes = Object.values(resources(app, 'AWS::ApiGatewayV2::Route')).map(({ Properties }) => Properties);
+    const byKey = Object.fromEntries(routes.map((route) => [route.RouteKey, route.AuthorizationType ?? 'NONE']));
+    expect(byKey).toEqual({
+      ...Object.fromEntries(READ_ROUTES.map((key) => [key, 'AWS_IAM'])),
+      ...Object.fromEntries(PUBLIC_ROUTES.map((key) => [key, 'NONE'])),
+    });
+  });
+
+  it('throttles the default stage', () => {
+    const stage = only(resources(app, 'AWS::ApiGatewayV2::Stage'));
+    expect(stage.Properties).toMatchObject({
+      StageName: '$default',
+      DefaultRouteSettings: { ThrottlingRateLimit: expect.any(Number), ThrottlingBurstLimit: expect.any(Number) },
+    });
+  });
+
+  it('writes JSON access logs that never hold the query string or headers', () => {
+    const { AccessLogSettings } = only(resources(app, 'AWS::ApiGatewayV2::Stage')).Properties as {
+      AccessLogSettings: { Format: string; DestinationArn: unknown };
+    };
+    const format = JSON.parse(AccessLogSettings.Format) as Record<string, string>;
+    expect(format).toEqual(ACCESS_LOG_FIELDS);
+    expect(Object.values(format)).toEqual(
+      expect.arrayContaining(['$context.requestId', '$context.routeKey', '$context.status', '$context.path']),
+    );
+    for (const variable of Object.values(format)) {
+      expect(variable).toMatch(/^\$context\.[A-Za-z.]+$/);
+      expect(variable).not.toMatch(/query|header|request\.|requestOverride|authorizer/i);
+    }
+  });
+});
+
+describe('operations', () => {
+  it('alarms on failed and timed-out executions, function errors and throttles, and the dead-letter queue', () => {
+    const alarms = Object.values(resources(app, 'AWS::CloudWatch::Alarm')).map(({ Properties }) => ({
+      metric: `${Properties.Namespace} ${Properties.MetricName}`,
+      of: (Properties.Dimensions as { Value: { Ref?: string; 'Fn::GetAtt'?: string[] } }[])[0]?.Value,
+    }));
+    const expected = [
+      ...[...synthesized.app.workflows.values()].flatMap((workflow) =>
+        ['ExecutionsFailed', 'ExecutionsTimedOut'].map((name) => ({
+          metric: `AWS/States ${name}`,
+          of: { Ref: idOf(workflow.stateMachine.node.defaultChild) },
+        })),
+      ),
+      ...Object.values(functionIds()).flatMap((id) =>
+        ['Errors', 'Throttles'].map((name) => ({ metric: `AWS/Lambda ${name}`, of: { Ref: id } })),
+      ),
+      {
+        metric: 'AWS/SQS ApproximateNumberOfMessagesVisible',
+        of: { 'Fn::GetAtt': [Object.keys(resources(app, 'AWS::SQS::Queue'))[0], 'QueueName'] },
+      },
+    ];
+    expect(alarms).toHaveLength(expected.length);
+    expect(alarms).toEqual(expect.arrayContaining(expected));
+  });
+
+  it('creates the secret with the CRM values empty and the link signing key generated: nothing in plain text', () => {
+    const secret = only(resources(app, 'AWS::SecretsManager::Secret'));
+    expect(secret.Properties).not.toHaveProperty('SecretString');
+    const generate = secret.Properties.GenerateSecretString as {
+      SecretStringTemplate: string;
+      GenerateStringKey: string;
+    };
+    const template = JSON.parse(generate.SecretStringTemplate) as Record<string, string>;
+    expect([...Object.keys(template), generate.GenerateStringKey].sort()).toEqual([...SECRET_NAMES].sort());
+    expect(Object.values(template).every((value) => value === '')).toBe(true);
+  });
+
+  it('has no finding of the cdk-nag AWS Solutions rules that is not acknowledged with a reason', () => {
+    // The rules app.ts runs on synthesis, run here on the same construct tree.
+    const report = new AwsSolutionsChecks().validateScope(synthesized.cdkApp);
+    const findings = report.violations.map(
+      (violation) => `${violation.ruleName} at ${violation.violatingResources.map((r) => r.constructPath).join(', ')}`,
+    );
+    expect(findings).toEqual([]);
+  });
+
+  it('has no dependency cycle between the resources of the app stack', () => {
+    const template = app.toJSON() as { Resources: Record<string, { DependsOn?: string | string[] }> };
+    const ids = new Set(Object.keys(template.Resources));
+    const edges = new Map<string, string[]>();
+    for (const [id, resource] of Object.entries(template.Resources)) {
+      const text = JSON.stringify(resource);
+      const refs = [...text.matchAll(/"(?:Ref|Fn::GetAtt)":\s*(?:"([^"]+)"|\["([^"]+)")/g)].map((m) => m[1] ?? m[2]);
+      edges.set(
+        id,
+        [...refs, ...[resource.DependsOn ?? []].flat()].filter((ref): ref is string => ids.has(ref ?? '')),
+      );
+    }
+    const visiting = new Set<string>();
+    const done = new Set<string>();
+    const cycleFrom = (id: string, path: string[]): string[] | undefined => {
+      if (done.has(id)) return undefined;
+      if (visiting.has(id)) return [...path, id];
+      visiting.add(id);
+      for (const next of edges.get(id) ?? []) {
+        const cycle = cycleFrom(next, [...path, id]);
+        if (cycle) return cycle;
+      }
+      visiting.delete(id);
+      done.add(id);
+      return undefined;
+    };
+    for (const id of ids) expect(cycleFrom(id, [])).toBeUndefined();
+  });
+});
+
+describe('stateful resources', () => {
+  it('keeps the logical ids and keys of the table, the state machines and the secret', () => {
+    const pick = (template: Template, type: string, keys: string[]) =>
+      Object.fromEntries(
+        Object.entries(resources(template, type)).map(([id, { Properties }]) => [
+          id,
+          { Type: type, ...Object.fromEntries(keys.map((key) => [key, Properties[key] ?? null])) },
+        ]),
+      );
+    const current = {
+      StageflowData: pick(data, 'AWS::DynamoDB::Table', [
+        'KeySchema',
+        'AttributeDefinitions',
+        'GlobalSecondaryIndexes',
+      ]),
+      StageflowApp: {
+        ...pick(app, 'AWS::StepFunctions::StateMachine', ['StateMachineName', 'StateMachineType']),
+        ...pick(app, 'AWS::SecretsManager::Secret', ['Name']),
+      },
+    };
+    expect(
+      current,
+      'A change would replace a stateful resource (a new logical id or key schema means CloudFormation creates a new ' +
+        'one and loses the data, running executions or secret values of the old). Keep the construct ids and keys. ' +
+        'If the replacement is intended and the data is migrated, copy the received value into ' +
+        'test/infra/stateful-resources.json.',
+    ).toEqual(statefulResources);
+  });
+});
