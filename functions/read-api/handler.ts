@@ -31,7 +31,7 @@ export const handler = middy<APIGatewayProxyEventV2, HttpResult>()
         return json(200, await stageGuidance(params.pipeline ?? '', services));
       case 'GET /health': {
         const health = await checkHealth(services);
-        return json(health.status === 'ok' ? 200 : 503, health);
+        return health.status === 'ok' ? json(200, { status: 'ok' }) : json(503, health);
       }
       default:
         throw new NotFoundError(`no route ${event.routeKey}`);
