@@ -119,7 +119,12 @@ export async function decideApproval(approvalId: string, form: ApprovalForm, ser
     if (!loaded) return htmlResponse(404, notFoundPage());
     const ctx = decisionContext(services, loaded.pipeline.config);
     const refused = refusal(loaded, ctx.now);
-    if (refused) return refused;
+    if (refused) {
+      // A decision stored by a request that died before its hand-off is handed off again by the next click.
+      const decided = loaded.approval.status === 'approved' || loaded.approval.status === 'rejected';
+      if (decided) await syncWorkflow(loaded.stored, [loaded.approval], services);
+      return refused;
+    }
     if (!input.success) {
       const problem = input.error.issues.map((issue) => issue.message).join(' ');
       return htmlResponse(

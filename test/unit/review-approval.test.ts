@@ -177,6 +177,15 @@ describe('decideApproval (POST)', () => {
     expect(deals.commits).toHaveLength(1);
   });
 
+  it('hands a stored decision off again on the next click, in case the first request died before its hand-off', async () => {
+    await decideApproval('apr-finance', { token: financeToken, decision: 'approve' }, services);
+    sfn.resetHistory();
+    const page = await decideApproval('apr-finance', { token: financeToken, decision: 'approve' }, services);
+    expect(page.statusCode).toBe(409);
+    expect(releasedTokens()).toEqual(['approval-task-token-apr-finance']);
+    expect(deals.commits).toHaveLength(1);
+  });
+
   it('resolves two concurrent submissions to exactly one decision: one 200, one 409', async () => {
     const [first, second] = await Promise.all([
       decideApproval('apr-finance', { token: financeToken, decision: 'approve' }, services),
