@@ -12,7 +12,8 @@ const OUTCOME_METRICS: Record<EventResult['outcome'], string> = {
 
 /**
  * What operators see of the use cases: structured log lines keyed by deal and event id, and CloudWatch metrics
- * (embedded metric format, flushed by the handler's `logMetrics` middleware) for outcomes and approval latency.
+ * (embedded metric format) for outcomes and approval latency, published as they happen — most invocations (a page
+ * view, a stage wait) have none, and a flush per invocation would log an empty-metrics warning each time.
  */
 export class Telemetry {
   constructor(
@@ -22,6 +23,7 @@ export class Telemetry {
 
   eventRecorded(event: StageEvent, result: EventResult): void {
     this.metrics.addMetric(OUTCOME_METRICS[result.outcome], MetricUnit.Count, 1);
+    this.metrics.publishStoredMetrics();
     this.logger.info('event recorded', {
       source: event.source,
       eventId: event.eventId,

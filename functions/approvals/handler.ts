@@ -1,7 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { htmlResponse, problemPage } from '../core/approval-pages.ts';
@@ -17,7 +16,6 @@ const services = servicesFromEnvironment({ logger, metrics });
 /** `GET`/`HEAD`/`POST /approvals/{approvalId}`: the approval review page and the decision form (CONTRACT section 5). */
 export const handler = middy<APIGatewayProxyEventV2, HttpResult>()
   .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
   .use(htmlErrors(logger))
   .handler((event) => {
     const approvalId = event.pathParameters?.approvalId ?? '';

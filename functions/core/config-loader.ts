@@ -12,7 +12,7 @@ import {
   parseDocument,
   type YAMLError,
 } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type ErrorIssue, InvalidConfigError } from './errors.ts';
 import {
   type CrmSource,

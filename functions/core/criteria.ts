@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Fields } from './deal.ts';
 import type { Criterion } from './pipeline-config.ts';
 
@@ -49,6 +49,20 @@ function withinBounds(n: number, c: Criterion): boolean {
   );
 }
 
+/**
+ * HubSpot sends date properties as epoch milliseconds ("1763596800000"); 12 or 13 digits cover 1973–2286, so a
+ * compact form such as "20261120" is never taken for one.
+ */
+const EPOCH_MILLIS = /^\d{12,13}$/;
+
+/** An ISO date or timestamp, or epoch milliseconds as a CRM sends a date property. */
+function isDate(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && EPOCH_MILLIS.test(String(value));
+  if (typeof value !== 'string') return false;
+  const text = value.trim();
+  return EPOCH_MILLIS.test(text) || isoDate.safeParse(text).success;
+}
+
 /** Whether the deal's fields satisfy one criterion. */
 export function criterionHolds(c: Criterion, fields: Fields): boolean {
   const value = fieldValue(fields, c.field);
@@ -56,7 +70,7 @@ export function criterionHolds(c: Criterion, fields: Fields): boolean {
     case 'present':
       return isPresent(value);
     case 'date':
-      return typeof value === 'string' && isoDate.safeParse(value.trim()).success;
+      return isDate(value);
     case 'equals':
       return equalsExpected(value, c.value);
     case 'number': {

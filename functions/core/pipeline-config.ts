@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The schema of a pipeline's stage config (`stage-config/<pipeline>.yaml`).

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import type * as z from 'zod';
+import { toDotPath } from 'zod/v4/core';
 import type { StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
@@ -27,11 +28,11 @@ export function issuesOf(error: z.ZodError, prefix: PropertyKey[] = []): ErrorIs
     const path = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({
-        path: z.core.toDotPath([...path, key]),
+        path: toDotPath([...path, key]),
         message: 'unknown field — remove it or check its spelling',
       }));
     }
-    return [{ path: z.core.toDotPath(path), message: issue.message }];
+    return [{ path: toDotPath(path), message: issue.message }];
   });
 }
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { StageEvent } from '../core/deal.ts';
 import { UnauthorizedError } from '../core/errors.ts';
 import { jsonError } from '../http/responses.ts';

@@ -1,5 +1,6 @@
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
-import { z } from 'zod';
+import * as z from 'zod';
+import { toDotPath } from 'zod/v4/core';
 import type { Fields, StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue, type RequestError, UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
@@ -117,7 +118,7 @@ function toStageEvent(notification: Notification, index: number, { pipeline, con
       'UNSUPPORTED_EVENT',
       `this endpoint takes Opportunity notifications only, not '${type}' — point the outbound message's ` +
         'Opportunity workflow here',
-      [{ path: z.core.toDotPath([...path, '@type']), message: `expected sf:Opportunity, got '${type}'` }],
+      [{ path: toDotPath([...path, '@type']), message: `expected sf:Opportunity, got '${type}'` }],
     );
   }
   const issues: ErrorIssue[] = [];
@@ -125,13 +126,13 @@ function toStageEvent(notification: Notification, index: number, { pipeline, con
   for (const [name, node] of Object.entries(sObject)) {
     if (name.startsWith('@_') || name === '#text') continue;
     const value = leafValue(node);
-    if (value === undefined) issues.push({ path: z.core.toDotPath([...path, name]), message: 'expected one value' });
+    if (value === undefined) issues.push({ path: toDotPath([...path, name]), message: 'expected one value' });
     else values.set(name, value);
   }
   const timeField = TIME_FIELDS.find((name) => typeof values.get(name) === 'string');
   const time = timeField ? values.get(timeField) : undefined;
   if (timeField && !isoDateTime.safeParse(time).success) {
-    issues.push({ path: z.core.toDotPath([...path, timeField]), message: 'expected an ISO date-time' });
+    issues.push({ path: toDotPath([...path, timeField]), message: 'expected an ISO date-time' });
   }
   if (issues.length > 0) {
     throw invalidEvent("a notification's sObject is malformed — fix the elements listed in issues", issues);

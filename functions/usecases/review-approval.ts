@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
 import {

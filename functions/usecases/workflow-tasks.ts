@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
 import { hashApprovalToken, newApprovalToken } from '../core/approval-token.ts';

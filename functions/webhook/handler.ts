@@ -1,7 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { httpErrors } from '../http/middleware.ts';
@@ -16,6 +15,5 @@ const services = servicesFromEnvironment({ logger, metrics });
 /** `POST /webhooks/{source}`: CRM and generic webhooks (CONTRACT section 3). */
 export const handler = middy<APIGatewayProxyEventV2, HttpResult>()
   .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
   .use(httpErrors(logger))
   .handler((event) => receiveWebhook(event, services));

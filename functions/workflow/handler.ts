@@ -1,7 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { servicesFromEnvironment } from '../usecases/services.ts';
 import { runWorkflowTask } from '../usecases/workflow-tasks.ts';
@@ -14,7 +13,6 @@ const services = servicesFromEnvironment({ logger, metrics });
 /** The state machine's task function: stage waits, approval requests, reminders, expiry, closing notices. */
 export const handler = middy<unknown, unknown>()
   .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
   .handler(async (event) => {
     const task = WorkflowTaskSchema.parse(event);
     logger.appendKeys({ pipeline: task.pipeline, dealId: task.dealId, action: task.action });

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 const deal = { pipeline: z.string().min(1), dealId: z.string().min(1) };
 

@@ -1,0 +1,15 @@
+/** The nearest-rank percentile `p` (0–100] of values sorted ascending. */
+export function percentile(sorted: number[], p: number): number {
+  const value = sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+  if (value === undefined) throw new RangeError('no values to take a percentile of');
+  return value;
+}
+
+/** The median of unsorted values. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+}

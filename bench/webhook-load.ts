@@ -1,0 +1,59 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { dealStory, type GenericEvent } from './generic-webhook.ts';
+import { percentile } from './stats.ts';
+import type { SendersInput, SendersOutput } from './webhook-senders.ts';
+
+/** CONTRACT section 8: 2,000 signed generic events over 200 deals from 20 concurrent senders. */
+export const LOAD = { senders: 20, deals: 200, eventsPerDeal: 10, warmupDeals: 20, warmupEventsPerDeal: 2 } as const;
+
+export interface WebhookLoad {
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  maxMs: number;
+  perSecond: number;
+  events: number;
+  wallSeconds: number;
+  /** How many deliveries got each outcome (`HTTP <status>` when the answer was not a 202). */
+  outcomes: Record<string, number>;
+}
+
+/**
+ * The events of `deals` deals (each its first `eventsPerDeal` story events: created, then field updates and forward
+ * moves up to `deliver`), dealt to `senders` lanes. A deal stays on one lane so its events keep their order; a lane
+ * goes round its deals so that concurrent requests mostly hit different deals, as a CRM's would.
+ */
+function lanes(prefix: string, deals: number, eventsPerDeal: number, senders: number): GenericEvent[][] {
+  const stories = Array.from({ length: deals }, (_, d) => dealStory(`${prefix}-${d}`, `${prefix}-${d}`));
+  return Array.from({ length: senders }, (_, lane) => {
+    const own = stories.filter((_, d) => d % senders === lane);
+    return Array.from({ length: eventsPerDeal }, (_, round) => own.flatMap((story) => story[round] ?? [])).flat();
+  });
+}
+
+/** Sends the load from a worker thread against the stack at `api` and summarises the client-side latencies. */
+export async function runWebhookLoad(api: string, secret: string, id: string): Promise<WebhookLoad> {
+  const input: SendersInput = {
+    api,
+    secret,
+    warmup: lanes(`WARM-${id}`, LOAD.warmupDeals, LOAD.warmupEventsPerDeal, LOAD.senders),
+    lanes: lanes(`LOAD-${id}`, LOAD.deals, LOAD.eventsPerDeal, LOAD.senders),
+  };
+  const worker = new Worker(new URL('./webhook-senders.ts', import.meta.url), { workerData: input });
+  const [{ deliveries, wallMs }] = (await once(worker, 'message')) as [SendersOutput];
+  await worker.terminate();
+  const latencies = deliveries.map((delivery) => delivery.ms).sort((a, b) => a - b);
+  const outcomes: Record<string, number> = {};
+  for (const { outcome } of deliveries) outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+  return {
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    meanMs: latencies.reduce((sum, ms) => sum + ms, 0) / latencies.length,
+    maxMs: latencies.at(-1) ?? 0,
+    perSecond: deliveries.length / (wallMs / 1000),
+    events: deliveries.length,
+    wallSeconds: wallMs / 1000,
+    outcomes,
+  };
+}
