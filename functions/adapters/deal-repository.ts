@@ -107,6 +107,16 @@ export interface CommitInput {
   workflow?: Partial<WorkflowState>;
 }
 
+/** The deal item as `commit` will write it (the deal as it was when the decision changes nothing). */
+export function storedAfter({ before, decision, workflow }: Omit<CommitInput, 'event'>): StoredDeal | null {
+  if (!decision.deal) return before;
+  return {
+    deal: decision.deal,
+    version: (before?.version ?? 0) + 1,
+    workflow: { ...(before?.workflow ?? NEW_WORKFLOW), ...workflow },
+  };
+}
+
 /** DynamoDB access for deals, their history, event records, approvals and stored pipeline configs. */
 export class DealRepository {
   constructor(
@@ -181,10 +191,9 @@ export class DealRepository {
         },
       });
     }
-    let stored: StoredDeal | null = before;
-    if (decision.deal) {
-      const version = (before?.version ?? 0) + 1;
-      stored = { deal: decision.deal, version, workflow: { ...(before?.workflow ?? NEW_WORKFLOW), ...workflow } };
+    const stored = storedAfter({ before, decision, workflow });
+    if (decision.deal && stored) {
+      const { version } = stored;
       items.push({
         Put: {
           TableName: this.tableName,

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DuplicateEventError, type EventRecord } from '../adapters/deal-repository.ts';
+import { DuplicateEventError, type EventRecord, storedAfter } from '../adapters/deal-repository.ts';
 import type { EventResult, StageEvent } from '../core/deal.ts';
 import { decideEvent } from '../core/decide.ts';
 import { ConcurrentUpdateError } from '../core/errors.ts';
 import { decisionContext, type Services } from './services.ts';
-import { syncWorkflow } from './sync-workflow.ts';
+import { pendingHandOff, syncWorkflow } from './sync-workflow.ts';
 
 const MAX_ATTEMPTS = 200;
 
@@ -27,6 +27,11 @@ export async function recordEvent(event: StageEvent, services: Services): Promis
       stage: decision.deal?.stage ?? null,
       reasons: decision.reasons,
     };
+    const workflow = before ? undefined : { generation: 1 };
+    const after = storedAfter({ before, decision, workflow });
+    // Most events (field updates) give the workflow nothing to do: their record is written as handed off already,
+    // which saves a write per event.
+    const handOffNeeded = after !== null && pendingHandOff(after, decision.ended).needed;
     const record: EventRecord = {
       source: event.source,
       eventId: event.eventId,
@@ -34,13 +39,14 @@ export async function recordEvent(event: StageEvent, services: Services): Promis
       dealId: event.dealId,
       result,
       recordedAt: context.now,
-      handedOff: false,
+      handedOff: !handOffNeeded,
     };
     try {
-      const workflow = before ? undefined : { generation: 1 };
-      const after = await services.deals.commit({ before, decision, event: record, workflow });
-      if (after) await syncWorkflow(after, decision.ended, services);
-      await services.deals.markHandedOff(event.source, event.eventId);
+      await services.deals.commit({ before, decision, event: record, workflow });
+      if (after && handOffNeeded) {
+        await syncWorkflow(after, decision.ended, services);
+        await services.deals.markHandedOff(event.source, event.eventId);
+      }
       services.telemetry.eventRecorded(event, result);
       return result;
     } catch (error) {

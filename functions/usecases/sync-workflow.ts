@@ -24,6 +24,17 @@ export function unrunApprovals(deal: Deal, executionId: string | null): Approval
   );
 }
 
+/** What the workflow must be told so that it matches the stored deal; empty when it already does. */
+export function pendingHandOff(stored: StoredDeal, ended: Approval[]) {
+  const { deal, workflow } = stored;
+  const start = workflow.waitStage === null;
+  const wake =
+    !start &&
+    workflow.waitToken !== null &&
+    (workflow.waitStage !== deal.stage || unrunApprovals(deal, null).length > 0);
+  return { release: ended, start, wake, needed: ended.length > 0 || start || wake };
+}
+
 /**
  * Brings the deal's workflow in line with the stored deal. Idempotent, so that a redelivered event whose first
  * delivery recorded the decision but crashed before this hand-off can simply run it again:
@@ -33,19 +44,17 @@ export function unrunApprovals(deal: Deal, executionId: string | null): Approval
  */
 export async function syncWorkflow(stored: StoredDeal, ended: Approval[], services: Services): Promise<void> {
   const { deal, workflow } = stored;
-  await Promise.all(ended.map((approval) => releaseApproval(approval, services)));
-  if (workflow.waitStage === null) {
+  const handOff = pendingHandOff(stored, ended);
+  await Promise.all(handOff.release.map((approval) => releaseApproval(approval, services)));
+  if (handOff.start) {
     await services.workflow.start({
       pipeline: deal.pipeline,
       dealId: deal.dealId,
       stage: deal.stage,
       generation: Math.max(workflow.generation, 1),
     });
-    return;
   }
-  const unclaimed = unrunApprovals(deal, null).length > 0;
-  const mustWake = workflow.waitStage !== deal.stage || unclaimed;
-  if (workflow.waitToken && mustWake) {
+  if (handOff.wake && workflow.waitToken) {
     const output: StageWaitOutput = { pipeline: deal.pipeline, dealId: deal.dealId, stage: deal.stage, approvals: [] };
     await services.workflow.complete(workflow.waitToken, output);
   }
