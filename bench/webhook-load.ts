@@ -5,7 +5,7 @@ import { percentile } from './stats.ts';
 import type { SendersInput, SendersOutput } from './webhook-senders.ts';
 
 /** CONTRACT section 8: 2,000 signed generic events over 200 deals from 20 concurrent senders. */
-export const LOAD = { senders: 20, deals: 200, eventsPerDeal: 10, warmupDeals: 20, warmupEventsPerDeal: 2 } as const;
+export const LOAD = { senders: 20, deals: 200, eventsPerDeal: 10, warmupDeals: 100, warmupEventsPerDeal: 10 } as const;
 
 export interface WebhookLoad {
   p50Ms: number;

@@ -11,6 +11,7 @@ import type {
   Reason,
   StageEvent,
 } from './deal.ts';
+import { allOfList, anyOfList } from './formatters.ts';
 import type { Criterion, ExitApproval, PipelineConfig, StageConfig, VersionedPipeline } from './pipeline-config.ts';
 import {
   closableFrom,
@@ -461,9 +462,6 @@ function addSeconds(iso: string, seconds: number): string {
   return new Date(Date.parse(iso) + seconds * 1000).toISOString();
 }
 
-const anyOf = new Intl.ListFormat('en', { type: 'disjunction' });
-const allOf = new Intl.ListFormat('en', { type: 'conjunction' });
-
 function approverName(config: PipelineConfig, role: string): string {
   return config.approvers[role]?.name ?? role;
 }
@@ -476,7 +474,7 @@ function unknownStage(config: PipelineConfig, stage: string): Reason {
   const keys = config.stages.map((s) => s.key);
   return {
     code: 'UNKNOWN_STAGE',
-    message: `Pipeline '${config.pipeline}' has no stage '${stage}'. Use one of ${anyOf.format(keys)}.`,
+    message: `Pipeline '${config.pipeline}' has no stage '${stage}'. Use one of ${anyOfList().format(keys)}.`,
     stage,
   };
 }
@@ -486,7 +484,7 @@ function startStageNotAllowed(starts: StageConfig[], stage: string | undefined):
   return {
     code: 'START_STAGE_NOT_ALLOWED',
     message:
-      `A new deal can start only in ${anyOf.format(keys)}, not in '${stage}'. ` +
+      `A new deal can start only in ${anyOfList().format(keys)}, not in '${stage}'. ` +
       `Create it in ${keys[0] ?? 'a start stage'} first, then move it on.`,
     stage,
     startStages: keys,
@@ -527,7 +525,7 @@ function skipNotAllowed(from: StageConfig, to: StageConfig, next: StageConfig): 
 }
 
 function closedStageNotReachable(to: StageConfig, from: StageConfig, reachable: string[]): Reason {
-  const where = anyOf.format(reachable);
+  const where = anyOfList().format(reachable);
   return to.closed === 'lost'
     ? {
         code: 'CLOSED_LOST_REQUIRES_QUALIFY',
@@ -563,7 +561,7 @@ function approvalPending(config: PipelineConfig, from: StageConfig, to: StageCon
   return {
     code: 'APPROVAL_PENDING',
     message:
-      `Leaving ${from.key} for ${to.key} needs the approval of ${allOf.format(names)}; the requests are out. ` +
+      `Leaving ${from.key} for ${to.key} needs the approval of ${allOfList().format(names)}; the requests are out. ` +
       'The move applies by itself once every approval is granted.',
     roles,
     to: to.key,

@@ -1,6 +1,7 @@
 import escapeHtml from 'escape-html';
 import { describeCriterion } from './criteria.ts';
 import type { Approval, Deal, Owner } from './deal.ts';
+import { amountFormat, utcDateTime } from './formatters.ts';
 import type { Criterion, StageConfig } from './pipeline-config.ts';
 
 /**
@@ -35,12 +36,10 @@ const AMOUNT_FIELDS = ['amount', 'Amount', 'value'] as const;
 /** Where CRMs keep its currency: Pipedrive `currency`, HubSpot `deal_currency_code`, Salesforce `CurrencyIsoCode`. */
 const CURRENCY_FIELDS = ['currency', 'deal_currency_code', 'CurrencyIsoCode'] as const;
 
-const timeFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
-
 /** An ISO timestamp as people read it, in UTC, e.g. `27 Nov 2026, 10:00 UTC`. */
 export function formatTime(iso: string): string {
   const at = Date.parse(iso);
-  return Number.isNaN(at) ? iso : `${timeFormat.format(at)} UTC`;
+  return Number.isNaN(at) ? iso : `${utcDateTime().format(at)} UTC`;
 }
 
 /**
@@ -58,10 +57,7 @@ export function dealAmount(deal: Deal): string | null {
   const currency = CURRENCY_FIELDS.map((field) => deal.fields[field]).find(
     (value): value is string => typeof value === 'string' && /^[A-Z]{3}$/.test(value),
   );
-  const format = currency
-    ? new Intl.NumberFormat('en-US', { style: 'currency', currency })
-    : new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
-  return format.format(amount);
+  return amountFormat(currency).format(amount);
 }
 
 /** The deal as people name it: `Acme rollout (D-1001)`, or the id alone when the CRM sent no name. */

@@ -1,14 +1,14 @@
 import type { Source } from '../core/deal.ts';
-import { genericAdapter } from './generic.ts';
-import { hubspotAdapter } from './hubspot.ts';
-import { pipedriveAdapter } from './pipedrive.ts';
-import { salesforceAdapter } from './salesforce.ts';
 import type { SourceAdapter } from './types.ts';
 
-/** The webhook adapter of each source, by the source name in the route `/webhooks/<source>`. */
-export const adapters: Record<Source, SourceAdapter> = {
-  generic: genericAdapter,
-  hubspot: hubspotAdapter,
-  pipedrive: pipedriveAdapter,
-  salesforce: salesforceAdapter,
+/**
+ * The webhook adapter of each source, by the source name in the route `/webhooks/<source>`. Each is imported on
+ * first use: a function that only ever receives one CRM's webhooks never builds the others' schemas and parsers,
+ * which keeps its cold start short.
+ */
+export const adapters: Record<Source, () => Promise<SourceAdapter>> = {
+  generic: async () => (await import('./generic.ts')).genericAdapter,
+  hubspot: async () => (await import('./hubspot.ts')).hubspotAdapter,
+  pipedrive: async () => (await import('./pipedrive.ts')).pipedriveAdapter,
+  salesforce: async () => (await import('./salesforce.ts')).salesforceAdapter,
 };

@@ -20,7 +20,7 @@ export async function receiveWebhook(request: APIGatewayProxyEventV2, services: 
   if (!isSource(source)) {
     throw new NotFoundError(`no webhook source '${source}' — use one of: ${SOURCES.join(', ')}`);
   }
-  const adapter = adapters[source];
+  const adapter = await adapters[source]();
   try {
     const webhook = toWebhookRequest(request, services);
     checkEnvelope(webhook, adapter);
