@@ -1,4 +1,5 @@
 import { SECRET_NAMES } from '../../functions/adapters/environment.ts';
+import { formatConfigIssues } from '../../functions/core/config-loader.ts';
 import { InvalidConfigError } from '../../functions/core/errors.ts';
 import { DEVELOPMENT_SECRETS, optionsFromEnvironment, startLocalStack } from './stack.ts';
 
@@ -41,11 +42,8 @@ try {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 } catch (error) {
   if (error instanceof InvalidConfigError) {
-    console.error(`The stage config is invalid; nothing was started.\n${error.message}`);
-    for (const issue of error.issues) {
-      const where = issue.line ? `:${issue.line}:${issue.column ?? 1}` : '';
-      console.error(`  ${where}  ${issue.path}  ${issue.message}`);
-    }
+    const source = options.configFile ?? options.configDir;
+    console.error(`The stage config is invalid; nothing was started.\n${formatConfigIssues(error, source)}`);
   } else {
     console.error(`Stageflow could not start: ${error instanceof Error ? error.message : String(error)}`);
   }
