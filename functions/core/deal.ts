@@ -100,6 +100,8 @@ export interface HistoryEntry {
   eventId: string | null;
   source: Source | 'approval' | null;
   reasons: Reason[];
+  /** For an `approval` entry: which request ended, and how. */
+  approval?: { approvalId: string; role: string; status: ApprovalStatus; decidedBy: string | null };
 }
 
 export interface PendingMove {

@@ -229,8 +229,15 @@ function concludeApproval(
   const reasons = failure === null ? [] : [failure];
   const from = requireStage(draft.config, deal.stage);
   const gate = requiredExitApprovals(from, deal.fields);
-  const trail = (entryOutcome: Outcome): HistoryEntry =>
-    entry(ctx, 'approval', approval.stage, null, entryOutcome, null, reasons);
+  const trail = (entryOutcome: Outcome): HistoryEntry => ({
+    ...entry(ctx, 'approval', approval.stage, null, entryOutcome, null, reasons),
+    approval: {
+      approvalId: approval.approvalId,
+      role: approval.role,
+      status: approval.status,
+      decidedBy: approval.decidedBy,
+    },
+  });
   const move = deal.pendingMove;
   if (move !== null && failure !== null && gate.some((a) => a.role === approval.role)) {
     deal.pendingMove = null;

@@ -31,6 +31,7 @@ function historyView(entry: HistoryEntry) {
     eventId: entry.eventId,
     source: entry.source,
     reasons: entry.reasons,
+    ...(entry.approval ? { approval: entry.approval } : {}),
   };
 }
 

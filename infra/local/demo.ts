@@ -55,6 +55,7 @@ const DealSchema = z.object({
       eventId: z.string().nullable(),
       source: z.string().nullable().optional(),
       reasons: z.array(ReasonSchema),
+      approval: z.object({ role: z.string(), status: z.string() }).optional(),
     }),
   ),
 });
@@ -274,17 +275,18 @@ function clock(iso: string): string {
   return iso.replace('T', ' ').replace(/(\.\d{3})?Z$/, (_, ms: string | undefined) => `${ms ?? ''} UTC`);
 }
 
-/** What a history entry did; an approval entry names the approval decided at that moment (history holds no role). */
-function change(deal: DealView, entry: DealView['history'][number]): string {
-  const decided = entry.type === 'approval' ? deal.approvals.find((a) => a.decidedAt === entry.at) : undefined;
-  return decided ? `${decided.role} ${decided.status}` : `${entry.from ?? '—'} → ${entry.to ?? '—'}`;
+/** What a history entry did: a move from → to, or which approval ended and how. */
+function change(entry: DealView['history'][number]): string {
+  return entry.approval
+    ? `${entry.approval.role} ${entry.approval.status}`
+    : `${entry.from ?? '—'} → ${entry.to ?? '—'}`;
 }
 
 function timeline(deal: DealView): string[] {
   const rows = deal.history.map((h) => [
     clock(h.at),
     h.type,
-    change(deal, h),
+    change(h),
     h.outcome,
     [h.source, h.eventId].filter(Boolean).join(' ') || '—',
     h.reasons.map((r) => r.code).join(', '),

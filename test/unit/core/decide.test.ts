@@ -776,3 +776,19 @@ describe('guidance helpers', () => {
     expect(openExitCriteria(identify, EXIT_FIELDS.identify ?? {})).toEqual([]);
   });
 });
+
+describe('approval history entries', () => {
+  it('name the request that ended: its id, role, status and who decided', () => {
+    const tl = new Timeline();
+    const deal = dealIn('deliver', tl);
+    const request = deal.approvals.find((a) => a.role === 'legal' && a.status === 'pending');
+    const decision = grant(tl, deal, 'legal', false, 'Missing the signed SOW');
+    const trail = decision.history.find((h) => h.type === 'approval');
+    expect(trail?.approval).toEqual({
+      approvalId: request?.approvalId,
+      role: 'legal',
+      status: 'rejected',
+      decidedBy: 'legal@example.com',
+    });
+  });
+});
