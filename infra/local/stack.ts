@@ -42,6 +42,7 @@ export const DEVELOPMENT_SECRETS: Record<SecretName, string> = {
 };
 
 export const TABLE_NAME = 'stageflow';
+const API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 const WORKFLOW_FUNCTION = 'stageflow-workflow';
 
 export function optionsFromEnvironment(argv: string[] = process.argv.slice(2)): LocalStackOptions {
@@ -127,6 +128,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const host = await startHttpHost({
       port: options.port,
+      // API Gateway's own payload limit: the handlers enforce the contract's 256 KiB themselves, answering in each
+      // sender's format (a SOAP fault for Salesforce), exactly as they do in the cloud.
+      maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
       routes: [
         { method: 'POST', path: '/webhooks/{source}', handler: handlers.webhook },
         { method: 'GET', path: '/approvals/{approvalId}', handler: handlers.approvals },

@@ -645,3 +645,15 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
     );
   });
 });
+
+describe('an oversized Salesforce message', () => {
+  it('is refused with 413 as a SOAP fault, the way Salesforce reads a refusal', async () => {
+    const padding = `<!-- ${'x'.repeat(300 * 1024)} -->`;
+    const answer = await postSalesforce(`<?xml version="1.0" encoding="UTF-8"?>${padding}<a/>`);
+    expect(answer.status).toBe(413);
+    expect(answer.contentType).toMatch(/^text\/xml/);
+    expect(answer.body).toMatchObject({
+      Fault: { faultcode: expect.stringMatching(/Client$/), faultstring: expect.stringContaining('256 KiB') },
+    });
+  });
+});
