@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
+import { distance as levenshtein } from 'fastest-levenshtein';
 import {
   type Document,
   isAlias,
@@ -316,33 +317,10 @@ function suggest(word: string, candidates: readonly string[], fallback: string):
   const budget = Math.max(1, Math.floor(word.length / 3));
   let best: { candidate: string; distance: number } | undefined;
   for (const candidate of candidates) {
-    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    const distance = levenshtein(word.toLowerCase(), candidate.toLowerCase());
     if (distance <= budget && (!best || distance < best.distance)) best = { candidate, distance };
   }
   return best ? `did you mean '${best.candidate}'?` : fallback;
-}
-
-/** Edit distance counting a swap of two neighbours as one typo; no maintained library for it is a dependency. */
-function editDistance(a: string, b: string): number {
-  let beforePrevious: number[] = [];
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      let distance = Math.min(
-        (previous[j] ?? 0) + 1,
-        (current[j - 1] ?? 0) + 1,
-        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        distance = Math.min(distance, (beforePrevious[j - 2] ?? 0) + 1);
-      }
-      current.push(distance);
-    }
-    beforePrevious = previous;
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }
 
 // Cross-field rules: what a valid shape can still get wrong.
