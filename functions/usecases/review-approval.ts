@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import * as z from 'zod';
 import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts';
@@ -17,14 +16,13 @@ import { approvalTokenMatches } from '../core/approval-token.ts';
 import type { Decision } from '../core/deal.ts';
 import { decideApproval as decideOnDeal } from '../core/decide.ts';
 import { approvalDecidedEmail, personLabel } from '../core/emails.ts';
-import { ConcurrentUpdateError, UnsupportedMediaTypeError } from '../core/errors.ts';
+import { UnsupportedMediaTypeError } from '../core/errors.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import { requireStage, stageOf } from '../core/stages.ts';
 import { type HttpResult, rawBody } from '../http/responses.ts';
+import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
 import { syncWorkflow } from './sync-workflow.ts';
-
-const MAX_ATTEMPTS = 50;
 
 /** The review form as posted: any field may be missing or hold anything. */
 export interface ApprovalForm {
@@ -114,7 +112,7 @@ export async function decideApproval(approvalId: string, form: ApprovalForm, ser
   const record = link.success ? await verifiedRecord(link.data, services) : null;
   if (!link.success || !record) return htmlResponse(404, notFoundPage());
   const input = DecisionSchema.safeParse(form);
-  for (let attempt = 1; ; attempt++) {
+  return retryOnConflict(async () => {
     const loaded = await loadApproval(record, services);
     if (!loaded) return htmlResponse(404, notFoundPage());
     const ctx = decisionContext(services, loaded.pipeline.config);
@@ -143,17 +141,10 @@ export async function decideApproval(approvalId: string, form: ApprovalForm, ser
       },
       ctx,
     );
-    let after: StoredDeal | null;
-    try {
-      after = await services.deals.commit({ before: loaded.stored, decision });
-    } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
-      await sleep(Math.random() * Math.min(50, 2 * attempt));
-      continue;
-    }
+    const after = await services.deals.commit({ before: loaded.stored, decision });
     if (!after) throw new Error(`deciding approval ${approvalId} left no deal to store`);
     return handOff(loaded, after, decision, services);
-  }
+  });
 }
 
 /** After the decision is stored: the owner is told, the workflow released, and the approver shown the outcome. */

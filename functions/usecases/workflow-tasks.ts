@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type * as z from 'zod';
 import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
@@ -12,9 +11,9 @@ import {
   ownerApprovalsRequestedEmail,
   stageEntryEmail,
 } from '../core/emails.ts';
-import { ConcurrentUpdateError } from '../core/errors.ts';
 import type { StageConfig, VersionedPipeline } from '../core/pipeline-config.ts';
 import type { WorkflowTaskSchema } from '../workflow/schema.ts';
+import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
 import { type StageWaitOutput, syncWorkflow, unrunApprovals } from './sync-workflow.ts';
 
@@ -32,28 +31,16 @@ export class DealNotFoundError extends Error {
 export async function runWorkflowTask(task: WorkflowTask, services: Services): Promise<unknown> {
   switch (task.action) {
     case 'await':
-      return optimistic(() => awaitNextMove(task, services));
+      return retryOnConflict(() => awaitNextMove(task, services));
     case 'request-approval':
     case 'remind-approval':
       return sendApprovalRequest(task, services);
     case 'expire-approval':
-      return optimistic(() => expire(task, services));
+      return retryOnConflict(() => expire(task, services));
     case 'closed':
       return notifyClosed(task, services);
     case 'continue':
-      return optimistic(() => continueAsNew(task, services));
-  }
-}
-
-/** Re-runs a read-decide-write step that lost an optimistic-lock race. */
-async function optimistic<T>(step: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await step();
-    } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= 100) throw error;
-      await sleep(Math.random() * Math.min(50, 2 * attempt));
-    }
+      return retryOnConflict(() => continueAsNew(task, services));
   }
 }
 
