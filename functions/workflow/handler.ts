@@ -1,9 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { parser } from '@aws-lambda-powertools/parser/middleware';
 import middy from '@middy/core';
 import { servicesFromEnvironment } from '../usecases/services.ts';
-import { runWorkflowTask } from '../usecases/workflow-tasks.ts';
+import { runWorkflowTask, type WorkflowTask } from '../usecases/workflow-tasks.ts';
 import { WorkflowTaskSchema } from './schema.ts';
 
 const logger = new Logger({ serviceName: 'stageflow-workflow' });
@@ -11,10 +12,10 @@ const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-wo
 const services = servicesFromEnvironment({ logger, metrics });
 
 /** The state machine's task function: stage waits, approval requests, reminders, expiry, closing notices. */
-export const handler = middy<unknown, unknown>()
+export const handler = middy<WorkflowTask, unknown>()
   .use(injectLambdaContext(logger))
-  .handler(async (event) => {
-    const task = WorkflowTaskSchema.parse(event);
+  .use(parser({ schema: WorkflowTaskSchema }))
+  .handler(async (task) => {
     logger.appendKeys({ pipeline: task.pipeline, dealId: task.dealId, action: task.action });
     return (await runWorkflowTask(task, services)) ?? {};
   });
