@@ -1,14 +1,7 @@
+import type { WorkflowPosition } from '../../workflows/definition.ts';
 import type { StoredDeal } from '../adapters/deal-repository.ts';
 import type { Approval, Deal } from '../core/deal.ts';
 import type { Services } from './services.ts';
-
-/** What a stage's waiting task is answered with: where the deal is now, and approval requests to run. */
-export interface StageWaitOutput {
-  pipeline: string;
-  dealId: string;
-  stage: string;
-  approvals: { approvalId: string; reminderSeconds: number; expirySeconds: number }[];
-}
 
 /**
  * Pending approvals of the deal's current visit whose timers `executionId` does not run: those nobody runs yet
@@ -24,15 +17,16 @@ export function unrunApprovals(deal: Deal, executionId: string | null): Approval
   );
 }
 
-/** What the workflow must be told so that it matches the stored deal; empty when it already does. */
+/**
+ * What the workflow must be told so that it matches the stored deal: start the deal's execution (none picked it up
+ * yet), or wake the stage task waiting on it (with the token to wake), besides releasing the tasks of `ended` approvals.
+ */
 export function pendingHandOff(stored: StoredDeal, ended: Approval[]) {
   const { deal, workflow } = stored;
   const start = workflow.waitStage === null;
-  const wake =
-    !start &&
-    workflow.waitToken !== null &&
-    (workflow.waitStage !== deal.stage || unrunApprovals(deal, null).length > 0);
-  return { release: ended, start, wake, needed: ended.length > 0 || start || wake };
+  const outdated = workflow.waitStage !== deal.stage || unrunApprovals(deal, null).length > 0;
+  const wakeToken = !start && outdated ? workflow.waitToken : null;
+  return { start, wakeToken, needed: ended.length > 0 || start || wakeToken !== null };
 }
 
 /**
@@ -45,7 +39,7 @@ export function pendingHandOff(stored: StoredDeal, ended: Approval[]) {
 export async function syncWorkflow(stored: StoredDeal, ended: Approval[], services: Services): Promise<void> {
   const { deal, workflow } = stored;
   const handOff = pendingHandOff(stored, ended);
-  await Promise.all(handOff.release.map((approval) => releaseApproval(approval, services)));
+  await Promise.all(ended.map((approval) => releaseApproval(approval, services)));
   if (handOff.start) {
     await services.workflow.start({
       pipeline: deal.pipeline,
@@ -54,9 +48,9 @@ export async function syncWorkflow(stored: StoredDeal, ended: Approval[], servic
       generation: Math.max(workflow.generation, 1),
     });
   }
-  if (handOff.wake && workflow.waitToken) {
-    const output: StageWaitOutput = { pipeline: deal.pipeline, dealId: deal.dealId, stage: deal.stage, approvals: [] };
-    await services.workflow.complete(workflow.waitToken, output);
+  if (handOff.wakeToken) {
+    const output: WorkflowPosition = { pipeline: deal.pipeline, dealId: deal.dealId, stage: deal.stage, approvals: [] };
+    await services.workflow.complete(handOff.wakeToken, output);
   }
 }
 

@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type { ApprovalTimer, WorkflowPosition, WorkflowRequest } from '../../workflows/definition.ts';
 import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
 import { hashApprovalToken, newApprovalToken } from '../core/approval-token.ts';
@@ -12,13 +12,12 @@ import {
   stageEntryEmail,
 } from '../core/emails.ts';
 import type { StageConfig, VersionedPipeline } from '../core/pipeline-config.ts';
-import type { WorkflowTaskSchema } from '../workflow/schema.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
-import { type StageWaitOutput, syncWorkflow, unrunApprovals } from './sync-workflow.ts';
+import { syncWorkflow, unrunApprovals } from './sync-workflow.ts';
 
-/** The inputs the generated state machine sends (see workflows/definition.ts). */
-export type WorkflowTask = z.infer<typeof WorkflowTaskSchema>;
+/** The inputs the generated state machine sends, as workflows/definition.ts builds them. */
+export type WorkflowTask = WorkflowRequest;
 
 /** The named error a task throws when its deal is gone; the state machine fails the execution with it. */
 export class DealNotFoundError extends Error {
@@ -73,7 +72,7 @@ async function awaitNextMove(task: Extract<WorkflowTask, { action: 'await' }>, s
       approvals: deal.approvals.map((a) => (toRun.includes(a) ? { ...a, runBy: task.executionId } : a)),
     };
     await services.deals.updateWorkflow(stored, { waitToken: null, waitStage: task.stage }, claimed);
-    const output: StageWaitOutput = {
+    const output: WorkflowPosition = {
       pipeline: deal.pipeline,
       dealId: deal.dealId,
       stage: deal.stage,
@@ -95,7 +94,7 @@ async function awaitNextMove(task: Extract<WorkflowTask, { action: 'await' }>, s
 }
 
 /** Seconds until the reminder, then from the reminder until expiry (at least 1: Step Functions needs a positive timeout). */
-function approvalTimers(approval: Approval, now: Date): StageWaitOutput['approvals'][number] {
+function approvalTimers(approval: Approval, now: Date): ApprovalTimer {
   const remindAt = Date.parse(approval.remindAt);
   const expiresAt = Date.parse(approval.expiresAt);
   const start = Math.max(now.getTime(), remindAt);
