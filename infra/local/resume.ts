@@ -1,6 +1,5 @@
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { ENV } from '../../functions/adapters/environment.ts';
-import { executionName } from '../../functions/adapters/workflow-client.ts';
+import { stepFunctions } from '../../functions/adapters/aws-clients.ts';
+import { WorkflowClient } from '../../functions/adapters/workflow-client.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import type { Services } from '../../functions/usecases/services.ts';
 import { registerStateMachine } from './stack.ts';
@@ -11,7 +10,6 @@ import { registerStateMachine } from './stack.ts';
  * its pending approvals are picked up again with the links already emailed.
  */
 export async function resumeOpenDeals(services: Services, current: Map<string, VersionedPipeline>): Promise<number> {
-  const sfn = new SFNClient({ endpoint: process.env[ENV.stepFunctionsEndpoint] });
   const machines = new Map<string, Promise<string>>();
   const machineFor = (pipeline: VersionedPipeline) => {
     const key = `${pipeline.config.pipeline}@${pipeline.version}`;
@@ -34,13 +32,13 @@ export async function resumeOpenDeals(services: Services, current: Map<string, V
           const pipeline = await services.pipelines.version(pipelineId, stored.deal.configVersion);
           const generation = stored.workflow.generation + 1;
           const after = await services.deals.updateWorkflow(stored, { generation, waitToken: null, waitStage: null });
-          await sfn.send(
-            new StartExecutionCommand({
-              stateMachineArn: await machineFor(pipeline),
-              name: executionName(pipelineId, after.deal.dealId, generation),
-              input: JSON.stringify({ pipeline: pipelineId, dealId: after.deal.dealId, stage: after.deal.stage }),
-            }),
-          );
+          const workflow = new WorkflowClient(stepFunctions(), { [pipelineId]: await machineFor(pipeline) });
+          await workflow.start({
+            pipeline: pipelineId,
+            dealId: after.deal.dealId,
+            stage: after.deal.stage,
+            generation,
+          });
           resumed++;
         }
         nextToken = page.nextToken ?? undefined;

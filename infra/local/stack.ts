@@ -3,9 +3,9 @@ import { join, resolve } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { CreateStateMachineCommand } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
-import { dynamoDb } from '../../functions/adapters/aws-clients.ts';
+import { dynamoDb, stepFunctions } from '../../functions/adapters/aws-clients.ts';
 import { DealRepository } from '../../functions/adapters/deal-repository.ts';
 import { ENV, SECRET_NAMES, type SecretName } from '../../functions/adapters/environment.ts';
 import { ensureTable } from '../../functions/adapters/table.ts';
@@ -211,7 +211,7 @@ async function loadHandlers() {
 /** Registers the pipeline version's state machine with the local engine (one per version, like published versions). */
 export async function registerStateMachine(pipeline: VersionedPipeline): Promise<string> {
   const definition = buildStateMachineDefinition(pipeline.config, WORKFLOW_FUNCTION);
-  const { stateMachineArn } = await new SFNClient({ endpoint: process.env[ENV.stepFunctionsEndpoint] }).send(
+  const { stateMachineArn } = await stepFunctions().send(
     new CreateStateMachineCommand({
       name: `stageflow-${pipeline.config.pipeline}-${pipeline.version}`,
       definition: JSON.stringify(definition),
