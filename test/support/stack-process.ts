@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../infra/local/emulators.ts';
 
 /** The addresses of a local stack started as `npm start` would, on free ports. */
 export interface StackUrls {
@@ -14,17 +14,6 @@ export interface StackProcess {
   urls: StackUrls;
   output: () => string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 export async function freePorts(): Promise<Record<'PORT' | 'SES_PORT' | 'DYNAMODB_PORT' | 'SFN_PORT', string>> {
