@@ -1,4 +1,4 @@
-import { hmacSha256 } from '../functions/sources/credentials.ts';
+import { genericSignatureHeader } from '../functions/sources/generic.ts';
 
 /**
  * The benchmark's CRM: signed generic webhooks (CONTRACT section 3.1) and the story of one deal through the default
@@ -16,16 +16,12 @@ export interface GenericEvent {
   fields?: Record<string, unknown>;
 }
 
-/** The body and headers of one delivery, signed now: `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */
+/** The body and headers of one delivery, signed now (CONTRACT 3.1). */
 export function signedDelivery(event: GenericEvent, secret: string): { body: string; headers: Record<string, string> } {
   const body = JSON.stringify(event);
-  const t = Math.floor(Date.now() / 1000);
   return {
     body,
-    headers: {
-      'content-type': 'application/json',
-      'stageflow-signature': `t=${t},v1=${hmacSha256(secret, `${t}.${body}`, 'hex')}`,
-    },
+    headers: { 'content-type': 'application/json', 'stageflow-signature': genericSignatureHeader(secret, body) },
   };
 }
 

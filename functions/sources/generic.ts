@@ -74,7 +74,7 @@ function authenticate(req: WebhookRequest, secret: string): void {
         'and check the sender clock',
     );
   }
-  const expected = hmacSha256(secret, `${signature.t}.${req.rawBody}`, 'hex');
+  const expected = genericSignature(secret, signature.t, req.rawBody);
   // Every candidate is compared, so the time taken does not tell which one matched.
   const matches = signature.v1.map((candidate) => safeEqual(candidate, expected));
   if (!matches.includes(true)) {
@@ -82,6 +82,17 @@ function authenticate(req: WebhookRequest, secret: string): void {
       'the Stageflow-Signature does not match the body — sign the exact raw body with GENERIC_WEBHOOK_SECRET',
     );
   }
+}
+
+/** The `v1` signature of a generic webhook: hex HMAC-SHA256 of `<t>.<raw body>` (CONTRACT 3.1). */
+export function genericSignature(secret: string, t: string | number, rawBody: string): string {
+  return hmacSha256(secret, `${t}.${rawBody}`, 'hex');
+}
+
+/** The `Stageflow-Signature` header a sender puts on `rawBody`, signed now (the client side of CONTRACT 3.1). */
+export function genericSignatureHeader(secret: string, rawBody: string): string {
+  const t = Math.floor(Date.now() / 1000);
+  return `t=${t},v1=${genericSignature(secret, t, rawBody)}`;
 }
 
 /** `POST /webhooks/generic` (CONTRACT 3.1): one signed JSON event. */

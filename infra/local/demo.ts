@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { type Fields, OUTCOMES, type Outcome } from '../../functions/core/deal.ts';
-import { hmacSha256 } from '../../functions/sources/credentials.ts';
+import { genericSignatureHeader } from '../../functions/sources/generic.ts';
 import { DEVELOPMENT_SECRETS, type LocalStack, optionsFromEnvironment, startLocalStack } from './stack.ts';
 
 /**
@@ -162,17 +162,11 @@ async function readJson<T>(response: Response, schema: z.ZodType<T>, what: strin
   return parsed.data;
 }
 
-/** The documented client side of CONTRACT 3.1: `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */
-function signatureHeader(body: string, secret: string): string {
-  const t = Math.floor(Date.now() / 1000);
-  return `t=${t},v1=${hmacSha256(secret, `${t}.${body}`, 'hex')}`;
-}
-
 async function sendEvent(api: string, secret: string, event: Record<string, unknown>) {
   const body = JSON.stringify(event);
   const response = await request(`${api}/webhooks/generic`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'stageflow-signature': signatureHeader(body, secret) },
+    headers: { 'content-type': 'application/json', 'stageflow-signature': genericSignatureHeader(secret, body) },
     body,
   });
   if (response.status === 401) {
