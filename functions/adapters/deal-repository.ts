@@ -89,7 +89,7 @@ const stageIndexKeys = (deal: Deal) => ({
 });
 const epochSeconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
-export const NEW_WORKFLOW: WorkflowState = {
+const NEW_WORKFLOW: WorkflowState = {
   executionArn: null,
   generation: 0,
   waitToken: null,

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { RequestError } from '../core/errors.ts';
+import type { RequestError } from '../core/errors.ts';
 
 export type HttpResult = APIGatewayProxyStructuredResultV2 & { statusCode: number };
 
@@ -25,8 +25,4 @@ export function internalError(): HttpResult {
 export function rawBody(event: APIGatewayProxyEventV2): string {
   if (!event.body) return '';
   return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-}
-
-export function isRequestError(error: unknown): error is RequestError {
-  return error instanceof RequestError;
 }
