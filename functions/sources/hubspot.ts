@@ -15,6 +15,7 @@ import {
 import { configuredSecret, hmacSha256, safeEqual } from './credentials.ts';
 import { DELETED_IN_CRM_FIELD, mapStage, renameFields } from './crm-maps.ts';
 import { acceptedBatch } from './json-answers.ts';
+import { MAX_KEY_LENGTH } from './storable-json.ts';
 import type { SourceAdapter, WebhookRequest } from './types.ts';
 
 /** The route HubSpot calls; its signature covers the full URL, so the URL is rebuilt from the public base URL. */
@@ -47,7 +48,11 @@ const HubSpotDealEventSchema = z.discriminatedUnion('subscriptionType', [
   z.looseObject({
     ...envelope,
     subscriptionType: z.literal('deal.propertyChange'),
-    propertyName: z.string().min(1),
+    propertyName: z
+      .string()
+      .min(1)
+      .max(MAX_KEY_LENGTH, `a property name of at most ${MAX_KEY_LENGTH} characters`)
+      .refine((name) => name !== '__proto__', 'reserved name: rename the property'),
     propertyValue: z.string(),
   }),
 ]);

@@ -7,6 +7,7 @@ import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { invalidEvent, issuesOf, pipelineFromQuery, resolvePipeline, sortByOccurredAt } from './body.ts';
 import { configuredSecret, safeEqual } from './credentials.ts';
 import { mapStage, renameFields } from './crm-maps.ts';
+import { MAX_KEY_LENGTH } from './storable-json.ts';
 import type { SourceAdapter, WebhookResponse } from './types.ts';
 
 const SOAP_ENVELOPE_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
@@ -125,6 +126,13 @@ function toStageEvent(notification: Notification, index: number, { pipeline, con
   const values = new Map<string, string | null>();
   for (const [name, node] of Object.entries(sObject)) {
     if (name.startsWith('@_') || name === '#text') continue;
+    if (name.length > MAX_KEY_LENGTH) {
+      issues.push({
+        path: toDotPath([...path, `${name.slice(0, 32)}…`]),
+        message: `a field name of at most ${MAX_KEY_LENGTH} characters`,
+      });
+      continue;
+    }
     const value = leafValue(node);
     if (value === undefined) issues.push({ path: toDotPath([...path, name]), message: 'expected one value' });
     else values.set(name, value);
