@@ -53,6 +53,7 @@ export const REASON_CODES = [
   'APPROVAL_EXPIRED',
   'ALREADY_IN_STAGE',
   'STALE_EVENT',
+  'CONDITION_UNREADABLE',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
