@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { StageEvent } from '../core/deal.ts';
+import { MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue, UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { jsonError } from '../http/responses.ts';
@@ -29,7 +29,10 @@ const STAGE_PROPERTY = 'dealstage';
 const NAME_PROPERTY = 'dealname';
 
 /** HubSpot's ids: numbers in practice, digit strings tolerated. */
-const hubspotId = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected digits')]);
+const hubspotId = z.union([
+  z.number().int().nonnegative(),
+  z.string().max(MAX_ID_LENGTH).regex(/^\d+$/, 'expected digits'),
+]);
 
 const envelope = {
   eventId: hubspotId,

@@ -1,7 +1,7 @@
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import * as z from 'zod';
 import { toDotPath } from 'zod/v4/core';
-import type { Fields, StageEvent } from '../core/deal.ts';
+import { type Fields, MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue, type RequestError, UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { invalidEvent, issuesOf, pipelineFromQuery, resolvePipeline, sortByOccurredAt } from './body.ts';
@@ -44,8 +44,11 @@ const NotificationsSchema = z.looseObject({
   Notification: z
     .array(
       z.looseObject({
-        Id: text.describe('the notification id: a retried delivery carries the same one'),
-        sObject: z.looseObject({ Id: text.describe('the Opportunity id'), '@_type': z.string().optional() }),
+        Id: text.max(MAX_ID_LENGTH).describe('the notification id: a retried delivery carries the same one'),
+        sObject: z.looseObject({
+          Id: text.max(MAX_ID_LENGTH).describe('the Opportunity id'),
+          '@_type': z.string().optional(),
+        }),
       }),
     )
     .min(1),

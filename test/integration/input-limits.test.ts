@@ -1,3 +1,5 @@
+import { type IncomingMessage, request } from 'node:http';
+import { buffer } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import { DEVELOPMENT_SECRETS } from '../../infra/local/stack.ts';
 import { fixture, signHubspot } from '../fixtures/signing.ts';
@@ -7,6 +9,10 @@ import { getDeal, postGeneric, stackUrls, uniqueId, uniqueNumber } from '../supp
  * Inputs that look valid but that storage cannot hold as sent (issue 13, items 6 and 9): each is stored safely or
  * refused with a 400 that names the limit, never a 500 that the sender would retry forever.
  */
+
+async function json(response: IncomingMessage): Promise<unknown> {
+  return JSON.parse((await buffer(response)).toString('utf8'));
+}
 
 /** A generic create event whose `fields` are the given raw JSON text. */
 function rawCreate(dealId: string, fieldsJson: string): string {
@@ -108,5 +114,66 @@ describe('webhook inputs at the edge of what storage holds (issue 13 item 6)', (
     });
     expect(response.status).toBe(202);
     expect((await getDeal(String(objectId))).body.fields).toMatchObject({ constructor: 'kept' });
+  });
+});
+
+describe('read API inputs (issue 13 item 9)', () => {
+  const api = () => stackUrls().api;
+
+  it('answers 400 for a deal id longer than any deal id can be', async () => {
+    const response = await fetch(`${api()}/deals/${'d'.repeat(5000)}?pipeline=default`);
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('INVALID_DEAL_ID');
+  });
+
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])(
+    'answers 400/404 for a pipeline named %s',
+    async (pipeline) => {
+      for (const path of [
+        `/deals/D-1?pipeline=${pipeline}`,
+        `/deals?pipeline=${pipeline}`,
+        `/pipelines/${pipeline}/stages`,
+      ]) {
+        const response = await fetch(`${api()}${path}`);
+        expect([400, 404], path).toContain(response.status);
+        expect(((await response.json()) as { error: { code: string } }).error.code, path).toMatch(
+          /UNKNOWN_PIPELINE|NOT_FOUND/,
+        );
+      }
+    },
+  );
+
+  it('refuses a webhook deal id longer than 256 characters with 400', async () => {
+    const { status, body } = await postGeneric({ eventId: uniqueId('E'), dealId: 'd'.repeat(5000), stage: 'identify' });
+    expect(status).toBe(400);
+    expect(body.error).toMatchObject({ code: 'INVALID_EVENT' });
+  });
+
+  it('refuses a webhook that names the pipeline __proto__ with 400', async () => {
+    const { status, body } = await postGeneric({
+      eventId: uniqueId('E'),
+      dealId: uniqueId('D'),
+      pipeline: '__proto__',
+    });
+    expect(status).toBe(400);
+    expect(body.error).toMatchObject({ code: 'UNKNOWN_PIPELINE' });
+  });
+});
+
+describe('the local host refuses an oversized body (issue 13 item 9)', () => {
+  it("names the contract's 256 KiB in its 413, not the platform's 10 MB", async () => {
+    // `Expect: 100-continue`, as curl sends for large bodies: the host answers before any of the body is sent.
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(`${stackUrls().api}/webhooks/generic`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': 11 * 1024 * 1024, expect: '100-continue' },
+      });
+      req.on('response', resolve).on('error', reject).end();
+    });
+    expect(response.statusCode).toBe(413);
+    const { error } = (await json(response)) as { error: { code: string; message: string } };
+    expect(error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(error.message).toContain('256 KiB');
+    expect(error.message).not.toMatch(/10485760|10 MB/);
   });
 });
