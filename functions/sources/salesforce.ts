@@ -199,8 +199,8 @@ function soapFault(error: RequestError): WebhookResponse {
 /**
  * `POST /webhooks/salesforce?token=<SALESFORCE_WEBHOOK_TOKEN>[&pipeline=<id>]` (CONTRACT 3.4): a Salesforce outbound
  * message (SOAP 1.1) with one or more Opportunity notifications, acknowledged with the SOAP `Ack` once all are recorded.
- * The status is the contract's `202` like every webhook route; Salesforce takes any 2xx with `<Ack>true</Ack>` as
- * delivered.
+ * The status is `200`, as every SOAP 1.1 response (WS-I Basic Profile) and every reference listener answers; a `202`
+ * would tell some clients there is no body to read.
  */
 export const salesforceAdapter: SourceAdapter = {
   source: 'salesforce',
@@ -255,7 +255,7 @@ export const salesforceAdapter: SourceAdapter = {
   },
 
   respond() {
-    return xmlResponse(202, soapEnvelope({ notificationsResponse: { '@_xmlns': OUTBOUND_NS, Ack: 'true' } }));
+    return xmlResponse(200, soapEnvelope({ notificationsResponse: { '@_xmlns': OUTBOUND_NS, Ack: 'true' } }));
   },
 
   respondError: soapFault,

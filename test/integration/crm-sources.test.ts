@@ -508,7 +508,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
       const answer = await postSalesforce(
         outboundMessage([{ notificationId: uniqueId('04l'), dealId, stageName, modifiedAt: at(minute), fields }]),
       );
-      expect(answer).toEqual({ status: 202, contentType: expect.stringMatching(/^text\/xml/), body: ACK });
+      expect(answer).toEqual({ status: 200, contentType: expect.stringMatching(/^text\/xml/), body: ACK });
     }
 
     const deal = await getDeal(dealId);
@@ -567,7 +567,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
     ]);
     expect((await postSalesforce(move)).body).toEqual(ACK);
     const before = await getDeal(dealId);
-    expect(await postSalesforce(move)).toMatchObject({ status: 202, body: ACK });
+    expect(await postSalesforce(move)).toMatchObject({ status: 200, body: ACK });
     const after = await getDeal(dealId);
     expect(after.body.history).toEqual(before.body.history);
     expect(after.body.stage).toBe('qualify');
@@ -587,7 +587,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
       { notificationId: uniqueId('04l'), dealId: second, stageName: 'Identify', modifiedAt: at(0) },
       { notificationId: uniqueId('04l'), dealId: first, stageName: 'Identify', modifiedAt: at(0) },
     ];
-    expect(await postSalesforce(outboundMessage(batch))).toMatchObject({ status: 202, body: ACK });
+    expect(await postSalesforce(outboundMessage(batch))).toMatchObject({ status: 200, body: ACK });
 
     const [firstDeal, secondDeal] = [await getDeal(first), await getDeal(second)];
     expect(firstDeal.body.stage).toBe('qualify');
@@ -633,7 +633,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
       ]),
     );
     const skip = { notificationId: uniqueId('04l'), dealId, stageName: 'Negotiate', modifiedAt: at(1) };
-    expect(await postSalesforce(outboundMessage([skip]))).toMatchObject({ status: 202, body: ACK });
+    expect(await postSalesforce(outboundMessage([skip]))).toMatchObject({ status: 200, body: ACK });
     const deal = await getDeal(dealId);
     expect(deal.body.stage).toBe('identify');
     expect(deal.body.history).toContainEqual(
