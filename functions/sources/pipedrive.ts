@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import * as z from 'zod';
 import { type Fields, MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { BadRequestError, UnauthorizedError } from '../core/errors.ts';
@@ -93,29 +92,19 @@ function stageOf(data: DealData, crm: PipelineConfig['crm']['pipedrive']): strin
   return mapStage('pipedrive', crm?.stages, String(data.stage_id));
 }
 
-/** Whether a value differs from `previous`; with no `previous` at all, every value counts as changed. */
-function changedSince(previous: Record<string, unknown> | undefined) {
-  return (name: string, now: Record<string, unknown>) =>
-    previous === undefined || (Object.hasOwn(previous, name) && !isDeepStrictEqual(previous[name], now[name]));
-}
-
 /**
- * What a create or change says about the deal. A change reports only what differs from `previous` (when given), so
- * that editing one field neither re-sends the stage nor overwrites fields changed since by newer events.
+ * What a create or change says about the deal: `data` is the deal's whole state at `meta.timestamp` (CONTRACT 3.3),
+ * so its stage and every field count, whether or not `previous` names them. Pipedrive drops webhooks while an
+ * account is rate-limited, and the next snapshot repairs what they carried; the core's per-field newest-wins rule
+ * keeps an older snapshot from overwriting a newer value, and an older stage is `stale`.
  */
-function describeDeal(
-  data: DealData,
-  previous: Record<string, unknown> | undefined,
-  config: PipelineConfig,
-): Pick<StageEvent, 'stage' | 'dealName' | 'fields'> {
+function describeDeal(data: DealData, config: PipelineConfig): Pick<StageEvent, 'stage' | 'dealName' | 'fields'> {
   const crm = config.crm.pipedrive;
-  const current = fieldsOf(data);
-  const fieldChanged = changedSince(previous && fieldsOf(previous));
-  const dealChanged = changedSince(previous);
-  const fields = Object.fromEntries(Object.entries(current).filter(([name]) => fieldChanged(name, current)));
-  const described: Pick<StageEvent, 'stage' | 'dealName' | 'fields'> = { fields: renameFields(fields, crm?.fields) };
+  const described: Pick<StageEvent, 'stage' | 'dealName' | 'fields'> = {
+    fields: renameFields(fieldsOf(data), crm?.fields),
+  };
   const stage = stageOf(data, crm);
-  if (stage && (dealChanged('stage_id', data) || dealChanged('status', data))) described.stage = stage;
+  if (stage) described.stage = stage;
   if (data.title) described.dealName = data.title;
   return described;
 }
@@ -157,8 +146,7 @@ export const pipedriveAdapter: SourceAdapter = {
         { path: 'data', message: 'expected the deal object' },
       ]);
     }
-    const previous = action === 'change' ? (body.previous ?? undefined) : undefined;
-    return [{ ...event, ...describeDeal(body.data, previous, config) }];
+    return [{ ...event, ...describeDeal(body.data, config) }];
   },
 
   respond: acceptedEvent,

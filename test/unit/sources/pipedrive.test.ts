@@ -123,27 +123,37 @@ describe('pipedrive adapter: parse', () => {
     ]);
   });
 
-  it('translates a stage change: the new stage and only the fields that changed', () => {
-    expect(parse(fixture('pipedrive', 'deal-change-stage.json'))).toStrictEqual([
-      {
-        source: 'pipedrive',
-        eventId: '8d9e0f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a',
-        pipeline: 'default',
-        dealId: '1001',
-        stage: 'qualify',
-        occurredAt: '2026-11-27T10:02:00.000Z',
-        dealName: 'Acme rollout',
-        fields: { stage_change_time: '2026-11-27T10:02:00Z', update_time: '2026-11-27T10:02:00Z' },
-      },
-    ]);
+  it('translates a stage change: the new stage and every field of data, not only those previous names (issue 13 item 11)', () => {
+    const [event] = parse(fixture('pipedrive', 'deal-change-stage.json'));
+    expect(event).toMatchObject({
+      source: 'pipedrive',
+      eventId: '8d9e0f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a',
+      dealId: '1001',
+      stage: 'qualify',
+      occurredAt: '2026-11-27T10:02:00.000Z',
+      dealName: 'Acme rollout',
+    });
+    expect(event?.fields).toMatchObject({
+      stage_change_time: '2026-11-27T10:02:00Z',
+      update_time: '2026-11-27T10:02:00Z',
+      value: 50000,
+      currency: 'EUR',
+      [DECISION_MAKER_KEY]: 'Jane Roe',
+      [MEETING_KEY]: '2026-11-20',
+    });
   });
 
-  it('translates a field change without re-sending the unchanged stage', () => {
+  it('translates a field change as the whole state: the stage it is in and every field', () => {
     const [event] = parse(fixture('pipedrive', 'deal-change-fields.json'));
-    expect(event).not.toHaveProperty('stage');
+    expect(event?.stage).toBe('qualify');
     expect(event?.fields).toStrictEqual({
+      add_time: '2026-11-27T10:00:00Z',
+      currency: 'EUR',
+      owner_id: 13540546,
+      pipeline_id: 1,
       update_time: '2026-11-27T10:03:00Z',
       value: 65000,
+      [DECISION_MAKER_KEY]: 'Jane Roe',
       [MEETING_KEY]: '2026-11-21',
     });
   });
@@ -160,7 +170,11 @@ describe('pipedrive adapter: parse', () => {
         dealName: 'Acme rollout',
         fields: {
           close_time: '2026-11-27T10:04:00Z',
+          currency: 'EUR',
+          owner_id: 13540546,
+          pipeline_id: 1,
           update_time: '2026-11-27T10:04:00Z',
+          value: 65000,
           won_time: '2026-11-27T10:04:00Z',
         },
       },
@@ -193,12 +207,13 @@ describe('pipedrive adapter: parse', () => {
     expect(Object.keys(event?.fields ?? {})).toHaveLength(8);
   });
 
-  it('compares against a full previous snapshot too (webhooks v1 style)', () => {
+  it('reads the same event whatever previous holds: a full snapshot, only the changed keys, or none', () => {
     const change = json('deal-change-fields.json');
-    change.previous = { ...change.data, value: 50000, custom_fields: {} };
-    const [event] = parse(JSON.stringify(change));
-    expect(event).not.toHaveProperty('stage');
-    expect(event?.fields).toStrictEqual({ value: 65000 });
+    const [asSent] = parse(JSON.stringify(change));
+    const [fullPrevious] = parse(JSON.stringify({ ...change, previous: { ...change.data, value: 50000 } }));
+    const [onlyStage] = parse(JSON.stringify({ ...change, previous: { stage_id: 1 } }));
+    expect(fullPrevious).toStrictEqual(asSent);
+    expect(onlyStage).toStrictEqual(asSent);
   });
 
   it('marks a deleted deal with a field', () => {
