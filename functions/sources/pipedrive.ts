@@ -5,7 +5,7 @@ import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { jsonError } from '../http/responses.ts';
 import { invalidEvent, MAX_EPOCH_MS, parseJsonBody, pipelineFromQuery, resolvePipeline, validateBody } from './body.ts';
 import { configuredSecret, safeEqual } from './credentials.ts';
-import { DELETED_IN_CRM_FIELD, mapStage, renameFields } from './crm-maps.ts';
+import { DELETED_IN_CRM_FIELD, mapStage, renameField } from './crm-maps.ts';
 import { acceptedEvent } from './json-answers.ts';
 import type { SourceAdapter, WebhookRequest } from './types.ts';
 
@@ -70,22 +70,53 @@ function toIso(timestamp: number | string): string {
   return new Date(timestamp < SECONDS_BELOW ? timestamp * 1000 : timestamp).toISOString();
 }
 
-/** A custom field's value: webhooks v2 wrap it as `{type, value, …}`. */
-function customValue(value: unknown): unknown {
-  return value !== null && typeof value === 'object' && 'value' in value ? value.value : value;
+type PipedriveCrm = PipelineConfig['crm']['pipedrive'];
+
+/** Option ids in `set` custom fields: webhooks v2 send `{type: 'set', values: [{id}, …]}`. */
+const OptionList = z.array(z.looseObject({ id: z.union([z.number(), z.string()]) }));
+
+/** An enum or set option id as the pipeline's `crm.pipedrive.options` names it; an unmapped id stays the id. */
+function optionValue(key: string, id: unknown, crm: PipedriveCrm): unknown {
+  const options = crm?.options && Object.hasOwn(crm.options, key) ? crm.options[key] : undefined;
+  return options && Object.hasOwn(options, String(id)) ? options[String(id)] : id;
 }
 
-/** The deal's stored fields from a `data` (or `previous`) object, custom fields flattened under their keys. */
-function fieldsOf(data: Record<string, unknown>): Fields {
+/**
+ * One custom field as stored fields. Webhooks v2 wrap each as `{type, …}`: an `enum` carries its option `id`, a `set`
+ * its `values` ids (both read through the option map), others a `value`. Sub-values beside it (a monetary field's
+ * `currency`, a range's `until`) are kept as `<name>_<sub-value>`, as Pipedrive's API v1 named them.
+ */
+function customFieldValues(key: string, raw: unknown, crm: PipedriveCrm): Fields {
+  const name = renameField(key, crm?.fields);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { [name]: raw };
+  const { type, id, values, value, ...subValues } = raw as Record<string, unknown>;
+  let main: unknown;
+  if (type === 'enum' && id !== undefined) main = optionValue(key, id, crm);
+  else if (type === 'set' && OptionList.safeParse(values).success) {
+    main = OptionList.parse(values).map((option) => optionValue(key, option.id, crm));
+  } else if ('value' in raw) main = value;
+  else return { [name]: raw };
+  return {
+    [name]: main,
+    ...Object.fromEntries(Object.entries(subValues).map(([sub, subValue]) => [`${name}_${sub}`, subValue])),
+  };
+}
+
+/** The deal's stored fields from `data`, renamed through the pipeline's map, custom fields flattened. */
+function fieldsOf(data: Record<string, unknown>, crm: PipedriveCrm): Fields {
   const custom = anyRecord.safeParse(data.custom_fields).data ?? {};
   return {
-    ...Object.fromEntries(Object.entries(data).filter(([name]) => !NOT_FIELDS.has(name))),
-    ...Object.fromEntries(Object.entries(custom).map(([name, value]) => [name, customValue(value)])),
+    ...Object.fromEntries(
+      Object.entries(data)
+        .filter(([name]) => !NOT_FIELDS.has(name))
+        .map(([name, value]) => [renameField(name, crm?.fields), value]),
+    ),
+    ...Object.assign({}, ...Object.entries(custom).map(([key, raw]) => customFieldValues(key, raw, crm))),
   };
 }
 
 /** The stage key the deal is in per `data`: a mapped closed status first, else its mapped `stage_id`. */
-function stageOf(data: DealData, crm: PipelineConfig['crm']['pipedrive']): string | undefined {
+function stageOf(data: DealData, crm: PipedriveCrm): string | undefined {
   const closed = data.status === 'won' || data.status === 'lost' ? crm?.status[data.status] : undefined;
   if (closed) return closed;
   if (data.stage_id === null || data.stage_id === undefined) return undefined;
@@ -101,7 +132,7 @@ function stageOf(data: DealData, crm: PipelineConfig['crm']['pipedrive']): strin
 function describeDeal(data: DealData, config: PipelineConfig): Pick<StageEvent, 'stage' | 'dealName' | 'fields'> {
   const crm = config.crm.pipedrive;
   const described: Pick<StageEvent, 'stage' | 'dealName' | 'fields'> = {
-    fields: renameFields(fieldsOf(data), crm?.fields),
+    fields: fieldsOf(data, crm),
   };
   const stage = stageOf(data, crm);
   if (stage) described.stage = stage;

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { criterionHolds } from '../../../functions/core/criteria.ts';
 import { BadRequestError, UnauthorizedError } from '../../../functions/core/errors.ts';
 import { PipelineConfigSchema } from '../../../functions/core/pipeline-config.ts';
 import { pipedriveAdapter } from '../../../functions/sources/pipedrive.ts';
@@ -106,7 +107,7 @@ describe('pipedrive adapter: parse', () => {
           currency: 'EUR',
           expected_close_date: '2026-12-31',
           label_ids: [],
-          lost_reason: null,
+          lostReason: null,
           org_id: 2,
           origin: 'ManuallyCreated',
           owner_id: 13540546,
@@ -214,6 +215,54 @@ describe('pipedrive adapter: parse', () => {
     const [onlyStage] = parse(JSON.stringify({ ...change, previous: { stage_id: 1 } }));
     expect(fullPrevious).toStrictEqual(asSent);
     expect(onlyStage).toStrictEqual(asSent);
+  });
+
+  it("reads lost_reason as the default pipeline's lostReason, so a real lost event closes the deal (issue 13 item 14)", () => {
+    const lost = json('deal-won.json');
+    lost.data.status = 'lost';
+    lost.data.lost_reason = 'Went with a competitor';
+    const [event] = parse(JSON.stringify(lost));
+    expect(event?.stage).toBe('closed_lost');
+    expect(event?.fields).toMatchObject({ lostReason: 'Went with a competitor' });
+    expect(event?.fields).not.toHaveProperty('lost_reason');
+  });
+
+  it('maps enum and set option ids through crm.pipedrive.options and keeps a monetary field’s currency', () => {
+    const segmentKey = 'c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00';
+    const productsKey = 'beef0000beef0000beef0000beef0000beef0000';
+    const budgetKey = 'feed0000feed0000feed0000feed0000feed0000';
+    const withOptions = PipelineConfigSchema.parse({
+      ...defaultPipelineConfig(),
+      pipeline: 'options',
+      crm: {
+        pipedrive: {
+          stages: { '1': 'identify' },
+          status: {},
+          fields: { [segmentKey]: 'segment', [budgetKey]: 'budget' },
+          options: { [segmentKey]: { '4520': 'Enterprise' }, [productsKey]: { '1': 'Core', '2': 'Add-on' } },
+        },
+      },
+    });
+    const created = json('deal-create.json');
+    created.data.custom_fields = {
+      [segmentKey]: { type: 'enum', id: 4520 },
+      [productsKey]: { type: 'set', values: [{ id: 1 }, { id: 2 }, { id: 9 }] },
+      [budgetKey]: { type: 'monetary', value: 120000, currency: 'EUR' },
+    };
+    const [event] = pipedriveAdapter.parse(
+      authorized(JSON.stringify(created), { pipeline: 'options' }),
+      sourceContext([withOptions]),
+    );
+    expect(event?.fields).toMatchObject({
+      segment: 'Enterprise',
+      [productsKey]: ['Core', 'Add-on', 9],
+      budget: 120000,
+      budget_currency: 'EUR',
+    });
+    const segment = { field: 'segment', require: 'equals' as const, value: 'Enterprise' };
+    const product = { field: productsKey, require: 'equals' as const, value: 'Add-on' };
+    expect(criterionHolds(segment, event?.fields ?? {})).toBe(true);
+    expect(criterionHolds(product, event?.fields ?? {})).toBe(true);
   });
 
   it('marks a deleted deal with a field', () => {
