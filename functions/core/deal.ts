@@ -119,6 +119,17 @@ export interface PendingMove {
   occurredAt?: string;
 }
 
+/**
+ * A move that arrived before the deal existed (CRMs reorder events): the deal was created in its start stage with
+ * the event's fields, and the move is judged when the next event for the deal arrives, in time order with it.
+ */
+export interface HeldMove {
+  to: string;
+  eventId: string;
+  source: Source;
+  occurredAt: string;
+}
+
 export type DealStatus = 'open' | 'won' | 'lost';
 
 export interface Deal {
@@ -141,6 +152,8 @@ export interface Deal {
   visit: number;
   approvals: Approval[];
   pendingMove: PendingMove | null;
+  /** A move that came before the deal's creation, judged with the next event (absent on deals stored before it). */
+  heldMove?: HeldMove | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -91,7 +91,33 @@ export function decideEvent(
   event: StageEvent,
   ctx: DecisionContext,
 ): Decision {
-  return deal === null ? createDeal(pipeline, event, ctx) : updateDeal(pipeline, deal, event, ctx);
+  if (deal === null) return createDeal(pipeline, event, ctx);
+  const held = deal.heldMove;
+  if (!held) return updateDeal(pipeline, deal, event, ctx);
+  // The held move and this event are judged in the order they happened.
+  const heldEvent: StageEvent = { ...held, stage: held.to, pipeline: deal.pipeline, dealId: deal.dealId, fields: {} };
+  const released = { ...deal, heldMove: null };
+  if (isBefore(event.occurredAt, held.occurredAt)) {
+    const first = updateDeal(pipeline, released, event, ctx);
+    return chain(first, updateDeal(pipeline, first.deal ?? released, heldEvent, ctx), 'first');
+  }
+  const first = updateDeal(pipeline, released, heldEvent, ctx);
+  return chain(first, updateDeal(pipeline, first.deal ?? released, event, ctx), 'second');
+}
+
+/** Two decisions taken one after the other, answered as the one the event caused (`which`). */
+function chain(first: Decision, second: Decision, which: 'first' | 'second'): Decision {
+  const own = which === 'first' ? first : second;
+  const other = which === 'first' ? second : first;
+  return {
+    outcome: own.outcome,
+    reasons: [...own.reasons, ...other.reasons.filter((r) => r.code !== 'STALE_EVENT')],
+    deal: second.deal,
+    history: [...first.history, ...second.history],
+    requested: [...first.requested, ...second.requested],
+    ended: [...first.ended, ...second.ended],
+    moved: first.moved || second.moved,
+  };
 }
 
 /**
@@ -153,7 +179,10 @@ function createDeal(pipeline: VersionedPipeline, event: StageEvent, ctx: Decisio
     return refuse([unknownStage(config, event.stage)]);
   }
   const starts = startStages(config);
-  const stage = event.stage === undefined ? starts[0] : starts.find((s) => s.key === event.stage);
+  const named = event.stage === undefined ? starts[0] : starts.find((s) => s.key === event.stage);
+  // A move into a later stage may simply have overtaken the deal's creation: the deal is created in its start
+  // stage with what the event brought, and the move is held for the deal's next event (see HeldMove).
+  const stage = named ?? starts[0];
   if (stage === undefined) return refuse([startStageNotAllowed(starts, event.stage)]);
 
   const draft: Draft = {
@@ -184,6 +213,18 @@ function createDeal(pipeline: VersionedPipeline, event: StageEvent, ctx: Decisio
   const unmetEntry = unmetCriteria(stage.entryCriteria, draft.deal.fields);
   if (unmetEntry.length > 0) return refuse([criteriaUnmet('enter', stage, unmetEntry)]);
   requestEntryApprovals(draft, stage);
+  if (named === undefined && event.stage !== undefined) {
+    const held = startStageNotAllowed(starts, event.stage, stage);
+    draft.deal.heldMove = {
+      to: event.stage,
+      eventId: event.eventId,
+      source: event.source,
+      occurredAt: event.occurredAt,
+    };
+    const created = entry(ctx, 'created', null, stage.key, 'applied', event, []);
+    const refused = entry(ctx, 'move', stage.key, event.stage, 'rejected', event, [held]);
+    return decision(draft, null, 'rejected', [held], [created, refused], true);
+  }
   const created = entry(ctx, 'created', null, stage.key, 'applied', event, []);
   return decision(draft, null, 'applied', [], [created], true);
 }
@@ -206,8 +247,13 @@ function updateDeal(pipeline: VersionedPipeline, deal: Deal, event: StageEvent, 
     decision(draft, deal, outcome, reasons, [entry(ctx, 'move', from.key, target, outcome, event, reasons)]);
   const to = stageOf(config, target);
   if (to === undefined) return unmoved('rejected', [unknownStage(config, target)]);
+  // Naming the stage the deal is in moves nothing, however old the event (CONTRACT 3.5): its fields count as an update.
+  if (to.key === from.key) {
+    return fieldsTaken === 0 && isBefore(event.occurredAt, deal.lastEventAt)
+      ? fieldUpdate('stale', [staleFields(event)])
+      : fieldUpdate('applied', []);
+  }
   if (isBefore(event.occurredAt, deal.stageEventAt)) return unmoved('stale', [staleMove(event, deal, to)]);
-  if (to.key === from.key) return fieldUpdate('applied', []);
   if (isClosed(from)) return unmoved('rejected', [dealClosed(from)]);
 
   const move = attemptMove(draft, to, { eventId: event.eventId, source: event.source, occurredAt: event.occurredAt });
@@ -471,13 +517,16 @@ function unknownStage(config: PipelineConfig, stage: string): Reason {
   };
 }
 
-function startStageNotAllowed(starts: StageConfig[], stage: string | undefined): Reason {
+function startStageNotAllowed(starts: StageConfig[], stage: string | undefined, createdIn?: StageConfig): Reason {
   const keys = starts.map((s) => s.key);
+  const held =
+    createdIn === undefined
+      ? `Create it in ${keys[0] ?? 'a start stage'} first, then move it on.`
+      : `The deal was created in ${createdIn.key} with this event's fields, and the move to ${stage} is held: ` +
+        "it is judged with the deal's next event, in time order (CRMs may deliver a deal's creation late).";
   return {
     code: 'START_STAGE_NOT_ALLOWED',
-    message:
-      `A new deal can start only in ${anyOfList().format(keys)}, not in '${stage}'. ` +
-      `Create it in ${keys[0] ?? 'a start stage'} first, then move it on.`,
+    message: `A new deal can start only in ${anyOfList().format(keys)}, not in '${stage}'. ${held}`,
     stage,
     startStages: keys,
   };
