@@ -60,6 +60,7 @@ export const REASON_CODES = [
   'ALREADY_IN_STAGE',
   'STALE_EVENT',
   'CONDITION_UNREADABLE',
+  'APPROVAL_VALUES_CHANGED',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -93,6 +94,12 @@ export interface Approval {
   comment: string | null;
   /** The workflow execution that runs this request's reminder and expiry timers; null until one picks it up. */
   runBy: string | null;
+  /**
+   * The deal's values that the approval's condition (`when`) looked at when it was asked, e.g. `{discountPercent: 25}`:
+   * what the approver approves. A change to them while the approval is pending (or after it was granted, before the
+   * move applies) asks again. Absent for approvals without a condition.
+   */
+  conditionValues?: Fields;
 }
 
 export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval'] as const;

@@ -1,7 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import {
+  approvalValuesChanged,
   assessApprovals,
+  changedConditionValues,
   conditionUnreadable,
+  conditionValuesOf,
   requiredExitApprovals,
   unreadableConditions,
   unreadableNote,
@@ -233,8 +236,12 @@ function updateDeal(pipeline: VersionedPipeline, deal: Deal, event: StageEvent, 
   const { config } = pipeline;
   const draft = startDraft(config, deal, ctx);
   const fieldsTaken = mergeEvent(draft.deal, event);
-  const fieldUpdate = (outcome: Outcome, reasons: Reason[]): Decision =>
-    decision(draft, deal, outcome, reasons, [entry(ctx, 'fields', null, null, outcome, event, reasons)], false);
+  const fieldUpdate = (outcome: Outcome, reasons: Reason[]): Decision => {
+    const stored = entry(ctx, 'fields', null, null, outcome, event, reasons);
+    const reasked = outcome === 'applied' ? reaskOutdatedApprovals(draft) : null;
+    if (reasked === null) return decision(draft, deal, outcome, reasons, [stored], false);
+    return decision(draft, deal, outcome, [...reasons, ...reasked.reasons], [stored, reasked.entry], reasked.moved);
+  };
   const target = event.stage;
   if (target === undefined) {
     return fieldsTaken === 0 && isBefore(event.occurredAt, deal.lastEventAt)
@@ -322,7 +329,14 @@ function attemptMove(draft: Draft, to: StageConfig, trigger: Trigger): MoveResul
   const judged = judgeMove(config, deal.fields, from, to);
   if (judged.reasons.length > 0) return result('rejected', judged.reasons, false);
 
-  const { waiting, missing } = assessApprovals(deal, from, judged.gate);
+  const { waiting, missing, outdated } = assessApprovals(deal, from, judged.gate);
+  const changed = outdated.map((approval) => approvalValuesChanged(config, approval, deal.fields));
+  for (const approval of outdated) {
+    if (approval.status !== 'pending') continue;
+    approval.status = 'cancelled';
+    approval.decidedAt = ctx.now;
+    draft.ended.push({ ...approval });
+  }
   if (waiting.length === 0 && missing.length === 0) {
     enterStage(draft, to, trigger.occurredAt);
     return result('applied', [], true);
@@ -331,7 +345,7 @@ function attemptMove(draft: Draft, to: StageConfig, trigger: Trigger): MoveResul
   for (const need of missing) {
     const reason = need.reason ?? defaultExitReason(config, need.role, from);
     const note = unreadable.includes(need) ? ` (${unreadableNote(need, deal.fields)})` : '';
-    requestApproval(draft, need.role, from, 'exit', `${reason}${note}`);
+    requestApproval(draft, need.role, from, 'exit', `${reason}${note}`, conditionValuesOf(need, deal.fields));
   }
   if (deal.pendingMove?.to !== to.key) {
     deal.pendingMove = { to: to.key, requestedAt: ctx.now, eventId: trigger.eventId, occurredAt: trigger.occurredAt };
@@ -340,7 +354,32 @@ function attemptMove(draft: Draft, to: StageConfig, trigger: Trigger): MoveResul
   const unread = unreadable
     .filter((need) => roles.includes(need.role))
     .map((need) => conditionUnreadable(config, need, deal.fields));
-  return result('pending_approval', [approvalPending(config, from, to, roles), ...unread], false);
+  return result('pending_approval', [...changed, approvalPending(config, from, to, roles), ...unread], false);
+}
+
+/**
+ * After fields changed: when the deal waits on a move whose approvals no longer cover its values (a discount raised
+ * while the manager's approval was pending), the move is judged again, which asks those approvals anew.
+ */
+function reaskOutdatedApprovals(draft: Draft): MoveResult | null {
+  const { deal, config } = draft;
+  const move = deal.pendingMove;
+  if (move === null) return null;
+  const outdated = deal.approvals.some(
+    (a) =>
+      a.status === 'pending' &&
+      a.stage === deal.stage &&
+      a.visit === deal.visit &&
+      changedConditionValues(a, deal.fields).length > 0,
+  );
+  if (!outdated) return null;
+  const result = attemptMove(draft, requireStage(config, move.to), {
+    eventId: move.eventId,
+    source: 'approval',
+    occurredAt: move.occurredAt ?? deal.stageEventAt,
+  });
+  if (result.outcome === 'rejected') deal.pendingMove = null;
+  return result;
 }
 
 /**
@@ -403,7 +442,14 @@ function requestEntryApprovals(draft: Draft, stage: StageConfig): void {
   }
 }
 
-function requestApproval(draft: Draft, role: string, stage: StageConfig, kind: Approval['kind'], reason: string): void {
+function requestApproval(
+  draft: Draft,
+  role: string,
+  stage: StageConfig,
+  kind: Approval['kind'],
+  reason: string,
+  conditionValues?: Fields,
+): void {
   const { deal, ctx } = draft;
   const approval: Approval = {
     approvalId: ctx.newApprovalId(),
@@ -420,6 +466,7 @@ function requestApproval(draft: Draft, role: string, stage: StageConfig, kind: A
     decidedAt: null,
     comment: null,
     runBy: null,
+    ...(conditionValues === undefined ? {} : { conditionValues }),
   };
   deal.approvals.push(approval);
   draft.requested.push({ ...approval });
