@@ -61,15 +61,13 @@ describe('crmClientsFromEnvironment', () => {
   it('reads only the CRM secret in the cloud, never the environment', async () => {
     const secretsManager = mockClient(SecretsManagerClient);
     try {
-      secretsManager
-        .on(GetSecretValueCommand, { SecretId: 'arn:crm' })
-        .resolves({
-          SecretString: JSON.stringify({
-            PIPEDRIVE_API_TOKEN: 'from-secret',
-            PIPEDRIVE_API_BASE_URL: standIns.pipedrive.url,
-            HUBSPOT_ACCESS_TOKEN: '',
-          }),
-        });
+      secretsManager.on(GetSecretValueCommand, { SecretId: 'arn:crm' }).resolves({
+        SecretString: JSON.stringify({
+          PIPEDRIVE_API_TOKEN: 'from-secret',
+          PIPEDRIVE_API_BASE_URL: standIns.pipedrive.url,
+          HUBSPOT_ACCESS_TOKEN: '',
+        }),
+      });
       localEnvironment({ HUBSPOT_ACCESS_TOKEN: 'from-environment' });
       vi.stubEnv(ENV.secretsArn, 'arn:webhook');
 
