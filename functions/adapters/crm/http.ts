@@ -147,7 +147,8 @@ export class CrmHttp {
     return this.queue.add(async () => {
       const signal = AbortSignal.timeout(this.policy.requestTimeoutMs);
       try {
-        const response = await fetch(request.url, { ...request, signal });
+        const { method, headers, body } = request;
+        const response = await fetch(request.url, { method, headers, body, signal });
         const text = await response.text();
         return { status: response.status, headers: response.headers, body: parseBody(text) };
       } catch (error) {

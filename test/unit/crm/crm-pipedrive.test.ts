@@ -101,7 +101,7 @@ describe('Pipedrive client', () => {
   });
 
   it('caps the requests in flight', async () => {
-    pipedrive.setLatency(40);
+    pipedrive.setLatency(150);
     const capped = client(fastRetries({ cap: { concurrency: 3 } }));
 
     await Promise.all(Array.from({ length: 9 }, (_, i) => capped.addNote('7', `note ${i}`)));

@@ -152,7 +152,7 @@ describe('Salesforce client', () => {
   });
 
   it('caps the requests in flight', async () => {
-    salesforce.setLatency(40);
+    salesforce.setLatency(150);
     const capped = client(fastRetries({ cap: { concurrency: 2 } }));
 
     await Promise.all(Array.from({ length: 6 }, (_, i) => capped.addNote(OPPORTUNITY, `note ${i}`)));
