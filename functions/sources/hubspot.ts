@@ -128,7 +128,9 @@ function dealEvents(body: unknown): HubSpotDealEvent[] {
   const events: HubSpotDealEvent[] = [];
   const issues: ErrorIssue[] = [];
   body.forEach((item: unknown, index) => {
-    const head = z.looseObject({ subscriptionType: z.string().min(1), objectTypeId: z.unknown().optional() }).safeParse(item);
+    const head = z
+      .looseObject({ subscriptionType: z.string().min(1), objectTypeId: z.unknown().optional() })
+      .safeParse(item);
     if (!head.success) {
       issues.push(...issuesOf(head.error, [index]));
       return;
