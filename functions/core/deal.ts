@@ -38,6 +38,12 @@ export interface StageEvent {
   owner?: Owner;
   /** Merged into the deal's fields before the move is judged; `null` removes a field. */
   fields: Fields;
+  /**
+   * Who made the change at the source, as the CRM marks it (HubSpot `changeSource`/`sourceId`, Pipedrive
+   * `meta.change_source`/`user_id`, Salesforce `LastModifiedById`), e.g. `INTEGRATION:userId:45678`; lets Stageflow
+   * recognise its own write-back coming back (CONTRACT 3.5).
+   */
+  origin?: string;
 }
 
 export const OUTCOMES = ['applied', 'pending_approval', 'rejected', 'duplicate', 'stale'] as const;
@@ -102,7 +108,7 @@ export interface Approval {
   conditionValues?: Fields;
 }
 
-export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval'] as const;
+export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'echo', 'crm_sync'] as const;
 export type HistoryType = (typeof HISTORY_TYPES)[number];
 
 export interface HistoryEntry {
@@ -116,6 +122,12 @@ export interface HistoryEntry {
   reasons: Reason[];
   /** For an `approval` entry: which request ended, and how. */
   approval?: { approvalId: string; role: string; status: ApprovalStatus; decidedBy: string | null };
+  /** For an `echo` entry: the origin marker the CRM sent with Stageflow's own write coming back. */
+  origin?: string;
+  /** For a `crm_sync` entry: the CRM's answer (HTTP status) to the write-back. */
+  status?: number;
+  /** For a `crm_sync` entry: the CRM written to. */
+  crm?: Source;
 }
 
 export interface PendingMove {
