@@ -9,6 +9,7 @@ export const FUNCTIONS = {
   approvals: { entry: 'functions/approvals/handler.ts', stackKey: 'approvals' },
   read_api: { entry: 'functions/read-api/handler.ts', stackKey: 'readApi' },
   workflow: { entry: 'functions/workflow/handler.ts', stackKey: 'workflow' },
+  outbox: { entry: 'functions/outbox/handler.ts', stackKey: 'outbox' },
 } as const;
 export type FunctionName = keyof typeof FUNCTIONS;
 const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
