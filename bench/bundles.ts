@@ -24,7 +24,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 export const BUNDLES_DIR = join(ROOT, 'bench/.bundles');
 
 export interface Bundle {
-  /** The `index.mjs` CDK would deploy (its source map sits next to it). */
+  /** The `index.mjs` CDK would deploy. */
   file: string;
   kb: number;
   /** The packages (or project folders) that weigh most in the bundle, in KB of output. */

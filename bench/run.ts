@@ -217,7 +217,7 @@ function toResults({ bundles, won, cost, webhooks, coldInit, coldInvocations, lo
       },
       cold_init: {
         runs: COLD_RUNS,
-        node_flags: '--enable-source-maps (the NODE_OPTIONS every function is deployed with)',
+        node_flags: 'none (as deployed: no NODE_OPTIONS)',
         first_invocations: coldInvocations,
         by_function: Object.fromEntries(
           Object.entries<ColdInit>(coldInit).map(([name, c]) => [
