@@ -74,8 +74,9 @@ export interface LastDecision {
   echo?: boolean;
 }
 
-/** Stageflow's recent stage writes to the deal's CRM record: an echo of one of them never moves the deal. */
+/** The CRM a deal came from, and Stageflow's recent stage writes to it: an echo of one of them never moves the deal. */
 export interface CrmState {
+  source: 'hubspot' | 'pipedrive' | 'salesforce';
   writes: { stage: string; at: string }[];
 }
 

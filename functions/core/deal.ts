@@ -116,7 +116,8 @@ export interface HistoryEntry {
   type: HistoryType;
   from: string | null;
   to: string | null;
-  outcome: Outcome;
+  /** A decision's outcome; for a `crm_sync` entry, whether the write-back landed. */
+  outcome: Outcome | 'synced' | 'failed';
   eventId: string | null;
   source: Source | 'approval' | null;
   reasons: Reason[];

@@ -136,7 +136,16 @@ export const PipelineConfigSchema = z
     crm: z
       .strictObject({
         hubspot: z
-          .strictObject({ stages: stageMap.describe('HubSpot dealstage → stage key'), fields: fieldRenames })
+          .strictObject({
+            stages: stageMap.describe('HubSpot dealstage → stage key'),
+            fields: fieldRenames,
+            writeBack: z
+              .boolean()
+              .default(true)
+              .describe(
+                'write decisions back to this CRM when its credentials are set (CONTRACT section 9); false never writes',
+              ),
+          })
           .optional()
           .describe('HubSpot webhooks v3'),
         pipedrive: z
@@ -154,11 +163,26 @@ export const PipelineConfigSchema = z
               )
               .default({})
               .describe('the values of enum and set custom fields, which Pipedrive sends as option ids'),
+            writeBack: z
+              .boolean()
+              .default(true)
+              .describe(
+                'write decisions back to this CRM when its credentials are set (CONTRACT section 9); false never writes',
+              ),
           })
           .optional()
           .describe('Pipedrive webhooks v2'),
         salesforce: z
-          .strictObject({ stages: stageMap.describe('Salesforce StageName → stage key'), fields: fieldRenames })
+          .strictObject({
+            stages: stageMap.describe('Salesforce StageName → stage key'),
+            fields: fieldRenames,
+            writeBack: z
+              .boolean()
+              .default(true)
+              .describe(
+                'write decisions back to this CRM when its credentials are set (CONTRACT section 9); false never writes',
+              ),
+          })
           .optional()
           .describe('Salesforce outbound messages'),
       })

@@ -75,6 +75,8 @@ export interface LocalStack {
   stepFunctionsUrl: string;
   engine: WorkflowEngine;
   pipelines: Map<string, VersionedPipeline>;
+  /** The local SES, stopped and started again to show that a mail outage only delays mail (issue 13 item 2). */
+  mail: { stop(): Promise<void>; start(): Promise<void> };
   stop(): Promise<void>;
 }
 
@@ -101,7 +103,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }),
       startSesLocal({ port: options.sesPort }),
     ]);
-    running.push(dynamo as RunningProcess, sesLocal as RunningProcess);
+    let mailService: RunningProcess | null = sesLocal;
+    const mail = {
+      stop: async () => {
+        await mailService?.stop();
+        mailService = null;
+      },
+      start: async () => {
+        mailService ??= await startSesLocal({ port: options.sesPort });
+      },
+    };
+    running.push(dynamo as RunningProcess, { stop: mail.stop });
     const stepFunctionsUrl = `http://127.0.0.1:${options.stepFunctionsPort}`;
     configureEnvironment(options, dynamo.url, sesLocal.url, stepFunctionsUrl, pipelines);
     const streamArn = await ensureTable(new DynamoDBClient({ endpoint: dynamo.url }), TABLE_NAME);
@@ -177,6 +189,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stepFunctionsUrl,
       engine,
       pipelines,
+      mail,
       stop,
     };
   } catch (error) {
