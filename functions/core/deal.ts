@@ -53,6 +53,8 @@ export const REASON_CODES = [
   'APPROVAL_EXPIRED',
   'ALREADY_IN_STAGE',
   'STALE_EVENT',
+  'STAGE_RETIRED',
+  'APPROVAL_NOT_NEEDED',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -88,7 +90,8 @@ export interface Approval {
   runBy: string | null;
 }
 
-export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval'] as const;
+/** `config`: the deal moved to a new config version (`from`/`to` are versions), see `core/migrate.ts`. */
+export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'config'] as const;
 export type HistoryType = (typeof HISTORY_TYPES)[number];
 
 export interface HistoryEntry {
@@ -102,6 +105,8 @@ export interface HistoryEntry {
   reasons: Reason[];
   /** For an `approval` entry: which request ended, and how. */
   approval?: { approvalId: string; role: string; status: ApprovalStatus; decidedBy: string | null };
+  /** For a `config` entry whose new version retired the deal's stage: the stage it left and the one it moved to. */
+  stage?: { from: string; to: string };
 }
 
 export interface PendingMove {
