@@ -21,6 +21,7 @@ import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.
  * | event record      | EVENT#<source>#<eventId>        | EVENT                   |                                      |
  * | approval          | APPROVAL#<approvalId>           | APPROVAL                |                                      |
  * | pipeline config   | PIPELINE#<pipeline>             | VERSION#<version>       |                                      |
+ * | live version      | PIPELINE#<pipeline>             | LIVE                    |                                      |
  *
  * The deal item carries `version` for optimistic locking; history items are written once and never changed; an event
  * record is written in the same transaction as the decision it caused, so an event applies exactly once.
@@ -83,6 +84,7 @@ const dealKey = (pipeline: string, dealId: string) => ({ pk: `DEAL#${pipeline}#$
 const eventKey = (source: Source, eventId: string) => ({ pk: `EVENT#${source}#${eventId}`, sk: 'EVENT' });
 const approvalKey = (approvalId: string) => ({ pk: `APPROVAL#${approvalId}`, sk: 'APPROVAL' });
 const pipelineKey = (pipeline: string, version: string) => ({ pk: `PIPELINE#${pipeline}`, sk: `VERSION#${version}` });
+const liveKey = (pipeline: string) => ({ pk: `PIPELINE#${pipeline}`, sk: 'LIVE' });
 const stageIndexKeys = (deal: Deal) => ({
   gsi1pk: `STAGE#${deal.pipeline}#${deal.stage}`,
   gsi1sk: `${deal.updatedAt}#${deal.dealId}`,
@@ -105,6 +107,23 @@ export interface CommitInput {
   event?: EventRecord;
   /** Changes to the workflow state written with the deal. */
   workflow?: Partial<WorkflowState>;
+  /** What was decided, kept on the deal item for the consumers of the table's stream (CONTRACT seam: the outbox). */
+  lastDecision?: LastDecision;
+}
+
+/** The decision behind a deal write, as the stream's consumers read it from the new image. */
+export interface LastDecision {
+  /** The deal item version this decision wrote. */
+  version: number;
+  kind: 'event' | 'approval' | 'expiry' | 'config' | 'crm_sync';
+  outcome: Decision['outcome'];
+  reasons: Decision['reasons'];
+  eventId: string | null;
+  source: HistoryEntry['source'];
+  at: string;
+  /** For `config`: the config versions the deal moved from and to. */
+  configFrom?: string;
+  configTo?: string;
 }
 
 /** The deal item as `commit` will write it (the deal as it was when the decision changes nothing). */
@@ -176,7 +195,7 @@ export class DealRepository {
    * Writes a decision in one transaction: the event record (condition: never seen), the deal (condition: unchanged
    * since read) and its new history entries. Throws DuplicateEventError or ConcurrentUpdateError.
    */
-  async commit({ before, decision, event, workflow }: CommitInput): Promise<StoredDeal | null> {
+  async commit({ before, decision, event, workflow, lastDecision }: CommitInput): Promise<StoredDeal | null> {
     const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [];
     if (event) {
       items.push({
@@ -201,6 +220,7 @@ export class DealRepository {
             ...dealKey(decision.deal.pipeline, decision.deal.dealId),
             ...stageIndexKeys(decision.deal),
             ...stored,
+            ...(lastDecision ? { lastDecision } : {}),
           },
           ...versionCondition(before),
         },
@@ -308,8 +328,8 @@ export class DealRepository {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': `PIPELINE#${pipeline}` },
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :version)',
+          ExpressionAttributeValues: { ':pk': `PIPELINE#${pipeline}`, ':version': 'VERSION#' },
           ExclusiveStartKey: startKey,
         }),
       );
@@ -319,6 +339,19 @@ export class DealRepository {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return versions;
+  }
+
+  /** The version of a pipeline that went live last (its open deals were moved to it), or null before the first. */
+  async getLiveVersion(pipeline: string): Promise<string | null> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: liveKey(pipeline), ConsistentRead: true }),
+    );
+    return Item ? (Item.version as string) : null;
+  }
+
+  /** Records which version of a pipeline is live: what `config:plan` compares a file against. */
+  async putLiveVersion(pipeline: string, version: string, at: string): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...liveKey(pipeline), version, at } }));
   }
 
   async getPipelineVersion(pipeline: string, version: string): Promise<VersionedPipeline | null> {

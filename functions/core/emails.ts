@@ -204,6 +204,62 @@ export function approvalExpiredEmail(input: { deal: Deal; approval: Approval }):
   });
 }
 
+/** Tells an approver that a request they were asked to decide is withdrawn: the new config version no longer needs it. */
+export function approvalCancelledEmail(input: { deal: Deal; approval: Approval; approver: Approver }): EmailMessage {
+  const { deal, approval, approver } = input;
+  return render({
+    to: approver.email,
+    subject: `No longer needed: ${shortName(deal)} — ${approver.name}`,
+    heading: 'An approval request was withdrawn',
+    paragraphs: [
+      `Hello ${approver.name},`,
+      `The stage config of the pipeline changed: the deal ${dealTitle(deal)} no longer needs your approval ` +
+        `"${approval.reason}". The link you were sent for it no longer works; there is nothing to do.`,
+    ],
+    facts: [
+      ['Deal', dealTitle(deal)],
+      ['Owner', personLabel(deal.owner)],
+      ['Requested', formatTime(approval.requestedAt)],
+    ],
+  });
+}
+
+/**
+ * Tells the owner what a new config version did to the deal: a retired stage it left, approvals no longer needed.
+ * @param stageMove the stage the deal left and the one it is in now, when the new version retired its stage
+ */
+export function configRolloutEmail(input: {
+  deal: Deal;
+  cancelled: Approval[];
+  stageMove: { from: string; to: StageConfig } | null;
+  approvers: Record<string, Approver>;
+}): EmailMessage {
+  const { deal, cancelled, stageMove, approvers } = input;
+  const paragraphs = [
+    `The stage config of the pipeline changed, and ${dealTitle(deal)} now follows the new version: its next move is ` +
+      'judged by the new rules, and approvals the new version adds are asked then.',
+  ];
+  if (stageMove) {
+    paragraphs.push(`The new version retires stage ${stageMove.from}: the deal is now in ${stageMove.to.name}.`);
+  }
+  return render({
+    to: ownerEmail(deal),
+    subject: `Pipeline rules changed: ${shortName(deal)}`,
+    heading: `New pipeline rules for ${dealTitle(deal)}`,
+    paragraphs,
+    facts: [
+      ['Deal', dealTitle(deal)],
+      ['Stage', stageMove ? `${stageMove.to.name} (was ${stageMove.from})` : deal.stage],
+    ],
+    lists: [
+      {
+        title: 'Approval requests withdrawn (no longer needed)',
+        items: cancelled.map((a) => `${personLabel(approvers[a.role] ?? { name: a.role })}: ${a.reason}`),
+      },
+    ],
+  });
+}
+
 /** Tells the owner the deal is closed, won or lost. */
 export function dealClosedEmail(input: { deal: Deal; stage: StageConfig }): EmailMessage {
   const { deal, stage } = input;

@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SESClient } from '@aws-sdk/client-ses';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DealRepository } from '../../functions/adapters/deal-repository.ts';
+import { Mailer } from '../../functions/adapters/mailer.ts';
+import { PipelineCatalog } from '../../functions/adapters/pipeline-catalog.ts';
+import { ensureTable } from '../../functions/adapters/table.ts';
+import { WorkflowClient } from '../../functions/adapters/workflow-client.ts';
+import { configVersion, loadPipelineConfig } from '../../functions/core/config-loader.ts';
+import { decideEvent } from '../../functions/core/decide.ts';
+import { UnmappedRetiredStageError } from '../../functions/core/migrate.ts';
+import type { PipelineConfig, VersionedPipeline } from '../../functions/core/pipeline-config.ts';
+import { readRolloutPlan, rolloutPipeline } from '../../functions/usecases/rollout.ts';
+import type { Services } from '../../functions/usecases/services.ts';
+import { stackUrls } from '../support/api.ts';
+import { silentTelemetry } from '../support/telemetry.ts';
+
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const region = 'us-east-1';
+
+const v1 = loadPipelineConfig('stage-config/default.yaml');
+function edit(change: (config: PipelineConfig) => void): VersionedPipeline {
+  const config = structuredClone(v1.config);
+  change(config);
+  return { config, version: configVersion(config) };
+}
+/** Version 2 adds an exit criterion to identify and retires qualify into identify. */
+const v2 = edit((config) => {
+  config.stages.find((s) => s.key === 'identify')?.exitCriteria.push({ field: 'territory', require: 'present' });
+  config.stages = config.stages.filter((s) => s.key !== 'qualify');
+  config.retiredStages = { qualify: 'identify' };
+});
+/** Version 3 removes identify (and qualify) without saying where the deals of identify go. */
+const v3 = edit((config) => {
+  config.stages = config.stages.filter((s) => s.key !== 'qualify' && s.key !== 'identify');
+  config.rules.startStages = ['propose'];
+});
+
+/** The rollout use case against DynamoDB Local, in a table of its own, page by page and with crashes. */
+describe('rolling a new config version out to the open deals', () => {
+  const urls = stackUrls();
+  const client = new DynamoDBClient({ endpoint: urls.dynamoDb, region, credentials });
+  const tableName = `rollout-${randomUUID()}`;
+  const deals = new DealRepository(DynamoDBDocumentClient.from(client), tableName);
+  const services: Services = {
+    deals,
+    pipelines: new PipelineCatalog(deals, { default: v1.version }),
+    workflow: new WorkflowClient(new SFNClient({ endpoint: urls.stepFunctions, region, credentials }), {}),
+    mailer: new Mailer(new SESClient({ endpoint: urls.ses, region, credentials }), 'stageflow@example.com'),
+    telemetry: silentTelemetry(),
+    publicBaseUrl: urls.api,
+    clock: () => new Date(),
+  };
+  const ids = { identify: [] as string[], qualify: [] as string[], lost: [] as string[] };
+
+  beforeAll(async () => {
+    await ensureTable(client, tableName);
+    for (const version of [v1, v2, v3]) await deals.putPipelineVersion(version);
+    await deals.putLiveVersion('default', v1.version, new Date().toISOString());
+    const ctx = () => ({
+      now: new Date().toISOString(),
+      newApprovalId: randomUUID,
+      timing: { reminderSeconds: 60, expirySeconds: 120 },
+    });
+    const create = async (stage: string | null, n: number) => {
+      const dealId = `D-${n}-${randomUUID().slice(0, 8)}`;
+      const event = (eventStage: string, fields = {}) => ({
+        source: 'generic' as const,
+        eventId: randomUUID(),
+        pipeline: 'default',
+        dealId,
+        stage: eventStage,
+        occurredAt: new Date(Date.now() + n).toISOString(),
+        fields,
+      });
+      let before = null;
+      let decision = decideEvent(v1, null, event('identify'), ctx());
+      before = await deals.commit({ before, decision });
+      for (const [to, fields] of stage === null
+        ? []
+        : stage === 'qualify'
+          ? [['qualify', { decisionMaker: 'Jane', firstMeetingDate: '2026-11-20' }]]
+          : [
+              ['qualify', { decisionMaker: 'Jane', firstMeetingDate: '2026-11-20' }],
+              ['closed_lost', { lostReason: 'budget' }],
+            ]) {
+        decision = decideEvent(v1, before?.deal ?? null, event(to as string, fields as object), ctx());
+        before = await deals.commit({ before, decision });
+      }
+      return dealId;
+    };
+    for (let n = 0; n < 17; n++) ids.identify.push(await create(null, n));
+    for (let n = 0; n < 9; n++) ids.qualify.push(await create('qualify', 100 + n));
+    for (let n = 0; n < 2; n++) ids.lost.push(await create('closed_lost', 200 + n));
+  });
+
+  it('plans first: every open deal moves, the qualify deals go to identify', async () => {
+    const plan = await readRolloutPlan(deals, v2);
+    expect(plan).toMatchObject({ moving: 26, decisionNeeded: null });
+    expect(plan.stages).toEqual([
+      expect.objectContaining({ stage: 'identify', open: 17, newlyBlocked: 0 }),
+      expect.objectContaining({ stage: 'qualify', open: 9, movesTo: 'identify' }),
+    ]);
+  });
+
+  it('killed halfway and run again, moves every open deal exactly once and leaves closed deals alone', async () => {
+    let migrated = 0;
+    const crash = () => {
+      migrated++;
+      if (migrated === 11) throw new Error('simulated crash halfway');
+    };
+    await expect(rolloutPipeline(v2, services, { pageSize: 4, migrated: crash })).rejects.toThrow('simulated crash');
+    expect(await deals.getLiveVersion('default')).toBe(v1.version);
+
+    const rerun = await rolloutPipeline(v2, services, { pageSize: 4 });
+    expect(rerun).toMatchObject({ from: v1.version, to: v2.version, moved: 26 - 11 });
+    expect(await deals.getLiveVersion('default')).toBe(v2.version);
+
+    for (const dealId of [...ids.identify, ...ids.qualify]) {
+      const stored = await deals.getDeal('default', dealId);
+      expect(stored?.deal).toMatchObject({ configVersion: v2.version, stage: 'identify' });
+      const history = await deals.getHistory('default', dealId);
+      expect(history.filter((entry) => entry.type === 'config')).toEqual([
+        expect.objectContaining({ from: v1.version, to: v2.version }),
+      ]);
+    }
+    for (const dealId of ids.lost) {
+      expect((await deals.getDeal('default', dealId))?.deal).toMatchObject({
+        configVersion: v1.version,
+        status: 'lost',
+      });
+    }
+    expect(await rolloutPipeline(v2, services, { pageSize: 4 })).toMatchObject({ moved: 0 });
+  });
+
+  it('refuses before moving anything when open deals sit in a removed stage without a mapping', async () => {
+    const error = await rolloutPipeline(v3, services).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UnmappedRetiredStageError);
+    expect((error as UnmappedRetiredStageError).stages).toEqual([
+      { stage: 'identify', dealIds: expect.arrayContaining([...ids.identify, ...ids.qualify]) },
+    ]);
+    expect(await deals.getLiveVersion('default')).toBe(v2.version);
+    expect((await deals.getDeal('default', ids.identify[0] ?? ''))?.deal.configVersion).toBe(v2.version);
+  });
+});
