@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -8,6 +8,7 @@ import type { Construct } from 'constructs';
 import { ENV } from '../../functions/adapters/environment.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { StageflowAlarms } from './constructs/alarms.ts';
+import { ConfigRollout } from './constructs/config-rollout.ts';
 import { DealWorkflow, LIVE_ALIAS, workflowArns } from './constructs/deal-workflow.ts';
 import { FailedExecutions } from './constructs/failed-executions.ts';
 import { StageflowHttpApi } from './constructs/http-api.ts';
@@ -37,6 +38,7 @@ export class StageflowAppStack extends Stack {
   readonly functions: Record<'webhook' | 'approvals' | 'workflow' | 'readApi', StageflowFunction>;
   readonly workflows: Map<string, DealWorkflow>;
   readonly pipelineVersions: PipelineVersions;
+  readonly rollout: ConfigRollout;
 
   constructor(scope: Construct, id: string, props: StageflowAppStackProps) {
     super(scope, id, props);
@@ -137,18 +139,39 @@ export class StageflowAppStack extends Stack {
 
     this.pipelineVersions = new PipelineVersions(this, 'PipelineVersions', { table, pipelines });
 
+    // The deployed versions go live: open deals move to them (15 minutes: a walk over every open deal).
+    const rolloutFunction = new StageflowFunction(this, 'Rollout', {
+      entry: 'functions/rollout/handler.ts',
+      serviceName: 'stageflow-rollout',
+      environment,
+      timeout: Duration.minutes(15),
+    });
+    grantTableAccess(table, rolloutFunction, 'readWrite');
+    // Tells approvers and owners of cancelled approvals until the outbox sends these notices.
+    mail.grantSend(rolloutFunction);
+    const alarmAction = settings.alarmTopicArn
+      ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn))
+      : undefined;
+    this.rollout = new ConfigRollout(this, 'ConfigRollout', {
+      rolloutFunction,
+      pipelines,
+      storedVersions: this.pipelineVersions,
+      alarmAction,
+    });
+
     const failed = new FailedExecutions(this, 'FailedExecutions', {
       stateMachines: [...this.workflows.values()].map(({ stateMachine }) => stateMachine),
     });
     new StageflowAlarms(this, 'Alarms', {
-      functions: Object.fromEntries(Object.entries(this.functions).map(([name, fn]) => [name, fn.function])),
+      functions: {
+        ...Object.fromEntries(Object.entries(this.functions).map(([name, fn]) => [name, fn.function])),
+        rollout: rolloutFunction.function,
+      },
       stateMachines: Object.fromEntries(
         [...this.workflows].map(([pipeline, { stateMachine }]) => [pipeline, stateMachine]),
       ),
       deadLetterQueue: failed.queue,
-      action: settings.alarmTopicArn
-        ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn))
-        : undefined,
+      action: alarmAction,
     });
 
     new CfnOutput(this, 'ApiUrl', {
