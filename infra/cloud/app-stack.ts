@@ -35,7 +35,7 @@ export interface StageflowAppStackProps extends StackProps {
  */
 export class StageflowAppStack extends Stack {
   readonly api: StageflowHttpApi;
-  readonly functions: Record<'webhook' | 'approvals' | 'workflow' | 'readApi', StageflowFunction>;
+  readonly functions: Record<'webhook' | 'approvals' | 'workflow' | 'readApi' | 'rollout', StageflowFunction>;
   readonly workflows: Map<string, DealWorkflow>;
   readonly pipelineVersions: PipelineVersions;
   readonly rollout: ConfigRollout;
@@ -81,6 +81,13 @@ export class StageflowAppStack extends Stack {
         entry: 'functions/read-api/handler.ts',
         serviceName: 'stageflow-read-api',
         environment,
+      }),
+      // Makes each deployed version live: open deals move to it (15 minutes: a walk over every open deal).
+      rollout: new StageflowFunction(this, 'Rollout', {
+        entry: 'functions/rollout/handler.ts',
+        serviceName: 'stageflow-rollout',
+        environment,
+        timeout: Duration.minutes(15),
       }),
     };
     const { webhook, approvals, workflow, readApi } = this.functions;
@@ -139,13 +146,7 @@ export class StageflowAppStack extends Stack {
 
     this.pipelineVersions = new PipelineVersions(this, 'PipelineVersions', { table, pipelines });
 
-    // The deployed versions go live: open deals move to them (15 minutes: a walk over every open deal).
-    const rolloutFunction = new StageflowFunction(this, 'Rollout', {
-      entry: 'functions/rollout/handler.ts',
-      serviceName: 'stageflow-rollout',
-      environment,
-      timeout: Duration.minutes(15),
-    });
+    const rolloutFunction = this.functions.rollout;
     grantTableAccess(table, rolloutFunction, 'readWrite');
     // Tells approvers and owners of cancelled approvals until the outbox sends these notices.
     mail.grantSend(rolloutFunction);
@@ -163,10 +164,7 @@ export class StageflowAppStack extends Stack {
       stateMachines: [...this.workflows.values()].map(({ stateMachine }) => stateMachine),
     });
     new StageflowAlarms(this, 'Alarms', {
-      functions: {
-        ...Object.fromEntries(Object.entries(this.functions).map(([name, fn]) => [name, fn.function])),
-        rollout: rolloutFunction.function,
-      },
+      functions: Object.fromEntries(Object.entries(this.functions).map(([name, fn]) => [name, fn.function])),
       stateMachines: Object.fromEntries(
         [...this.workflows].map(([pipeline, { stateMachine }]) => [pipeline, stateMachine]),
       ),

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -127,6 +127,11 @@ describe('rolling an edited stage config out to open deals', () => {
     const mapped = await script('infra/config-plan.ts', [configFile], planEnv);
     expect(mapped.code, mapped.stdout + mapped.stderr).toBe(0);
     expect(mapped.stdout).toMatch(/removed\s+propose → negotiate \(retiredStages\)/);
+    const newVersion = mapped.stdout.match(/live version [0-9a-f]{16} → ([0-9a-f]{16})/)?.[1];
+    expect(newVersion).toBeDefined();
+    // The README's example plan is this one.
+    mkdirSync('test-output', { recursive: true });
+    writeFileSync('test-output/config-plan.txt', mapped.stdout);
     stack = await startStackProcess(env);
     expect(stack.output()).toMatch(/moved 3 open deal\(s\)/);
 
@@ -135,11 +140,11 @@ describe('rolling an edited stage config out to open deals', () => {
     expect(blocked.body.reasons).toContainEqual(expect.objectContaining({ missing: ['territory'] }));
 
     const moved = (await getDeal(proposing, 'default', api)).body;
-    expect(moved).toMatchObject({ stage: 'negotiate', configVersion: plan.diff.to });
+    expect(moved).toMatchObject({ stage: 'negotiate', configVersion: newVersion });
     expect(moved.history.at(-1)).toMatchObject({
       type: 'config',
       from: versionBefore,
-      to: plan.diff.to,
+      to: newVersion,
       stage: { from: 'propose', to: 'negotiate' },
     });
 

@@ -1,4 +1,4 @@
-import { CustomResource, Duration, Validations } from 'aws-cdk-lib';
+import { type CfnElement, CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type IAlarmAction, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -40,8 +40,9 @@ export class ConfigRollout extends Construct {
       frameworkOnEventRole: frameworkRole,
       logGroup: frameworkLogs,
     });
+    const functionId = Stack.of(this).getLogicalId(props.rolloutFunction.function.node.defaultChild as CfnElement);
     Validations.of(frameworkRole).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::<RolloutFunction3E1A2B1C.Arn>:*]',
+      id: `AwsSolutions-IAM5[Resource::<${functionId}.Arn>:*]`,
       reason: 'The Provider framework invokes the rollout function by any version qualifier; it is the one function.',
     });
     for (const [pipeline, { version }] of props.pipelines) {
