@@ -80,6 +80,20 @@ export function criterionHolds(c: Criterion, fields: Fields): boolean {
   }
 }
 
+/**
+ * How a condition reads the deal's fields: `holds`, `fails`, or `unreadable` when its field holds a value of the
+ * wrong kind ("30%", "0x1E", `[30]` for a number; "soon" for a date). Conditions that grant leniency, such as the
+ * `when` of an approval, treat `unreadable` as holding: they fail closed.
+ */
+export function readCondition(c: Criterion, fields: Fields): 'holds' | 'fails' | 'unreadable' {
+  if (criterionHolds(c, fields)) return 'holds';
+  const value = fieldValue(fields, c.field);
+  if (!isPresent(value)) return 'fails';
+  if (c.require === 'number' && asNumber(value) === undefined) return 'unreadable';
+  if (c.require === 'date') return 'unreadable';
+  return 'fails';
+}
+
 /** The criteria the fields do not satisfy, in their configured order. */
 export function unmetCriteria(cs: Criterion[], fields: Fields): Criterion[] {
   return cs.filter((c) => !criterionHolds(c, fields));

@@ -6,6 +6,12 @@
 export const SOURCES = ['generic', 'hubspot', 'pipedrive', 'salesforce'] as const;
 export type Source = (typeof SOURCES)[number];
 
+/**
+ * The longest deal id or event id taken, in characters: ids are parts of DynamoDB keys (at most 2,048 bytes), and
+ * no CRM's ids come near it.
+ */
+export const MAX_ID_LENGTH = 256;
+
 /** A deal field's value as stored; `null` in an event removes the field. */
 export type Fields = Record<string, unknown>;
 
@@ -53,6 +59,7 @@ export const REASON_CODES = [
   'APPROVAL_EXPIRED',
   'ALREADY_IN_STAGE',
   'STALE_EVENT',
+  'CONDITION_UNREADABLE',
   'STAGE_RETIRED',
   'APPROVAL_NOT_NEEDED',
 ] as const;

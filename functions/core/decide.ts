@@ -1,5 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
-import { criterionHolds, describeCriterion, unmetCriteria } from './criteria.ts';
+import {
+  assessApprovals,
+  conditionUnreadable,
+  requiredExitApprovals,
+  unreadableConditions,
+  unreadableNote,
+} from './approval-gate.ts';
+import { describeCriterion, unmetCriteria } from './criteria.ts';
 import type {
   Approval,
   Deal,
@@ -44,13 +51,6 @@ export class ApprovalNotPendingError extends Error {
     this.approvalId = approvalId;
     this.approval = approval;
   }
-}
-
-/** The approvals a forward move out of `stage` needs with these fields: each `when` evaluated, one per role. */
-export function requiredExitApprovals(stage: StageConfig, fields: Fields): ExitApproval[] {
-  return stage.exitApprovals
-    .filter((a) => a.when === undefined || criterionHolds(a.when, fields))
-    .filter((a, at, all) => all.findIndex((b) => b.role === a.role) === at);
 }
 
 /** The exit criteria of `stage` that the fields do not meet yet: what the owner still has to do. */
@@ -281,14 +281,20 @@ function attemptMove(draft: Draft, to: StageConfig, trigger: Trigger): MoveResul
     enterStage(draft, to, trigger.occurredAt);
     return result('applied', [], true);
   }
+  const unreadable = unreadableConditions(judged.gate, deal.fields);
   for (const need of missing) {
-    requestApproval(draft, need.role, from, 'exit', need.reason ?? defaultExitReason(config, need.role, from));
+    const reason = need.reason ?? defaultExitReason(config, need.role, from);
+    const note = unreadable.includes(need) ? ` (${unreadableNote(need, deal.fields)})` : '';
+    requestApproval(draft, need.role, from, 'exit', `${reason}${note}`);
   }
   if (deal.pendingMove?.to !== to.key) {
     deal.pendingMove = { to: to.key, requestedAt: ctx.now, eventId: trigger.eventId, occurredAt: trigger.occurredAt };
   }
   const roles = [...waiting, ...missing.map((m) => m.role)];
-  return result('pending_approval', [approvalPending(config, from, to, roles)], false);
+  const unread = unreadable
+    .filter((need) => roles.includes(need.role))
+    .map((need) => conditionUnreadable(config, need, deal.fields));
+  return result('pending_approval', [approvalPending(config, from, to, roles), ...unread], false);
 }
 
 /**
@@ -323,27 +329,6 @@ function judgeMove(
   const unmetEntry = unmetCriteria(to.entryCriteria, fields);
   if (unmetEntry.length > 0) reasons.push(criteriaUnmet('enter', to, unmetEntry));
   return { reasons, gate: forward ? requiredExitApprovals(from, fields) : [] };
-}
-
-/**
- * Where each needed approval stands in the deal's current visit of `stage`. The newest request per role counts,
- * whether it was asked on entry or on exit: granted → satisfied, pending → waiting, anything else → missing.
- */
-function assessApprovals(
-  deal: Deal,
-  stage: StageConfig,
-  gate: ExitApproval[],
-): { waiting: string[]; missing: ExitApproval[] } {
-  const waiting: string[] = [];
-  const missing: ExitApproval[] = [];
-  for (const need of gate) {
-    const newest = deal.approvals.findLast(
-      (a) => a.role === need.role && a.stage === stage.key && a.visit === deal.visit,
-    );
-    if (newest?.status === 'pending') waiting.push(need.role);
-    else if (newest?.status !== 'approved') missing.push(need);
-  }
-  return { waiting, missing };
 }
 
 /** Moves the deal into `to`: a new visit, so the old visit's pending approvals are cancelled and `to`'s asked. */

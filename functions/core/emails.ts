@@ -320,8 +320,12 @@ function render(content: EmailContent): EmailMessage {
   const lists = (content.lists ?? []).filter((list) => list.items.length > 0);
   return {
     to: content.to,
-    // A CRM-supplied name must not break the Subject header onto a second line.
-    subject: content.subject.replace(/\s+/g, ' ').trim(),
+    // A CRM-supplied name must not break the Subject header onto a second line, nor reverse or hide parts of it in
+    // the inbox (U+202E RIGHT-TO-LEFT OVERRIDE, U+200F, zero-width characters, NUL): controls and format characters go.
+    subject: content.subject
+      .replace(/\s+/g, ' ')
+      .replace(/[\p{Cc}\p{Cf}]/gu, '')
+      .trim(),
     text: renderText(content, facts, lists),
     html: renderHtml(content, facts, lists),
   };

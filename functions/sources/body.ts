@@ -3,15 +3,20 @@ import { toDotPath } from 'zod/v4/core';
 import type { StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
+import { storableJson } from './storable-json.ts';
 import type { SourceContext, WebhookRequest } from './types.ts';
 
 /** The pipeline a CRM delivery belongs to when its URL names none. */
 export const DEFAULT_PIPELINE = 'default';
 
-/** Parses a JSON body; `expected` names what the sender should send instead. */
+/**
+ * Parses a JSON body; `expected` names what the sender should send instead. The result can be stored as it came
+ * (see {@link storableJson}): limits on depth and key length are refused, inexact numbers kept as their text.
+ */
 export function parseJsonBody(rawBody: string, expected: string): unknown {
+  let parsed: unknown;
   try {
-    return JSON.parse(rawBody);
+    parsed = JSON.parse(rawBody);
   } catch (error) {
     throw new BadRequestError(
       'INVALID_JSON',
@@ -20,6 +25,7 @@ export function parseJsonBody(rawBody: string, expected: string): unknown {
       { cause: error },
     );
   }
+  return storableJson(rawBody, parsed);
 }
 
 /** Zod's issues as the contract's issues, each naming its field (an unknown key gets one issue of its own). */

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import * as z from 'zod';
-import type { Fields, StageEvent } from '../core/deal.ts';
+import { type Fields, MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { BadRequestError, UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { jsonError } from '../http/responses.ts';
@@ -24,7 +24,7 @@ const actionNames = Object.keys(ACTIONS) as (keyof typeof ACTIONS)[];
 /** Epoch values below this are seconds (the year 5138 in seconds is 1973 in ms); Pipedrive has sent both. */
 const SECONDS_BELOW = 1e11;
 
-const pipedriveId = z.union([z.number().int().nonnegative(), z.string().min(1).max(256)]);
+const pipedriveId = z.union([z.number().int().nonnegative(), z.string().min(1).max(MAX_ID_LENGTH)]);
 const anyRecord = z.record(z.string(), z.unknown());
 
 const MetaSchema = z.looseObject({

@@ -54,6 +54,7 @@ function toWebhookRequest(request: APIGatewayProxyEventV2, services: Services): 
     path: request.rawPath,
     headers: Object.fromEntries(Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
     query: request.queryStringParameters ?? {},
+    rawQuery: request.rawQueryString ?? '',
     rawBody: rawBody(request),
     receivedAt: services.clock(),
   };

@@ -121,6 +121,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const handlers = await loadHandlers();
     workflowHandler = handlers.workflow;
     const { servicesFromEnvironment } = await import('../../functions/usecases/services.ts');
+    const { MAX_WEBHOOK_BYTES } = await import('../../functions/usecases/receive-webhook.ts');
     const services = servicesFromEnvironment({
       logger: new Logger({ serviceName: 'stageflow-local' }),
       metrics: new Metrics({ namespace: 'Stageflow' }),
@@ -143,6 +144,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       // API Gateway's own payload limit: the handlers enforce the contract's 256 KiB themselves, answering in each
       // sender's format (a SOAP fault for Salesforce), exactly as they do in the cloud.
       maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
+      tooLargeMessage: `the body is over the limit of ${MAX_WEBHOOK_BYTES} bytes (256 KiB) — split the batch`,
       routes: [
         { method: 'POST', path: '/webhooks/{source}', handler: handlers.webhook },
         { method: 'GET', path: '/approvals/{approvalId}', handler: handlers.approvals },

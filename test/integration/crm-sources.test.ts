@@ -79,9 +79,9 @@ function hubspotChanges(objectId: number, occurredAt: number, fields: Record<str
 
 async function postHubspot(
   events: HubSpotEvent[],
-  { secret = DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET, timestamp = Date.now(), signed = true } = {},
+  { secret = DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET, timestamp = Date.now(), signed = true, query = '' } = {},
 ) {
-  const url = `${stackUrls().api}/webhooks/hubspot`;
+  const url = `${stackUrls().api}/webhooks/hubspot${query}`;
   const body = JSON.stringify(events);
   const signature: Record<string, string> = signed
     ? {
@@ -96,6 +96,44 @@ async function postHubspot(
   });
   return { status: response.status, body: (await response.json()) as { results: WebhookResult[] } & ErrorBody };
 }
+
+describe('HubSpot deliveries as HubSpot sends them (issue 13 item 13)', () => {
+  it('verifies the signature over the URI as called, with %20 and ~ in its query', async () => {
+    const objectId = uniqueNumber();
+    const answer = await postHubspot([hubspotCreation(objectId, Date.now() - MINUTE)], {
+      query: '?pipeline=default&source=crm%20sync~v2',
+    });
+    expect(answer.status).toBe(202);
+    expect(answer.body.results).toEqual([expect.objectContaining({ outcome: 'applied', stage: 'identify' })]);
+  });
+
+  it('answers 2xx with nothing recorded for a batch of contact and company events only', async () => {
+    const batch = JSON.parse(fixture('hubspot', 'contacts-only.json')) as HubSpotEvent[];
+    const answer = await postHubspot(batch.map((event) => ({ ...event, eventId: uniqueNumber() })));
+    expect(answer).toEqual({ status: 202, body: { results: [] } });
+    await expectNoDeal(501);
+  });
+
+  it('takes new-platform object.* events of deals (objectTypeId 0-3)', async () => {
+    const objectId = uniqueNumber();
+    const at = clock();
+    const created = { ...hubspotCreation(objectId, at(0)), subscriptionType: 'object.creation', objectTypeId: '0-3' };
+    const change = {
+      ...hubspotChange(objectId, at(1), 'decisionMaker', 'Jane Roe'),
+      subscriptionType: 'object.propertyChange',
+      objectTypeId: '0-3',
+    };
+    const contact = { ...change, eventId: uniqueNumber(), objectId: uniqueNumber(), objectTypeId: '0-1' };
+    const answer = await postHubspot([created, change, contact]);
+    expect(answer.status).toBe(202);
+    expect(answer.body.results.map((r) => r.outcome)).toEqual(['applied', 'applied']);
+    expect((await getDeal(String(objectId))).body).toMatchObject({
+      stage: 'identify',
+      fields: { decisionMaker: 'Jane Roe' },
+    });
+    await expectNoDeal(contact.objectId);
+  });
+});
 
 // Pipedrive webhooks v2: meta/data/previous, with HTTP Basic auth.
 
@@ -508,7 +546,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
       const answer = await postSalesforce(
         outboundMessage([{ notificationId: uniqueId('04l'), dealId, stageName, modifiedAt: at(minute), fields }]),
       );
-      expect(answer).toEqual({ status: 202, contentType: expect.stringMatching(/^text\/xml/), body: ACK });
+      expect(answer).toEqual({ status: 200, contentType: expect.stringMatching(/^text\/xml/), body: ACK });
     }
 
     const deal = await getDeal(dealId);
@@ -567,7 +605,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
     ]);
     expect((await postSalesforce(move)).body).toEqual(ACK);
     const before = await getDeal(dealId);
-    expect(await postSalesforce(move)).toMatchObject({ status: 202, body: ACK });
+    expect(await postSalesforce(move)).toMatchObject({ status: 200, body: ACK });
     const after = await getDeal(dealId);
     expect(after.body.history).toEqual(before.body.history);
     expect(after.body.stage).toBe('qualify');
@@ -587,7 +625,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
       { notificationId: uniqueId('04l'), dealId: second, stageName: 'Identify', modifiedAt: at(0) },
       { notificationId: uniqueId('04l'), dealId: first, stageName: 'Identify', modifiedAt: at(0) },
     ];
-    expect(await postSalesforce(outboundMessage(batch))).toMatchObject({ status: 202, body: ACK });
+    expect(await postSalesforce(outboundMessage(batch))).toMatchObject({ status: 200, body: ACK });
 
     const [firstDeal, secondDeal] = [await getDeal(first), await getDeal(second)];
     expect(firstDeal.body.stage).toBe('qualify');
@@ -633,7 +671,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
       ]),
     );
     const skip = { notificationId: uniqueId('04l'), dealId, stageName: 'Negotiate', modifiedAt: at(1) };
-    expect(await postSalesforce(outboundMessage([skip]))).toMatchObject({ status: 202, body: ACK });
+    expect(await postSalesforce(outboundMessage([skip]))).toMatchObject({ status: 200, body: ACK });
     const deal = await getDeal(dealId);
     expect(deal.body.stage).toBe('identify');
     expect(deal.body.history).toContainEqual(

@@ -1,13 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { requiredExitApprovals } from '../../../functions/core/approval-gate.ts';
 import type { Deal, Decision, DecisionContext, Fields, StageEvent } from '../../../functions/core/deal.ts';
-import {
-  decideApproval,
-  decideEvent,
-  expireApproval,
-  openExitCriteria,
-  requiredExitApprovals,
-} from '../../../functions/core/decide.ts';
+import { decideApproval, decideEvent, expireApproval, openExitCriteria } from '../../../functions/core/decide.ts';
 import { requireStage, stageIndex, statusOf } from '../../../functions/core/stages.ts';
 import { dealIn, EXIT_FIELDS, pipeline, stageEvent, Timeline, timing } from './scenario.ts';
 

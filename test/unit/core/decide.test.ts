@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { requiredExitApprovals } from '../../../functions/core/approval-gate.ts';
 import type { Deal, Decision, Fields, Reason } from '../../../functions/core/deal.ts';
 import {
   ApprovalNotPendingError,
@@ -6,7 +7,6 @@ import {
   decideEvent,
   expireApproval,
   openExitCriteria,
-  requiredExitApprovals,
 } from '../../../functions/core/decide.ts';
 import type { PipelineConfig, VersionedPipeline } from '../../../functions/core/pipeline-config.ts';
 import { requireStage } from '../../../functions/core/stages.ts';
