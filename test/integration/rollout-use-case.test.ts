@@ -1,9 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SESClient } from '@aws-sdk/client-ses';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { DealRepository } from '../../functions/adapters/deal-repository.ts';
 import { Mailer } from '../../functions/adapters/mailer.ts';
 import { PipelineCatalog } from '../../functions/adapters/pipeline-catalog.ts';
@@ -14,6 +17,7 @@ import { decideEvent } from '../../functions/core/decide.ts';
 import { UnmappedRetiredStageError } from '../../functions/core/migrate.ts';
 import type { PipelineConfig, VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { readRolloutPlan, rolloutPipeline } from '../../functions/usecases/rollout.ts';
+import { rolloutDeployedVersion } from '../../functions/usecases/rollout-deployment.ts';
 import type { Services } from '../../functions/usecases/services.ts';
 import { stackUrls } from '../support/api.ts';
 import { silentTelemetry } from '../support/telemetry.ts';
@@ -134,6 +138,52 @@ describe('rolling a new config version out to the open deals', () => {
       });
     }
     expect(await rolloutPipeline(v2, services, { pageSize: 4 })).toMatchObject({ moved: 0 });
+  });
+
+  it('as the deploy custom resource: deletes nothing, and a refused rollout fails the deployment with a metric', async () => {
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-rollout' });
+    const added = vi.spyOn(metrics, 'addMetric');
+    const event = (RequestType: 'Create' | 'Delete', Version: string) =>
+      ({ RequestType, ResourceProperties: { ServiceToken: 'arn', Pipeline: 'default', Version } }) as never;
+    expect(await rolloutDeployedVersion(event('Delete', v3.version), services, { logger, metrics })).toEqual({
+      PhysicalResourceId: `rollout/default/${v3.version}`,
+    });
+    await expect(rolloutDeployedVersion(event('Create', v3.version), services, { logger, metrics })).rejects.toThrow(
+      UnmappedRetiredStageError,
+    );
+    expect(added).toHaveBeenCalledWith('RolloutFailed', 'Count', 1);
+    expect(await rolloutDeployedVersion(event('Create', v2.version), services, { logger, metrics })).toEqual({
+      PhysicalResourceId: `rollout/default/${v2.version}`,
+      Data: { Moved: 0, CancelledApprovals: 0 },
+    });
+  });
+
+  it('config:plan reads a table by name with the AWS SDK (the cloud path) or the running stack (DYNAMODB_PORT)', async () => {
+    const cloud = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'infra/config-plan.ts', '--json', '--table', tableName],
+      {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          AWS_ENDPOINT_URL_DYNAMODB: urls.dynamoDb,
+          AWS_REGION: region,
+          AWS_ACCESS_KEY_ID: 'local',
+          AWS_SECRET_ACCESS_KEY: 'local',
+        },
+      },
+    );
+    expect(cloud.status, cloud.stderr).toBe(0);
+    expect(JSON.parse(cloud.stdout)).toMatchObject({ diff: { from: v2.version, to: v1.version }, moving: 26 });
+    const running = spawnSync(process.execPath, ['--import', 'tsx', 'infra/config-plan.ts', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, DYNAMODB_PORT: new URL(urls.dynamoDb).port },
+    });
+    expect(running.status, running.stderr).toBe(0);
+    expect(JSON.parse(running.stdout)).toMatchObject({
+      diff: { from: v1.version, to: v1.version, stages: [], settings: [] },
+    });
   });
 
   it('refuses before moving anything when open deals sit in a removed stage without a mapping', async () => {
