@@ -88,13 +88,11 @@ export function diffConfigs(live: VersionedPipeline | null, next: VersionedPipel
   }
   for (const added of after.stages) {
     if (before && stageOf(before, added.key)) continue;
-    if (renamedTo.has(added.key) && before) {
-      const from = beforeStages.find((s) => after.retiredStages[s.key] === added.key);
-      const changes = from ? diffStage(from, added) : [];
-      stages.push({ stage: added.key, status: 'added', changes });
-    } else {
-      stages.push({ stage: added.key, status: 'added', changes: [] });
-    }
+    // A stage that takes over a retired one (a rename) lists what differs from the stage it replaces.
+    const replaced = renamedTo.has(added.key)
+      ? beforeStages.find((s) => after.retiredStages[s.key] === added.key)
+      : undefined;
+    stages.push({ stage: added.key, status: 'added', changes: replaced ? diffStage(replaced, added) : [] });
   }
   const settings = before
     ? diffValues('', settingsOf(before), settingsOf(after))

@@ -79,7 +79,7 @@ async function migrateOne(dealId: string, next: VersionedPipeline, services: Ser
   if (!before || !needsMigration(before.deal, next)) return null;
   const current = await services.pipelines.version(next.config.pipeline, before.deal.configVersion);
   const decision: Decision = migrateDeal(current, next, before.deal, decisionContext(services, next.config));
-  const ctx = decision.history[0];
+  const entry = decision.history[0];
   const after = await services.deals.commit({
     before,
     decision,
@@ -90,7 +90,7 @@ async function migrateOne(dealId: string, next: VersionedPipeline, services: Ser
       reasons: decision.reasons,
       eventId: null,
       source: null,
-      at: ctx?.at ?? services.clock().toISOString(),
+      at: entry?.at ?? services.clock().toISOString(),
       configFrom: current.version,
       configTo: next.version,
     },
