@@ -34,6 +34,8 @@ function asNumber(value: unknown): number | undefined {
 
 function equalsExpected(value: unknown, expected: Criterion['value']): boolean {
   if (value === expected) return true;
+  // A multiple-choice field (a Pipedrive `set`) holds the expected value when any of its choices is it.
+  if (Array.isArray(value)) return value.some((item) => !Array.isArray(item) && equalsExpected(item, expected));
   if (typeof expected === 'boolean')
     return typeof value === 'string' && value.trim().toLowerCase() === String(expected);
   if (typeof expected === 'number') return typeof value === 'string' && asNumber(value) === expected;

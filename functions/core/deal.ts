@@ -38,6 +38,12 @@ export interface StageEvent {
   owner?: Owner;
   /** Merged into the deal's fields before the move is judged; `null` removes a field. */
   fields: Fields;
+  /**
+   * Who made the change at the source, as the CRM marks it (HubSpot `changeSource`/`sourceId`, Pipedrive
+   * `meta.change_source`/`user_id`, Salesforce `LastModifiedById`), e.g. `INTEGRATION:userId:45678`; lets Stageflow
+   * recognise its own write-back coming back (CONTRACT 3.5).
+   */
+  origin?: string;
 }
 
 export const OUTCOMES = ['applied', 'pending_approval', 'rejected', 'duplicate', 'stale'] as const;
@@ -98,7 +104,7 @@ export interface Approval {
 }
 
 /** `config`: the deal moved to a new config version (`from`/`to` are versions), see `core/migrate.ts`. */
-export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'config'] as const;
+export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'echo', 'crm_sync', 'config'] as const;
 export type HistoryType = (typeof HISTORY_TYPES)[number];
 
 export interface HistoryEntry {
@@ -114,6 +120,12 @@ export interface HistoryEntry {
   approval?: { approvalId: string; role: string; status: ApprovalStatus; decidedBy: string | null };
   /** For a `config` entry whose new version retired the deal's stage: the stage it left and the one it moved to. */
   stage?: { from: string; to: string };
+  /** For an `echo` entry: the origin marker the CRM sent with Stageflow's own write coming back. */
+  origin?: string;
+  /** For a `crm_sync` entry: the CRM's answer (HTTP status) to the write-back. */
+  status?: number;
+  /** For a `crm_sync` entry: the CRM written to. */
+  crm?: Source;
 }
 
 export interface PendingMove {

@@ -1,8 +1,8 @@
 import escapeHtml from 'escape-html';
 import { describeCriterion } from './criteria.ts';
-import type { Approval, Deal, Owner } from './deal.ts';
+import type { Approval, Deal, Owner, Reason } from './deal.ts';
 import { amountFormat, utcDateTime } from './formatters.ts';
-import type { Criterion, StageConfig } from './pipeline-config.ts';
+import type { Criterion, PipelineConfig, StageConfig } from './pipeline-config.ts';
 
 /**
  * The emails Stageflow sends, as pure templates: each returns a plain-text body and an HTML body with the same
@@ -204,62 +204,6 @@ export function approvalExpiredEmail(input: { deal: Deal; approval: Approval }):
   });
 }
 
-/** Tells an approver that a request they were asked to decide is withdrawn: the new config version no longer needs it. */
-export function approvalCancelledEmail(input: { deal: Deal; approval: Approval; approver: Approver }): EmailMessage {
-  const { deal, approval, approver } = input;
-  return render({
-    to: approver.email,
-    subject: `No longer needed: ${shortName(deal)} — ${approver.name}`,
-    heading: 'An approval request was withdrawn',
-    paragraphs: [
-      `Hello ${approver.name},`,
-      `The stage config of the pipeline changed: the deal ${dealTitle(deal)} no longer needs your approval ` +
-        `"${approval.reason}". The link you were sent for it no longer works; there is nothing to do.`,
-    ],
-    facts: [
-      ['Deal', dealTitle(deal)],
-      ['Owner', personLabel(deal.owner)],
-      ['Requested', formatTime(approval.requestedAt)],
-    ],
-  });
-}
-
-/**
- * Tells the owner what a new config version did to the deal: a retired stage it left, approvals no longer needed.
- * @param stageMove the stage the deal left and the one it is in now, when the new version retired its stage
- */
-export function configRolloutEmail(input: {
-  deal: Deal;
-  cancelled: Approval[];
-  stageMove: { from: string; to: StageConfig } | null;
-  approvers: Record<string, Approver>;
-}): EmailMessage {
-  const { deal, cancelled, stageMove, approvers } = input;
-  const paragraphs = [
-    `The stage config of the pipeline changed, and ${dealTitle(deal)} now follows the new version: its next move is ` +
-      'judged by the new rules, and approvals the new version adds are asked then.',
-  ];
-  if (stageMove) {
-    paragraphs.push(`The new version retires stage ${stageMove.from}: the deal is now in ${stageMove.to.name}.`);
-  }
-  return render({
-    to: ownerEmail(deal),
-    subject: `Pipeline rules changed: ${shortName(deal)}`,
-    heading: `New pipeline rules for ${dealTitle(deal)}`,
-    paragraphs,
-    facts: [
-      ['Deal', dealTitle(deal)],
-      ['Stage', stageMove ? `${stageMove.to.name} (was ${stageMove.from})` : deal.stage],
-    ],
-    lists: [
-      {
-        title: 'Approval requests withdrawn (no longer needed)',
-        items: cancelled.map((a) => `${personLabel(approvers[a.role] ?? { name: a.role })}: ${a.reason}`),
-      },
-    ],
-  });
-}
-
 /** Tells the owner the deal is closed, won or lost. */
 export function dealClosedEmail(input: { deal: Deal; stage: StageConfig }): EmailMessage {
   const { deal, stage } = input;
@@ -389,4 +333,90 @@ function renderHtml(
     footer,
     '</div></body></html>',
   ].join('\n');
+}
+
+/**
+ * The missing fields of refused moves, by their descriptions in the stage config (the field name when a criterion has
+ * none), e.g. "Decision maker identified (decisionMaker is not empty)".
+ */
+export function missingFieldLines(reasons: Reason[], config: PipelineConfig): string[] {
+  return reasons.flatMap((reason) => {
+    const missing = Array.isArray(reason.missing) ? (reason.missing as string[]) : [];
+    const stage = config.stages.find((s) => s.key === reason.stage);
+    const criteria = [...(stage?.exitCriteria ?? []), ...(stage?.entryCriteria ?? [])];
+    return missing.map((field) => {
+      const criterion = criteria.find((c) => c.field === field);
+      return criterion ? criterionLine(criterion) : field;
+    });
+  });
+}
+
+/**
+ * Tells the owner a move was refused: the reasons, the missing fields by their descriptions, and the guidance of the
+ * stage the deal is still in (CONTRACT section 4).
+ */
+export function moveRefusedEmail(input: {
+  deal: Deal;
+  target: string;
+  reasons: Reason[];
+  stage: StageConfig;
+  config: PipelineConfig;
+}): EmailMessage {
+  const { deal, target, reasons, stage, config } = input;
+  const targetName = config.stages.find((s) => s.key === target)?.name ?? target;
+  return render({
+    to: ownerEmail(deal),
+    subject: `Move refused: ${shortName(deal)} stays in ${stage.name}`,
+    heading: `${dealTitle(deal)} was not moved to ${targetName}`,
+    paragraphs: [
+      `The move to ${targetName} was refused, so the deal stays in ${stage.name}. Fix what is listed below, then move ` +
+        'the deal again in your CRM.',
+      stage.definition,
+    ],
+    facts: [
+      ['Deal', dealTitle(deal)],
+      ['Stage', stage.name],
+      ['Refused move to', targetName],
+    ],
+    lists: [
+      { title: 'Why', items: reasons.map((reason) => reason.message) },
+      { title: 'Missing fields', items: missingFieldLines(reasons, config) },
+      { title: `Goals of ${stage.name}`, items: stage.goals },
+      { title: `Actions in ${stage.name}`, items: stage.actions },
+    ],
+  });
+}
+
+/** Tells an approver a request they were sent no longer needs a decision (a new config version dropped it). */
+export function approvalCancelledEmail(input: { deal: Deal; approval: Approval; approver: Approver }): EmailMessage {
+  const { deal, approval, approver } = input;
+  return render({
+    to: approver.email,
+    subject: `No longer needed: ${shortName(deal)} — ${approval.role}`,
+    heading: `The approval request for ${dealTitle(deal)} was cancelled`,
+    paragraphs: [
+      `The request "${approval.reason}" no longer needs your decision: the pipeline's rules changed and the deal's ` +
+        'stage does not ask for it any more. The link you were sent no longer works.',
+    ],
+    facts: [
+      ['Deal', dealTitle(deal)],
+      ['Requested', formatTime(approval.requestedAt)],
+    ],
+  });
+}
+
+/** Tells the owner which pending approvals were cancelled (a new config version dropped them). */
+export function ownerApprovalsCancelledEmail(input: { deal: Deal; approvals: Approval[] }): EmailMessage {
+  const { deal, approvals } = input;
+  return render({
+    to: ownerEmail(deal),
+    subject: `Approvals cancelled: ${shortName(deal)} — ${approvals.map((a) => a.role).join(', ')}`,
+    heading: `Pending approvals for ${dealTitle(deal)} were cancelled`,
+    paragraphs: [
+      "The pipeline's rules changed and the deal's stage no longer asks for these approvals; the deal does not wait " +
+        'for them any more.',
+    ],
+    facts: [['Deal', dealTitle(deal)]],
+    lists: [{ title: 'Cancelled', items: approvals.map((a) => `${a.role}: ${a.reason}`) }],
+  });
 }

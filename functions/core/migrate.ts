@@ -1,5 +1,5 @@
-import type { Approval, Deal, Decision, DecisionContext, HistoryEntry, Reason } from './deal.ts';
 import { requiredExitApprovals } from './approval-gate.ts';
+import type { Approval, Deal, Decision, DecisionContext, HistoryEntry, Reason } from './deal.ts';
 import type { PipelineConfig, StageConfig, VersionedPipeline } from './pipeline-config.ts';
 import { stageOf } from './stages.ts';
 

@@ -77,6 +77,19 @@ export function resolvePipeline(ctx: SourceContext, pipeline: string, path: stri
 /** The latest instant JavaScript dates can hold, in ms: bounds timestamps before they reach `Date`. */
 export const MAX_EPOCH_MS = 8.64e15;
 
+/** How far ahead of our clock an event's time may be before it is taken as wrong: CRM clocks drift, a little. */
+export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * An event stamped more than {@link MAX_FUTURE_SKEW_MS} after it was received (a CRM clock far off, or a year
+ * 275760 date) gets the receive time instead: left as it came, it would be newer than every real event to follow
+ * and make them all `stale`, for good.
+ */
+export function boundOccurredAt(event: StageEvent, receivedAt: Date): StageEvent {
+  const ahead = Date.parse(event.occurredAt) - receivedAt.getTime();
+  return ahead > MAX_FUTURE_SKEW_MS ? { ...event, occurredAt: receivedAt.toISOString() } : event;
+}
+
 /** Oldest first, so that a batch applies in the order things happened; equal times keep the sender's order. */
 export function sortByOccurredAt(events: StageEvent[]): StageEvent[] {
   return events.toSorted((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt));

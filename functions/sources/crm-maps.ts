@@ -48,12 +48,12 @@ function valueFor(
   return entry ? { field, value: entry[0] } : null;
 }
 
+/** A CRM field name renamed through the pipeline's `crm.<source>.fields`; an unlisted name is kept as it comes. */
+export function renameField(name: string, renames: Record<string, string> | undefined): string {
+  return (renames && Object.hasOwn(renames, name) ? renames[name] : undefined) ?? name;
+}
+
 /** CRM field names renamed through the pipeline's `crm.<source>.fields`; unlisted names are kept as they come. */
 export function renameFields(fields: Fields, renames: Record<string, string> | undefined): Fields {
-  return Object.fromEntries(
-    Object.entries(fields).map(([name, value]) => [
-      (renames && Object.hasOwn(renames, name) ? renames[name] : undefined) ?? name,
-      value,
-    ]),
-  );
+  return Object.fromEntries(Object.entries(fields).map(([name, value]) => [renameField(name, renames), value]));
 }

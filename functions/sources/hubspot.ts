@@ -197,7 +197,13 @@ export const hubspotAdapter: SourceAdapter = {
     const pipeline = pipelineFromQuery(req);
     const config = resolvePipeline(ctx, pipeline, 'query.pipeline');
     const events = dealEvents(parseJsonBody(req.rawBody, 'a HubSpot webhooks v3 batch (a JSON array of events)'));
-    return sortByOccurredAt(events.map((event) => toStageEvent(event, pipeline, config)));
+    // HubSpot sends each property of one save as its own event, at the same time and in no set order: the field
+    // changes go first, so that a move to closedlost finds the closed_lost_reason saved with it.
+    return sortByOccurredAt(events.map((event) => toStageEvent(event, pipeline, config))).toSorted(
+      (a, b) =>
+        Date.parse(a.occurredAt) - Date.parse(b.occurredAt) ||
+        Number(a.stage !== undefined) - Number(b.stage !== undefined),
+    );
   },
 
   respond: acceptedBatch,

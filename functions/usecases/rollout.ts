@@ -3,14 +3,15 @@ import { planRollout, type RolloutPlan } from '../core/config-plan.ts';
 import type { Decision } from '../core/deal.ts';
 import { migrateDeal, needsMigration, stageUnder, UnmappedRetiredStageError } from '../core/migrate.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
-import { sendConfigRolloutNotices } from './config-rollout-notices.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
 
 /**
  * A new version of a pipeline goes live (CONTRACT section 7): its open deals move to it, one optimistic-lock commit
  * each, found through the `byStage` index page by page (never a scan). A deal already on the version is skipped, so
- * a second run, or a run after a crash halfway, moves every open deal exactly once.
+ * a second run, or a run after a crash halfway, moves every open deal exactly once. The rollout writes only the table:
+ * the outbox sees each commit on the stream (`lastDecision.kind = 'config'`, a new `configVersion`), replaces the
+ * deal's execution with one on the new state machine version, releases and announces the cancelled approvals.
  */
 
 /** What a rollout did. */
@@ -35,7 +36,7 @@ const PAGE_SIZE = 100;
 
 /**
  * Moves the open deals of `next`'s pipeline to it (unless its `rollout` is `new-deals-only`), then records it as the
- * live version. Per deal: read, `migrateDeal`, commit with `lastDecision.kind = 'config'`, then the notices.
+ * live version. Per deal: read, `migrateDeal`, commit with `lastDecision.kind = 'config'`.
  * @throws UnmappedRetiredStageError before moving anything, when open deals sit in a stage `next` removes unmapped.
  */
 export async function rolloutPipeline(
@@ -61,10 +62,7 @@ export async function rolloutPipeline(
         const migrated = await retryOnConflict(() => migrateOne(listed.deal.dealId, next, services));
         if (!migrated) continue;
         report.moved++;
-        report.cancelledApprovals += migrated.decision.ended.length;
-        // The outbox's job once it consumes config changes from the stream (seam 2); a crash right here loses these
-        // notices but never the migration itself.
-        await sendConfigRolloutNotices(migrated.change, services);
+        report.cancelledApprovals += migrated.ended.length;
         await options.migrated?.(listed.deal.dealId);
       }
     }
@@ -84,19 +82,15 @@ async function migrateOne(dealId: string, next: VersionedPipeline, services: Ser
     before,
     decision,
     lastDecision: {
-      version: before.version + 1,
       kind: 'config',
       outcome: decision.outcome,
       reasons: decision.reasons,
       eventId: null,
-      source: null,
+      source: 'config',
       at: entry?.at ?? services.clock().toISOString(),
-      configFrom: current.version,
-      configTo: next.version,
     },
   });
-  if (!after) return null;
-  return { decision, change: { before, after } };
+  return after ? decision : null;
 }
 
 /**

@@ -148,8 +148,6 @@ export class StageflowAppStack extends Stack {
 
     const rolloutFunction = this.functions.rollout;
     grantTableAccess(table, rolloutFunction, 'readWrite');
-    // Tells approvers and owners of cancelled approvals until the outbox sends these notices.
-    mail.grantSend(rolloutFunction);
     const alarmAction = settings.alarmTopicArn
       ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn))
       : undefined;

@@ -209,7 +209,7 @@ describe('least privilege', () => {
       ],
     ],
     ['readApi', [...TABLE_READ, 'states:DescribeStateMachine']],
-    ['rollout', [...TABLE_READ, ...TABLE_WRITE, 'ses:SendEmail']],
+    ['rollout', [...TABLE_READ, ...TABLE_WRITE]],
   ] as const)('the %s function may call exactly what it uses', (name, expected) => {
     const actions = statementsOf(app, roleIdOf(name)).flatMap(actionsOf);
     expect(new Set(actions)).toEqual(new Set([...expected, ...LOGS_AND_TRACES]));

@@ -533,6 +533,71 @@ describe('Pipedrive webhooks v2 through the local stack (CONTRACT 3.3)', () => {
   });
 });
 
+describe('Pipedrive data is the whole state (CONTRACT 3.3, issue 13 item 11)', () => {
+  it('moves a deal whose exit fields came only in a dropped webhook, from the next snapshot naming only stage_id', async () => {
+    const dealId = uniqueNumber();
+    const at = clock();
+    await postPipedrive(pipedriveCreate(dealId, at(0)));
+    // The webhook that filled the exit fields was dropped; the stage change's data carries them anyway.
+    const base = pipedriveCreate(dealId, at(0), IDENTIFY_EXIT).data ?? {};
+    const move = pipedriveChange(dealId, at(2), {
+      data: { stage_id: 2, custom_fields: base.custom_fields },
+      previous: { stage_id: 1 },
+    });
+    const answer = await postPipedrive(move);
+    expect(answer.body).toMatchObject({ outcome: 'applied', stage: 'qualify' });
+    expect((await getDeal(String(dealId))).body.fields).toMatchObject(IDENTIFY_EXIT);
+  });
+
+  it('keeps newer values when an older snapshot arrives late', async () => {
+    const dealId = uniqueNumber();
+    const at = clock();
+    await postPipedrive(pipedriveCreate(dealId, at(0)));
+    await postPipedrive(
+      pipedriveChange(dealId, at(5), { data: { stage_id: 1, value: 90000 }, previous: { value: 1 } }),
+    );
+    await postPipedrive(
+      pipedriveChange(dealId, at(3), { data: { stage_id: 1, value: 70000 }, previous: { value: 1 } }),
+    );
+    expect((await getDeal(String(dealId))).body.fields.value).toBe(90000);
+  });
+});
+
+describe("the default pipeline reads the CRMs' own field names (issue 13 item 14)", () => {
+  it('closes a HubSpot deal lost with closed_lost_reason saved in the same change, whatever the batch order', async () => {
+    const objectId = uniqueNumber();
+    const at = clock();
+    await postHubspot([hubspotCreation(objectId, at(0)), ...hubspotChanges(objectId, at(0), IDENTIFY_EXIT)]);
+    await postHubspot([hubspotChange(objectId, at(1), 'dealstage', 'qualifiedtobuy')]);
+    const lost = await postHubspot([
+      hubspotChange(objectId, at(2), 'dealstage', 'closedlost'),
+      hubspotChange(objectId, at(2), 'closed_lost_reason', 'Went with a competitor'),
+    ]);
+    expect(lost.body.results.map((result) => result.outcome)).toEqual(['applied', 'applied']);
+    const deal = await getDeal(String(objectId));
+    expect(deal.body).toMatchObject({
+      stage: 'closed_lost',
+      status: 'lost',
+      fields: { lostReason: 'Went with a competitor' },
+    });
+  });
+
+  it('closes a Pipedrive deal marked lost with its lost_reason', async () => {
+    const dealId = uniqueNumber();
+    const at = clock();
+    await postPipedrive(pipedriveCreate(dealId, at(0), IDENTIFY_EXIT));
+    await postPipedrive(pipedriveStageChange(dealId, at(1), 1, 2));
+    const lost = await postPipedrive(
+      pipedriveChange(dealId, at(2), {
+        data: { stage_id: 2, status: 'lost', lost_reason: 'No budget this year' },
+        previous: { status: 'open', lost_reason: null },
+      }),
+    );
+    expect(lost.body).toMatchObject({ outcome: 'applied', stage: 'closed_lost' });
+    expect((await getDeal(String(dealId))).body.fields).toMatchObject({ lostReason: 'No budget this year' });
+  });
+});
+
 describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', () => {
   it('creates an opportunity, moves it through two stages by StageName and stores other fields', async () => {
     const dealId = uniqueId('006');

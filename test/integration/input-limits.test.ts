@@ -177,3 +177,39 @@ describe('the local host refuses an oversized body (issue 13 item 9)', () => {
     expect(error.message).not.toMatch(/10485760|10 MB/);
   });
 });
+
+describe('event times far in the future (issue 13 item 8)', () => {
+  it('takes an occurredAt more than 5 minutes ahead as the receive time, so later events still apply', async () => {
+    const dealId = uniqueId('D');
+    const future = await postGeneric({
+      eventId: uniqueId('E'),
+      dealId,
+      stage: 'identify',
+      occurredAt: '2099-01-01T00:00:00Z',
+      fields: { decisionMaker: 'Jane Roe' },
+    });
+    expect(future.body.outcome).toBe('applied');
+    const next = await postGeneric({
+      eventId: uniqueId('E'),
+      dealId,
+      occurredAt: new Date(Date.now() + 1000).toISOString(),
+      fields: { decisionMaker: 'John Doe' },
+    });
+    expect(next.body.outcome).toBe('applied');
+    const deal = await getDeal(dealId);
+    expect(deal.body.fields.decisionMaker).toBe('John Doe');
+  });
+
+  it('keeps a time a little ahead (clock drift within 5 minutes) as sent', async () => {
+    const dealId = uniqueId('D');
+    const ahead = new Date(Date.now() + 60_000).toISOString();
+    await postGeneric({ eventId: uniqueId('E'), dealId, stage: 'identify', occurredAt: ahead, fields: { a: 1 } });
+    const stale = await postGeneric({
+      eventId: uniqueId('E'),
+      dealId,
+      occurredAt: new Date(Date.now() - 60_000).toISOString(),
+      fields: { a: 2 },
+    });
+    expect(stale.body.outcome).toBe('stale');
+  });
+});

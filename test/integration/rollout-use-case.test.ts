@@ -3,15 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SESClient } from '@aws-sdk/client-ses';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { DealRepository } from '../../functions/adapters/deal-repository.ts';
-import { Mailer } from '../../functions/adapters/mailer.ts';
 import { PipelineCatalog } from '../../functions/adapters/pipeline-catalog.ts';
 import { ensureTable } from '../../functions/adapters/table.ts';
-import { WorkflowClient } from '../../functions/adapters/workflow-client.ts';
 import { configVersion, loadPipelineConfig } from '../../functions/core/config-loader.ts';
 import { decideEvent } from '../../functions/core/decide.ts';
 import { UnmappedRetiredStageError } from '../../functions/core/migrate.ts';
@@ -52,8 +48,6 @@ describe('rolling a new config version out to the open deals', () => {
   const services: Services = {
     deals,
     pipelines: new PipelineCatalog(deals, { default: v1.version }),
-    workflow: new WorkflowClient(new SFNClient({ endpoint: urls.stepFunctions, region, credentials }), {}),
-    mailer: new Mailer(new SESClient({ endpoint: urls.ses, region, credentials }), 'stageflow@example.com'),
     telemetry: silentTelemetry(),
     publicBaseUrl: urls.api,
     clock: () => new Date(),

@@ -154,7 +154,7 @@ describe('rolling an edited stage config out to open deals', () => {
       ['legal', 'cancelled'],
     ]);
     await waitForEmail(stack.urls.ses, 'legal@example.com', ['No longer needed', delivering]);
-    await waitForEmail(stack.urls.ses, 'rep@example.com', ['Pipeline rules changed', delivering]);
+    await waitForEmail(stack.urls.ses, 'rep@example.com', ['Approvals cancelled', delivering]);
 
     // A restart with the same file moves nothing.
     expect(await stack.stop('SIGTERM')).toBe(0);

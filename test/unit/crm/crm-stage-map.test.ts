@@ -57,12 +57,12 @@ describe('crmStageValue over other maps', () => {
   });
 
   it("uses Pipedrive's stage_id for a closed stage that has no status mapping", () => {
-    const pipeline = withCrm({ pipedrive: { stages: { '9': 'closed_won' }, status: {}, fields: {} } });
+    const pipeline = withCrm({ pipedrive: { stages: { '9': 'closed_won' }, status: {}, fields: {}, options: {} } });
     expect(crmStageValue(pipeline, 'pipedrive', 'closed_won')).toEqual({ field: 'stage_id', value: 9 });
   });
 
   it('is null for a Pipedrive stage mapped only from a non-numeric id, which no webhook can carry', () => {
-    const pipeline = withCrm({ pipedrive: { stages: { first: 'identify' }, status: {}, fields: {} } });
+    const pipeline = withCrm({ pipedrive: { stages: { first: 'identify' }, status: {}, fields: {}, options: {} } });
     expect(crmStageValue(pipeline, 'pipedrive', 'identify')).toBeNull();
   });
 });

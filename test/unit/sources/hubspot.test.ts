@@ -255,11 +255,12 @@ describe('hubspot adapter: parse', () => {
       dealEvent({ eventId: 5, propertyValue: 'qualifiedtobuy' }),
     ];
     const parsed = parse(JSON.stringify(events), { pipeline: 'enterprise' });
+    // At the same time, field changes come before stage changes (each group in the order sent).
     expect(parsed.map(({ pipeline, stage, fields }) => ({ pipeline, stage, fields }))).toStrictEqual([
-      { pipeline: 'enterprise', stage: 'qualify', fields: {} },
       { pipeline: 'enterprise', stage: undefined, fields: { dealAmount: '75000' } },
       { pipeline: 'enterprise', stage: undefined, fields: { closePlan: 'Sign by Friday' } },
       { pipeline: 'enterprise', stage: undefined, fields: { hubspot_owner_id: '4321' } },
+      { pipeline: 'enterprise', stage: 'qualify', fields: {} },
       { pipeline: 'enterprise', stage: 'hubspot:qualifiedtobuy', fields: {} },
     ]);
   });
@@ -269,7 +270,7 @@ describe('hubspot adapter: parse', () => {
       dealEvent({ eventId: 1, propertyValue: 'constructor' }),
       dealEvent({ eventId: 2, propertyName: 'toString', propertyValue: 'x' }),
     ];
-    const [stageEvent, fieldEvent] = parse(JSON.stringify(events));
+    const [fieldEvent, stageEvent] = parse(JSON.stringify(events));
     expect(stageEvent?.stage).toBe('hubspot:constructor');
     expect(fieldEvent?.fields).toStrictEqual({ toString: 'x' });
   });
@@ -309,6 +310,20 @@ describe('hubspot adapter: parse', () => {
     );
   });
 
+  it("reads closed_lost_reason as the default pipeline's lostReason, ahead of a stage change saved with it (issue 13 item 14)", () => {
+    const at = Date.parse('2026-11-27T10:00:00Z');
+    const parsed = parse(
+      JSON.stringify([
+        dealEvent({ eventId: 1, occurredAt: at, propertyName: 'dealstage', propertyValue: 'closedlost' }),
+        dealEvent({ eventId: 2, occurredAt: at, propertyName: 'closed_lost_reason', propertyValue: 'Budget cut' }),
+      ]),
+    );
+    expect(parsed.map((event) => [event.stage ?? null, event.fields])).toEqual([
+      [null, { lostReason: 'Budget cut' }],
+      ['closed_lost', {}],
+    ]);
+  });
+
   it('takes a batch of other objects only as nothing to record, so that HubSpot does not retry it', () => {
     expect(parse(fixture('hubspot', 'contacts-only.json'))).toEqual([]);
   });
@@ -325,8 +340,8 @@ describe('hubspot adapter: parse', () => {
       parsed.map((event) => [event.eventId.split(':')[2], event.dealId, event.stage ?? null, event.fields]),
     ).toEqual([
       ['1', '9001', null, {}],
-      ['2', '9001', 'qualify', {}],
       ['3', '9001', null, { deletedInCrm: true }],
+      ['2', '9001', 'qualify', {}],
     ]);
   });
 
