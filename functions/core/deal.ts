@@ -66,6 +66,7 @@ export const REASON_CODES = [
   'ALREADY_IN_STAGE',
   'STALE_EVENT',
   'CONDITION_UNREADABLE',
+  'APPROVAL_VALUES_CHANGED',
   'STAGE_RETIRED',
   'APPROVAL_NOT_NEEDED',
 ] as const;
@@ -101,6 +102,12 @@ export interface Approval {
   comment: string | null;
   /** The workflow execution that runs this request's reminder and expiry timers; null until one picks it up. */
   runBy: string | null;
+  /**
+   * The deal's values that the approval's condition (`when`) looked at when it was asked, e.g. `{discountPercent: 25}`:
+   * what the approver approves. A change to them while the approval is pending (or after it was granted, before the
+   * move applies) asks again. Absent for approvals without a condition.
+   */
+  conditionValues?: Fields;
 }
 
 /** `config`: the deal moved to a new config version (`from`/`to` are versions), see `core/migrate.ts`. */
@@ -136,6 +143,17 @@ export interface PendingMove {
   occurredAt?: string;
 }
 
+/**
+ * A move that arrived before the deal existed (CRMs reorder events): the deal was created in its start stage with
+ * the event's fields, and the move is judged when the next event for the deal arrives, in time order with it.
+ */
+export interface HeldMove {
+  to: string;
+  eventId: string;
+  source: Source;
+  occurredAt: string;
+}
+
 export type DealStatus = 'open' | 'won' | 'lost';
 
 export interface Deal {
@@ -158,6 +176,8 @@ export interface Deal {
   visit: number;
   approvals: Approval[];
   pendingMove: PendingMove | null;
+  /** A move that came before the deal's creation, judged with the next event (absent on deals stored before it). */
+  heldMove?: HeldMove | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -18,6 +18,7 @@ function approvalView(approval: Approval) {
     decidedBy: approval.decidedBy,
     decidedAt: approval.decidedAt,
     comment: approval.comment,
+    conditionValues: approval.conditionValues ?? null,
   };
 }
 

@@ -167,7 +167,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     running.push({ stop: () => host.close() });
 
     const { resumeOpenDeals } = await import('./resume.ts');
-    const resumed = await resumeOpenDeals(services, pipelines);
+    const resumed = await resumeOpenDeals(services, pipelines, registerStateMachine);
     if (resumed > 0) options.log(`resumed ${resumed} open deal(s) at their current stage`);
 
     if (process.env[OUTBOX_PAUSED] === 'true') {
@@ -248,7 +248,7 @@ async function loadHandlers() {
 }
 
 /** Registers the pipeline version's state machine with the local engine (one per version, like published versions). */
-export async function registerStateMachine(pipeline: VersionedPipeline): Promise<string> {
+async function registerStateMachine(pipeline: VersionedPipeline): Promise<string> {
   const definition = buildStateMachineDefinition(pipeline.config, WORKFLOW_FUNCTION);
   const { stateMachineArn } = await stepFunctions().send(
     new CreateStateMachineCommand({
