@@ -146,6 +146,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       logger: new Logger({ serviceName: 'stageflow-local' }),
       metrics: new Metrics({ namespace: 'Stageflow' }),
     });
+    // The edited file goes live before anything is served: open deals move to it (CONTRACT section 7). The outbox,
+    // fed from the stream below, then replaces their executions with ones on the new version's state machine and
+    // tells the approvers and owners of cancelled approvals.
+    const { rolloutPipeline } = await import('../../functions/usecases/rollout.ts');
+    for (const pipeline of pipelines.values()) {
+      const report = await rolloutPipeline(pipeline, services);
+      if (report.moved > 0) {
+        options.log(
+          `pipeline ${report.pipeline}: moved ${report.moved} open deal(s) from ${report.from ?? 'earlier versions'}` +
+            ` to version ${report.to} (${report.cancelledApprovals} approval request(s) no longer needed)`,
+        );
+      }
+    }
 
     const host = await startHttpHost({
       port: options.port,
