@@ -33,6 +33,7 @@ function historyView(entry: HistoryEntry) {
     source: entry.source,
     reasons: entry.reasons,
     ...(entry.approval ? { approval: entry.approval } : {}),
+    ...(entry.stage ? { stage: entry.stage } : {}),
   };
 }
 

@@ -267,7 +267,7 @@ export function approvalServices(deals: InMemoryDeals, now: () => Date): EffectS
       default: STATE_MACHINE_ARN,
     }),
     mailer: new Mailer(new SESClient({ region: 'us-east-1', credentials }), 'stageflow@example.com'),
-    crm: {},
+    crm: async () => ({}),
     logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }),
     telemetry: silentTelemetry(),
     publicBaseUrl: PUBLIC_BASE_URL,
