@@ -22,6 +22,7 @@ import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.
  * | event record      | EVENT#<source>#<eventId>        | EVENT                   |                                      |
  * | approval          | APPROVAL#<approvalId>           | APPROVAL                |                                      |
  * | pipeline config   | PIPELINE#<pipeline>             | VERSION#<version>       |                                      |
+ * | live version      | PIPELINE#<pipeline>             | LIVE                    |                                      |
  * | side-effect marks | OUTBOX#<pipeline>#<dealId>      | <deal version>          |                                      |
  * | daily notice      | NOTICE#<pipeline>#<dealId>      | <day>#<notice key>      |                                      |
  *
@@ -130,6 +131,7 @@ const outboxKey = (pipeline: string, dealId: string, version: number) => ({
   sk: String(version).padStart(10, '0'),
 });
 const pipelineKey = (pipeline: string, version: string) => ({ pk: `PIPELINE#${pipeline}`, sk: `VERSION#${version}` });
+const liveKey = (pipeline: string) => ({ pk: `PIPELINE#${pipeline}`, sk: 'LIVE' });
 const stageIndexKeys = (deal: Deal) => ({
   gsi1pk: `STAGE#${deal.pipeline}#${deal.stage}`,
   gsi1sk: `${deal.updatedAt}#${deal.dealId}`,
@@ -459,8 +461,8 @@ export class DealRepository {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': `PIPELINE#${pipeline}` },
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :version)',
+          ExpressionAttributeValues: { ':pk': `PIPELINE#${pipeline}`, ':version': 'VERSION#' },
           ExclusiveStartKey: startKey,
         }),
       );
@@ -470,6 +472,19 @@ export class DealRepository {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return versions;
+  }
+
+  /** The version of a pipeline that went live last (its open deals were moved to it), or null before the first. */
+  async getLiveVersion(pipeline: string): Promise<string | null> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: liveKey(pipeline), ConsistentRead: true }),
+    );
+    return Item ? (Item.version as string) : null;
+  }
+
+  /** Records which version of a pipeline is live: what `config:plan` compares a file against. */
+  async putLiveVersion(pipeline: string, version: string, at: string): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...liveKey(pipeline), version, at } }));
   }
 
   async getPipelineVersion(pipeline: string, version: string): Promise<VersionedPipeline | null> {

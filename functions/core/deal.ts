@@ -66,6 +66,9 @@ export const REASON_CODES = [
   'ALREADY_IN_STAGE',
   'STALE_EVENT',
   'CONDITION_UNREADABLE',
+  'APPROVAL_VALUES_CHANGED',
+  'STAGE_RETIRED',
+  'APPROVAL_NOT_NEEDED',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -99,9 +102,16 @@ export interface Approval {
   comment: string | null;
   /** The workflow execution that runs this request's reminder and expiry timers; null until one picks it up. */
   runBy: string | null;
+  /**
+   * The deal's values that the approval's condition (`when`) looked at when it was asked, e.g. `{discountPercent: 25}`:
+   * what the approver approves. A change to them while the approval is pending (or after it was granted, before the
+   * move applies) asks again. Absent for approvals without a condition.
+   */
+  conditionValues?: Fields;
 }
 
-export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'echo', 'crm_sync'] as const;
+/** `config`: the deal moved to a new config version (`from`/`to` are versions), see `core/migrate.ts`. */
+export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'echo', 'crm_sync', 'config'] as const;
 export type HistoryType = (typeof HISTORY_TYPES)[number];
 
 export interface HistoryEntry {
@@ -116,6 +126,8 @@ export interface HistoryEntry {
   reasons: Reason[];
   /** For an `approval` entry: which request ended, and how. */
   approval?: { approvalId: string; role: string; status: ApprovalStatus; decidedBy: string | null };
+  /** For a `config` entry whose new version retired the deal's stage: the stage it left and the one it moved to. */
+  stage?: { from: string; to: string };
   /** For an `echo` entry: the origin marker the CRM sent with Stageflow's own write coming back. */
   origin?: string;
   /** For a `crm_sync` entry: the CRM's answer (HTTP status) to the write-back. */
@@ -130,6 +142,17 @@ export interface PendingMove {
   eventId: string | null;
   /** occurredAt of the event that asked for the move: it becomes the deal's `stageEventAt` when the move applies. */
   occurredAt?: string;
+}
+
+/**
+ * A move that arrived before the deal existed (CRMs reorder events): the deal was created in its start stage with
+ * the event's fields, and the move is judged when the next event for the deal arrives, in time order with it.
+ */
+export interface HeldMove {
+  to: string;
+  eventId: string;
+  source: Source;
+  occurredAt: string;
 }
 
 export type DealStatus = 'open' | 'won' | 'lost';
@@ -154,6 +177,8 @@ export interface Deal {
   visit: number;
   approvals: Approval[];
   pendingMove: PendingMove | null;
+  /** A move that came before the deal's creation, judged with the next event (absent on deals stored before it). */
+  heldMove?: HeldMove | null;
   createdAt: string;
   updatedAt: string;
 }

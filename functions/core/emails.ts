@@ -65,6 +65,16 @@ export function dealTitle(deal: Deal): string {
   return deal.dealName ? `${deal.dealName} (${deal.dealId})` : deal.dealId;
 }
 
+/**
+ * The deal's values an approval covers, as people read them: `discountPercent = 25`; null when its condition
+ * looked at none.
+ */
+export function approvedValues(approval: Approval): string | null {
+  const entries = Object.entries(approval.conditionValues ?? {});
+  if (entries.length === 0) return null;
+  return entries.map(([field, value]) => `${field} = ${value === null ? 'not set' : JSON.stringify(value)}`).join(', ');
+}
+
 /** A person as people name them: `Riley Rep <rep@example.com>`, or whichever part is known. */
 export function personLabel(person: Owner | null): string {
   if (person?.name && person.email) return `${person.name} <${person.email}>`;
@@ -96,6 +106,7 @@ export function approvalRequestEmail(input: {
       ['Amount', dealAmount(deal)],
       ['Stage', stage.name],
       ['What you validate', approval.reason],
+      ['Values you approve', approvedValues(approval)],
       ['Requested', formatTime(approval.requestedAt)],
       ['Expires', formatTime(approval.expiresAt)],
     ],

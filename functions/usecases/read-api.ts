@@ -18,6 +18,7 @@ function approvalView(approval: Approval) {
     decidedBy: approval.decidedBy,
     decidedAt: approval.decidedAt,
     comment: approval.comment,
+    conditionValues: approval.conditionValues ?? null,
   };
 }
 
@@ -35,6 +36,7 @@ function historyView(entry: HistoryEntry) {
     ...(entry.origin ? { origin: entry.origin } : {}),
     ...(entry.crm ? { crm: entry.crm } : {}),
     ...(entry.status !== undefined ? { status: entry.status } : {}),
+    ...(entry.stage ? { stage: entry.stage } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import { ENV } from '../../functions/adapters/environment.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { stateMachineName } from '../../workflows/definition.ts';
 import { StageflowAlarms } from './constructs/alarms.ts';
+import { ConfigRollout } from './constructs/config-rollout.ts';
 import { DealWorkflow, LIVE_ALIAS, workflowArns } from './constructs/deal-workflow.ts';
 import { FailedExecutions } from './constructs/failed-executions.ts';
 import { StageflowHttpApi } from './constructs/http-api.ts';
@@ -36,10 +37,14 @@ export interface StageflowAppStackProps extends StackProps {
  */
 export class StageflowAppStack extends Stack {
   readonly api: StageflowHttpApi;
-  readonly functions: Record<'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox', StageflowFunction>;
+  readonly functions: Record<
+    'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox' | 'rollout',
+    StageflowFunction
+  >;
   readonly outbox: Outbox;
   readonly workflows: Map<string, DealWorkflow>;
   readonly pipelineVersions: PipelineVersions;
+  readonly rollout: ConfigRollout;
 
   constructor(scope: Construct, id: string, props: StageflowAppStackProps) {
     super(scope, id, props);
@@ -89,6 +94,13 @@ export class StageflowAppStack extends Stack {
         environment: withSecrets,
         // A batch of 25 changes, each a few table, Step Functions and SES calls, plus CRM write-backs that retry.
         timeout: Duration.minutes(5),
+      }),
+      // Makes each deployed version live: open deals move to it (15 minutes: a walk over every open deal).
+      rollout: new StageflowFunction(this, 'Rollout', {
+        entry: 'functions/rollout/handler.ts',
+        serviceName: 'stageflow-rollout',
+        environment,
+        timeout: Duration.minutes(15),
       }),
     };
     const { webhook, approvals, workflow, readApi, outbox } = this.functions;
@@ -168,6 +180,18 @@ export class StageflowAppStack extends Stack {
 
     this.pipelineVersions = new PipelineVersions(this, 'PipelineVersions', { table, pipelines });
 
+    const rolloutFunction = this.functions.rollout;
+    grantTableAccess(table, rolloutFunction, 'readWrite');
+    const alarmAction = settings.alarmTopicArn
+      ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn))
+      : undefined;
+    this.rollout = new ConfigRollout(this, 'ConfigRollout', {
+      rolloutFunction,
+      pipelines,
+      storedVersions: this.pipelineVersions,
+      alarmAction,
+    });
+
     const failed = new FailedExecutions(this, 'FailedExecutions', {
       stateMachines: [...this.workflows.values()].map(({ stateMachine }) => stateMachine),
     });
@@ -178,9 +202,7 @@ export class StageflowAppStack extends Stack {
       ),
       deadLetterQueue: failed.queue,
       outboxFailureQueue: this.outbox.failureQueue,
-      action: settings.alarmTopicArn
-        ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn))
-        : undefined,
+      action: alarmAction,
     });
 
     new CfnOutput(this, 'ApiUrl', {

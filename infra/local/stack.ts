@@ -146,6 +146,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       logger: new Logger({ serviceName: 'stageflow-local' }),
       metrics: new Metrics({ namespace: 'Stageflow' }),
     });
+    // The edited file goes live before anything is served: open deals move to it (CONTRACT section 7). The outbox,
+    // fed from the stream below, then replaces their executions with ones on the new version's state machine and
+    // tells the approvers and owners of cancelled approvals.
+    const { rolloutPipeline } = await import('../../functions/usecases/rollout.ts');
+    for (const pipeline of pipelines.values()) {
+      const report = await rolloutPipeline(pipeline, services);
+      if (report.moved > 0) {
+        options.log(
+          `pipeline ${report.pipeline}: moved ${report.moved} open deal(s) from ${report.from ?? 'earlier versions'}` +
+            ` to version ${report.to} (${report.cancelledApprovals} approval request(s) no longer needed)`,
+        );
+      }
+    }
 
     const host = await startHttpHost({
       port: options.port,
@@ -166,7 +179,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     running.push({ stop: () => host.close() });
 
     const { resumeOpenDeals } = await import('./resume.ts');
-    const resumed = await resumeOpenDeals(services, pipelines);
+    const resumed = await resumeOpenDeals(services, pipelines, registerStateMachine);
     if (resumed > 0) options.log(`resumed ${resumed} open deal(s) at their current stage`);
 
     if (process.env[OUTBOX_PAUSED] === 'true') {
@@ -248,7 +261,7 @@ async function loadHandlers() {
 }
 
 /** Registers the pipeline version's state machine with the local engine (one per version, like published versions). */
-export async function registerStateMachine(pipeline: VersionedPipeline): Promise<string> {
+async function registerStateMachine(pipeline: VersionedPipeline): Promise<string> {
   const definition = buildStateMachineDefinition(pipeline.config, WORKFLOW_FUNCTION);
   const { stateMachineArn } = await stepFunctions().send(
     new CreateStateMachineCommand({

@@ -102,11 +102,28 @@ describe('functions', () => {
     }
   });
 
-  it('has no other function than the five and the AwsCustomResource provider', () => {
+  it('has no other function than the six, the AwsCustomResource provider and the rollout provider framework', () => {
     const others = Object.keys(resources(app, 'AWS::Lambda::Function')).filter(
       (id) => !Object.values(functionIds()).includes(id),
     );
-    expect(others).toEqual([expect.stringMatching(/^AWS679f53fac002430cb0da5b7982bd2287/)]);
+    expect(others.sort()).toEqual([
+      expect.stringMatching(/^AWS679f53fac002430cb0da5b7982bd2287/),
+      expect.stringMatching(/^ConfigRolloutProviderframeworkonEvent/),
+    ]);
+  });
+
+  it('makes each deployed version live once, after it is stored, and alarms when a rollout fails', () => {
+    const rollouts = Object.values(app.findResources('Custom::StageflowConfigRollout')) as (Resource & {
+      DependsOn?: string[];
+    })[];
+    expect(rollouts.map((r) => r.Properties)).toEqual(
+      [...PIPELINES].map(([pipeline, { version }]) =>
+        expect.objectContaining({ Pipeline: pipeline, Version: version }),
+      ),
+    );
+    const stored = Object.keys(app.findResources('Custom::StageflowPipelineVersion'));
+    for (const rollout of rollouts) expect(rollout.DependsOn).toEqual(expect.arrayContaining(stored));
+    app.hasResourceProperties('AWS::CloudWatch::Alarm', { Namespace: 'Stageflow', MetricName: 'RolloutFailed' });
   });
 
   it('logs every function to its own log group with a retention', () => {
@@ -195,6 +212,7 @@ describe('least privilege', () => {
         ...SECRET_READ,
       ],
     ],
+    ['rollout', [...TABLE_READ, ...TABLE_WRITE]],
   ] as const)('the %s function may call exactly what it uses', (name, expected) => {
     const actions = statementsOf(app, roleIdOf(name)).flatMap(actionsOf);
     expect(new Set(actions)).toEqual(new Set([...expected, ...LOGS_AND_TRACES]));
@@ -202,7 +220,7 @@ describe('least privilege', () => {
 
   it('scopes table access to the table and its byStage index', () => {
     const tableId = synthesized.data.getLogicalId(synthesized.data.table.node.defaultChild as CfnElement);
-    for (const name of ['webhook', 'approvals', 'workflow', 'readApi'] as const) {
+    for (const name of ['webhook', 'approvals', 'workflow', 'readApi', 'rollout'] as const) {
       const [table, index, ...more] = statementsOf(app, roleIdOf(name))
         .filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')))
         .map((statement) => renderString(statement.Resource));
@@ -467,6 +485,7 @@ describe('operations', () => {
       ...Object.values(functionIds()).flatMap((id) =>
         ['Errors', 'Throttles'].map((name) => ({ metric: `AWS/Lambda ${name}`, of: { Ref: id } })),
       ),
+      { metric: 'Stageflow RolloutFailed', of: 'stageflow-rollout' },
       ...Object.keys(resources(app, 'AWS::SQS::Queue')).map((queue) => ({
         metric: 'AWS/SQS ApproximateNumberOfMessagesVisible',
         of: { 'Fn::GetAtt': [queue, 'QueueName'] },

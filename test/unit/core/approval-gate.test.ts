@@ -1,10 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { requiredExitApprovals } from '../../../functions/core/approval-gate.ts';
+import { reviewPage } from '../../../functions/core/approval-pages.ts';
 import { readCondition } from '../../../functions/core/criteria.ts';
 import type { Deal, Decision } from '../../../functions/core/deal.ts';
+import { ApprovalNotPendingError, decideApproval } from '../../../functions/core/decide.ts';
 import { requireStage } from '../../../functions/core/stages.ts';
-import { dealIn, EXIT_FIELDS, pipeline, send, Timeline } from './scenario.ts';
+import { dealIn, EXIT_FIELDS, grant, pipeline, send, Timeline } from './scenario.ts';
 
 const { config } = pipeline;
 const propose = requireStage(config, 'propose');
@@ -60,5 +62,81 @@ describe('a condition that cannot read its field fails closed (issue 13 item 4)'
         expect(needed).toBe(reading !== 'fails');
       }),
     );
+  });
+});
+
+describe('an approval is tied to the values it approves (issue 13 item 5)', () => {
+  const askedAt25 = (tl: Timeline) => {
+    const d = send(tl, dealIn('propose', tl), 'negotiate', { ...EXIT_FIELDS.propose, discountPercent: 25 });
+    expect(d.outcome).toBe('pending_approval');
+    return d;
+  };
+
+  it('stores the values the condition looked at on the approval, and the review page shows them', () => {
+    const tl = new Timeline();
+    const d = askedAt25(tl);
+    const [approval] = d.requested;
+    expect(approval?.conditionValues).toEqual({ discountPercent: 25 });
+    if (!approval) throw new Error('no approval requested');
+    const page = reviewPage(
+      {
+        deal: dealOf(d),
+        approval,
+        stage: propose,
+        approver: { name: 'Sales manager', email: 'sales-manager@example.com' },
+        pendingMoveTo: 'negotiate',
+      },
+      { token: 't' },
+    );
+    expect(page).toContain('Values you approve');
+    expect(page).toContain('discountPercent = 25');
+  });
+
+  it('asks again when the discount is raised while the approval is pending, and tells the rep why', () => {
+    const tl = new Timeline();
+    const asked = dealOf(askedAt25(tl));
+    const first = asked.approvals.find((a) => a.role === 'sales_manager' && a.status === 'pending');
+    const raised = send(tl, asked, undefined, { discountPercent: 90 });
+    expect(raised.outcome).toBe('applied');
+    expect(raised.reasons.map((r) => r.code)).toEqual(['APPROVAL_VALUES_CHANGED', 'APPROVAL_PENDING']);
+    expect(raised.reasons[0]?.message).toMatch(/discountPercent from 25 to 90/);
+    expect(raised.ended).toEqual([expect.objectContaining({ approvalId: first?.approvalId, status: 'cancelled' })]);
+    expect(raised.requested).toEqual([
+      expect.objectContaining({ role: 'sales_manager', status: 'pending', conditionValues: { discountPercent: 90 } }),
+    ]);
+    const deal = dealOf(raised);
+    expect(deal.pendingMove?.to).toBe('negotiate');
+    // The manager's click on the old request no longer moves the deal at 90%.
+    expect(() =>
+      decideApproval(
+        pipeline,
+        deal,
+        { approvalId: first?.approvalId ?? '', approve: true, decidedBy: 'manager@example.com', comment: null },
+        tl.ctx(),
+      ),
+    ).toThrow(ApprovalNotPendingError);
+    const granted = grant(tl, deal, 'sales_manager');
+    expect(granted).toMatchObject({ outcome: 'applied', moved: true });
+    expect(dealOf(granted).fields.discountPercent).toBe(90);
+  });
+
+  it('moves without the approval once the discount drops under the threshold while it is pending', () => {
+    const tl = new Timeline();
+    const lowered = send(tl, dealOf(askedAt25(tl)), undefined, { discountPercent: 10 });
+    expect(lowered).toMatchObject({ outcome: 'applied', moved: true });
+    expect(dealOf(lowered).stage).toBe('negotiate');
+  });
+
+  it('does not count a granted approval for other values: a later move asks again', () => {
+    const tl = new Timeline();
+    let deal = dealOf(askedAt25(tl));
+    // Granted, but the move cannot apply yet: a criterion no longer holds.
+    deal = dealOf(send(tl, deal, undefined, { quoteId: null }));
+    deal = dealOf(grant(tl, deal, 'sales_manager'));
+    expect(deal.stage).toBe('propose');
+    const again = send(tl, deal, 'negotiate', { quoteId: 'Q-78', discountPercent: 40 });
+    expect(again.outcome).toBe('pending_approval');
+    expect(again.reasons.map((r) => r.code)).toContain('APPROVAL_VALUES_CHANGED');
+    expect(again.requested).toEqual([expect.objectContaining({ conditionValues: { discountPercent: 40 } })]);
   });
 });
