@@ -334,6 +334,7 @@ function crossFieldProblems(config: PipelineConfig, file: string): Problem[] {
     ...approvalRoleProblems(config),
     ...crmProblems(config),
     ...timingProblems(config),
+    ...staleAfterProblems(config.stages),
     ...pipelineIdProblems(config.pipeline, file),
   ];
 }
@@ -516,6 +517,16 @@ function timingProblems({ approvalTiming }: PipelineConfig): Problem[] {
     `approvals expire after ${expiry} h, before the reminder due after ${reminder} h could go out` +
     ' — make expireAfterHours greater than reminderAfterHours';
   return [{ path: ['approvalTiming', 'expireAfterHours'], message }];
+}
+
+function staleAfterProblems(stages: readonly StageConfig[]): Problem[] {
+  return stages.flatMap((stage, index): Problem[] => {
+    if (!stage.closed || stage.staleAfterDays === undefined) return [];
+    const message =
+      `closed stage '${stage.key}' has staleAfterDays, but a closed deal never goes stale` +
+      ' — set staleAfterDays on the open stages only';
+    return [{ path: ['stages', index, 'staleAfterDays'], at: 'key', message }];
+  });
 }
 
 function pipelineIdProblems(pipeline: string, file: string): Problem[] {
