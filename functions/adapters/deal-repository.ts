@@ -111,6 +111,9 @@ const stageIndexKeys = (deal: Deal) => ({
   gsi1sk: `${deal.stageEventAt}#${deal.dealId}`,
 });
 
+/** The attributes of a deal that a query asked for; the id is always among them. */
+export type DealAttributes = Pick<Deal, 'dealId'> & Partial<Deal>;
+
 /** Which deals of a stage {@link DealRepository.queryStage} reads, and which of their attributes. */
 export interface StageQuery {
   /** Paths inside the deal to read, e.g. `['dealName']`, `['fields', 'amount']`; the deal id is always read. */
@@ -218,8 +221,8 @@ export class DealRepository {
    * Every deal of one stage that the query selects, with only the attributes asked for: all shards of the stage index
    * read in parallel, each to its end (never a scan). Meant for views over a whole stage, such as the board.
    */
-  async queryStage(pipeline: string, stage: string, query: StageQuery): Promise<Partial<Deal>[]> {
-    const names: Record<string, string> = { '#deal': 'deal', '#sk': 'gsi1sk' };
+  async queryStage(pipeline: string, stage: string, query: StageQuery): Promise<DealAttributes[]> {
+    const names: Record<string, string> = { '#deal': 'deal' };
     const nameOf = (part: string) => {
       const existing = Object.entries(names).find(([, name]) => name === part)?.[0];
       if (existing) return existing;
@@ -231,10 +234,10 @@ export class DealRepository {
     const values: Record<string, unknown> = {};
     let range = '';
     if (query.enteredBefore !== undefined) {
-      range += ' AND #sk < :before';
+      range += ' AND gsi1sk < :before';
       values[':before'] = query.enteredBefore;
     } else if (query.enteredSince !== undefined) {
-      range += ' AND #sk >= :since';
+      range += ' AND gsi1sk >= :since';
       values[':since'] = query.enteredSince;
     }
     let filter: string | undefined;
@@ -243,7 +246,7 @@ export class DealRepository {
       values[':owner'] = query.ownerEmail;
     }
     const readShard = async (shard: number) => {
-      const deals: Partial<Deal>[] = [];
+      const deals: DealAttributes[] = [];
       let startKey: Record<string, unknown> | undefined;
       do {
         const page = await this.db.send(
@@ -258,7 +261,7 @@ export class DealRepository {
             ExclusiveStartKey: startKey,
           }),
         );
-        for (const item of page.Items ?? []) deals.push(item.deal as Partial<Deal>);
+        for (const item of page.Items ?? []) deals.push(item.deal as DealAttributes);
         startKey = page.LastEvaluatedKey;
       } while (startKey);
       return deals;

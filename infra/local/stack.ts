@@ -118,6 +118,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
     process.env[ENV.stateMachines] = JSON.stringify(stateMachineArns);
 
+    const { feedInsightsFromCommits } = await import('./interim-insights-feed.ts');
+    feedInsightsFromCommits(TABLE_NAME, new Logger({ serviceName: 'stageflow-local-insights' }));
     const handlers = await loadHandlers();
     workflowHandler = handlers.workflow;
     const { servicesFromEnvironment } = await import('../../functions/usecases/services.ts');
@@ -139,6 +141,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         { method: 'GET', path: '/deals/{dealId}', handler: handlers.readApi },
         { method: 'GET', path: '/pipelines/{pipeline}/stages', handler: handlers.readApi },
         { method: 'GET', path: '/health', handler: handlers.readApi },
+        { method: 'GET', path: '/board', handler: handlers.board },
+        { method: 'GET', path: '/board/deals/{dealId}', handler: handlers.board },
+        { method: 'GET', path: '/board/insights', handler: handlers.board },
       ],
     });
     running.push({ stop: () => host.close() });
@@ -194,17 +199,19 @@ function configureEnvironment(
 type TaskHandler = (event: unknown, context: Context) => Promise<unknown>;
 
 async function loadHandlers() {
-  const [webhook, approvals, readApi, workflow] = await Promise.all([
+  const [webhook, approvals, readApi, workflow, board] = await Promise.all([
     import('../../functions/webhook/handler.ts'),
     import('../../functions/approvals/handler.ts'),
     import('../../functions/read-api/handler.ts'),
     import('../../functions/workflow/handler.ts'),
+    import('../../functions/board/handler.ts'),
   ]);
   return {
     webhook: webhook.handler as unknown as HttpHandler,
     approvals: approvals.handler as unknown as HttpHandler,
     readApi: readApi.handler as unknown as HttpHandler,
     workflow: workflow.handler as unknown as TaskHandler,
+    board: board.handler as unknown as HttpHandler,
   };
 }
 
