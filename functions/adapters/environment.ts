@@ -19,6 +19,8 @@ export const ENV = {
   secretsArn: 'SECRETS_ARN',
   approvalReminderSeconds: 'APPROVAL_REMINDER_SECONDS',
   approvalExpirySeconds: 'APPROVAL_EXPIRY_SECONDS',
+  /** Local only: run the stale-deal digest every N seconds (the cloud runs it on a daily schedule). */
+  digestIntervalSeconds: 'DIGEST_INTERVAL_SECONDS',
 } as const;
 
 /** The secrets, by environment variable name (local) and by key in the Secrets Manager JSON (cloud). */
