@@ -11,6 +11,7 @@ import type { HttpResult } from '../http/responses.ts';
 import { showBoard, showDeal, showInsights } from '../usecases/board.ts';
 import { servicesFromEnvironment } from '../usecases/services.ts';
 import { boardErrors } from './html-errors.ts';
+import { boardLogin, loginSettingsFromEnvironment } from './login.ts';
 
 const logger = new Logger({ serviceName: 'stageflow-board' });
 const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-board' });
@@ -19,10 +20,11 @@ const services = {
   insights: new InsightsStore(dynamoDb(), requireEnv(ENV.tableName)),
 };
 
-/** The board's pages (CONTRACT section 10): the pipeline board, one deal, and the insights. */
+/** The board's pages (CONTRACT section 10): the pipeline board, one deal, and the insights; behind a login in the cloud. */
 export const handler = middy<APIGatewayProxyEventV2, HttpResult>()
   .use(injectLambdaContext(logger))
   .use(boardErrors(logger))
+  .use(boardLogin(loginSettingsFromEnvironment()))
   .handler((event) => {
     const query = event.queryStringParameters ?? {};
     switch (event.routeKey) {
