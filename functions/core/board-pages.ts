@@ -242,7 +242,11 @@ export function insightsPage(view: InsightsView): string {
   ].join('\n');
   const tiles = [
     ['Win rate', percent(insights.winRate), `${insights.won} won, ${insights.lost} lost`],
-    ['Median cycle to won', daysText(insights.medianCycleDays), `over ${insights.cycles} won deals`],
+    [
+      'Median cycle to won',
+      daysText(insights.medianCycleDays),
+      `over ${insights.cycles} won ${insights.cycles === 1 ? 'deal' : 'deals'}`,
+    ],
   ]
     .map(
       ([label, value, note]) =>
@@ -306,7 +310,7 @@ function barChart(id: string, title: string, bars: Bar[]): string {
   const rowHeight = 34;
   const labelWidth = 150;
   const barWidth = 300;
-  const noteWidth = 190;
+  const noteWidth = 240;
   const width = labelWidth + barWidth + noteWidth;
   const max = Math.max(1, ...bars.flatMap((bar) => [bar.value, bar.second ?? 0]));
   const scale = (value: number) => Math.max(value > 0 ? 2 : 0, Math.round((value / max) * barWidth));
@@ -374,7 +378,7 @@ a:focus-visible,button:focus-visible,input:focus-visible,[tabindex]:focus-visibl
 .filters button{font:inherit;font-weight:600;padding:8px 16px;border:0;border-radius:6px;background:#1d4ed8;color:#fff;cursor:pointer}
 .check{display:flex;gap:6px;align-items:center}
 .board{display:grid;gap:12px;grid-template-columns:1fr}
-@media (min-width:900px){.board{grid-auto-flow:column;grid-auto-columns:minmax(230px,1fr);grid-template-columns:none;overflow-x:auto;padding-bottom:8px}}
+@media (min-width:900px){.board{grid-auto-flow:column;grid-auto-columns:minmax(180px,1fr);grid-template-columns:none;overflow-x:auto;padding-bottom:8px}}
 .column{background:#e5e7eb;border-radius:8px;padding:10px;min-width:0}
 .column.closed{background:#eef2f7}
 .column h2{margin:0 0 4px;font-size:16px}
