@@ -114,6 +114,11 @@ const stageIndexKeys = (deal: Deal) => ({
 /** The attributes of a deal that a query asked for; the id is always among them. */
 export type DealAttributes = Pick<Deal, 'dealId'> & Partial<Deal>;
 
+/** A deal as its table item: keys, stage index keys and the stored deal (for bulk loads such as the benchmark's). */
+export function dealItem(stored: StoredDeal): Record<string, unknown> {
+  return { ...dealKey(stored.deal.pipeline, stored.deal.dealId), ...stageIndexKeys(stored.deal), ...stored };
+}
+
 /** Which deals of a stage {@link DealRepository.queryStage} reads, and which of their attributes. */
 export interface StageQuery {
   /** Paths inside the deal to read, e.g. `['dealName']`, `['fields', 'amount']`; the deal id is always read. */
@@ -124,6 +129,8 @@ export interface StageQuery {
   enteredSince?: string;
   /** Only deals of this owner (email address). */
   ownerEmail?: string;
+  /** Only the deals longest in the stage, at most this many (read as the first of each shard, oldest entry first). */
+  oldest?: number;
 }
 const epochSeconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
@@ -218,8 +225,8 @@ export class DealRepository {
   }
 
   /**
-   * Every deal of one stage that the query selects, with only the attributes asked for: all shards of the stage index
-   * read in parallel, each to its end (never a scan). Meant for views over a whole stage, such as the board.
+   * Every deal of one stage that the query selects (or its `oldest` ones), with only the attributes asked for: all
+   * shards of the stage index read in parallel, each to its end or its first `oldest` (never a scan).
    */
   async queryStage(pipeline: string, stage: string, query: StageQuery): Promise<DealAttributes[]> {
     const names: Record<string, string> = { '#deal': 'deal' };
@@ -259,15 +266,19 @@ export class DealRepository {
             ExpressionAttributeNames: names,
             ExpressionAttributeValues: { ...values, ':stage': stagePartition(pipeline, stage, shard) },
             ExclusiveStartKey: startKey,
+            Limit: query.oldest,
           }),
         );
         for (const item of page.Items ?? []) deals.push(item.deal as DealAttributes);
-        startKey = page.LastEvaluatedKey;
+        startKey = query.oldest === undefined ? page.LastEvaluatedKey : undefined;
       } while (startKey);
       return deals;
     };
     const shards = await Promise.all(Array.from({ length: STAGE_INDEX_SHARDS }, (_, shard) => readShard(shard)));
-    return shards.flat();
+    const deals = shards.flat();
+    if (query.oldest === undefined) return deals;
+    const entered = (deal: DealAttributes) => deal.stageEventAt ?? '';
+    return deals.sort((a, b) => entered(a).localeCompare(entered(b))).slice(0, query.oldest);
   }
 
   /**

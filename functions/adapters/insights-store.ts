@@ -9,7 +9,11 @@ import type { Counters } from '../core/board.ts';
  * |----------------------------|--------------------------------------|----------------|
  * | day aggregate (counters)   | INSIGHTS#<pipeline>#<shard>          | DAY#<yyyy-mm-dd> |
  * | per-deal projection marker | INSIGHTS#<pipeline>#DEAL#<dealId>    | MARKER         |
+ * | open-deal totals (board)   | INSIGHTS#<pipeline>#<shard>          | TOTALS         |
  *
+ * The totals item holds each open stage's deal count and amount sums (`count#qualify`, `amount#qualify#EUR`, …),
+ * moved by every change that moves a deal or changes its amount, so the board's column counts and totals never need
+ * to read every deal.
  * A day aggregate holds one number attribute per counter (`entered#qualify`, `dwell#propose#12`, …), added to
  * atomically. Each deal's changes add to the shard of its id, so a busy day spreads over {@link INSIGHTS_SHARDS}
  * partitions. The marker remembers the last deal version projected (the guard that makes a retried change count
@@ -34,6 +38,24 @@ const dayKey = (pipeline: string, shard: number, day: string) => ({
   sk: `DAY#${day}`,
 });
 
+const totalsKey = (pipeline: string, shard: number) => ({ pk: `INSIGHTS#${pipeline}#${shard}`, sk: 'TOTALS' });
+
+/** An `ADD` update of counters: names and values as placeholders, since counter names hold stage keys and free text. */
+function addCounters(counters: Counters) {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const adds = Object.entries(counters).map(([name, count], index) => {
+    names[`#c${index}`] = name;
+    values[`:c${index}`] = count;
+    return `#c${index} :c${index}`;
+  });
+  return {
+    UpdateExpression: `ADD ${adds.join(', ')}`,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
+}
+
 /** DynamoDB access for the insights read model. */
 export class InsightsStore {
   constructor(
@@ -54,8 +76,9 @@ export class InsightsStore {
   }
 
   /**
-   * Adds `counters` to the deal's day aggregate and advances its marker to `version`, in one transaction whose
-   * condition is that the marker is older: a change projected before changes nothing. Returns false then.
+   * Adds `counters` to the deal's day aggregate and `totals` to the open-deal totals, and advances the deal's marker to
+   * `version`, in one transaction whose condition is that the marker is older: a change projected before changes
+   * nothing. Returns false then.
    */
   async add(input: {
     pipeline: string;
@@ -64,16 +87,10 @@ export class InsightsStore {
     version: number;
     day: string;
     counters: Counters;
+    totals: Counters;
     startedAt: string | null;
     entered: string | null;
   }): Promise<boolean> {
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = {};
-    const adds = Object.entries(input.counters).map(([name, count], index) => {
-      names[`#c${index}`] = name;
-      values[`:c${index}`] = count;
-      return `#c${index} :c${index}`;
-    });
     const markerSets = ['#version = :version'];
     const markerValues: Record<string, unknown> = { ':version': input.version };
     if (input.startedAt !== null) {
@@ -95,15 +112,28 @@ export class InsightsStore {
                 ExpressionAttributeValues: markerValues,
               },
             },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: dayKey(input.pipeline, input.shard, input.day),
-                UpdateExpression: `ADD ${adds.join(', ')}`,
-                ExpressionAttributeNames: names,
-                ExpressionAttributeValues: values,
-              },
-            },
+            ...(Object.keys(input.counters).length > 0
+              ? [
+                  {
+                    Update: {
+                      TableName: this.tableName,
+                      Key: dayKey(input.pipeline, input.shard, input.day),
+                      ...addCounters(input.counters),
+                    },
+                  },
+                ]
+              : []),
+            ...(Object.keys(input.totals).length > 0
+              ? [
+                  {
+                    Update: {
+                      TableName: this.tableName,
+                      Key: totalsKey(input.pipeline, input.shard),
+                      ...addCounters(input.totals),
+                    },
+                  },
+                ]
+              : []),
           ],
         }),
       );
@@ -114,6 +144,22 @@ export class InsightsStore {
       if (codes[0] === 'ConditionalCheckFailed') return false;
       throw error;
     }
+  }
+
+  /** The open-deal totals of a pipeline (every shard's `TOTALS` item summed). */
+  async totals(pipeline: string): Promise<Counters> {
+    const items = await Promise.all(
+      Array.from({ length: INSIGHTS_SHARDS }, (_, shard) =>
+        this.db.send(new GetCommand({ TableName: this.tableName, Key: totalsKey(pipeline, shard) })),
+      ),
+    );
+    const totals: Counters = {};
+    for (const { Item } of items) {
+      for (const [name, value] of Object.entries(Item ?? {})) {
+        if (typeof value === 'number') totals[name] = (totals[name] ?? 0) + value;
+      }
+    }
+    return totals;
   }
 
   /** The counters of a pipeline summed over the days `from` to `to` (inclusive, `yyyy-mm-dd`). */

@@ -1,5 +1,12 @@
 import escapeHtml from 'escape-html';
-import { type BoardCard, type ChecklistItem, columnTotal, daysBetween, type Insights } from './board.ts';
+import {
+  type BoardCard,
+  type ChecklistItem,
+  type ColumnTotal,
+  columnTotal,
+  daysBetween,
+  type Insights,
+} from './board.ts';
 import { describeCriterion } from './criteria.ts';
 import type { Deal, HistoryEntry } from './deal.ts';
 import { dealAmount, formatTime, personLabel } from './emails.ts';
@@ -23,8 +30,10 @@ export interface PipelineRef {
 
 export interface BoardColumn {
   stage: StageConfig;
-  /** Every deal of the column that the filters select, longest in the stage first. */
+  /** The deals of the column that the filters select, longest in the stage first (all of them, or the first ones). */
   cards: BoardCard[];
+  /** The column's count and total when `cards` holds only the first deals (from the read model); else from `cards`. */
+  totals?: ColumnTotal;
   /** For a closed stage: the column holds the deals closed in this many last days. */
   recentDays?: number;
 }
@@ -41,10 +50,12 @@ export function boardPage(view: BoardView): string {
   const query = (extra: Record<string, string>) => `?${new URLSearchParams({ pipeline: pipeline.id, ...extra })}`;
   const filtering = filters.owner !== null || filters.stale;
   const open = columns.filter((column) => !column.stage.closed);
-  const openCards = open.flatMap((column) => column.cards);
+  const openCount = open.reduce((sum, column) => sum + (column.totals ?? columnTotal(column.cards)).count, 0);
+  const staleShown = open.flatMap((column) => column.cards).filter((card) => card.stale).length;
+  const complete = open.every((column) => column.totals === undefined);
   const summary =
-    `${openCards.length} open ${openCards.length === 1 ? 'deal' : 'deals'}` +
-    `, ${openCards.filter((card) => card.stale).length} stale` +
+    `${openCount} open ${openCount === 1 ? 'deal' : 'deals'}` +
+    (complete ? `, ${staleShown} stale` : `, ${staleShown} stale among those shown`) +
     (filters.owner ? ` · owner ${filters.owner}` : '') +
     (filters.stale ? ' · stale only' : '');
   const form = [
@@ -67,13 +78,13 @@ export function boardPage(view: BoardView): string {
 
 function boardColumn(column: BoardColumn, pipeline: PipelineRef): string {
   const { stage, cards } = column;
-  const { count, total, currency } = columnTotal(cards);
+  const { count, total, currency } = column.totals ?? columnTotal(cards);
   const totalText = amountFormat(currency ?? undefined).format(total);
   const label = column.recentDays === undefined ? '' : ` · last ${column.recentDays} days`;
   const shown = cards.slice(0, MAX_CARDS_PER_COLUMN);
   const more =
-    cards.length > shown.length
-      ? `<p class="more">${cards.length - shown.length} more, not shown — filter by owner or stale to narrow.</p>`
+    count > shown.length
+      ? `<p class="more">${count - shown.length} more, not shown — filter by owner or stale to narrow.</p>`
       : '';
   const list =
     shown.length === 0

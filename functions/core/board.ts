@@ -75,21 +75,15 @@ export function cardFields(stageKey: string, configs: readonly PipelineConfig[])
 export function boardCard(deal: CardDeal, stage: StageConfig, now: Date): BoardCard {
   const fields: Fields = deal.fields ?? {};
   const amount = dealAmount({ fields } as Deal);
-  const rawAmount = AMOUNT_FIELDS.slice(0, 3)
-    .map((field) => fields[field])
-    .find((value) => value !== undefined && value !== null && value !== '');
-  const amountValue = rawAmount === undefined ? null : Number(rawAmount);
-  const currency = AMOUNT_FIELDS.slice(3)
-    .map((field) => fields[field])
-    .find((value): value is string => typeof value === 'string' && /^[A-Z]{3}$/.test(value));
+  const { value: amountValue, currency } = amountOf(fields);
   return {
     dealId: deal.dealId,
     name: deal.dealName || deal.dealId,
     owner: deal.owner?.name || deal.owner?.email || null,
     ownerEmail: deal.owner?.email ?? null,
     amount,
-    amountValue: amountValue !== null && Number.isFinite(amountValue) ? amountValue : null,
-    currency: currency ?? null,
+    amountValue,
+    currency,
     daysInStage: deal.stageEventAt ? daysBetween(deal.stageEventAt, now) : 0,
     openCriteria: stage.closed ? 0 : unmetCriteria(stage.exitCriteria, fields).length,
     pendingApprovals: (deal.approvals ?? []).filter((approval) => approval.status === 'pending').length,
@@ -98,8 +92,26 @@ export function boardCard(deal: CardDeal, stage: StageConfig, now: Date): BoardC
   };
 }
 
-/** A column's count and total: one currency when every amount shares it, else a plain sum. */
-export function columnTotal(cards: readonly BoardCard[]): { count: number; total: number; currency: string | null } {
+/** A deal's amount as a number and its ISO currency, when the CRM sent them. */
+export function amountOf(fields: Fields): { value: number | null; currency: string | null } {
+  const raw = AMOUNT_FIELDS.slice(0, 3)
+    .map((field) => fields[field])
+    .find((value) => value !== undefined && value !== null && value !== '');
+  const value = raw === undefined ? null : Number(raw);
+  const currency = AMOUNT_FIELDS.slice(3)
+    .map((field) => fields[field])
+    .find((code): code is string => typeof code === 'string' && /^[A-Z]{3}$/.test(code));
+  return { value: value !== null && Number.isFinite(value) ? value : null, currency: currency ?? null };
+}
+
+/** A column's deal count and amount total: in its one currency when every amount shares it, else a plain sum. */
+export interface ColumnTotal {
+  count: number;
+  total: number;
+  currency: string | null;
+}
+
+export function columnTotal(cards: readonly BoardCard[]): ColumnTotal {
   const amounts = cards.filter((card) => card.amountValue !== null);
   const currencies = new Set(amounts.map((card) => card.currency));
   const [only] = currencies;
@@ -107,6 +119,35 @@ export function columnTotal(cards: readonly BoardCard[]): { count: number; total
     count: cards.length,
     total: amounts.reduce((sum, card) => sum + (card.amountValue ?? 0), 0),
     currency: currencies.size === 1 && only ? only : null,
+  };
+}
+
+/**
+ * What an open deal adds to its column's totals in the read model: `count#<stage>`, and per currency
+ * `amount#<stage>#<currency>` (`-` when unknown) with `priced#<stage>#<currency>`, the deals that amount is summed over.
+ */
+export function totalsContribution(deal: Pick<Deal, 'stage' | 'status' | 'fields'> | null): Counters {
+  if (deal === null || deal.status !== 'open') return {};
+  const { value, currency } = amountOf(deal.fields);
+  const counters: Counters = { [`count#${deal.stage}`]: 1 };
+  if (value !== null) {
+    counters[`amount#${deal.stage}#${currency ?? '-'}`] = value;
+    counters[`priced#${deal.stage}#${currency ?? '-'}`] = 1;
+  }
+  return counters;
+}
+
+/** A column's totals from the read model's summed counters. */
+export function columnTotalFrom(stage: string, totals: Counters): ColumnTotal {
+  const currencies = Object.entries(totals)
+    .filter(([name, n]) => name.startsWith(`priced#${stage}#`) && n > 0)
+    .map(([name]) => name.slice(`priced#${stage}#`.length));
+  const total = currencies.reduce((sum, code) => sum + (totals[`amount#${stage}#${code}`] ?? 0), 0);
+  const [only] = currencies;
+  return {
+    count: totals[`count#${stage}`] ?? 0,
+    total,
+    currency: currencies.length === 1 && only && only !== '-' ? only : null,
   };
 }
 

@@ -1,8 +1,23 @@
 import * as z from 'zod';
 import type { InsightsStore } from '../adapters/insights-store.ts';
 import { htmlResponse } from '../core/approval-pages.ts';
-import { boardCard, cardFields, exitChecklist, insightsFrom, isStale, staleCutoff } from '../core/board.ts';
-import { type BoardColumn, boardPage, dealPage, insightsPage, type PipelineRef } from '../core/board-pages.ts';
+import {
+  boardCard,
+  cardFields,
+  columnTotalFrom,
+  exitChecklist,
+  insightsFrom,
+  isStale,
+  staleCutoff,
+} from '../core/board.ts';
+import {
+  type BoardColumn,
+  boardPage,
+  dealPage,
+  insightsPage,
+  MAX_CARDS_PER_COLUMN,
+  type PipelineRef,
+} from '../core/board-pages.ts';
 import { BadRequestError, NotFoundError } from '../core/errors.ts';
 import type { PipelineConfig, StageConfig, VersionedPipeline } from '../core/pipeline-config.ts';
 import type { HttpResult } from '../http/responses.ts';
@@ -31,6 +46,10 @@ export async function showBoard(query: Query, services: BoardServices): Promise<
   const staleOnly = staleFilter(query.stale);
   const now = services.clock();
   const versions = await versionsOf(current, services);
+  // Unfiltered, a column shows its longest-waiting deals and takes its count and total from the read model, so the
+  // board reads a few hundred deals however many are open; a filter reads the deals it selects.
+  const filtered = owner !== null || staleOnly;
+  const totals = filtered ? null : await services.insights.totals(current.config.pipeline);
   const columns = await Promise.all(
     current.config.stages.map(async (stage): Promise<BoardColumn> => {
       const recentDays = stage.closed ? RECENT_CLOSED_DAYS : undefined;
@@ -41,6 +60,7 @@ export async function showBoard(query: Query, services: BoardServices): Promise<
         ownerEmail: owner ?? undefined,
         enteredBefore: staleOnly ? (cutoff ?? undefined) : undefined,
         enteredSince: stage.closed ? new Date(now.getTime() - RECENT_CLOSED_DAYS * DAY_MS).toISOString() : undefined,
+        oldest: totals && !stage.closed ? MAX_CARDS_PER_COLUMN : undefined,
       });
       const cards = await Promise.all(
         deals.map(async (deal) => {
@@ -49,7 +69,8 @@ export async function showBoard(query: Query, services: BoardServices): Promise<
         }),
       );
       cards.sort((a, b) => b.daysInStage - a.daysInStage || a.name.localeCompare(b.name));
-      return { stage, cards, recentDays };
+      const columnTotals = totals && !stage.closed ? columnTotalFrom(stage.key, totals) : undefined;
+      return { stage, cards, recentDays, totals: columnTotals };
     }),
   );
   return htmlResponse(

@@ -1,6 +1,7 @@
 import { stageShard } from '../adapters/deal-repository.ts';
-import { INSIGHTS_SHARDS, type InsightsStore } from '../adapters/insights-store.ts';
-import { COUNTER, type Counters, daysBetween, LOST_REASON_FIELDS } from '../core/board.ts';
+import { INSIGHTS_SHARDS, type InsightsStore, type ProjectionMarker } from '../adapters/insights-store.ts';
+import { COUNTER, type Counters, daysBetween, LOST_REASON_FIELDS, totalsContribution } from '../core/board.ts';
+import type { Deal } from '../core/deal.ts';
 import type { DealChange } from './deal-change.ts';
 
 /** The longest lost reason kept as its own counter; longer texts are cut, so free text cannot grow an item unbounded. */
@@ -22,10 +23,37 @@ export async function projectInsights(
 ): Promise<ProjectionResult> {
   const after = change.after.deal;
   const before = change.before?.deal ?? null;
-  if (before !== null && before.stage === after.stage) return 'unchanged';
+  const totals = totalsDelta(before, after);
+  const moved = before === null || before.stage !== after.stage;
+  if (!moved && Object.keys(totals).length === 0) return 'unchanged';
   const marker = await deps.insights.getMarker(after.pipeline, after.dealId);
   if (marker !== null && marker.version >= change.after.version) return 'duplicate';
 
+  const counters: Counters = {};
+  if (moved) Object.assign(counters, stageCounters(before, after, marker));
+  const written = await deps.insights.add({
+    pipeline: after.pipeline,
+    dealId: after.dealId,
+    shard: stageShard(after.dealId) % INSIGHTS_SHARDS,
+    version: change.after.version,
+    day: after.stageEventAt.slice(0, 10),
+    counters,
+    totals,
+    startedAt: before === null ? after.stageEventAt : null,
+    entered: moved ? after.stage : null,
+  });
+  return written ? 'projected' : 'duplicate';
+}
+
+/** How the change moves the open-deal totals: what the deal adds now minus what it added before. */
+function totalsDelta(before: Deal | null, after: Deal): Counters {
+  const delta: Counters = { ...totalsContribution(after) };
+  for (const [name, value] of Object.entries(totalsContribution(before))) delta[name] = (delta[name] ?? 0) - value;
+  return Object.fromEntries(Object.entries(delta).filter(([, value]) => value !== 0));
+}
+
+/** The day counters of a move (or of the creation): entered, days in the stage left, won or lost. */
+function stageCounters(before: Deal | null, after: Deal, marker: ProjectionMarker | null): Counters {
   const counters: Counters = {};
   const movedAt = new Date(after.stageEventAt);
   if (!marker?.visited.includes(after.stage)) counters[COUNTER.entered(after.stage)] = 1;
@@ -39,17 +67,7 @@ export async function projectInsights(
     counters[COUNTER.lost] = 1;
     counters[COUNTER.lostReason(lostReason(after.fields))] = 1;
   }
-  const written = await deps.insights.add({
-    pipeline: after.pipeline,
-    dealId: after.dealId,
-    shard: stageShard(after.dealId) % INSIGHTS_SHARDS,
-    version: change.after.version,
-    day: after.stageEventAt.slice(0, 10),
-    counters,
-    startedAt: before === null ? after.stageEventAt : null,
-    entered: after.stage,
-  });
-  return written ? 'projected' : 'duplicate';
+  return counters;
 }
 
 function lostReason(fields: Record<string, unknown>): string {

@@ -209,5 +209,7 @@ describe('the insights projection on DynamoDB Local', () => {
       [COUNTER.lostReason('Price')]: 1,
     });
     expect(await insights.sum('p', '2026-11-02', '2026-11-03')).toEqual({});
+    // The board's open-deal totals: the deal counted in identify on creation, taken out when it closed.
+    expect(await insights.totals('p')).toEqual({ 'count#identify': 0 });
   });
 });
