@@ -30,11 +30,16 @@ export interface Bundle {
   heaviest: Record<string, number>;
 }
 
-export type Bundles = Record<FunctionName | 'hello', Bundle>;
+/** The deployed functions, and the two baselines bundled the same way: hello world and the bare DynamoDB client. */
+export type Bundles = Record<FunctionName | 'hello' | 'floor', Bundle>;
 
-/** Builds every function and the hello-world handler exactly as CDK bundles them (infra/cloud/bundling.ts). */
+/** Builds every function and the two baseline handlers exactly as CDK bundles them (infra/cloud/bundling.ts). */
 export async function buildBundles(): Promise<Bundles> {
-  const entries = { ...FUNCTIONS, hello: { entry: 'bench/hello-handler.ts' } };
+  const entries = {
+    ...FUNCTIONS,
+    hello: { entry: 'bench/hello-handler.ts' },
+    floor: { entry: 'bench/floor-handler.ts' },
+  };
   const built = await Promise.all(
     Object.entries(entries).map(async ([name, { entry }]) => [name, await buildOne(name, entry)] as const),
   );

@@ -1,7 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
-import { requireEnv } from '../functions/adapters/environment.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { ENV, requireEnv } from '../functions/adapters/environment.ts';
 import { freePort } from '../infra/local/emulators.ts';
 import { type LocalStack, startLocalStack } from '../infra/local/stack.ts';
 import { BOARD_LOAD, type BoardBench, runBoardBench } from './board.ts';
@@ -10,8 +12,9 @@ import { type ColdInit, type ColdTarget, eventCapture, measureColdInits } from '
 import { costOfDeals, type DealUsage, dealCost } from './cost-model.ts';
 import { type DeployedFunction, deployedFunctions } from './deployment.ts';
 import { dealStory, postGeneric, signedDelivery } from './generic-webhook.ts';
-import { type BenchResults, GOALS, resultsTable } from './report.ts';
+import { type BenchResults, GOALS, ratiosOf, resultsTable } from './report.ts';
 import { median } from './stats.ts';
+import { type FloorTemplates, measureStorageFloor, type StorageFloor } from './storage-floor.ts';
 import { type MeteredUsage, meterUsage, type UsageMeter } from './usage-meter.ts';
 import { LOAD, runWebhookLoad, type WebhookLoad } from './webhook-load.ts';
 import { driveWonDeal, reviewLink, type WonDeal } from './won-deal.ts';
@@ -117,13 +120,14 @@ async function coldTargets(stack: LocalStack, secret: string, id: string, won: W
   const link = new URL(await reviewLink(stack.sesUrl, 'finance@example.com', dealId));
   const capture = await eventCapture();
   let probe = 0;
-  const target = (name: FunctionName | 'hello', event: ColdTarget['event']): ColdTarget => ({
+  const target = (name: FunctionName | 'hello' | 'floor', event: ColdTarget['event']): ColdTarget => ({
     bundleFile: bundles[name].file,
     functionName: `stageflow-${name}`,
     event,
   });
   const targets = {
     hello: target('hello', async () => ({})),
+    floor: target('floor', async () => ({})),
     webhook: target('webhook', () => {
       probe += 1;
       const { body, headers } = signedDelivery(
@@ -143,6 +147,7 @@ async function coldTargets(stack: LocalStack, secret: string, id: string, won: W
   };
   const invocations = {
     hello: 'returns 200 without any I/O',
+    floor: 'creates a DynamoDB client and makes one GetItem against DynamoDB Local → expect HTTP 200',
     webhook: `POST /webhooks/generic: a signed field update of deal ${dealId} (at deliver) → expect HTTP 202`,
     approvals: `GET /approvals/<id>?token=… of ${dealId}'s pending finance approval (review page) → expect HTTP 200`,
     read_api: `GET /deals/${dealId} → expect HTTP 200`,
@@ -156,19 +161,25 @@ interface Measurements {
   won: WonDeal;
   cost: ReturnType<typeof wonDealCost>;
   webhooks: WebhookLoad;
-  coldInit: Record<FunctionName | 'hello', ColdInit>;
-  coldInvocations: Record<FunctionName | 'hello', string>;
+  coldInit: Record<FunctionName | 'hello' | 'floor', ColdInit>;
+  coldInvocations: Record<FunctionName | 'hello' | 'floor', string>;
+  floor: StorageFloor;
   board: BoardBench;
   loadAverages: Record<string, number[]>;
 }
 
-function toResults({ bundles, won, cost, webhooks, coldInit, coldInvocations, board, loadAverages }: Measurements) {
+function toResults(measured: Measurements) {
+  const { bundles, won, cost, webhooks, coldInit, coldInvocations, loadAverages, floor, board } = measured;
   const results: BenchResults = {
     webhook_p50_ms: round(webhooks.p50Ms),
     webhook_p99_ms: round(webhooks.p99Ms),
     webhooks_per_s: round(webhooks.perSecond),
+    floor_webhooks_per_s: round(floor.perSecond),
+    floor_p50_ms: round(floor.p50Ms),
+    floor_p99_ms: round(floor.p99Ms),
     cold_init_ms: byFunction((name) => round(coldInit[name].medianMs)),
     cold_init_hello_ms: round(coldInit.hello.medianMs, 2),
+    cold_init_floor_ms: round(coldInit.floor.medianMs, 2),
     bundle_kb: byFunction((name) => bundles[name].kb),
     sfn_transitions_per_won_deal: won.transitions,
     cost_usd_per_1000_won_deals: round(cost.per1000.total, 4),
@@ -176,7 +187,18 @@ function toResults({ bundles, won, cost, webhooks, coldInit, coldInvocations, bo
     board_p99_ms: round(board.p99Ms),
     board_deals: board.deals,
     goals: GOALS,
+    ratios: {},
     details: {
+      storage_floor: {
+        what:
+          'per event: GetItem of the deal, then one TransactWriteItems (event record, deal, one history item), ' +
+          'straight from Node with the AWS SDK on the same DynamoDB Local, right after the webhook load',
+        workers: LOAD.senders,
+        events: floor.events,
+        warmup_events: LOAD.warmupDeals * LOAD.warmupEventsPerDeal,
+        wall_s: round(floor.wallSeconds, 2),
+        item_bytes: floor.itemBytes,
+      },
       webhook_load: {
         senders: LOAD.senders,
         deals: LOAD.deals,
@@ -231,6 +253,7 @@ function toResults({ bundles, won, cost, webhooks, coldInit, coldInvocations, bo
     },
     measured_at: new Date().toISOString(),
   };
+  results.ratios = ratiosOf(results);
   return results;
 }
 
@@ -251,6 +274,23 @@ async function measure(stack: LocalStack, bundles: Bundles, deployed: Record<Fun
   const webhooks = await runWebhookLoad(stack.url, secret, id);
   await meter.idle(500, 120_000);
 
+  step(
+    `storage floor: the same ${LOAD.deals * LOAD.eventsPerDeal} events as bare DynamoDB calls, ${LOAD.senders} workers`,
+  );
+  loadAverages.storageFloor = loadavg();
+  const floor = await measureStorageFloor(
+    {
+      tableName: requireEnv(ENV.tableName),
+      endpoint: requireEnv(ENV.dynamoDbEndpoint),
+      workers: LOAD.senders,
+      deals: LOAD.deals,
+      eventsPerDeal: LOAD.eventsPerDeal,
+      warmupEvents: LOAD.warmupDeals * LOAD.warmupEventsPerDeal,
+      prefix: id,
+    },
+    await floorTemplates(`LOAD-${id}-0`),
+  );
+
   step(`cold starts: ${COLD_RUNS} fresh Node.js processes per bundle`);
   loadAverages.coldInit = loadavg();
   const cold = await coldTargets(stack, secret, id, won, bundles);
@@ -262,7 +302,39 @@ async function measure(stack: LocalStack, bundles: Bundles, deployed: Record<Fun
   loadAverages.board = loadavg();
   const board = await runBoardBench(stack, id);
   loadAverages.end = loadavg();
-  return { bundles, won, cost, webhooks, coldInit, coldInvocations: cold.invocations, board, loadAverages };
+  return { bundles, won, cost, webhooks, coldInit, coldInvocations: cold.invocations, loadAverages, floor, board };
+}
+
+/** A deal item and a history item as the load stored them, and an event record of the repository's shape. */
+async function floorTemplates(dealId: string): Promise<FloorTemplates> {
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: requireEnv(ENV.dynamoDbEndpoint) }));
+  const TableName = requireEnv(ENV.tableName);
+  const pk = `DEAL#${PIPELINE}#${dealId}`;
+  const { Item: deal } = await db.send(new GetCommand({ TableName, Key: { pk, sk: 'DEAL' } }));
+  const { Items: history = [] } = await db.send(
+    new QueryCommand({
+      TableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :h)',
+      ExpressionAttributeValues: { ':pk': pk, ':h': 'HISTORY#' },
+      ScanIndexForward: false,
+      Limit: 1,
+    }),
+  );
+  db.destroy();
+  if (!deal || !history[0]) throw new Error(`the webhook load stored no deal ${dealId} to size the floor's items by`);
+  const event = {
+    record: {
+      source: 'generic',
+      eventId: `${dealId}-e-0000`,
+      pipeline: PIPELINE,
+      dealId,
+      result: { outcome: 'applied', dealId, stage: 'qualify', reasons: [] },
+      recordedAt: new Date().toISOString(),
+      handedOff: true,
+    },
+    ttl: Math.floor(Date.now() / 1000) + 90 * 86_400,
+  };
+  return { deal, event, history: history[0] };
 }
 
 async function main(): Promise<void> {

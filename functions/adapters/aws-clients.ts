@@ -20,7 +20,9 @@ function endpointOptions(variable: string) {
 
 export function dynamoDb(): DynamoDBDocumentClient {
   documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient(endpointOptions(ENV.dynamoDbEndpoint)), {
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    // Every object stored is plain data; the SDK takes one with an own `constructor` key (a CRM field of that name)
+    // for a class instance unless told to store objects as maps.
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
   });
   return documentClient;
 }

@@ -1,5 +1,6 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -7,7 +8,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Deal, Decision, EventResult, HistoryEntry, Source } from '../core/deal.ts';
+import type { Deal, Decision, EventResult, HistoryEntry, Outcome, Reason, Source } from '../core/deal.ts';
 import { BadRequestError, ConcurrentUpdateError } from '../core/errors.ts';
 import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.ts';
 
@@ -21,9 +22,13 @@ import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.
  * | event record      | EVENT#<source>#<eventId>        | EVENT                   |                                      |
  * | approval          | APPROVAL#<approvalId>           | APPROVAL                |                                      |
  * | pipeline config   | PIPELINE#<pipeline>             | VERSION#<version>       |                                      |
+ * | side-effect marks | OUTBOX#<pipeline>#<dealId>      | <deal version>          |                                      |
+ * | daily notice      | NOTICE#<pipeline>#<dealId>      | <day>#<notice key>      |                                      |
  *
  * The deal item carries `version` for optimistic locking; history items are written once and never changed; an event
- * record is written in the same transaction as the decision it caused, so an event applies exactly once.
+ * record is written in the same transaction as the decision it caused, so an event applies exactly once. Every
+ * decision also stamps `lastDecision` on the deal item, so the table's stream (old and new image) tells the outbox
+ * what was decided; side-effect marks record which effects of a decision are done, so a retried batch repeats none.
  *
  * The `byStage` index key moves only when the deal changes stage: its sort key is the stage entry time (the CRM's
  * `occurredAt`, so a range on it finds the deals stale in a stage), and its partition is split into
@@ -33,6 +38,7 @@ import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.
 
 export const TABLE_KEYS = { partition: 'pk', sort: 'sk', stageIndex: 'byStage', ttl: 'ttl' } as const;
 const EVENT_RECORD_DAYS = 90;
+const OUTBOX_MARK_DAYS = 30;
 
 /** What the workflow needs on the deal item: which execution runs it and the task token it waits on. */
 export interface WorkflowState {
@@ -45,10 +51,45 @@ export interface WorkflowState {
   notifiedVisit: number;
 }
 
+/** What kind of input a decision answered. */
+export type DecisionKind = 'event' | 'approval' | 'expiry' | 'config' | 'reminder' | 'crm_sync';
+
+/**
+ * The decision the deal item was last written with (PLAN seam 1): the side-effect consumer derives every effect from
+ * a stream record's old and new image, and this says what happened between them. Workflow-only writes keep it as it
+ * is, so a record whose `lastDecision.version` did not change carries no decision.
+ */
+export interface LastDecision {
+  /** The deal item version this decision was written at. */
+  version: number;
+  kind: DecisionKind;
+  outcome: Outcome;
+  reasons: Reason[];
+  eventId: string | null;
+  source: Source | 'approval' | 'workflow' | 'config' | null;
+  /** Who made the change at the source (a CRM's own marker), when the source says. */
+  origin?: string;
+  at: string;
+  occurredAt?: string;
+  /** The stage the event asked for (a refused or held move's target). */
+  target?: string;
+  /** The approval a reminder, expiry or approver's decision is about. */
+  approvalId?: string;
+  /** True when the event was Stageflow's own CRM write coming back (CONTRACT 3.5). */
+  echo?: boolean;
+}
+
+/** Stageflow's recent stage writes to the deal's CRM record: an echo of one of them never moves the deal. */
+export interface CrmState {
+  writes: { stage: string; at: string }[];
+}
+
 export interface StoredDeal {
   deal: Deal;
   version: number;
   workflow: WorkflowState;
+  lastDecision?: LastDecision;
+  crm?: CrmState;
 }
 
 export interface EventRecord {
@@ -58,9 +99,10 @@ export interface EventRecord {
   dealId: string;
   result: EventResult;
   recordedAt: string;
-  /** False until the workflow was told; a redelivery of an event not handed off hands it off again. */
-  handedOff: boolean;
 }
+
+/** What identifies an approval item, given with every update so that the first one creates it whole. */
+export type ApprovalBase = Pick<ApprovalRecord, 'approvalId' | 'pipeline' | 'dealId' | 'role' | 'expiresAt'>;
 
 export interface ApprovalRecord {
   approvalId: string;
@@ -87,6 +129,10 @@ export class DuplicateEventError extends Error {
 const dealKey = (pipeline: string, dealId: string) => ({ pk: `DEAL#${pipeline}#${dealId}`, sk: 'DEAL' });
 const eventKey = (source: Source, eventId: string) => ({ pk: `EVENT#${source}#${eventId}`, sk: 'EVENT' });
 const approvalKey = (approvalId: string) => ({ pk: `APPROVAL#${approvalId}`, sk: 'APPROVAL' });
+const outboxKey = (pipeline: string, dealId: string, version: number) => ({
+  pk: `OUTBOX#${pipeline}#${dealId}`,
+  sk: String(version).padStart(10, '0'),
+});
 const pipelineKey = (pipeline: string, version: string) => ({ pk: `PIPELINE#${pipeline}`, sk: `VERSION#${version}` });
 
 /**
@@ -150,16 +196,39 @@ export interface CommitInput {
   event?: EventRecord;
   /** Changes to the workflow state written with the deal. */
   workflow?: Partial<WorkflowState>;
+  /** What was decided, for the outbox; the repository stamps the version. */
+  lastDecision?: Omit<LastDecision, 'version'>;
+  /** Stageflow's CRM writes, when this commit records one. */
+  crm?: CrmState;
 }
 
 /** The deal item as `commit` will write it (the deal as it was when the decision changes nothing). */
-export function storedAfter({ before, decision, workflow }: Omit<CommitInput, 'event'>): StoredDeal | null {
+export function storedAfter({
+  before,
+  decision,
+  workflow,
+  lastDecision,
+  crm,
+}: Omit<CommitInput, 'event'>): StoredDeal | null {
   if (!decision.deal) return before;
-  return {
+  const version = (before?.version ?? 0) + 1;
+  const stored: StoredDeal = {
     deal: decision.deal,
-    version: (before?.version ?? 0) + 1,
+    version,
     workflow: { ...(before?.workflow ?? NEW_WORKFLOW), ...workflow },
   };
+  const decided = lastDecision ? { ...lastDecision, version } : before?.lastDecision;
+  if (decided) stored.lastDecision = decided;
+  const crmState = crm ?? before?.crm;
+  if (crmState) stored.crm = crmState;
+  return stored;
+}
+
+/** The decision a stream record carries: null when the write only changed the workflow state. */
+export function decisionOf(before: StoredDeal | null, after: StoredDeal): LastDecision | null {
+  const decided = after.lastDecision;
+  if (!decided || decided.version !== after.version) return null;
+  return before?.lastDecision?.version === decided.version ? null : decided;
 }
 
 /** DynamoDB access for deals, their history, event records, approvals and stored pipeline configs. */
@@ -285,7 +354,7 @@ export class DealRepository {
    * Writes a decision in one transaction: the event record (condition: never seen), the deal (condition: unchanged
    * since read) and its new history entries. Throws DuplicateEventError or ConcurrentUpdateError.
    */
-  async commit({ before, decision, event, workflow }: CommitInput): Promise<StoredDeal | null> {
+  async commit({ before, decision, event, workflow, lastDecision, crm }: CommitInput): Promise<StoredDeal | null> {
     const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [];
     if (event) {
       items.push({
@@ -300,7 +369,7 @@ export class DealRepository {
         },
       });
     }
-    const stored = storedAfter({ before, decision, workflow });
+    const stored = storedAfter({ before, decision, workflow, lastDecision, crm });
     if (decision.deal && stored) {
       const { version } = stored;
       items.push({
@@ -340,6 +409,7 @@ export class DealRepository {
   /** Changes only the workflow state of a deal, under the same optimistic lock as every deal write. */
   async updateWorkflow(before: StoredDeal, workflow: Partial<WorkflowState>, deal?: Deal): Promise<StoredDeal> {
     const next: StoredDeal = {
+      ...before,
       deal: deal ?? before.deal,
       version: before.version + 1,
       workflow: { ...before.workflow, ...workflow },
@@ -361,41 +431,121 @@ export class DealRepository {
     return next;
   }
 
-  async getEvent(source: Source, eventId: string): Promise<EventRecord | null> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: eventKey(source, eventId), ConsistentRead: true }),
-    );
-    return Item ? (Item.record as EventRecord) : null;
-  }
-
-  async markHandedOff(source: Source, eventId: string): Promise<void> {
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: eventKey(source, eventId),
-        UpdateExpression: 'SET #record.handedOff = :true',
-        ExpressionAttributeNames: { '#record': 'record' },
-        ExpressionAttributeValues: { ':true': true },
-      }),
-    );
-  }
-
   async getApproval(approvalId: string): Promise<ApprovalRecord | null> {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: approvalKey(approvalId), ConsistentRead: true }),
     );
-    return Item ? (Item.approval as ApprovalRecord) : null;
+    if (!Item) return null;
+    // Items written before the outbox kept the record under one attribute.
+    const record = (Item.approval ?? Item) as ApprovalRecord;
+    return {
+      approvalId: record.approvalId,
+      pipeline: record.pipeline,
+      dealId: record.dealId,
+      role: record.role,
+      tokenHashes: record.tokenHashes ?? [],
+      taskToken: record.taskToken ?? null,
+      emailedAt: record.emailedAt ?? null,
+      remindedAt: record.remindedAt ?? null,
+      expiresAt: record.expiresAt,
+    };
   }
 
-  async putApproval(approval: ApprovalRecord): Promise<void> {
+  /**
+   * Stores the task token the workflow waits with on this approval. The approval item is updated attribute by
+   * attribute (created if absent), so a token attached by the workflow and a link added by the outbox never overwrite
+   * each other.
+   */
+  async attachTaskToken(base: ApprovalBase, taskToken: string): Promise<void> {
+    await this.updateApproval(base, 'SET taskToken = :taskToken', { ':taskToken': taskToken });
+  }
+
+  /** Adds the hash of a review-link token about to be emailed; links emailed before stay valid. */
+  async addReviewToken(base: ApprovalBase, tokenHash: string): Promise<void> {
+    await this.updateApproval(base, 'SET tokenHashes = list_append(if_not_exists(tokenHashes, :none), :hash)', {
+      ':hash': [tokenHash],
+      ':none': [],
+    });
+  }
+
+  /** Records that the request (`emailedAt`) or its reminder (`remindedAt`) reached the mail service. */
+  async markApprovalSent(base: ApprovalBase, sent: 'emailedAt' | 'remindedAt', at: string): Promise<void> {
+    await this.updateApproval(base, `SET ${sent} = :at`, { ':at': at });
+  }
+
+  private async updateApproval(base: ApprovalBase, update: string, values: Record<string, unknown>) {
     await this.db.send(
-      new PutCommand({
+      new UpdateCommand({
         TableName: this.tableName,
-        Item: {
-          ...approvalKey(approval.approvalId),
-          approval,
-          [TABLE_KEYS.ttl]: epochSeconds(approval.expiresAt) + EVENT_RECORD_DAYS * 86_400,
+        Key: approvalKey(base.approvalId),
+        UpdateExpression: `${update}, approvalId = :approvalId, pipeline = if_not_exists(pipeline, :pipeline), dealId = if_not_exists(dealId, :dealId), #role = if_not_exists(#role, :role), expiresAt = :expiresAt, #ttl = :ttl`,
+        ExpressionAttributeNames: { '#role': 'role', '#ttl': TABLE_KEYS.ttl },
+        ExpressionAttributeValues: {
+          ...values,
+          ':approvalId': base.approvalId,
+          ':pipeline': base.pipeline,
+          ':dealId': base.dealId,
+          ':role': base.role,
+          ':expiresAt': base.expiresAt,
+          ':ttl': epochSeconds(base.expiresAt) + EVENT_RECORD_DAYS * 86_400,
         },
+      }),
+    );
+  }
+
+  /** The side effects of one decision (deal version) already done: a retried stream batch skips them. */
+  async doneEffects(pipeline: string, dealId: string, version: number): Promise<Set<string>> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: outboxKey(pipeline, dealId, version), ConsistentRead: true }),
+    );
+    return new Set((Item?.done as Set<string> | undefined) ?? []);
+  }
+
+  /** Records that one side effect of a decision is done. */
+  async markEffectDone(pipeline: string, dealId: string, version: number, effect: string, now: string) {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: outboxKey(pipeline, dealId, version),
+        UpdateExpression: 'ADD done :effect SET #ttl = :ttl',
+        ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
+        ExpressionAttributeValues: {
+          ':effect': new Set([effect]),
+          ':ttl': epochSeconds(now) + OUTBOX_MARK_DAYS * 86_400,
+        },
+      }),
+    );
+  }
+
+  /**
+   * Claims a notice that may go out at most once a day (e.g. the same refusal): true for the first claim of the day.
+   */
+  async claimDailyNotice(pipeline: string, dealId: string, notice: string, now: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: `NOTICE#${pipeline}#${dealId}`,
+            sk: `${now.slice(0, 10)}#${notice}`,
+            [TABLE_KEYS.ttl]: epochSeconds(now) + 2 * 86_400,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Takes back a claimed notice whose email could not be sent, so the retry may send it. */
+  async releaseDailyNotice(pipeline: string, dealId: string, notice: string, now: string): Promise<void> {
+    await this.db.send(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { pk: `NOTICE#${pipeline}#${dealId}`, sk: `${now.slice(0, 10)}#${notice}` },
       }),
     );
   }
@@ -444,8 +594,21 @@ function versionCondition(before: StoredDeal | null) {
     : { ConditionExpression: 'attribute_not_exists(pk)' };
 }
 
-function toStoredDeal(item: Record<string, unknown>): StoredDeal {
-  return { deal: item.deal as Deal, version: item.version as number, workflow: item.workflow as WorkflowState };
+/** A deal item (a query result or a stream image) as the use cases see it. */
+export function toStoredDeal(item: Record<string, unknown>): StoredDeal {
+  const stored: StoredDeal = {
+    deal: item.deal as Deal,
+    version: item.version as number,
+    workflow: item.workflow as WorkflowState,
+  };
+  if (item.lastDecision) stored.lastDecision = item.lastDecision as LastDecision;
+  if (item.crm) stored.crm = item.crm as CrmState;
+  return stored;
+}
+
+/** True for the key of a deal item (the outbox consumes those; history, events and approvals have their own keys). */
+export function isDealKey(key: Record<string, unknown>): boolean {
+  return typeof key.pk === 'string' && key.pk.startsWith('DEAL#') && key.sk === 'DEAL';
 }
 
 function isConditionFailure(error: unknown): boolean {

@@ -17,6 +17,8 @@ export const ENV = {
   stepFunctionsEndpoint: 'SFN_ENDPOINT',
   /** Cloud: the Secrets Manager secret holding the webhook secrets and link signing key (a JSON object). */
   secretsArn: 'SECRETS_ARN',
+  /** Cloud: the Secrets Manager secret holding the CRM write-back settings (`CRM_SETTINGS`, a JSON object). */
+  crmSecretsArn: 'CRM_SECRETS_ARN',
   approvalReminderSeconds: 'APPROVAL_REMINDER_SECONDS',
   approvalExpirySeconds: 'APPROVAL_EXPIRY_SECONDS',
   /** Local only: run the stale-deal digest every N seconds (the cloud runs it on a daily schedule). */
@@ -37,6 +39,30 @@ export const SECRET_NAMES = [
   'LINK_SIGNING_KEY',
 ] as const;
 export type SecretName = (typeof SECRET_NAMES)[number];
+
+/**
+ * The CRM write-back connections (CONTRACT section 9), by environment variable name (local) and by key in the CRM
+ * secret's JSON (cloud, `CRM_SECRETS_ARN`: a secret of its own, so the internet-facing webhook function cannot read
+ * tokens that write to the CRMs). Unlike `SECRET_NAMES` each is optional: write-back runs for every CRM whose
+ * settings are all set, and none has a default. The base URLs sit beside the credentials, so one `put-secret-value`
+ * connects a CRM; an unset `HUBSPOT_API_BASE_URL` means HubSpot's public API.
+ */
+export const CRM_SETTINGS = {
+  hubspot: { accessToken: 'HUBSPOT_ACCESS_TOKEN', baseUrl: 'HUBSPOT_API_BASE_URL' },
+  pipedrive: { apiToken: 'PIPEDRIVE_API_TOKEN', baseUrl: 'PIPEDRIVE_API_BASE_URL' },
+  salesforce: {
+    clientId: 'SALESFORCE_CLIENT_ID',
+    clientSecret: 'SALESFORCE_CLIENT_SECRET',
+    loginUrl: 'SALESFORCE_LOGIN_URL',
+  },
+} as const;
+type CrmSettingsNames = typeof CRM_SETTINGS;
+export type CrmSettingName = {
+  [Crm in keyof CrmSettingsNames]: CrmSettingsNames[Crm][keyof CrmSettingsNames[Crm]];
+}[keyof CrmSettingsNames];
+export const CRM_SETTING_NAMES: readonly CrmSettingName[] = Object.values(CRM_SETTINGS).flatMap(
+  (names): CrmSettingName[] => Object.values(names),
+);
 
 /** A required variable; a missing one is a deployment error, reported by name. */
 export function requireEnv(name: string): string {

@@ -21,7 +21,8 @@ export class PipelineCatalog {
 
   /** The version new deals of this pipeline start on; an unknown pipeline is the sender's mistake. */
   async current(pipeline: string): Promise<VersionedPipeline> {
-    const version = this.currentVersions[pipeline];
+    // Own keys only: a pipeline named `__proto__` or `toString` must not find Object's members.
+    const version = Object.hasOwn(this.currentVersions, pipeline) ? this.currentVersions[pipeline] : undefined;
     if (!version) {
       throw new BadRequestError(
         'UNKNOWN_PIPELINE',

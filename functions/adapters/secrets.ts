@@ -1,4 +1,11 @@
-import { ENV, optionalEnv, SECRET_NAMES, type SecretName } from './environment.ts';
+import {
+  CRM_SETTING_NAMES,
+  type CrmSettingName,
+  ENV,
+  optionalEnv,
+  SECRET_NAMES,
+  type SecretName,
+} from './environment.ts';
 
 export type Secrets = Record<SecretName, string>;
 
@@ -24,6 +31,32 @@ export async function loadSecrets(): Promise<Secrets> {
   if (missing.length > 0) throw new Error(`secrets not configured: ${missing.join(', ')}`);
   cached = { secrets, until: Date.now() + CACHE_MS };
   return secrets;
+}
+
+/**
+ * The CRM write-back settings that are set; unset and empty ones are left out. In the cloud they come only from the
+ * CRM secret (`CRM_SECRETS_ARN`, cached five minutes like the webhook secrets): a function given the webhook secret
+ * but not that one writes back to no CRM. Locally `npm start` puts them in the environment; there is no default.
+ */
+export async function loadCrmSettings(): Promise<CrmSettings> {
+  const crmSecretsArn = optionalEnv(ENV.crmSecretsArn);
+  if (!crmSecretsArn) return optionalEnv(ENV.secretsArn) ? {} : crmSettingsIn(process.env);
+  if (cachedCrm && cachedCrm.secretId === crmSecretsArn && cachedCrm.until > Date.now()) return cachedCrm.settings;
+  const settings = crmSettingsIn(await fromSecretsManager(crmSecretsArn));
+  cachedCrm = { secretId: crmSecretsArn, settings, until: Date.now() + CACHE_MS };
+  return settings;
+}
+
+export type CrmSettings = Partial<Record<CrmSettingName, string>>;
+let cachedCrm: { secretId: string; settings: CrmSettings; until: number } | undefined;
+
+function crmSettingsIn(source: Record<string, unknown>): CrmSettings {
+  const settings: CrmSettings = {};
+  for (const name of CRM_SETTING_NAMES) {
+    const value = source[name];
+    if (typeof value === 'string' && value !== '') settings[name] = value;
+  }
+  return settings;
 }
 
 async function fromSecretsManager(secretId: string): Promise<Record<string, unknown>> {

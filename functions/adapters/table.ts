@@ -1,8 +1,10 @@
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
+  DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { TABLE_KEYS } from './deal-repository.ts';
@@ -35,11 +37,35 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
         Projection: { ProjectionType: 'ALL' },
       },
     ],
+    StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE_STREAM_VIEW },
   };
 }
 
-/** Creates the table unless it exists (a restarted local stack keeps its data). */
-export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+/** The outbox derives every side effect from the old and the new image of a deal item. */
+export const TABLE_STREAM_VIEW = 'NEW_AND_OLD_IMAGES';
+
+/**
+ * Creates the table unless it exists (a restarted local stack keeps its data), and makes sure its stream is on: a
+ * table created before the outbox existed gets it through UpdateTable. Returns the stream's ARN.
+ */
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<string> {
+  await createTable(client, tableName);
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const stream = Table?.StreamSpecification;
+  if (stream?.StreamEnabled && stream.StreamViewType === TABLE_STREAM_VIEW && Table?.LatestStreamArn) {
+    return Table.LatestStreamArn;
+  }
+  const { TableDescription } = await client.send(
+    new UpdateTableCommand({
+      TableName: tableName,
+      StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE_STREAM_VIEW },
+    }),
+  );
+  if (!TableDescription?.LatestStreamArn) throw new Error(`table ${tableName} has no stream after enabling it`);
+  return TableDescription.LatestStreamArn;
+}
+
+async function createTable(client: DynamoDBClient, tableName: string): Promise<void> {
   try {
     await client.send(new CreateTableCommand(tableDefinition(tableName)));
     await client.send(

@@ -4,10 +4,13 @@ import {
   SendTaskSuccessCommand,
   type SFNClient,
   StartExecutionCommand,
+  StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 
 /** Errors meaning "this task token is no longer waiting": already answered, timed out, or from a finished execution. */
 const SPENT_TOKEN_ERRORS = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
+/** Errors meaning "this execution is not running any more" (or never existed here). */
+const ENDED_EXECUTION_ERRORS = new Set(['ExecutionDoesNotExist', 'ExecutionNotRunning']);
 
 /**
  * Step Functions, as the deal workflow uses it: one execution per deal (named after the deal and its generation, so a
@@ -33,6 +36,18 @@ export class WorkflowClient {
       );
     } catch (error) {
       if (!(error instanceof Error && error.name === 'ExecutionAlreadyExists')) throw error;
+    }
+  }
+
+  /**
+   * Stops a deal's execution that a fresh one replaces (a config migration, approvals no running execution can pick
+   * up); one that already ended or is unknown counts as stopped.
+   */
+  async stop(executionArn: string, cause: string): Promise<void> {
+    try {
+      await this.sfn.send(new StopExecutionCommand({ executionArn, error: 'Stageflow.Replaced', cause }));
+    } catch (error) {
+      if (!(error instanceof Error && ENDED_EXECUTION_ERRORS.has(error.name))) throw error;
     }
   }
 

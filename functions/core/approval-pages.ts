@@ -1,6 +1,6 @@
 import escapeHtml from 'escape-html';
 import type { Approval, Deal } from './deal.ts';
-import { type Approver, dealAmount, dealTitle, formatTime, personLabel } from './emails.ts';
+import { type Approver, approvedValues, dealAmount, dealTitle, formatTime, personLabel } from './emails.ts';
 import type { StageConfig } from './pipeline-config.ts';
 
 /**
@@ -69,6 +69,7 @@ export function reviewPage(
         ['Amount', dealAmount(deal)],
         ['Stage', stage.name],
         ['What you approve', approval.reason],
+        ['Values you approve', approvedValues(approval)],
         ['Requested', formatTime(approval.requestedAt)],
         ['Expires', formatTime(approval.expiresAt)],
       ]),

@@ -34,6 +34,8 @@ function asNumber(value: unknown): number | undefined {
 
 function equalsExpected(value: unknown, expected: Criterion['value']): boolean {
   if (value === expected) return true;
+  // A multiple-choice field (a Pipedrive `set`) holds the expected value when any of its choices is it.
+  if (Array.isArray(value)) return value.some((item) => !Array.isArray(item) && equalsExpected(item, expected));
   if (typeof expected === 'boolean')
     return typeof value === 'string' && value.trim().toLowerCase() === String(expected);
   if (typeof expected === 'number') return typeof value === 'string' && asNumber(value) === expected;
@@ -78,6 +80,20 @@ export function criterionHolds(c: Criterion, fields: Fields): boolean {
       return n !== undefined && withinBounds(n, c);
     }
   }
+}
+
+/**
+ * How a condition reads the deal's fields: `holds`, `fails`, or `unreadable` when its field holds a value of the
+ * wrong kind ("30%", "0x1E", `[30]` for a number; "soon" for a date). Conditions that grant leniency, such as the
+ * `when` of an approval, treat `unreadable` as holding: they fail closed.
+ */
+export function readCondition(c: Criterion, fields: Fields): 'holds' | 'fails' | 'unreadable' {
+  if (criterionHolds(c, fields)) return 'holds';
+  const value = fieldValue(fields, c.field);
+  if (!isPresent(value)) return 'fails';
+  if (c.require === 'number' && asNumber(value) === undefined) return 'unreadable';
+  if (c.require === 'date') return 'unreadable';
+  return 'fails';
 }
 
 /** The criteria the fields do not satisfy, in their configured order. */

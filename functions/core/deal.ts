@@ -6,6 +6,12 @@
 export const SOURCES = ['generic', 'hubspot', 'pipedrive', 'salesforce'] as const;
 export type Source = (typeof SOURCES)[number];
 
+/**
+ * The longest deal id or event id taken, in characters: ids are parts of DynamoDB keys (at most 2,048 bytes), and
+ * no CRM's ids come near it.
+ */
+export const MAX_ID_LENGTH = 256;
+
 /** A deal field's value as stored; `null` in an event removes the field. */
 export type Fields = Record<string, unknown>;
 
@@ -32,6 +38,12 @@ export interface StageEvent {
   owner?: Owner;
   /** Merged into the deal's fields before the move is judged; `null` removes a field. */
   fields: Fields;
+  /**
+   * Who made the change at the source, as the CRM marks it (HubSpot `changeSource`/`sourceId`, Pipedrive
+   * `meta.change_source`/`user_id`, Salesforce `LastModifiedById`), e.g. `INTEGRATION:userId:45678`; lets Stageflow
+   * recognise its own write-back coming back (CONTRACT 3.5).
+   */
+  origin?: string;
 }
 
 export const OUTCOMES = ['applied', 'pending_approval', 'rejected', 'duplicate', 'stale'] as const;
@@ -53,6 +65,8 @@ export const REASON_CODES = [
   'APPROVAL_EXPIRED',
   'ALREADY_IN_STAGE',
   'STALE_EVENT',
+  'CONDITION_UNREADABLE',
+  'APPROVAL_VALUES_CHANGED',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -86,9 +100,15 @@ export interface Approval {
   comment: string | null;
   /** The workflow execution that runs this request's reminder and expiry timers; null until one picks it up. */
   runBy: string | null;
+  /**
+   * The deal's values that the approval's condition (`when`) looked at when it was asked, e.g. `{discountPercent: 25}`:
+   * what the approver approves. A change to them while the approval is pending (or after it was granted, before the
+   * move applies) asks again. Absent for approvals without a condition.
+   */
+  conditionValues?: Fields;
 }
 
-export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval'] as const;
+export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'echo', 'crm_sync'] as const;
 export type HistoryType = (typeof HISTORY_TYPES)[number];
 
 export interface HistoryEntry {
@@ -102,6 +122,12 @@ export interface HistoryEntry {
   reasons: Reason[];
   /** For an `approval` entry: which request ended, and how. */
   approval?: { approvalId: string; role: string; status: ApprovalStatus; decidedBy: string | null };
+  /** For an `echo` entry: the origin marker the CRM sent with Stageflow's own write coming back. */
+  origin?: string;
+  /** For a `crm_sync` entry: the CRM's answer (HTTP status) to the write-back. */
+  status?: number;
+  /** For a `crm_sync` entry: the CRM written to. */
+  crm?: Source;
 }
 
 export interface PendingMove {
@@ -110,6 +136,17 @@ export interface PendingMove {
   eventId: string | null;
   /** occurredAt of the event that asked for the move: it becomes the deal's `stageEventAt` when the move applies. */
   occurredAt?: string;
+}
+
+/**
+ * A move that arrived before the deal existed (CRMs reorder events): the deal was created in its start stage with
+ * the event's fields, and the move is judged when the next event for the deal arrives, in time order with it.
+ */
+export interface HeldMove {
+  to: string;
+  eventId: string;
+  source: Source;
+  occurredAt: string;
 }
 
 export type DealStatus = 'open' | 'won' | 'lost';
@@ -134,6 +171,8 @@ export interface Deal {
   visit: number;
   approvals: Approval[];
   pendingMove: PendingMove | null;
+  /** A move that came before the deal's creation, judged with the next event (absent on deals stored before it). */
+  heldMove?: HeldMove | null;
   createdAt: string;
   updatedAt: string;
 }

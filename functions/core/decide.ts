@@ -1,5 +1,15 @@
 import { isDeepStrictEqual } from 'node:util';
-import { criterionHolds, describeCriterion, unmetCriteria } from './criteria.ts';
+import {
+  approvalValuesChanged,
+  assessApprovals,
+  changedConditionValues,
+  conditionUnreadable,
+  conditionValuesOf,
+  requiredExitApprovals,
+  unreadableConditions,
+  unreadableNote,
+} from './approval-gate.ts';
+import { describeCriterion, unmetCriteria } from './criteria.ts';
 import type {
   Approval,
   Deal,
@@ -46,13 +56,6 @@ export class ApprovalNotPendingError extends Error {
   }
 }
 
-/** The approvals a forward move out of `stage` needs with these fields: each `when` evaluated, one per role. */
-export function requiredExitApprovals(stage: StageConfig, fields: Fields): ExitApproval[] {
-  return stage.exitApprovals
-    .filter((a) => a.when === undefined || criterionHolds(a.when, fields))
-    .filter((a, at, all) => all.findIndex((b) => b.role === a.role) === at);
-}
-
 /** The exit criteria of `stage` that the fields do not meet yet: what the owner still has to do. */
 export function openExitCriteria(stage: StageConfig, fields: Fields): Criterion[] {
   return unmetCriteria(stage.exitCriteria, fields);
@@ -91,7 +94,33 @@ export function decideEvent(
   event: StageEvent,
   ctx: DecisionContext,
 ): Decision {
-  return deal === null ? createDeal(pipeline, event, ctx) : updateDeal(pipeline, deal, event, ctx);
+  if (deal === null) return createDeal(pipeline, event, ctx);
+  const held = deal.heldMove;
+  if (!held) return updateDeal(pipeline, deal, event, ctx);
+  // The held move and this event are judged in the order they happened.
+  const heldEvent: StageEvent = { ...held, stage: held.to, pipeline: deal.pipeline, dealId: deal.dealId, fields: {} };
+  const released = { ...deal, heldMove: null };
+  if (isBefore(event.occurredAt, held.occurredAt)) {
+    const first = updateDeal(pipeline, released, event, ctx);
+    return chain(first, updateDeal(pipeline, first.deal ?? released, heldEvent, ctx), 'first');
+  }
+  const first = updateDeal(pipeline, released, heldEvent, ctx);
+  return chain(first, updateDeal(pipeline, first.deal ?? released, event, ctx), 'second');
+}
+
+/** Two decisions taken one after the other, answered as the one the event caused (`which`). */
+function chain(first: Decision, second: Decision, which: 'first' | 'second'): Decision {
+  const own = which === 'first' ? first : second;
+  const other = which === 'first' ? second : first;
+  return {
+    outcome: own.outcome,
+    reasons: [...own.reasons, ...other.reasons.filter((r) => r.code !== 'STALE_EVENT')],
+    deal: second.deal,
+    history: [...first.history, ...second.history],
+    requested: [...first.requested, ...second.requested],
+    ended: [...first.ended, ...second.ended],
+    moved: first.moved || second.moved,
+  };
 }
 
 /**
@@ -153,7 +182,10 @@ function createDeal(pipeline: VersionedPipeline, event: StageEvent, ctx: Decisio
     return refuse([unknownStage(config, event.stage)]);
   }
   const starts = startStages(config);
-  const stage = event.stage === undefined ? starts[0] : starts.find((s) => s.key === event.stage);
+  const named = event.stage === undefined ? starts[0] : starts.find((s) => s.key === event.stage);
+  // A move into a later stage may simply have overtaken the deal's creation: the deal is created in its start
+  // stage with what the event brought, and the move is held for the deal's next event (see HeldMove).
+  const stage = named ?? starts[0];
   if (stage === undefined) return refuse([startStageNotAllowed(starts, event.stage)]);
 
   const draft: Draft = {
@@ -184,6 +216,18 @@ function createDeal(pipeline: VersionedPipeline, event: StageEvent, ctx: Decisio
   const unmetEntry = unmetCriteria(stage.entryCriteria, draft.deal.fields);
   if (unmetEntry.length > 0) return refuse([criteriaUnmet('enter', stage, unmetEntry)]);
   requestEntryApprovals(draft, stage);
+  if (named === undefined && event.stage !== undefined) {
+    const held = startStageNotAllowed(starts, event.stage, stage);
+    draft.deal.heldMove = {
+      to: event.stage,
+      eventId: event.eventId,
+      source: event.source,
+      occurredAt: event.occurredAt,
+    };
+    const created = entry(ctx, 'created', null, stage.key, 'applied', event, []);
+    const refused = entry(ctx, 'move', stage.key, event.stage, 'rejected', event, [held]);
+    return decision(draft, null, 'rejected', [held], [created, refused], true);
+  }
   const created = entry(ctx, 'created', null, stage.key, 'applied', event, []);
   return decision(draft, null, 'applied', [], [created], true);
 }
@@ -192,8 +236,12 @@ function updateDeal(pipeline: VersionedPipeline, deal: Deal, event: StageEvent, 
   const { config } = pipeline;
   const draft = startDraft(config, deal, ctx);
   const fieldsTaken = mergeEvent(draft.deal, event);
-  const fieldUpdate = (outcome: Outcome, reasons: Reason[]): Decision =>
-    decision(draft, deal, outcome, reasons, [entry(ctx, 'fields', null, null, outcome, event, reasons)], false);
+  const fieldUpdate = (outcome: Outcome, reasons: Reason[]): Decision => {
+    const stored = entry(ctx, 'fields', null, null, outcome, event, reasons);
+    const reasked = outcome === 'applied' ? reaskOutdatedApprovals(draft) : null;
+    if (reasked === null) return decision(draft, deal, outcome, reasons, [stored], false);
+    return decision(draft, deal, outcome, [...reasons, ...reasked.reasons], [stored, reasked.entry], reasked.moved);
+  };
   const target = event.stage;
   if (target === undefined) {
     return fieldsTaken === 0 && isBefore(event.occurredAt, deal.lastEventAt)
@@ -206,8 +254,13 @@ function updateDeal(pipeline: VersionedPipeline, deal: Deal, event: StageEvent, 
     decision(draft, deal, outcome, reasons, [entry(ctx, 'move', from.key, target, outcome, event, reasons)]);
   const to = stageOf(config, target);
   if (to === undefined) return unmoved('rejected', [unknownStage(config, target)]);
+  // Naming the stage the deal is in moves nothing, however old the event (CONTRACT 3.5): its fields count as an update.
+  if (to.key === from.key) {
+    return fieldsTaken === 0 && isBefore(event.occurredAt, deal.lastEventAt)
+      ? fieldUpdate('stale', [staleFields(event)])
+      : fieldUpdate('applied', []);
+  }
   if (isBefore(event.occurredAt, deal.stageEventAt)) return unmoved('stale', [staleMove(event, deal, to)]);
-  if (to.key === from.key) return fieldUpdate('applied', []);
   if (isClosed(from)) return unmoved('rejected', [dealClosed(from)]);
 
   const move = attemptMove(draft, to, { eventId: event.eventId, source: event.source, occurredAt: event.occurredAt });
@@ -276,19 +329,57 @@ function attemptMove(draft: Draft, to: StageConfig, trigger: Trigger): MoveResul
   const judged = judgeMove(config, deal.fields, from, to);
   if (judged.reasons.length > 0) return result('rejected', judged.reasons, false);
 
-  const { waiting, missing } = assessApprovals(deal, from, judged.gate);
+  const { waiting, missing, outdated } = assessApprovals(deal, from, judged.gate);
+  const changed = outdated.map((approval) => approvalValuesChanged(config, approval, deal.fields));
+  for (const approval of outdated) {
+    if (approval.status !== 'pending') continue;
+    approval.status = 'cancelled';
+    approval.decidedAt = ctx.now;
+    draft.ended.push({ ...approval });
+  }
   if (waiting.length === 0 && missing.length === 0) {
     enterStage(draft, to, trigger.occurredAt);
     return result('applied', [], true);
   }
+  const unreadable = unreadableConditions(judged.gate, deal.fields);
   for (const need of missing) {
-    requestApproval(draft, need.role, from, 'exit', need.reason ?? defaultExitReason(config, need.role, from));
+    const reason = need.reason ?? defaultExitReason(config, need.role, from);
+    const note = unreadable.includes(need) ? ` (${unreadableNote(need, deal.fields)})` : '';
+    requestApproval(draft, need.role, from, 'exit', `${reason}${note}`, conditionValuesOf(need, deal.fields));
   }
   if (deal.pendingMove?.to !== to.key) {
     deal.pendingMove = { to: to.key, requestedAt: ctx.now, eventId: trigger.eventId, occurredAt: trigger.occurredAt };
   }
   const roles = [...waiting, ...missing.map((m) => m.role)];
-  return result('pending_approval', [approvalPending(config, from, to, roles)], false);
+  const unread = unreadable
+    .filter((need) => roles.includes(need.role))
+    .map((need) => conditionUnreadable(config, need, deal.fields));
+  return result('pending_approval', [...changed, approvalPending(config, from, to, roles), ...unread], false);
+}
+
+/**
+ * After fields changed: when the deal waits on a move whose approvals no longer cover its values (a discount raised
+ * while the manager's approval was pending), the move is judged again, which asks those approvals anew.
+ */
+function reaskOutdatedApprovals(draft: Draft): MoveResult | null {
+  const { deal, config } = draft;
+  const move = deal.pendingMove;
+  if (move === null) return null;
+  const outdated = deal.approvals.some(
+    (a) =>
+      a.status === 'pending' &&
+      a.stage === deal.stage &&
+      a.visit === deal.visit &&
+      changedConditionValues(a, deal.fields).length > 0,
+  );
+  if (!outdated) return null;
+  const result = attemptMove(draft, requireStage(config, move.to), {
+    eventId: move.eventId,
+    source: 'approval',
+    occurredAt: move.occurredAt ?? deal.stageEventAt,
+  });
+  if (result.outcome === 'rejected') deal.pendingMove = null;
+  return result;
 }
 
 /**
@@ -325,27 +416,6 @@ function judgeMove(
   return { reasons, gate: forward ? requiredExitApprovals(from, fields) : [] };
 }
 
-/**
- * Where each needed approval stands in the deal's current visit of `stage`. The newest request per role counts,
- * whether it was asked on entry or on exit: granted → satisfied, pending → waiting, anything else → missing.
- */
-function assessApprovals(
-  deal: Deal,
-  stage: StageConfig,
-  gate: ExitApproval[],
-): { waiting: string[]; missing: ExitApproval[] } {
-  const waiting: string[] = [];
-  const missing: ExitApproval[] = [];
-  for (const need of gate) {
-    const newest = deal.approvals.findLast(
-      (a) => a.role === need.role && a.stage === stage.key && a.visit === deal.visit,
-    );
-    if (newest?.status === 'pending') waiting.push(need.role);
-    else if (newest?.status !== 'approved') missing.push(need);
-  }
-  return { waiting, missing };
-}
-
 /** Moves the deal into `to`: a new visit, so the old visit's pending approvals are cancelled and `to`'s asked. */
 function enterStage(draft: Draft, to: StageConfig, occurredAt: string): void {
   const { deal, ctx } = draft;
@@ -372,7 +442,14 @@ function requestEntryApprovals(draft: Draft, stage: StageConfig): void {
   }
 }
 
-function requestApproval(draft: Draft, role: string, stage: StageConfig, kind: Approval['kind'], reason: string): void {
+function requestApproval(
+  draft: Draft,
+  role: string,
+  stage: StageConfig,
+  kind: Approval['kind'],
+  reason: string,
+  conditionValues?: Fields,
+): void {
   const { deal, ctx } = draft;
   const approval: Approval = {
     approvalId: ctx.newApprovalId(),
@@ -389,6 +466,7 @@ function requestApproval(draft: Draft, role: string, stage: StageConfig, kind: A
     decidedAt: null,
     comment: null,
     runBy: null,
+    ...(conditionValues === undefined ? {} : { conditionValues }),
   };
   deal.approvals.push(approval);
   draft.requested.push({ ...approval });
@@ -486,13 +564,16 @@ function unknownStage(config: PipelineConfig, stage: string): Reason {
   };
 }
 
-function startStageNotAllowed(starts: StageConfig[], stage: string | undefined): Reason {
+function startStageNotAllowed(starts: StageConfig[], stage: string | undefined, createdIn?: StageConfig): Reason {
   const keys = starts.map((s) => s.key);
+  const held =
+    createdIn === undefined
+      ? `Create it in ${keys[0] ?? 'a start stage'} first, then move it on.`
+      : `The deal was created in ${createdIn.key} with this event's fields, and the move to ${stage} is held: ` +
+        "it is judged with the deal's next event, in time order (CRMs may deliver a deal's creation late).";
   return {
     code: 'START_STAGE_NOT_ALLOWED',
-    message:
-      `A new deal can start only in ${anyOfList().format(keys)}, not in '${stage}'. ` +
-      `Create it in ${keys[0] ?? 'a start stage'} first, then move it on.`,
+    message: `A new deal can start only in ${anyOfList().format(keys)}, not in '${stage}'. ${held}`,
     stage,
     startStages: keys,
   };

@@ -1,8 +1,8 @@
 import escapeHtml from 'escape-html';
 import { describeCriterion } from './criteria.ts';
-import type { Approval, Deal, Owner } from './deal.ts';
+import type { Approval, Deal, Owner, Reason } from './deal.ts';
 import { amountFormat, utcDateTime } from './formatters.ts';
-import type { Criterion, StageConfig } from './pipeline-config.ts';
+import type { Criterion, PipelineConfig, StageConfig } from './pipeline-config.ts';
 
 /**
  * The emails Stageflow sends, as pure templates: each returns a plain-text body and an HTML body with the same
@@ -65,6 +65,16 @@ export function dealTitle(deal: Deal): string {
   return deal.dealName ? `${deal.dealName} (${deal.dealId})` : deal.dealId;
 }
 
+/**
+ * The deal's values an approval covers, as people read them: `discountPercent = 25`; null when its condition
+ * looked at none.
+ */
+export function approvedValues(approval: Approval): string | null {
+  const entries = Object.entries(approval.conditionValues ?? {});
+  if (entries.length === 0) return null;
+  return entries.map(([field, value]) => `${field} = ${value === null ? 'not set' : JSON.stringify(value)}`).join(', ');
+}
+
 /** A person as people name them: `Riley Rep <rep@example.com>`, or whichever part is known. */
 export function personLabel(person: Owner | null): string {
   if (person?.name && person.email) return `${person.name} <${person.email}>`;
@@ -96,6 +106,7 @@ export function approvalRequestEmail(input: {
       ['Amount', dealAmount(deal)],
       ['Stage', stage.name],
       ['What you validate', approval.reason],
+      ['Values you approve', approvedValues(approval)],
       ['Requested', formatTime(approval.requestedAt)],
       ['Expires', formatTime(approval.expiresAt)],
     ],
@@ -265,8 +276,12 @@ export function render(content: EmailContent): EmailMessage {
   const lists = (content.lists ?? []).filter((list) => list.items.length > 0);
   return {
     to: content.to,
-    // A CRM-supplied name must not break the Subject header onto a second line.
-    subject: content.subject.replace(/\s+/g, ' ').trim(),
+    // A CRM-supplied name must not break the Subject header onto a second line, nor reverse or hide parts of it in
+    // the inbox (U+202E RIGHT-TO-LEFT OVERRIDE, U+200F, zero-width characters, NUL): controls and format characters go.
+    subject: content.subject
+      .replace(/\s+/g, ' ')
+      .replace(/[\p{Cc}\p{Cf}]/gu, '')
+      .trim(),
     text: renderText(content, facts, lists),
     html: renderHtml(content, facts, lists),
   };
@@ -330,4 +345,90 @@ function renderHtml(
     footer,
     '</div></body></html>',
   ].join('\n');
+}
+
+/**
+ * The missing fields of refused moves, by their descriptions in the stage config (the field name when a criterion has
+ * none), e.g. "Decision maker identified (decisionMaker is not empty)".
+ */
+export function missingFieldLines(reasons: Reason[], config: PipelineConfig): string[] {
+  return reasons.flatMap((reason) => {
+    const missing = Array.isArray(reason.missing) ? (reason.missing as string[]) : [];
+    const stage = config.stages.find((s) => s.key === reason.stage);
+    const criteria = [...(stage?.exitCriteria ?? []), ...(stage?.entryCriteria ?? [])];
+    return missing.map((field) => {
+      const criterion = criteria.find((c) => c.field === field);
+      return criterion ? criterionLine(criterion) : field;
+    });
+  });
+}
+
+/**
+ * Tells the owner a move was refused: the reasons, the missing fields by their descriptions, and the guidance of the
+ * stage the deal is still in (CONTRACT section 4).
+ */
+export function moveRefusedEmail(input: {
+  deal: Deal;
+  target: string;
+  reasons: Reason[];
+  stage: StageConfig;
+  config: PipelineConfig;
+}): EmailMessage {
+  const { deal, target, reasons, stage, config } = input;
+  const targetName = config.stages.find((s) => s.key === target)?.name ?? target;
+  return render({
+    to: ownerEmail(deal),
+    subject: `Move refused: ${shortName(deal)} stays in ${stage.name}`,
+    heading: `${dealTitle(deal)} was not moved to ${targetName}`,
+    paragraphs: [
+      `The move to ${targetName} was refused, so the deal stays in ${stage.name}. Fix what is listed below, then move ` +
+        'the deal again in your CRM.',
+      stage.definition,
+    ],
+    facts: [
+      ['Deal', dealTitle(deal)],
+      ['Stage', stage.name],
+      ['Refused move to', targetName],
+    ],
+    lists: [
+      { title: 'Why', items: reasons.map((reason) => reason.message) },
+      { title: 'Missing fields', items: missingFieldLines(reasons, config) },
+      { title: `Goals of ${stage.name}`, items: stage.goals },
+      { title: `Actions in ${stage.name}`, items: stage.actions },
+    ],
+  });
+}
+
+/** Tells an approver a request they were sent no longer needs a decision (a new config version dropped it). */
+export function approvalCancelledEmail(input: { deal: Deal; approval: Approval; approver: Approver }): EmailMessage {
+  const { deal, approval, approver } = input;
+  return render({
+    to: approver.email,
+    subject: `No longer needed: ${shortName(deal)} — ${approval.role}`,
+    heading: `The approval request for ${dealTitle(deal)} was cancelled`,
+    paragraphs: [
+      `The request "${approval.reason}" no longer needs your decision: the pipeline's rules changed and the deal's ` +
+        'stage does not ask for it any more. The link you were sent no longer works.',
+    ],
+    facts: [
+      ['Deal', dealTitle(deal)],
+      ['Requested', formatTime(approval.requestedAt)],
+    ],
+  });
+}
+
+/** Tells the owner which pending approvals were cancelled (a new config version dropped them). */
+export function ownerApprovalsCancelledEmail(input: { deal: Deal; approvals: Approval[] }): EmailMessage {
+  const { deal, approvals } = input;
+  return render({
+    to: ownerEmail(deal),
+    subject: `Approvals cancelled: ${shortName(deal)} — ${approvals.map((a) => a.role).join(', ')}`,
+    heading: `Pending approvals for ${dealTitle(deal)} were cancelled`,
+    paragraphs: [
+      "The pipeline's rules changed and the deal's stage no longer asks for these approvals; the deal does not wait " +
+        'for them any more.',
+    ],
+    facts: [['Deal', dealTitle(deal)]],
+    lists: [{ title: 'Cancelled', items: approvals.map((a) => `${a.role}: ${a.reason}`) }],
+  });
 }

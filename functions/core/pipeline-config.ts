@@ -152,6 +152,13 @@ export const PipelineConfigSchema = z
               .default({})
               .describe('Pipedrive deal status → closed stage key'),
             fields: fieldRenames,
+            options: z
+              .record(
+                z.string().min(1).describe('a custom field key (the 40-hex key Pipedrive sends)'),
+                z.record(z.string().min(1), scalar).describe('option id → the value criteria compare with'),
+              )
+              .default({})
+              .describe('the values of enum and set custom fields, which Pipedrive sends as option ids'),
           })
           .optional()
           .describe('Pipedrive webhooks v2'),

@@ -6,13 +6,13 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { NotFoundError } from '../core/errors.ts';
 import { httpErrors } from '../http/middleware.ts';
 import { type HttpResult, json } from '../http/responses.ts';
+import { effectServicesFromEnvironment } from '../usecases/effect-services.ts';
 import { checkHealth } from '../usecases/health.ts';
 import { getDeal, listDeals, stageGuidance } from '../usecases/read-api.ts';
-import { servicesFromEnvironment } from '../usecases/services.ts';
 
 const logger = new Logger({ serviceName: 'stageflow-read-api' });
 const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-read-api' });
-const services = servicesFromEnvironment({ logger, metrics });
+const services = effectServicesFromEnvironment({ logger, metrics });
 
 /** The read API (CONTRACT section 6): deals, stage guidance and health. */
 export const handler = middy<APIGatewayProxyEventV2, HttpResult>()

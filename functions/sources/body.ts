@@ -3,15 +3,20 @@ import { toDotPath } from 'zod/v4/core';
 import type { StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
+import { storableJson } from './storable-json.ts';
 import type { SourceContext, WebhookRequest } from './types.ts';
 
 /** The pipeline a CRM delivery belongs to when its URL names none. */
 export const DEFAULT_PIPELINE = 'default';
 
-/** Parses a JSON body; `expected` names what the sender should send instead. */
+/**
+ * Parses a JSON body; `expected` names what the sender should send instead. The result can be stored as it came
+ * (see {@link storableJson}): limits on depth and key length are refused, inexact numbers kept as their text.
+ */
 export function parseJsonBody(rawBody: string, expected: string): unknown {
+  let parsed: unknown;
   try {
-    return JSON.parse(rawBody);
+    parsed = JSON.parse(rawBody);
   } catch (error) {
     throw new BadRequestError(
       'INVALID_JSON',
@@ -20,6 +25,7 @@ export function parseJsonBody(rawBody: string, expected: string): unknown {
       { cause: error },
     );
   }
+  return storableJson(rawBody, parsed);
 }
 
 /** Zod's issues as the contract's issues, each naming its field (an unknown key gets one issue of its own). */
@@ -70,6 +76,19 @@ export function resolvePipeline(ctx: SourceContext, pipeline: string, path: stri
 
 /** The latest instant JavaScript dates can hold, in ms: bounds timestamps before they reach `Date`. */
 export const MAX_EPOCH_MS = 8.64e15;
+
+/** How far ahead of our clock an event's time may be before it is taken as wrong: CRM clocks drift, a little. */
+export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * An event stamped more than {@link MAX_FUTURE_SKEW_MS} after it was received (a CRM clock far off, or a year
+ * 275760 date) gets the receive time instead: left as it came, it would be newer than every real event to follow
+ * and make them all `stale`, for good.
+ */
+export function boundOccurredAt(event: StageEvent, receivedAt: Date): StageEvent {
+  const ahead = Date.parse(event.occurredAt) - receivedAt.getTime();
+  return ahead > MAX_FUTURE_SKEW_MS ? { ...event, occurredAt: receivedAt.toISOString() } : event;
+}
 
 /** Oldest first, so that a batch applies in the order things happened; equal times keep the sender's order. */
 export function sortByOccurredAt(events: StageEvent[]): StageEvent[] {

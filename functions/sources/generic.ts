@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { StageEvent } from '../core/deal.ts';
+import { MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { UnauthorizedError } from '../core/errors.ts';
 import { jsonError } from '../http/responses.ts';
 import { DEFAULT_PIPELINE, parseJsonBody, resolvePipeline, validateBody } from './body.ts';
@@ -13,7 +13,7 @@ const TOLERANCE_SECONDS = 300;
 const SIGNATURE_FORMAT =
   'Stageflow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(GENERIC_WEBHOOK_SECRET, "<t>.<raw body>")>';
 
-const id = z.string().min(1).max(256);
+const id = z.string().min(1).max(MAX_ID_LENGTH);
 
 /** The generic webhook body of CONTRACT 3.1. Unknown keys are refused so that a misspelt field is not lost. */
 export const GenericEventSchema = z

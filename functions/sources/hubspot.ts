@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import type { StageEvent } from '../core/deal.ts';
-import { BadRequestError, type ErrorIssue, UnauthorizedError } from '../core/errors.ts';
+import { MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
+import { type ErrorIssue, UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { jsonError } from '../http/responses.ts';
 import {
@@ -15,6 +15,7 @@ import {
 import { configuredSecret, hmacSha256, safeEqual } from './credentials.ts';
 import { DELETED_IN_CRM_FIELD, mapStage, renameFields } from './crm-maps.ts';
 import { acceptedBatch } from './json-answers.ts';
+import { MAX_KEY_LENGTH } from './storable-json.ts';
 import type { SourceAdapter, WebhookRequest } from './types.ts';
 
 /** The route HubSpot calls; its signature covers the full URL, so the URL is rebuilt from the public base URL. */
@@ -28,7 +29,10 @@ const STAGE_PROPERTY = 'dealstage';
 const NAME_PROPERTY = 'dealname';
 
 /** HubSpot's ids: numbers in practice, digit strings tolerated. */
-const hubspotId = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected digits')]);
+const hubspotId = z.union([
+  z.number().int().nonnegative(),
+  z.string().max(MAX_ID_LENGTH).regex(/^\d+$/, 'expected digits'),
+]);
 
 const envelope = {
   eventId: hubspotId,
@@ -47,7 +51,11 @@ const HubSpotDealEventSchema = z.discriminatedUnion('subscriptionType', [
   z.looseObject({
     ...envelope,
     subscriptionType: z.literal('deal.propertyChange'),
-    propertyName: z.string().min(1),
+    propertyName: z
+      .string()
+      .min(1)
+      .max(MAX_KEY_LENGTH, `a property name of at most ${MAX_KEY_LENGTH} characters`)
+      .refine((name) => name !== '__proto__', 'reserved name: rename the property'),
     propertyValue: z.string(),
   }),
 ]);
@@ -57,12 +65,29 @@ const SUPPORTED_TYPES: ReadonlySet<unknown> = new Set(
   HubSpotDealEventSchema.options.map((option) => option.shape.subscriptionType.value),
 );
 
-/** The URL HubSpot signed: the public route plus the query string, with the characters HubSpot decodes decoded. */
-function hubspotSignedUrl(publicBaseUrl: string, query: WebhookRequest['query']): string {
-  const params = new URLSearchParams(
-    Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined),
-  ).toString();
-  const url = `${publicBaseUrl.replace(/\/+$/, '')}${HUBSPOT_ROUTE}${params ? `?${params}` : ''}`;
+/** New-platform apps send `object.<action>` events naming the object type; `0-3` is the deal. */
+const DEAL_OBJECT_TYPE = '0-3';
+
+/** The legacy deal subscription type an event stands for (`object.creation` of `0-3` → `deal.creation`), if any. */
+function dealSubscriptionType(subscriptionType: string, objectTypeId: unknown): string | undefined {
+  const [family, action] = subscriptionType.split('.', 2);
+  if (family === 'object' && String(objectTypeId) !== DEAL_OBJECT_TYPE) return undefined;
+  const type = family === 'object' ? `deal.${action}` : subscriptionType;
+  return SUPPORTED_TYPES.has(type) ? type : undefined;
+}
+
+/**
+ * The URL HubSpot signed: the public route plus the query string as received (HubSpot signs the URI it called, so
+ * `%20`, `+` and `~` must stay as they were sent), with the characters HubSpot decodes before signing decoded. A
+ * request without its raw query (tests, other hosts) has it rebuilt from the parsed parameters.
+ */
+function hubspotSignedUrl(publicBaseUrl: string, req: WebhookRequest): string {
+  const query =
+    req.rawQuery ??
+    new URLSearchParams(
+      Object.entries(req.query).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    ).toString();
+  const url = `${publicBaseUrl.replace(/\/+$/, '')}${HUBSPOT_ROUTE}${query ? `?${query}` : ''}`;
   return url.replace(/%(?:3A|2F|3F|40|21|24|27|28|29|2A|2C|3B)/gi, (escaped) => decodeURIComponent(escaped));
 }
 
@@ -80,7 +105,7 @@ function authenticate(req: WebhookRequest, secret: string, publicBaseUrl: string
         'check this server clock',
     );
   }
-  const url = hubspotSignedUrl(publicBaseUrl, req.query);
+  const url = hubspotSignedUrl(publicBaseUrl, req);
   const expected = hmacSha256(secret, `${req.method.toUpperCase()}${url}${req.rawBody}${timestamp}`, 'base64');
   if (!safeEqual(signature, expected)) {
     throw new UnauthorizedError(
@@ -90,7 +115,10 @@ function authenticate(req: WebhookRequest, secret: string, publicBaseUrl: string
   }
 }
 
-/** The deal events of a batch, validated; events of other objects (contacts, companies, …) are left out. */
+/**
+ * The deal events of a batch, validated; events of other objects (contacts, companies, …) are left out, and a batch
+ * of those only has none: it is answered 2xx with nothing recorded, because HubSpot retries any other answer.
+ */
 function dealEvents(body: unknown): HubSpotDealEvent[] {
   if (!Array.isArray(body) || body.length === 0) {
     throw invalidEvent('the body is not a HubSpot webhooks v3 batch — send a non-empty JSON array of events', [
@@ -99,29 +127,22 @@ function dealEvents(body: unknown): HubSpotDealEvent[] {
   }
   const events: HubSpotDealEvent[] = [];
   const issues: ErrorIssue[] = [];
-  const skipped = new Set<string>();
   body.forEach((item: unknown, index) => {
-    const type = z.looseObject({ subscriptionType: z.string().min(1) }).safeParse(item);
-    if (!type.success) {
-      issues.push(...issuesOf(type.error, [index]));
-    } else if (!SUPPORTED_TYPES.has(type.data.subscriptionType)) {
-      skipped.add(type.data.subscriptionType);
-    } else {
-      const event = HubSpotDealEventSchema.safeParse(item);
-      if (event.success) events.push(event.data);
-      else issues.push(...issuesOf(event.error, [index]));
+    const head = z
+      .looseObject({ subscriptionType: z.string().min(1), objectTypeId: z.unknown().optional() })
+      .safeParse(item);
+    if (!head.success) {
+      issues.push(...issuesOf(head.error, [index]));
+      return;
     }
+    const subscriptionType = dealSubscriptionType(head.data.subscriptionType, head.data.objectTypeId);
+    if (subscriptionType === undefined) return;
+    const event = HubSpotDealEventSchema.safeParse({ ...head.data, subscriptionType });
+    if (event.success) events.push(event.data);
+    else issues.push(...issuesOf(event.error, [index]));
   });
   if (issues.length > 0) {
     throw invalidEvent('the body is not a HubSpot webhooks v3 batch — fix the events listed in issues', issues);
-  }
-  if (events.length === 0) {
-    throw new BadRequestError(
-      'UNSUPPORTED_EVENT',
-      `this endpoint takes deal events only, and the batch has none (it has ${[...skipped].join(', ')}) — ` +
-        `subscribe the app to ${[...SUPPORTED_TYPES].join(', ')}`,
-      [{ path: '[0].subscriptionType', message: 'not a deal event' }],
-    );
   }
   return events;
 }
@@ -160,8 +181,9 @@ function toStageEvent(event: HubSpotDealEvent, pipeline: string, config: Pipelin
 }
 
 /**
- * `POST /webhooks/hubspot[?pipeline=<id>]` (CONTRACT 3.2): a HubSpot webhooks v3 batch. Events of other objects in a
- * batch are skipped, because HubSpot retries a whole batch on any error; a batch with no deal event at all is refused.
+ * `POST /webhooks/hubspot[?pipeline=<id>]` (CONTRACT 3.2): a HubSpot webhooks v3 batch, legacy `deal.*` events or
+ * new-platform `object.*` events of deals. Events of other objects are skipped, because HubSpot retries a whole batch
+ * on any error; a batch with none of a deal is answered with no results.
  */
 export const hubspotAdapter: SourceAdapter = {
   source: 'hubspot',
@@ -175,7 +197,13 @@ export const hubspotAdapter: SourceAdapter = {
     const pipeline = pipelineFromQuery(req);
     const config = resolvePipeline(ctx, pipeline, 'query.pipeline');
     const events = dealEvents(parseJsonBody(req.rawBody, 'a HubSpot webhooks v3 batch (a JSON array of events)'));
-    return sortByOccurredAt(events.map((event) => toStageEvent(event, pipeline, config)));
+    // HubSpot sends each property of one save as its own event, at the same time and in no set order: the field
+    // changes go first, so that a move to closedlost finds the closed_lost_reason saved with it.
+    return sortByOccurredAt(events.map((event) => toStageEvent(event, pipeline, config))).toSorted(
+      (a, b) =>
+        Date.parse(a.occurredAt) - Date.parse(b.occurredAt) ||
+        Number(a.stage !== undefined) - Number(b.stage !== undefined),
+    );
   },
 
   respond: acceptedBatch,

@@ -1,12 +1,11 @@
-import { isDeepStrictEqual } from 'node:util';
 import * as z from 'zod';
-import type { Fields, StageEvent } from '../core/deal.ts';
+import { type Fields, MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { BadRequestError, UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { jsonError } from '../http/responses.ts';
 import { invalidEvent, MAX_EPOCH_MS, parseJsonBody, pipelineFromQuery, resolvePipeline, validateBody } from './body.ts';
 import { configuredSecret, safeEqual } from './credentials.ts';
-import { DELETED_IN_CRM_FIELD, mapStage, renameFields } from './crm-maps.ts';
+import { DELETED_IN_CRM_FIELD, mapStage, renameField } from './crm-maps.ts';
 import { acceptedEvent } from './json-answers.ts';
 import type { SourceAdapter, WebhookRequest } from './types.ts';
 
@@ -24,7 +23,7 @@ const actionNames = Object.keys(ACTIONS) as (keyof typeof ACTIONS)[];
 /** Epoch values below this are seconds (the year 5138 in seconds is 1973 in ms); Pipedrive has sent both. */
 const SECONDS_BELOW = 1e11;
 
-const pipedriveId = z.union([z.number().int().nonnegative(), z.string().min(1).max(256)]);
+const pipedriveId = z.union([z.number().int().nonnegative(), z.string().min(1).max(MAX_ID_LENGTH)]);
 const anyRecord = z.record(z.string(), z.unknown());
 
 const MetaSchema = z.looseObject({
@@ -71,51 +70,72 @@ function toIso(timestamp: number | string): string {
   return new Date(timestamp < SECONDS_BELOW ? timestamp * 1000 : timestamp).toISOString();
 }
 
-/** A custom field's value: webhooks v2 wrap it as `{type, value, …}`. */
-function customValue(value: unknown): unknown {
-  return value !== null && typeof value === 'object' && 'value' in value ? value.value : value;
+type PipedriveCrm = PipelineConfig['crm']['pipedrive'];
+
+/** Option ids in `set` custom fields: webhooks v2 send `{type: 'set', values: [{id}, …]}`. */
+const OptionList = z.array(z.looseObject({ id: z.union([z.number(), z.string()]) }));
+
+/** An enum or set option id as the pipeline's `crm.pipedrive.options` names it; an unmapped id stays the id. */
+function optionValue(key: string, id: unknown, crm: PipedriveCrm): unknown {
+  const options = crm?.options && Object.hasOwn(crm.options, key) ? crm.options[key] : undefined;
+  return options && Object.hasOwn(options, String(id)) ? options[String(id)] : id;
 }
 
-/** The deal's stored fields from a `data` (or `previous`) object, custom fields flattened under their keys. */
-function fieldsOf(data: Record<string, unknown>): Fields {
+/**
+ * One custom field as stored fields. Webhooks v2 wrap each as `{type, …}`: an `enum` carries its option `id`, a `set`
+ * its `values` ids (both read through the option map), others a `value`. Sub-values beside it (a monetary field's
+ * `currency`, a range's `until`) are kept as `<name>_<sub-value>`, as Pipedrive's API v1 named them.
+ */
+function customFieldValues(key: string, raw: unknown, crm: PipedriveCrm): Fields {
+  const name = renameField(key, crm?.fields);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { [name]: raw };
+  const { type, id, values, value, ...subValues } = raw as Record<string, unknown>;
+  let main: unknown;
+  if (type === 'enum' && id !== undefined) main = optionValue(key, id, crm);
+  else if (type === 'set' && OptionList.safeParse(values).success) {
+    main = OptionList.parse(values).map((option) => optionValue(key, option.id, crm));
+  } else if ('value' in raw) main = value;
+  else return { [name]: raw };
+  return {
+    [name]: main,
+    ...Object.fromEntries(Object.entries(subValues).map(([sub, subValue]) => [`${name}_${sub}`, subValue])),
+  };
+}
+
+/** The deal's stored fields from `data`, renamed through the pipeline's map, custom fields flattened. */
+function fieldsOf(data: Record<string, unknown>, crm: PipedriveCrm): Fields {
   const custom = anyRecord.safeParse(data.custom_fields).data ?? {};
   return {
-    ...Object.fromEntries(Object.entries(data).filter(([name]) => !NOT_FIELDS.has(name))),
-    ...Object.fromEntries(Object.entries(custom).map(([name, value]) => [name, customValue(value)])),
+    ...Object.fromEntries(
+      Object.entries(data)
+        .filter(([name]) => !NOT_FIELDS.has(name))
+        .map(([name, value]) => [renameField(name, crm?.fields), value]),
+    ),
+    ...Object.assign({}, ...Object.entries(custom).map(([key, raw]) => customFieldValues(key, raw, crm))),
   };
 }
 
 /** The stage key the deal is in per `data`: a mapped closed status first, else its mapped `stage_id`. */
-function stageOf(data: DealData, crm: PipelineConfig['crm']['pipedrive']): string | undefined {
+function stageOf(data: DealData, crm: PipedriveCrm): string | undefined {
   const closed = data.status === 'won' || data.status === 'lost' ? crm?.status[data.status] : undefined;
   if (closed) return closed;
   if (data.stage_id === null || data.stage_id === undefined) return undefined;
   return mapStage('pipedrive', crm?.stages, String(data.stage_id));
 }
 
-/** Whether a value differs from `previous`; with no `previous` at all, every value counts as changed. */
-function changedSince(previous: Record<string, unknown> | undefined) {
-  return (name: string, now: Record<string, unknown>) =>
-    previous === undefined || (Object.hasOwn(previous, name) && !isDeepStrictEqual(previous[name], now[name]));
-}
-
 /**
- * What a create or change says about the deal. A change reports only what differs from `previous` (when given), so
- * that editing one field neither re-sends the stage nor overwrites fields changed since by newer events.
+ * What a create or change says about the deal: `data` is the deal's whole state at `meta.timestamp` (CONTRACT 3.3),
+ * so its stage and every field count, whether or not `previous` names them. Pipedrive drops webhooks while an
+ * account is rate-limited, and the next snapshot repairs what they carried; the core's per-field newest-wins rule
+ * keeps an older snapshot from overwriting a newer value, and an older stage is `stale`.
  */
-function describeDeal(
-  data: DealData,
-  previous: Record<string, unknown> | undefined,
-  config: PipelineConfig,
-): Pick<StageEvent, 'stage' | 'dealName' | 'fields'> {
+function describeDeal(data: DealData, config: PipelineConfig): Pick<StageEvent, 'stage' | 'dealName' | 'fields'> {
   const crm = config.crm.pipedrive;
-  const current = fieldsOf(data);
-  const fieldChanged = changedSince(previous && fieldsOf(previous));
-  const dealChanged = changedSince(previous);
-  const fields = Object.fromEntries(Object.entries(current).filter(([name]) => fieldChanged(name, current)));
-  const described: Pick<StageEvent, 'stage' | 'dealName' | 'fields'> = { fields: renameFields(fields, crm?.fields) };
+  const described: Pick<StageEvent, 'stage' | 'dealName' | 'fields'> = {
+    fields: fieldsOf(data, crm),
+  };
   const stage = stageOf(data, crm);
-  if (stage && (dealChanged('stage_id', data) || dealChanged('status', data))) described.stage = stage;
+  if (stage) described.stage = stage;
   if (data.title) described.dealName = data.title;
   return described;
 }
@@ -157,8 +177,7 @@ export const pipedriveAdapter: SourceAdapter = {
         { path: 'data', message: 'expected the deal object' },
       ]);
     }
-    const previous = action === 'change' ? (body.previous ?? undefined) : undefined;
-    return [{ ...event, ...describeDeal(body.data, previous, config) }];
+    return [{ ...event, ...describeDeal(body.data, config) }];
   },
 
   respond: acceptedEvent,

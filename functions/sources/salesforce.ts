@@ -1,12 +1,13 @@
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import * as z from 'zod';
 import { toDotPath } from 'zod/v4/core';
-import type { Fields, StageEvent } from '../core/deal.ts';
+import { type Fields, MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue, type RequestError, UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { invalidEvent, issuesOf, pipelineFromQuery, resolvePipeline, sortByOccurredAt } from './body.ts';
 import { configuredSecret, safeEqual } from './credentials.ts';
 import { mapStage, renameFields } from './crm-maps.ts';
+import { MAX_KEY_LENGTH } from './storable-json.ts';
 import type { SourceAdapter, WebhookResponse } from './types.ts';
 
 const SOAP_ENVELOPE_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
@@ -43,8 +44,11 @@ const NotificationsSchema = z.looseObject({
   Notification: z
     .array(
       z.looseObject({
-        Id: text.describe('the notification id: a retried delivery carries the same one'),
-        sObject: z.looseObject({ Id: text.describe('the Opportunity id'), '@_type': z.string().optional() }),
+        Id: text.max(MAX_ID_LENGTH).describe('the notification id: a retried delivery carries the same one'),
+        sObject: z.looseObject({
+          Id: text.max(MAX_ID_LENGTH).describe('the Opportunity id'),
+          '@_type': z.string().optional(),
+        }),
       }),
     )
     .min(1),
@@ -125,6 +129,13 @@ function toStageEvent(notification: Notification, index: number, { pipeline, con
   const values = new Map<string, string | null>();
   for (const [name, node] of Object.entries(sObject)) {
     if (name.startsWith('@_') || name === '#text') continue;
+    if (name.length > MAX_KEY_LENGTH) {
+      issues.push({
+        path: toDotPath([...path, `${name.slice(0, 32)}…`]),
+        message: `a field name of at most ${MAX_KEY_LENGTH} characters`,
+      });
+      continue;
+    }
     const value = leafValue(node);
     if (value === undefined) issues.push({ path: toDotPath([...path, name]), message: 'expected one value' });
     else values.set(name, value);
@@ -188,8 +199,8 @@ function soapFault(error: RequestError): WebhookResponse {
 /**
  * `POST /webhooks/salesforce?token=<SALESFORCE_WEBHOOK_TOKEN>[&pipeline=<id>]` (CONTRACT 3.4): a Salesforce outbound
  * message (SOAP 1.1) with one or more Opportunity notifications, acknowledged with the SOAP `Ack` once all are recorded.
- * The status is the contract's `202` like every webhook route; Salesforce takes any 2xx with `<Ack>true</Ack>` as
- * delivered.
+ * The status is `200`, as every SOAP 1.1 response (WS-I Basic Profile) and every reference listener answers; a `202`
+ * would tell some clients there is no body to read.
  */
 export const salesforceAdapter: SourceAdapter = {
   source: 'salesforce',
@@ -244,7 +255,7 @@ export const salesforceAdapter: SourceAdapter = {
   },
 
   respond() {
-    return xmlResponse(202, soapEnvelope({ notificationsResponse: { '@_xmlns': OUTBOUND_NS, Ack: 'true' } }));
+    return xmlResponse(200, soapEnvelope({ notificationsResponse: { '@_xmlns': OUTBOUND_NS, Ack: 'true' } }));
   },
 
   respondError: soapFault,

@@ -12,6 +12,8 @@ export interface WebhookRequest {
   /** Header names lower-cased. */
   headers: Record<string, string | undefined>;
   query: Record<string, string | undefined>;
+  /** The query string exactly as received, without `?` (signatures over the URL cover it as sent). */
+  rawQuery?: string;
   /** The body exactly as received (utf8): signatures are computed over it. */
   rawBody: string;
   /** The clock that timestamp windows are checked against. */

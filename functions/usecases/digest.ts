@@ -1,7 +1,7 @@
 import { cardFields, daysBetween, staleCutoff } from '../core/board.ts';
 import type { Approval, Fields } from '../core/deal.ts';
 import { ownerDigestEmail, type StageCount, type StaleDeal, summaryDigestEmail } from '../core/digest-emails.ts';
-import type { Services } from './services.ts';
+import type { EffectServices } from './effect-services.ts';
 
 /** How many of the stalest deals the pipeline summary names. */
 const SUMMARY_DEALS = 20;
@@ -19,7 +19,7 @@ export interface DigestReport {
  * range of the stage index (entered before now − staleAfterDays), never by scanning.
  */
 export async function sendDigest(
-  services: Pick<Services, 'deals' | 'pipelines' | 'mailer' | 'clock' | 'publicBaseUrl'>,
+  services: Pick<EffectServices, 'deals' | 'pipelines' | 'mailer' | 'clock' | 'publicBaseUrl'>,
 ): Promise<DigestReport> {
   const report: DigestReport = { owners: 0, staleDeals: 0, summaries: 0 };
   const now = services.clock();

@@ -1,11 +1,11 @@
-import type { Services } from './services.ts';
+import type { EffectServices } from './effect-services.ts';
 
 /**
  * `GET /health`: ok once every part the functions depend on answers — the table (through the stored current
  * config of every pipeline, which also proves the deploy wrote it) and the state machines.
  */
 export async function checkHealth(
-  services: Services,
+  services: EffectServices,
 ): Promise<{ status: 'ok' | 'unavailable'; checks: Record<string, string> }> {
   const checks: Record<string, string> = {};
   await Promise.all([

@@ -1,5 +1,5 @@
 import type { StoredDeal } from '../adapters/deal-repository.ts';
-import type { Approval, HistoryEntry } from '../core/deal.ts';
+import { type Approval, type HistoryEntry, MAX_ID_LENGTH } from '../core/deal.ts';
 import { BadRequestError, NotFoundError } from '../core/errors.ts';
 import type { Services } from './services.ts';
 
@@ -18,6 +18,7 @@ function approvalView(approval: Approval) {
     decidedBy: approval.decidedBy,
     decidedAt: approval.decidedAt,
     comment: approval.comment,
+    conditionValues: approval.conditionValues ?? null,
   };
 }
 
@@ -54,6 +55,13 @@ export function dealView({ deal }: StoredDeal) {
 
 /** `GET /deals/{dealId}?pipeline=…`: the deal with its approvals and full history. */
 export async function getDeal(pipeline: string, dealId: string, services: Services) {
+  if (dealId.length > MAX_ID_LENGTH) {
+    throw new BadRequestError(
+      'INVALID_DEAL_ID',
+      `the deal id is ${dealId.length} characters long; deal ids have at most ${MAX_ID_LENGTH} — check the URL`,
+      [{ path: 'dealId', message: `longer than ${MAX_ID_LENGTH} characters` }],
+    );
+  }
   await services.pipelines.current(pipeline);
   const [stored, history] = await Promise.all([
     services.deals.getDeal(pipeline, dealId),

@@ -3,6 +3,7 @@ import { loadSecrets } from '../adapters/secrets.ts';
 import { type EventResult, SOURCES, type Source } from '../core/deal.ts';
 import { NotFoundError, PayloadTooLargeError, RequestError, UnsupportedMediaTypeError } from '../core/errors.ts';
 import { type HttpResult, rawBody } from '../http/responses.ts';
+import { boundOccurredAt } from '../sources/body.ts';
 import { adapters } from '../sources/index.ts';
 import type { SourceAdapter, WebhookRequest } from '../sources/types.ts';
 import { recordEvent } from './record-event.ts';
@@ -34,7 +35,7 @@ export async function receiveWebhook(request: APIGatewayProxyEventV2, services: 
       pipelines: (id: string) => configs.get(id),
     };
     adapter.authenticate(webhook, context);
-    const events = adapter.parse(webhook, context);
+    const events = adapter.parse(webhook, context).map((event) => boundOccurredAt(event, webhook.receivedAt));
     const results: EventResult[] = [];
     for (const event of events) results.push(await recordEvent(event, services));
     return adapter.respond(results);
@@ -54,6 +55,7 @@ function toWebhookRequest(request: APIGatewayProxyEventV2, services: Services): 
     path: request.rawPath,
     headers: Object.fromEntries(Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
     query: request.queryStringParameters ?? {},
+    rawQuery: request.rawQueryString ?? '',
     rawBody: rawBody(request),
     receivedAt: services.clock(),
   };

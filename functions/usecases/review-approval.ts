@@ -15,14 +15,13 @@ import {
 import { approvalTokenMatches } from '../core/approval-token.ts';
 import type { Decision } from '../core/deal.ts';
 import { decideApproval as decideOnDeal } from '../core/decide.ts';
-import { approvalDecidedEmail, personLabel } from '../core/emails.ts';
+import { personLabel } from '../core/emails.ts';
 import { UnsupportedMediaTypeError } from '../core/errors.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import { requireStage, stageOf } from '../core/stages.ts';
 import { type HttpResult, rawBody } from '../http/responses.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
-import { syncWorkflow } from './sync-workflow.ts';
 
 /** The review form as posted: any field may be missing or hold anything. */
 export interface ApprovalForm {
@@ -105,7 +104,7 @@ export async function showApproval(
 /**
  * `POST /approvals/{approvalId}` (form fields `token`, `decision`, `comment`): records the approver's decision once.
  * The deal is written under its optimistic lock, so of two concurrent submissions exactly one decides and the other
- * re-reads and answers 409. Then the owner is emailed and the workflow waiting on the approval is released.
+ * re-reads and answers 409. The owner's email and the workflow's release follow from the stored decision (the outbox).
  */
 export async function decideApproval(approvalId: string, form: ApprovalForm, services: Services): Promise<HttpResult> {
   const link = LinkSchema.safeParse({ approvalId, token: form.token });
@@ -117,12 +116,7 @@ export async function decideApproval(approvalId: string, form: ApprovalForm, ser
     if (!loaded) return htmlResponse(404, notFoundPage());
     const ctx = decisionContext(services, loaded.pipeline.config);
     const refused = refusal(loaded, ctx.now);
-    if (refused) {
-      // A decision stored by a request that died before its hand-off is handed off again by the next click.
-      const decided = loaded.approval.status === 'approved' || loaded.approval.status === 'rejected';
-      if (decided) await syncWorkflow(loaded.stored, [loaded.approval], services);
-      return refused;
-    }
+    if (refused) return refused;
     if (!input.success) {
       const problem = input.error.issues.map((issue) => issue.message).join(' ');
       return htmlResponse(
@@ -141,29 +135,33 @@ export async function decideApproval(approvalId: string, form: ApprovalForm, ser
       },
       ctx,
     );
-    const after = await services.deals.commit({ before: loaded.stored, decision });
+    const after = await services.deals.commit({
+      before: loaded.stored,
+      decision,
+      lastDecision: {
+        kind: 'approval',
+        outcome: decision.outcome,
+        reasons: decision.reasons,
+        eventId: null,
+        source: 'approval',
+        at: ctx.now,
+        approvalId,
+      },
+    });
     if (!after) throw new Error(`deciding approval ${approvalId} left no deal to store`);
-    return handOff(loaded, after, decision, services);
+    return confirm(loaded, after, decision, services);
   });
 }
 
-/** After the decision is stored: the owner is told, the workflow released, and the approver shown the outcome. */
-async function handOff(
-  loaded: LoadedApproval,
-  after: StoredDeal,
-  decision: Decision,
-  services: Services,
-): Promise<HttpResult> {
+/**
+ * After the decision is stored the approver is shown the outcome. Telling the owner and releasing the workflow are
+ * the outbox's, from the committed deal item.
+ */
+function confirm(loaded: LoadedApproval, after: StoredDeal, decision: Decision, services: Services): HttpResult {
   const { approvalId } = loaded.approval;
   const decided = after.deal.approvals.find((approval) => approval.approvalId === approvalId);
   if (!decided) throw new Error(`approval ${approvalId} is missing from deal ${after.deal.dealId} after its decision`);
   services.telemetry.approvalEnded(after.deal, decided);
-  await Promise.all([
-    after.deal.owner?.email
-      ? services.mailer.send(approvalDecidedEmail({ deal: after.deal, approval: decided }))
-      : null,
-    syncWorkflow(after, decision.ended, services),
-  ]);
   const movedTo = decision.moved ? requireStage(loaded.pipeline.config, after.deal.stage).name : null;
   return htmlResponse(200, confirmationPage({ ...loaded, deal: after.deal, approval: decided, movedTo }));
 }

@@ -1,22 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { dynamoDb, ses, stepFunctions } from '../adapters/aws-clients.ts';
+import { dynamoDb } from '../adapters/aws-clients.ts';
 import { DealRepository } from '../adapters/deal-repository.ts';
 import { ENV, jsonEnv, optionalEnv, requireEnv } from '../adapters/environment.ts';
-import { Mailer } from '../adapters/mailer.ts';
 import { PipelineCatalog } from '../adapters/pipeline-catalog.ts';
 import { Telemetry } from '../adapters/telemetry.ts';
-import { WorkflowClient } from '../adapters/workflow-client.ts';
 import type { ApprovalTiming, DecisionContext } from '../core/deal.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 
-/** What the use cases need from the outside world; handlers build it once per process. */
+/**
+ * What the answer paths (webhooks, approval pages, read API) need: the table and the stored configs, nothing else.
+ * Step Functions, SES and the CRMs are the outbox's (`effect-services.ts`), so these functions load none of them.
+ */
 export interface Services {
   deals: DealRepository;
   pipelines: PipelineCatalog;
-  workflow: WorkflowClient;
-  mailer: Mailer;
   telemetry: Telemetry;
   publicBaseUrl: string;
   clock: () => Date;
@@ -28,8 +27,6 @@ export function servicesFromEnvironment(observability: { logger: Logger; metrics
   return {
     deals,
     pipelines: new PipelineCatalog(deals, jsonEnv(ENV.pipelines)),
-    workflow: new WorkflowClient(stepFunctions(), jsonEnv(ENV.stateMachines)),
-    mailer: new Mailer(ses(), requireEnv(ENV.mailFrom), optionalEnv(ENV.sesConfigurationSet)),
     telemetry: new Telemetry(observability.logger, observability.metrics),
     publicBaseUrl: requireEnv(ENV.publicBaseUrl).replace(/\/+$/, ''),
     clock: () => new Date(),

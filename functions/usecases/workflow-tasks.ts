@@ -1,23 +1,25 @@
 import type { ApprovalTimer, WorkflowPosition, WorkflowRequest } from '../../workflows/definition.ts';
-import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts';
-import { loadSecrets } from '../adapters/secrets.ts';
-import { hashApprovalToken, newApprovalToken } from '../core/approval-token.ts';
-import type { Approval, Deal } from '../core/deal.ts';
-import { expireApproval, openExitCriteria } from '../core/decide.ts';
-import {
-  approvalExpiredEmail,
-  approvalRequestEmail,
-  dealClosedEmail,
-  ownerApprovalsRequestedEmail,
-  stageEntryEmail,
-} from '../core/emails.ts';
-import type { StageConfig, VersionedPipeline } from '../core/pipeline-config.ts';
+import type { Approval, Deal, Decision } from '../core/deal.ts';
+import { expireApproval } from '../core/decide.ts';
+import type { EffectServices } from './effect-services.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
-import { decisionContext, type Services } from './services.ts';
-import { syncWorkflow, unrunApprovals } from './sync-workflow.ts';
-
+import { decisionContext } from './services.ts';
 /** The inputs the generated state machine sends, as workflows/definition.ts builds them. */
 export type WorkflowTask = WorkflowRequest;
+
+/**
+ * Pending approvals of the deal's current visit whose timers `executionId` does not run: those nobody runs yet
+ * (`runBy` null) and, for a new execution after a restart, those an earlier execution ran. With `null`, only the
+ * ones nobody runs.
+ */
+export function unrunApprovals(deal: Deal, executionId: string | null): Approval[] {
+  return deal.approvals.filter(
+    (approval) =>
+      approval.status === 'pending' &&
+      approval.visit === deal.visit &&
+      (executionId === null ? approval.runBy === null : approval.runBy !== executionId),
+  );
+}
 
 /** The named error a task throws when its deal is gone; the state machine fails the execution with it. */
 export class DealNotFoundError extends Error {
@@ -27,51 +29,50 @@ export class DealNotFoundError extends Error {
   }
 }
 
-export async function runWorkflowTask(task: WorkflowTask, services: Services): Promise<unknown> {
+export async function runWorkflowTask(task: WorkflowTask, services: EffectServices): Promise<unknown> {
   switch (task.action) {
     case 'await':
       return retryOnConflict(() => awaitNextMove(task, services));
     case 'request-approval':
     case 'remind-approval':
-      return sendApprovalRequest(task, services);
+      return holdApprovalRequest(task, services);
     case 'expire-approval':
       return retryOnConflict(() => expire(task, services));
     case 'closed':
-      return notifyClosed(task, services);
+      // The owner's closing email is the outbox's, sent when the closing move is committed.
+      return undefined;
     case 'continue':
       return retryOnConflict(() => continueAsNew(task, services));
   }
 }
 
-async function load(pipeline: string, dealId: string, services: Services) {
+async function load(pipeline: string, dealId: string, services: EffectServices) {
   const stored = await services.deals.getDeal(pipeline, dealId);
   if (!stored) throw new DealNotFoundError(pipeline, dealId);
   const versioned = await services.pipelines.version(pipeline, stored.deal.configVersion);
   return { stored, versioned };
 }
 
-function stageOf(versioned: VersionedPipeline, key: string): StageConfig {
-  const stage = versioned.config.stages.find((s) => s.key === key);
-  if (!stage) throw new Error(`stage '${key}' is not in pipeline ${versioned.config.pipeline}@${versioned.version}`);
-  return stage;
-}
-
 /**
  * A stage's waiting task. If the deal already left the stage, or has approval requests no execution runs yet, the
  * task answers itself at once so the state machine follows; otherwise it leaves its token on the deal for the next
- * recorded move, and tells the owner the stage's guidance on the first wait of each visit.
+ * recorded move (the outbox answers it). The owner's stage email is the outbox's, sent when the move is committed.
  */
-async function awaitNextMove(task: Extract<WorkflowTask, { action: 'await' }>, services: Services): Promise<void> {
-  const { stored, versioned } = await load(task.pipeline, task.dealId, services);
+async function awaitNextMove(
+  task: Extract<WorkflowTask, { action: 'await' }>,
+  services: EffectServices,
+): Promise<void> {
+  const { stored } = await load(task.pipeline, task.dealId, services);
   const { deal } = stored;
   const toRun = unrunApprovals(deal, task.executionId);
+  const running = { executionArn: task.executionId, waitStage: task.stage };
   if (deal.stage !== task.stage || toRun.length > 0) {
     const now = services.clock();
     const claimed: Deal = {
       ...deal,
       approvals: deal.approvals.map((a) => (toRun.includes(a) ? { ...a, runBy: task.executionId } : a)),
     };
-    await services.deals.updateWorkflow(stored, { waitToken: null, waitStage: task.stage }, claimed);
+    await services.deals.updateWorkflow(stored, { ...running, waitToken: null }, claimed);
     const output: WorkflowPosition = {
       pipeline: deal.pipeline,
       dealId: deal.dealId,
@@ -81,16 +82,7 @@ async function awaitNextMove(task: Extract<WorkflowTask, { action: 'await' }>, s
     await services.workflow.complete(task.taskToken, output);
     return;
   }
-  const firstWaitOfVisit = stored.workflow.notifiedVisit < deal.visit;
-  await services.deals.updateWorkflow(stored, {
-    waitToken: task.taskToken,
-    waitStage: task.stage,
-    notifiedVisit: deal.visit,
-  });
-  if (firstWaitOfVisit && versioned.config.rules.notifyOwnerOnStageEntry && deal.owner?.email) {
-    const stage = stageOf(versioned, deal.stage);
-    await services.mailer.send(stageEntryEmail({ deal, stage, openCriteria: openExitCriteria(stage, deal.fields) }));
-  }
+  await services.deals.updateWorkflow(stored, { ...running, waitToken: task.taskToken });
 }
 
 /** Seconds until the reminder, then from the reminder until expiry (at least 1: Step Functions needs a positive timeout). */
@@ -106,77 +98,72 @@ function approvalTimers(approval: Approval, now: Date): ApprovalTimer {
 }
 
 /**
- * The callback task of one approval request (first ask, then the reminder). The first run mails the approver a fresh
- * review link and tells the owner; a repeated run (a retried task, a restarted execution) only re-attaches the task
- * token, so an approver is never asked twice for the same request and links already sent keep working.
+ * The callback task of one approval request (first the wait for the reminder, then the wait for expiry). The task
+ * only keeps its token on the approval item, so that the approver's decision releases it; the emails are the
+ * outbox's: the request goes out when the decision that asked for it is committed, and the reminder when this task
+ * records that it is due. No mail is sent here, so a mail outage can never fail the workflow.
  */
-async function sendApprovalRequest(
+async function holdApprovalRequest(
   task: Extract<WorkflowTask, { action: 'request-approval' | 'remind-approval' }>,
-  services: Services,
+  services: EffectServices,
 ): Promise<void> {
-  const { stored, versioned } = await load(task.pipeline, task.dealId, services);
+  const { stored } = await load(task.pipeline, task.dealId, services);
   const approval = stored.deal.approvals.find((a) => a.approvalId === task.approvalId);
   if (approval?.status !== 'pending') {
     await services.workflow.complete(task.taskToken, { status: approval?.status ?? 'unknown' });
     return;
   }
-  const reminder = task.action === 'remind-approval';
-  const existing = await services.deals.getApproval(task.approvalId);
-  const alreadySent = reminder ? existing?.remindedAt : existing?.emailedAt;
-  const record: ApprovalRecord = existing ?? {
+  const base = {
     approvalId: approval.approvalId,
     pipeline: stored.deal.pipeline,
     dealId: stored.deal.dealId,
     role: approval.role,
-    tokenHashes: [],
-    taskToken: null,
-    emailedAt: null,
-    remindedAt: null,
     expiresAt: approval.expiresAt,
   };
-  if (alreadySent) {
-    await services.deals.putApproval({ ...record, taskToken: task.taskToken });
-  } else {
-    const { LINK_SIGNING_KEY } = await loadSecrets();
-    const token = newApprovalToken();
-    const sentAt = services.clock().toISOString();
-    const sent: ApprovalRecord = {
-      ...record,
-      taskToken: task.taskToken,
-      tokenHashes: [...record.tokenHashes, hashApprovalToken(token, LINK_SIGNING_KEY)],
-      ...(reminder ? { remindedAt: sentAt } : { emailedAt: sentAt }),
-    };
-    await services.deals.putApproval(sent);
-    await mailApprover(stored, versioned, approval, token, reminder, services);
+  await services.deals.attachTaskToken(base, task.taskToken);
+  if (task.action === 'remind-approval') {
+    const record = await services.deals.getApproval(task.approvalId);
+    if (!record?.remindedAt) await retryOnConflict(() => recordReminderDue(task, services));
   }
   await releaseIfDecidedMeanwhile(task, services);
 }
 
-async function mailApprover(
-  stored: StoredDeal,
-  versioned: VersionedPipeline,
-  approval: Approval,
-  token: string,
-  reminder: boolean,
-  services: Services,
-): Promise<void> {
-  const { deal } = stored;
-  const stage = stageOf(versioned, approval.stage);
-  const approver = versioned.config.approvers[approval.role];
-  if (!approver) throw new Error(`approver role '${approval.role}' has no address in the pipeline config`);
-  const link = `${services.publicBaseUrl}/approvals/${encodeURIComponent(approval.approvalId)}?token=${token}`;
-  await services.mailer.send(approvalRequestEmail({ deal, stage, approval, approver, link, reminder }));
-  if (!reminder && deal.owner?.email) {
-    await services.mailer.send(
-      ownerApprovalsRequestedEmail({ deal, stage, approvals: [approval], approvers: versioned.config.approvers }),
-    );
-  }
+/** The reminder is due: a decision of kind `reminder` on the deal (which changes nothing else) has the outbox mail it. */
+async function recordReminderDue(
+  task: { pipeline: string; dealId: string; approvalId: string },
+  services: EffectServices,
+) {
+  const { stored } = await load(task.pipeline, task.dealId, services);
+  const approval = stored.deal.approvals.find((a) => a.approvalId === task.approvalId);
+  if (approval?.status !== 'pending') return;
+  const reminder: Decision = {
+    outcome: 'applied',
+    reasons: [],
+    deal: stored.deal,
+    history: [],
+    requested: [],
+    ended: [],
+    moved: false,
+  };
+  await services.deals.commit({
+    before: stored,
+    decision: reminder,
+    lastDecision: {
+      kind: 'reminder',
+      outcome: 'applied',
+      reasons: [],
+      eventId: null,
+      source: 'workflow',
+      at: services.clock().toISOString(),
+      approvalId: task.approvalId,
+    },
+  });
 }
 
 /** A decision that landed before this task's token was stored found no token to release: release it now. */
 async function releaseIfDecidedMeanwhile(
   task: Extract<WorkflowTask, { taskToken: string; approvalId: string }>,
-  services: Services,
+  services: EffectServices,
 ): Promise<void> {
   const current = await services.deals.getDeal(task.pipeline, task.dealId);
   const approval = current?.deal.approvals.find((a) => a.approvalId === task.approvalId);
@@ -185,32 +172,40 @@ async function releaseIfDecidedMeanwhile(
   }
 }
 
-/** The approval ran out of time: mark it expired (cancelling a move that needed it) and tell the owner. */
-async function expire(task: Extract<WorkflowTask, { action: 'expire-approval' }>, services: Services): Promise<void> {
+/** The approval ran out of time: mark it expired, cancelling a move that needed it (the outbox tells the owner). */
+async function expire(
+  task: Extract<WorkflowTask, { action: 'expire-approval' }>,
+  services: EffectServices,
+): Promise<void> {
   const { stored, versioned } = await load(task.pipeline, task.dealId, services);
-  const decision = expireApproval(versioned, stored.deal, task.approvalId, decisionContext(services, versioned.config));
+  const ctx = decisionContext(services, versioned.config);
+  const decision = expireApproval(versioned, stored.deal, task.approvalId, ctx);
   if (decision.outcome === 'duplicate' || !decision.deal) return;
-  const after = await services.deals.commit({ before: stored, decision });
+  await services.deals.commit({
+    before: stored,
+    decision,
+    lastDecision: {
+      kind: 'expiry',
+      outcome: decision.outcome,
+      reasons: decision.reasons,
+      eventId: null,
+      source: 'workflow',
+      at: ctx.now,
+      approvalId: task.approvalId,
+    },
+  });
   const expired = decision.deal.approvals.find((a) => a.approvalId === task.approvalId);
   if (expired) services.telemetry.approvalEnded(decision.deal, expired);
-  if (expired && decision.deal.owner?.email) {
-    await services.mailer.send(approvalExpiredEmail({ deal: decision.deal, approval: expired }));
-  }
-  if (after) await syncWorkflow(after, [], services);
-}
-
-async function notifyClosed(task: Extract<WorkflowTask, { action: 'closed' }>, services: Services): Promise<void> {
-  const { stored, versioned } = await load(task.pipeline, task.dealId, services);
-  if (stored.deal.owner?.email) {
-    await services.mailer.send(dealClosedEmail({ deal: stored.deal, stage: stageOf(versioned, task.stage) }));
-  }
 }
 
 /**
  * Hands a long-lived deal to a fresh execution (Standard executions end after a year): the next generation starts
  * at the deal's current stage and re-runs its pending approval timers.
  */
-export async function continueAsNew(task: { pipeline: string; dealId: string }, services: Services): Promise<void> {
+export async function continueAsNew(
+  task: { pipeline: string; dealId: string },
+  services: EffectServices,
+): Promise<void> {
   const { stored } = await load(task.pipeline, task.dealId, services);
   const generation = stored.workflow.generation + 1;
   const after = await services.deals.updateWorkflow(stored, { generation, waitToken: null });

@@ -36,6 +36,11 @@ export interface HttpHostOptions {
   routes: Route[];
   /** Bodies above this many bytes are refused with 413 before they are read; 256 KiB by default. */
   maxBodyBytes?: number;
+  /**
+   * The sentence of the 413 the host answers itself, when the routes' own limit is lower than `maxBodyBytes` (which
+   * then only stands for the platform's limit) and the sender should be told the routes' one.
+   */
+  tooLargeMessage?: string;
 }
 
 export interface HttpHost {
@@ -106,10 +111,14 @@ interface RouteMatch {
  */
 export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost> {
   const host = options.host ?? '127.0.0.1';
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const limit: BodyLimit = {
+    bytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    message: options.tooLargeMessage ?? null,
+  };
+  const maxBodyBytes = limit.bytes;
   const routes = compileRoutes(options.routes);
   const serve = (req: IncomingMessage, res: ServerResponse) => {
-    void handleRequest(req, res, routes, maxBodyBytes);
+    void handleRequest(req, res, routes, limit);
   };
   const server = createServer(serve);
   // Answering `Expect: 100-continue` ourselves lets a client skip sending a body that would be refused anyway.
@@ -150,7 +159,7 @@ async function handleRequest(
   req: IncomingMessage,
   res: ServerResponse,
   routes: CompiledRoute[],
-  maxBodyBytes: number,
+  limit: BodyLimit,
 ): Promise<void> {
   const receivedAt = new Date();
   const requestId = randomUUID();
@@ -167,11 +176,11 @@ async function handleRequest(
   let route: RouteMatch;
   let body: Buffer;
   try {
-    if (declaredLength(req) > maxBodyBytes) {
-      throw bodyTooLarge(maxBodyBytes);
+    if (declaredLength(req) > limit.bytes) {
+      throw bodyTooLarge(limit);
     }
     route = matchRoute(routes, method, rawPath);
-    body = await readBody(req, maxBodyBytes);
+    body = await readBody(req, limit);
   } catch (error) {
     if (error instanceof ClientDisconnectedError) {
       res.destroy();
@@ -308,12 +317,20 @@ function declaredLength(req: IncomingMessage): number {
   return header === undefined ? 0 : Number(header);
 }
 
-function bodyTooLarge(maxBodyBytes: number): PayloadTooLargeError {
-  return new PayloadTooLargeError(`The request body is larger than ${maxBodyBytes} bytes; send a smaller body.`);
+interface BodyLimit {
+  bytes: number;
+  /** What the 413 says instead of naming `bytes`. */
+  message: string | null;
+}
+
+function bodyTooLarge(limit: BodyLimit): PayloadTooLargeError {
+  return new PayloadTooLargeError(
+    limit.message ?? `The request body is larger than ${limit.bytes} bytes; send a smaller body.`,
+  );
 }
 
 /** Reads the whole body, or rejects as soon as it grows past the limit (the rest is then never buffered). */
-function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, limit: BodyLimit): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -325,9 +342,9 @@ function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBodyBytes) {
+      if (size > limit.bytes) {
         cleanUp();
-        reject(bodyTooLarge(maxBodyBytes));
+        reject(bodyTooLarge(limit));
       } else {
         chunks.push(chunk);
       }

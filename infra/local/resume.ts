@@ -2,14 +2,18 @@ import { stepFunctions } from '../../functions/adapters/aws-clients.ts';
 import { WorkflowClient } from '../../functions/adapters/workflow-client.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import type { Services } from '../../functions/usecases/services.ts';
-import { registerStateMachine } from './stack.ts';
 
 /**
  * After a restart the local engine has no executions: every open deal gets a fresh one (the next generation) at its
  * current stage, on the state machine of the config version it started on, so it carries on as if nothing happened —
- * its pending approvals are picked up again with the links already emailed.
+ * its pending approvals are picked up again with the links already emailed. The stack passes in how a version's state
+ * machine is registered, so this step depends on nothing above it.
  */
-export async function resumeOpenDeals(services: Services, current: Map<string, VersionedPipeline>): Promise<number> {
+export async function resumeOpenDeals(
+  services: Services,
+  current: Map<string, VersionedPipeline>,
+  registerStateMachine: (pipeline: VersionedPipeline) => Promise<string>,
+): Promise<number> {
   const machines = new Map<string, Promise<string>>();
   const machineFor = (pipeline: VersionedPipeline) => {
     const key = `${pipeline.config.pipeline}@${pipeline.version}`;

@@ -3,8 +3,9 @@ import { join, resolve } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { CreateStateMachineCommand } from '@aws-sdk/client-sfn';
-import type { Context } from 'aws-lambda';
+import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { dynamoDb, stepFunctions } from '../../functions/adapters/aws-clients.ts';
 import { DealRepository } from '../../functions/adapters/deal-repository.ts';
 import { ENV, SECRET_NAMES, type SecretName } from '../../functions/adapters/environment.ts';
@@ -14,6 +15,7 @@ import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts'
 import { buildStateMachineDefinition } from '../../workflows/definition.ts';
 import { type RunningProcess, startDynamoDbLocal, startSesLocal } from './emulators.ts';
 import { type HttpHandler, lambdaContext, startHttpHost } from './http-host.ts';
+import { startStreamPoller } from './stream-poller.ts';
 import { startWorkflowEngine, type WorkflowEngine } from './workflow-engine.ts';
 
 /** The ports and places of the embedded stack (CONTRACT section 2), each overridable by its environment variable. */
@@ -42,6 +44,11 @@ export const DEVELOPMENT_SECRETS: Record<SecretName, string> = {
 };
 
 export const TABLE_NAME = 'stageflow';
+/**
+ * `true` holds the outbox back: decisions are still recorded and answered, their side effects run at the next start.
+ * The fault tests use it to stop the stack between a commit and its effects.
+ */
+export const OUTBOX_PAUSED = 'STAGEFLOW_OUTBOX_PAUSED';
 const API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 const WORKFLOW_FUNCTION = 'stageflow-workflow';
 
@@ -73,8 +80,9 @@ export interface LocalStack {
 
 /**
  * Starts the whole system on this machine: DynamoDB Local, local SES, the local Step Functions engine running the
- * generated state machine, and the HTTP API in front of the very handlers the cloud runs. Deals in flight are picked
- * up again at their current stage.
+ * generated state machine, the HTTP API in front of the very handlers the cloud runs, and the outbox fed from the
+ * table's stream. Deals in flight are picked up again at their current stage, and side effects of decisions committed
+ * before a stop run after the start.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const pipelines = options.configFile
@@ -96,7 +104,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     running.push(dynamo as RunningProcess, sesLocal as RunningProcess);
     const stepFunctionsUrl = `http://127.0.0.1:${options.stepFunctionsPort}`;
     configureEnvironment(options, dynamo.url, sesLocal.url, stepFunctionsUrl, pipelines);
-    await ensureTable(new DynamoDBClient({ endpoint: dynamo.url }), TABLE_NAME);
+    const streamArn = await ensureTable(new DynamoDBClient({ endpoint: dynamo.url }), TABLE_NAME);
 
     let workflowHandler: TaskHandler | undefined;
     const engine = await startWorkflowEngine({
@@ -118,11 +126,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
     process.env[ENV.stateMachines] = JSON.stringify(stateMachineArns);
 
-    const { feedInsightsFromCommits } = await import('./interim-insights-feed.ts');
-    feedInsightsFromCommits(TABLE_NAME, new Logger({ serviceName: 'stageflow-local-insights' }));
     const handlers = await loadHandlers();
     workflowHandler = handlers.workflow;
     const { servicesFromEnvironment } = await import('../../functions/usecases/services.ts');
+    const { MAX_WEBHOOK_BYTES } = await import('../../functions/usecases/receive-webhook.ts');
     const services = servicesFromEnvironment({
       logger: new Logger({ serviceName: 'stageflow-local' }),
       metrics: new Metrics({ namespace: 'Stageflow' }),
@@ -133,6 +140,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       // API Gateway's own payload limit: the handlers enforce the contract's 256 KiB themselves, answering in each
       // sender's format (a SOAP fault for Salesforce), exactly as they do in the cloud.
       maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
+      tooLargeMessage: `the body is over the limit of ${MAX_WEBHOOK_BYTES} bytes (256 KiB) — split the batch`,
       routes: [
         { method: 'POST', path: '/webhooks/{source}', handler: handlers.webhook },
         { method: 'GET', path: '/approvals/{approvalId}', handler: handlers.approvals },
@@ -155,8 +163,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
 
     const { resumeOpenDeals } = await import('./resume.ts');
-    const resumed = await resumeOpenDeals(services, pipelines);
+    const resumed = await resumeOpenDeals(services, pipelines, registerStateMachine);
     if (resumed > 0) options.log(`resumed ${resumed} open deal(s) at their current stage`);
+
+    if (process.env[OUTBOX_PAUSED] === 'true') {
+      options.log(`outbox paused (${OUTBOX_PAUSED}): decisions are recorded, their side effects wait`);
+    } else {
+      const poller = startStreamPoller({
+        streams: new DynamoDBStreamsClient({ endpoint: dynamo.url }),
+        streamArn,
+        handle: (event) => handlers.outbox(event, lambdaContext('stageflow-outbox')),
+        checkpointFile: options.dataDir ? join(options.dataDir, 'outbox-checkpoint.json') : null,
+        log: options.log,
+      });
+      running.push({ stop: () => poller.stop() });
+    }
 
     return {
       url: host.url,
@@ -222,13 +243,15 @@ function configureEnvironment(
 }
 
 type TaskHandler = (event: unknown, context: Context) => Promise<unknown>;
+type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
 
 async function loadHandlers() {
-  const [webhook, approvals, readApi, workflow, board, digest] = await Promise.all([
+  const [webhook, approvals, readApi, workflow, outbox, board, digest] = await Promise.all([
     import('../../functions/webhook/handler.ts'),
     import('../../functions/approvals/handler.ts'),
     import('../../functions/read-api/handler.ts'),
     import('../../functions/workflow/handler.ts'),
+    import('../../functions/outbox/handler.ts'),
     import('../../functions/board/handler.ts'),
     import('../../functions/digest/handler.ts'),
   ]);
@@ -237,13 +260,14 @@ async function loadHandlers() {
     approvals: approvals.handler as unknown as HttpHandler,
     readApi: readApi.handler as unknown as HttpHandler,
     workflow: workflow.handler as unknown as TaskHandler,
+    outbox: outbox.handler as unknown as StreamHandler,
     board: board.handler as unknown as HttpHandler,
     digest: digest.handler as unknown as TaskHandler,
   };
 }
 
 /** Registers the pipeline version's state machine with the local engine (one per version, like published versions). */
-export async function registerStateMachine(pipeline: VersionedPipeline): Promise<string> {
+async function registerStateMachine(pipeline: VersionedPipeline): Promise<string> {
   const definition = buildStateMachineDefinition(pipeline.config, WORKFLOW_FUNCTION);
   const { stateMachineArn } = await stepFunctions().send(
     new CreateStateMachineCommand({

@@ -7,7 +7,7 @@ import { ensureTable } from '../../functions/adapters/table.ts';
 import { COUNTER } from '../../functions/core/board.ts';
 import type { Deal } from '../../functions/core/deal.ts';
 import { projectInsights } from '../../functions/usecases/insights-projection.ts';
-import { EXIT_FIELDS, postGeneric, stackUrls, uniqueId } from '../support/api.ts';
+import { EXIT_FIELDS, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
 
 const DAY_MS = 86_400_000;
 const daysAgo = (days: number) => new Date(Date.now() - days * DAY_MS).toISOString();
@@ -120,7 +120,11 @@ describe('the board on the local stack (CONTRACT section 10)', () => {
 
   it('shows the insights of a period from the read model, with the lost reason', async () => {
     const { lostReason } = await ownersDeals();
-    const insights = await page(`/board/insights?pipeline=default&from=${daysAgo(70).slice(0, 10)}`);
+    // The outbox projects each change after it is committed: the read model catches up within moments.
+    const insights = await waitFor(async () => {
+      const answer = await page(`/board/insights?pipeline=default&from=${daysAgo(70).slice(0, 10)}`);
+      return answer.html.includes(lostReason) ? answer : undefined;
+    }, 'the lost reason in the insights');
     expect(insights.status).toBe(200);
     expect(insights.html.match(/<svg /g)).toHaveLength(3);
     expect(insights.html).toContain(lostReason);

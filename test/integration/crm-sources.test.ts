@@ -79,9 +79,9 @@ function hubspotChanges(objectId: number, occurredAt: number, fields: Record<str
 
 async function postHubspot(
   events: HubSpotEvent[],
-  { secret = DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET, timestamp = Date.now(), signed = true } = {},
+  { secret = DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET, timestamp = Date.now(), signed = true, query = '' } = {},
 ) {
-  const url = `${stackUrls().api}/webhooks/hubspot`;
+  const url = `${stackUrls().api}/webhooks/hubspot${query}`;
   const body = JSON.stringify(events);
   const signature: Record<string, string> = signed
     ? {
@@ -96,6 +96,44 @@ async function postHubspot(
   });
   return { status: response.status, body: (await response.json()) as { results: WebhookResult[] } & ErrorBody };
 }
+
+describe('HubSpot deliveries as HubSpot sends them (issue 13 item 13)', () => {
+  it('verifies the signature over the URI as called, with %20 and ~ in its query', async () => {
+    const objectId = uniqueNumber();
+    const answer = await postHubspot([hubspotCreation(objectId, Date.now() - MINUTE)], {
+      query: '?pipeline=default&source=crm%20sync~v2',
+    });
+    expect(answer.status).toBe(202);
+    expect(answer.body.results).toEqual([expect.objectContaining({ outcome: 'applied', stage: 'identify' })]);
+  });
+
+  it('answers 2xx with nothing recorded for a batch of contact and company events only', async () => {
+    const batch = JSON.parse(fixture('hubspot', 'contacts-only.json')) as HubSpotEvent[];
+    const answer = await postHubspot(batch.map((event) => ({ ...event, eventId: uniqueNumber() })));
+    expect(answer).toEqual({ status: 202, body: { results: [] } });
+    await expectNoDeal(501);
+  });
+
+  it('takes new-platform object.* events of deals (objectTypeId 0-3)', async () => {
+    const objectId = uniqueNumber();
+    const at = clock();
+    const created = { ...hubspotCreation(objectId, at(0)), subscriptionType: 'object.creation', objectTypeId: '0-3' };
+    const change = {
+      ...hubspotChange(objectId, at(1), 'decisionMaker', 'Jane Roe'),
+      subscriptionType: 'object.propertyChange',
+      objectTypeId: '0-3',
+    };
+    const contact = { ...change, eventId: uniqueNumber(), objectId: uniqueNumber(), objectTypeId: '0-1' };
+    const answer = await postHubspot([created, change, contact]);
+    expect(answer.status).toBe(202);
+    expect(answer.body.results.map((r) => r.outcome)).toEqual(['applied', 'applied']);
+    expect((await getDeal(String(objectId))).body).toMatchObject({
+      stage: 'identify',
+      fields: { decisionMaker: 'Jane Roe' },
+    });
+    await expectNoDeal(contact.objectId);
+  });
+});
 
 // Pipedrive webhooks v2: meta/data/previous, with HTTP Basic auth.
 
@@ -495,6 +533,71 @@ describe('Pipedrive webhooks v2 through the local stack (CONTRACT 3.3)', () => {
   });
 });
 
+describe('Pipedrive data is the whole state (CONTRACT 3.3, issue 13 item 11)', () => {
+  it('moves a deal whose exit fields came only in a dropped webhook, from the next snapshot naming only stage_id', async () => {
+    const dealId = uniqueNumber();
+    const at = clock();
+    await postPipedrive(pipedriveCreate(dealId, at(0)));
+    // The webhook that filled the exit fields was dropped; the stage change's data carries them anyway.
+    const base = pipedriveCreate(dealId, at(0), IDENTIFY_EXIT).data ?? {};
+    const move = pipedriveChange(dealId, at(2), {
+      data: { stage_id: 2, custom_fields: base.custom_fields },
+      previous: { stage_id: 1 },
+    });
+    const answer = await postPipedrive(move);
+    expect(answer.body).toMatchObject({ outcome: 'applied', stage: 'qualify' });
+    expect((await getDeal(String(dealId))).body.fields).toMatchObject(IDENTIFY_EXIT);
+  });
+
+  it('keeps newer values when an older snapshot arrives late', async () => {
+    const dealId = uniqueNumber();
+    const at = clock();
+    await postPipedrive(pipedriveCreate(dealId, at(0)));
+    await postPipedrive(
+      pipedriveChange(dealId, at(5), { data: { stage_id: 1, value: 90000 }, previous: { value: 1 } }),
+    );
+    await postPipedrive(
+      pipedriveChange(dealId, at(3), { data: { stage_id: 1, value: 70000 }, previous: { value: 1 } }),
+    );
+    expect((await getDeal(String(dealId))).body.fields.value).toBe(90000);
+  });
+});
+
+describe("the default pipeline reads the CRMs' own field names (issue 13 item 14)", () => {
+  it('closes a HubSpot deal lost with closed_lost_reason saved in the same change, whatever the batch order', async () => {
+    const objectId = uniqueNumber();
+    const at = clock();
+    await postHubspot([hubspotCreation(objectId, at(0)), ...hubspotChanges(objectId, at(0), IDENTIFY_EXIT)]);
+    await postHubspot([hubspotChange(objectId, at(1), 'dealstage', 'qualifiedtobuy')]);
+    const lost = await postHubspot([
+      hubspotChange(objectId, at(2), 'dealstage', 'closedlost'),
+      hubspotChange(objectId, at(2), 'closed_lost_reason', 'Went with a competitor'),
+    ]);
+    expect(lost.body.results.map((result) => result.outcome)).toEqual(['applied', 'applied']);
+    const deal = await getDeal(String(objectId));
+    expect(deal.body).toMatchObject({
+      stage: 'closed_lost',
+      status: 'lost',
+      fields: { lostReason: 'Went with a competitor' },
+    });
+  });
+
+  it('closes a Pipedrive deal marked lost with its lost_reason', async () => {
+    const dealId = uniqueNumber();
+    const at = clock();
+    await postPipedrive(pipedriveCreate(dealId, at(0), IDENTIFY_EXIT));
+    await postPipedrive(pipedriveStageChange(dealId, at(1), 1, 2));
+    const lost = await postPipedrive(
+      pipedriveChange(dealId, at(2), {
+        data: { stage_id: 2, status: 'lost', lost_reason: 'No budget this year' },
+        previous: { status: 'open', lost_reason: null },
+      }),
+    );
+    expect(lost.body).toMatchObject({ outcome: 'applied', stage: 'closed_lost' });
+    expect((await getDeal(String(dealId))).body.fields).toMatchObject({ lostReason: 'No budget this year' });
+  });
+});
+
 describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', () => {
   it('creates an opportunity, moves it through two stages by StageName and stores other fields', async () => {
     const dealId = uniqueId('006');
@@ -508,7 +611,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
       const answer = await postSalesforce(
         outboundMessage([{ notificationId: uniqueId('04l'), dealId, stageName, modifiedAt: at(minute), fields }]),
       );
-      expect(answer).toEqual({ status: 202, contentType: expect.stringMatching(/^text\/xml/), body: ACK });
+      expect(answer).toEqual({ status: 200, contentType: expect.stringMatching(/^text\/xml/), body: ACK });
     }
 
     const deal = await getDeal(dealId);
@@ -567,7 +670,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
     ]);
     expect((await postSalesforce(move)).body).toEqual(ACK);
     const before = await getDeal(dealId);
-    expect(await postSalesforce(move)).toMatchObject({ status: 202, body: ACK });
+    expect(await postSalesforce(move)).toMatchObject({ status: 200, body: ACK });
     const after = await getDeal(dealId);
     expect(after.body.history).toEqual(before.body.history);
     expect(after.body.stage).toBe('qualify');
@@ -587,7 +690,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
       { notificationId: uniqueId('04l'), dealId: second, stageName: 'Identify', modifiedAt: at(0) },
       { notificationId: uniqueId('04l'), dealId: first, stageName: 'Identify', modifiedAt: at(0) },
     ];
-    expect(await postSalesforce(outboundMessage(batch))).toMatchObject({ status: 202, body: ACK });
+    expect(await postSalesforce(outboundMessage(batch))).toMatchObject({ status: 200, body: ACK });
 
     const [firstDeal, secondDeal] = [await getDeal(first), await getDeal(second)];
     expect(firstDeal.body.stage).toBe('qualify');
@@ -633,7 +736,7 @@ describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', 
       ]),
     );
     const skip = { notificationId: uniqueId('04l'), dealId, stageName: 'Negotiate', modifiedAt: at(1) };
-    expect(await postSalesforce(outboundMessage([skip]))).toMatchObject({ status: 202, body: ACK });
+    expect(await postSalesforce(outboundMessage([skip]))).toMatchObject({ status: 200, body: ACK });
     const deal = await getDeal(dealId);
     expect(deal.body.stage).toBe('identify');
     expect(deal.body.history).toContainEqual(

@@ -29,12 +29,35 @@ describe('generic webhook: outcomes (CONTRACT 3 and 4, through HTTP on the local
     expect(deal.body.configVersion).toMatch(/^[0-9a-f]{16}$/);
   });
 
-  it('refuses to create a deal past the first stage', async () => {
+  it('refuses to start a deal past the first stage, but keeps what the event brought (issue 13 item 7)', async () => {
     const dealId = uniqueId('D');
-    const { status, body } = await postGeneric({ eventId: uniqueId('E'), dealId, stage: 'propose' });
+    const { status, body } = await postGeneric({
+      eventId: uniqueId('E'),
+      dealId,
+      stage: 'propose',
+      fields: { champion: 'Sam' },
+    });
     expect(status).toBe(202);
-    expect(body.outcome).toBe('rejected');
-    expect((await getDeal(dealId)).status).toBe(404);
+    expect(body).toMatchObject({ outcome: 'rejected', stage: 'identify' });
+    expect(body.reasons).toEqual([expect.objectContaining({ code: 'START_STAGE_NOT_ALLOWED' })]);
+    expect((await getDeal(dealId)).body).toMatchObject({ stage: 'identify', fields: { champion: 'Sam' } });
+  });
+
+  it('applies a move that arrived before the deal’s creation once the creation arrives (issue 13 item 7)', async () => {
+    const dealId = uniqueId('D');
+    const created = new Date(Date.now() - 120_000).toISOString();
+    const moved = new Date(Date.now() - 60_000).toISOString();
+    const early = await postGeneric({ eventId: uniqueId('E'), dealId, stage: 'qualify', occurredAt: moved });
+    expect(early.body.outcome).toBe('rejected');
+    const late = await postGeneric({
+      eventId: uniqueId('E'),
+      dealId,
+      stage: 'identify',
+      occurredAt: created,
+      fields: EXIT_FIELDS.identify,
+    });
+    expect(late.body).toMatchObject({ outcome: 'applied', stage: 'qualify' });
+    expect((await getDeal(dealId)).body.stage).toBe('qualify');
   });
 
   it('rejects a forward move with unmet exit criteria, naming the missing fields, and keeps the fields it brought', async () => {

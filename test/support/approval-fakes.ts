@@ -1,13 +1,18 @@
 import { fileURLToPath } from 'node:url';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { SESClient } from '@aws-sdk/client-ses';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import type {
-  ApprovalRecord,
-  CommitInput,
-  DealRepository,
-  StoredDeal,
+import {
+  type ApprovalBase,
+  type ApprovalRecord,
+  type CommitInput,
+  type DealRepository,
+  type StoredDeal,
+  storedAfter,
+  type WorkflowState,
 } from '../../functions/adapters/deal-repository.ts';
 import { SECRET_NAMES } from '../../functions/adapters/environment.ts';
+import type { InsightsStore } from '../../functions/adapters/insights-store.ts';
 import { Mailer } from '../../functions/adapters/mailer.ts';
 import type { PipelineCatalog } from '../../functions/adapters/pipeline-catalog.ts';
 import { WorkflowClient } from '../../functions/adapters/workflow-client.ts';
@@ -15,7 +20,9 @@ import { hashApprovalToken, newApprovalToken } from '../../functions/core/approv
 import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
 import type { Approval, Deal } from '../../functions/core/deal.ts';
 import { ConcurrentUpdateError } from '../../functions/core/errors.ts';
-import type { Services } from '../../functions/usecases/services.ts';
+import type { DealChange } from '../../functions/usecases/deal-change.ts';
+import type { EffectServices } from '../../functions/usecases/effect-services.ts';
+import { applySideEffects } from '../../functions/usecases/side-effects.ts';
 import { silentTelemetry } from './telemetry.ts';
 
 /**
@@ -87,6 +94,10 @@ export class InMemoryDeals {
   readonly deals = new Map<string, StoredDeal>();
   readonly approvals = new Map<string, ApprovalRecord>();
   readonly commits: CommitInput[] = [];
+  /** Every committed change of the deal item, as the table's stream would deliver it. */
+  readonly changes: DealChange[] = [];
+  readonly effectsDone = new Map<string, Set<string>>();
+  readonly notices = new Set<string>();
   conflicts = 0;
   /** Runs just before a commit is checked: lets a test make another writer win the race. */
   beforeCommit: (() => void) | undefined;
@@ -157,11 +168,82 @@ export class InMemoryDeals {
       this.conflicts++;
       throw new ConcurrentUpdateError('the deal changed while the decision was taken');
     }
-    const stored: StoredDeal = { deal: decision.deal, version: before.version + 1, workflow: before.workflow };
+    const stored = storedAfter(input);
+    if (!stored) throw new Error('a commit without a deal');
     this.deals.set(dealKey(decision.deal), structuredClone(stored));
     this.commits.push(structuredClone(input));
+    this.changes.push(structuredClone({ before, after: stored }));
     return stored;
   }
+
+  async updateWorkflow(before: StoredDeal, workflow: Partial<WorkflowState>, deal?: Deal): Promise<StoredDeal> {
+    await tick();
+    if (this.deals.get(dealKey(before.deal))?.version !== before.version) {
+      throw new ConcurrentUpdateError('the deal changed meanwhile');
+    }
+    const next = { ...before, deal: deal ?? before.deal, version: before.version + 1 };
+    next.workflow = { ...before.workflow, ...workflow };
+    this.deals.set(dealKey(next.deal), structuredClone(next));
+    this.changes.push(structuredClone({ before, after: next }));
+    return next;
+  }
+
+  async doneEffects(_pipeline: string, dealId: string, version: number): Promise<Set<string>> {
+    return new Set(this.effectsDone.get(`${dealId}@${version}`));
+  }
+
+  async markEffectDone(_pipeline: string, dealId: string, version: number, effect: string): Promise<void> {
+    const key = `${dealId}@${version}`;
+    this.effectsDone.set(key, new Set([...(this.effectsDone.get(key) ?? []), effect]));
+  }
+
+  async claimDailyNotice(_pipeline: string, dealId: string, notice: string, now: string): Promise<boolean> {
+    const key = `${dealId}#${now.slice(0, 10)}#${notice}`;
+    if (this.notices.has(key)) return false;
+    this.notices.add(key);
+    return true;
+  }
+
+  async releaseDailyNotice(_pipeline: string, dealId: string, notice: string, now: string): Promise<void> {
+    this.notices.delete(`${dealId}#${now.slice(0, 10)}#${notice}`);
+  }
+
+  async attachTaskToken(base: ApprovalBase, taskToken: string): Promise<void> {
+    this.approvals.set(base.approvalId, { ...this.approvalRecord(base), taskToken });
+  }
+
+  async addReviewToken(base: ApprovalBase, tokenHash: string): Promise<void> {
+    const record = this.approvalRecord(base);
+    this.approvals.set(base.approvalId, { ...record, tokenHashes: [...record.tokenHashes, tokenHash] });
+  }
+
+  async markApprovalSent(base: ApprovalBase, sent: 'emailedAt' | 'remindedAt', at: string): Promise<void> {
+    this.approvals.set(base.approvalId, { ...this.approvalRecord(base), [sent]: at });
+  }
+
+  private approvalRecord(base: ApprovalBase): ApprovalRecord {
+    return (
+      this.approvals.get(base.approvalId) ?? {
+        ...base,
+        tokenHashes: [],
+        taskToken: null,
+        emailedAt: null,
+        remindedAt: null,
+      }
+    );
+  }
+}
+
+/**
+ * The outbox, fed with every change committed since the last call (as the stream would), `times` times over — a
+ * retried batch. Returns how many changes it handled.
+ */
+export async function drainOutbox(deals: InMemoryDeals, services: EffectServices, times = 1): Promise<number> {
+  const changes = deals.changes.splice(0);
+  for (let round = 0; round < times; round++) {
+    for (const change of changes) await applySideEffects(change, services);
+  }
+  return changes.length;
 }
 
 function dealKey(deal: Deal): string {
@@ -169,7 +251,7 @@ function dealKey(deal: Deal): string {
 }
 
 /** Services around the in-memory deals; SES and Step Functions go through clients a test mocks. */
-export function approvalServices(deals: InMemoryDeals, now: () => Date): Services {
+export function approvalServices(deals: InMemoryDeals, now: () => Date): EffectServices {
   const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
   const pipelines = {
     version: async (pipelineId: string, version: string) => {
@@ -186,6 +268,15 @@ export function approvalServices(deals: InMemoryDeals, now: () => Date): Service
       default: STATE_MACHINE_ARN,
     }),
     mailer: new Mailer(new SESClient({ region: 'us-east-1', credentials }), 'stageflow@example.com'),
+    crm: {},
+    logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }),
+    // Projections of the in-memory deals are not what these tests are about: an insights store that records nothing.
+    insights: {
+      getMarker: async () => null,
+      add: async () => true,
+      totals: async () => ({}),
+      sum: async () => ({}),
+    } as unknown as InsightsStore,
     telemetry: silentTelemetry(),
     publicBaseUrl: PUBLIC_BASE_URL,
     clock: now,

@@ -111,6 +111,20 @@ describe('approvalRequestEmail', () => {
     expect(email.subject).toBe('Approval needed: <script>alert(1)</script> Bcc: victim@example.com — Finance');
   });
 
+  it('strips bidirectional and invisible control characters from the subject (issue 13 item 9)', () => {
+    const deal = dealAwaitingApprovals({ dealName: 'Acme\u202Egnp.exe\u200F\u0000\u200B\u2066 rollout\uFEFF' });
+    expect(requestEmail(deal).subject).toBe('Approval needed: Acmegnp.exe rollout — Finance');
+  });
+
+  it('leaves no control or format character in any subject (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (dealName) => {
+        const subject = requestEmail(dealAwaitingApprovals({ dealName })).subject;
+        expect(subject).not.toMatch(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u);
+      }),
+    );
+  });
+
   it('keeps any deal text out of the markup, whatever it holds (property)', () => {
     fc.assert(
       fc.property(fc.string(), fc.string(), fc.string(), (dealName, ownerName, reason) => {

@@ -4,11 +4,12 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UnsupportedMediaTypeError } from '../../functions/core/errors.ts';
+import type { EffectServices } from '../../functions/usecases/effect-services.ts';
 import { decideApproval, readApprovalForm, showApproval } from '../../functions/usecases/review-approval.ts';
-import type { Services } from '../../functions/usecases/services.ts';
 import {
   approvalServices,
   dealAwaitingApprovals,
+  drainOutbox,
   EXPIRES_AT,
   InMemoryDeals,
   useTestSecrets,
@@ -19,7 +20,7 @@ const sfn = mockClient(SFNClient);
 const NOW = new Date('2026-11-27T11:00:00.000Z');
 
 let deals: InMemoryDeals;
-let services: Services;
+let services: EffectServices;
 let financeToken: string;
 
 beforeAll(() => useTestSecrets());
@@ -103,13 +104,17 @@ describe('showApproval (GET and HEAD)', () => {
 });
 
 describe('decideApproval (POST)', () => {
-  it('records an approval, tells the owner, releases the approval task, and answers the confirmation', async () => {
+  it('records an approval and answers; the outbox then tells the owner and releases the approval task', async () => {
     const page = await decideApproval(
       'apr-finance',
       { token: financeToken, decision: 'approve', comment: '' },
       services,
     );
     expect(page.statusCode).toBe(200);
+    expect(sentEmails()).toEqual([]);
+    expect(releasedTokens()).toEqual([]);
+    expect(deals.stored.lastDecision).toMatchObject({ kind: 'approval', approvalId: 'apr-finance', version: 4 });
+    await drainOutbox(deals, services);
     expect(page.body).toContain('<h1>Approved</h1>');
     expect(approval('apr-finance')).toMatchObject({
       status: 'approved',
@@ -129,6 +134,7 @@ describe('decideApproval (POST)', () => {
     const legalToken = deals.issueToken('apr-legal');
     const page = await decideApproval('apr-legal', { token: legalToken, decision: 'approve' }, services);
     expect(page.statusCode).toBe(200);
+    await drainOutbox(deals, services);
     expect(page.body).toContain('The deal moved to Closed Won.');
     expect(deals.stored.deal).toMatchObject({ stage: 'closed_won', status: 'won', pendingMove: null });
     expect(releasedTokens()).toEqual(expect.arrayContaining(['approval-task-token-apr-legal', 'stage-wait-token']));
@@ -141,6 +147,7 @@ describe('decideApproval (POST)', () => {
     expect(page.body).toContain('<h1>Rejected</h1>');
     expect(approval('apr-finance')).toMatchObject({ status: 'rejected', comment: 'The order form total differs.' });
     expect(deals.stored.deal.pendingMove).toBeNull();
+    await drainOutbox(deals, services);
     expect(sentEmails()[0]?.Message?.Body?.Text?.Data).toContain('Comment: The order form total differs.');
   });
 
@@ -177,13 +184,22 @@ describe('decideApproval (POST)', () => {
     expect(deals.commits).toHaveLength(1);
   });
 
-  it('hands a stored decision off again on the next click, in case the first request died before its hand-off', async () => {
+  it('repeats no effect when the outbox handles the same decision again (a retried stream batch)', async () => {
     await decideApproval('apr-finance', { token: financeToken, decision: 'approve' }, services);
-    sfn.resetHistory();
-    const page = await decideApproval('apr-finance', { token: financeToken, decision: 'approve' }, services);
-    expect(page.statusCode).toBe(409);
+    expect(await drainOutbox(deals, services, 3)).toBe(1);
+    expect(sentEmails()).toHaveLength(1);
     expect(releasedTokens()).toEqual(['approval-task-token-apr-finance']);
-    expect(deals.commits).toHaveLength(1);
+  });
+
+  it('retries a failed email on the next delivery of the decision, and sends it once', async () => {
+    ses.on(SendEmailCommand).rejectsOnce(Object.assign(new Error('mail down'), { name: 'ServiceUnavailable' }));
+    await decideApproval('apr-finance', { token: financeToken, decision: 'approve' }, services);
+    const [change] = deals.changes;
+    await expect(drainOutbox(deals, services)).rejects.toThrow('mail down');
+    if (change) deals.changes.push(change);
+    await drainOutbox(deals, services, 2);
+    expect(ses.commandCalls(SendEmailCommand)).toHaveLength(2);
+    expect(sentEmails()[1]?.Message?.Subject?.Data).toBe('Approved: Acme rollout — finance');
   });
 
   it('resolves two concurrent submissions to exactly one decision: one 200, one 409', async () => {
@@ -194,6 +210,7 @@ describe('decideApproval (POST)', () => {
     expect([first?.statusCode, second?.statusCode].sort()).toEqual([200, 409]);
     expect(deals.commits).toHaveLength(1);
     expect(deals.conflicts).toBe(1);
+    await drainOutbox(deals, services);
     expect(sentEmails()).toHaveLength(1);
     const winner = first?.statusCode === 200 ? 'approved' : 'rejected';
     expect(approval('apr-finance')?.status).toBe(winner);
@@ -227,6 +244,7 @@ describe('decideApproval (POST)', () => {
     const token = deals.issueToken('apr-finance');
     const page = await decideApproval('apr-finance', { token, decision: 'approve' }, services);
     expect(page.statusCode).toBe(200);
+    await drainOutbox(deals, services);
     expect(sentEmails()).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { requiredExitApprovals } from '../../../functions/core/approval-gate.ts';
 import type { Deal, Decision, Fields, Reason } from '../../../functions/core/deal.ts';
 import {
   ApprovalNotPendingError,
@@ -6,7 +7,6 @@ import {
   decideEvent,
   expireApproval,
   openExitCriteria,
-  requiredExitApprovals,
 } from '../../../functions/core/decide.ts';
 import type { PipelineConfig, VersionedPipeline } from '../../../functions/core/pipeline-config.ts';
 import { requireStage } from '../../../functions/core/stages.ts';
@@ -76,17 +76,16 @@ describe('decideEvent: the first event of a deal', () => {
     expect(dealOf(d)).toMatchObject({ stage: 'identify', dealName: null, owner: null });
   });
 
-  it.each([
-    ['qualify', 'START_STAGE_NOT_ALLOWED', /only in identify/],
-    ['closed_won', 'START_STAGE_NOT_ALLOWED', /only in identify/],
-    ['prospecting', 'UNKNOWN_STAGE', /no stage 'prospecting'.*identify/],
-  ])('refuses to create a deal in %s (%s) and creates nothing', (stage, code, message) => {
-    const tl = new Timeline();
-    const d = send(tl, null, stage, EXIT_FIELDS.identify);
-    expect(d).toMatchObject({ outcome: 'rejected', deal: null, history: [], requested: [], moved: false });
-    expect(codes(d)).toEqual([code]);
-    expect(reason(d, code)?.message).toMatch(message);
-  });
+  it.each([['prospecting', 'UNKNOWN_STAGE', /no stage 'prospecting'.*identify/]])(
+    'refuses to create a deal in %s (%s) and creates nothing',
+    (stage, code, message) => {
+      const tl = new Timeline();
+      const d = send(tl, null, stage, EXIT_FIELDS.identify);
+      expect(d).toMatchObject({ outcome: 'rejected', deal: null, history: [], requested: [], moved: false });
+      expect(codes(d)).toEqual([code]);
+      expect(reason(d, code)?.message).toMatch(message);
+    },
+  );
 
   it('starts in any stage the pipeline lists, and asks that stage’s entry approvals at once', () => {
     const tl = new Timeline();
@@ -106,6 +105,58 @@ describe('decideEvent: the first event of a deal', () => {
     const lax = withRules({ startStages: undefined });
     expect(dealOf(send(tl, null, undefined, {}, {}, lax)).stage).toBe('identify');
     expect(codes(send(tl, null, 'qualify', {}, {}, lax))).toEqual(['START_STAGE_NOT_ALLOWED']);
+  });
+});
+
+describe('a move that overtakes the deal’s creation (issue 13 item 7)', () => {
+  it.each(['qualify', 'closed_won'])(
+    'creates the deal in identify with the fields of a first move to %s, and holds the move',
+    (stage) => {
+      const tl = new Timeline();
+      const d = send(tl, null, stage, { ...EXIT_FIELDS.identify, amount: 5000 });
+      expect(d.outcome).toBe('rejected');
+      expect(codes(d)).toEqual(['START_STAGE_NOT_ALLOWED']);
+      expect(reason(d, 'START_STAGE_NOT_ALLOWED')?.message).toMatch(/only in identify.*created in identify.*held/);
+      const deal = dealOf(d);
+      expect(deal).toMatchObject({ stage: 'identify', fields: { ...EXIT_FIELDS.identify, amount: 5000 } });
+      expect(deal.heldMove).toMatchObject({ to: stage });
+      expect(d.history.map((h) => [h.type, h.to, h.outcome])).toEqual([
+        ['created', 'identify', 'applied'],
+        ['move', stage, 'rejected'],
+      ]);
+    },
+  );
+
+  it('judges the held move once the older creation arrives: the deal ends where in-order delivery puts it', () => {
+    const tl = new Timeline();
+    const createdAt = tl.atMinute(10);
+    const movedAt = tl.atMinute(20);
+    const early = send(tl, null, 'qualify', { champion: 'Sam' }, { occurredAt: movedAt, eventId: 'move' });
+    const late = send(tl, dealOf(early), 'identify', EXIT_FIELDS.identify, {
+      occurredAt: createdAt,
+      eventId: 'create',
+    });
+    expect(late.outcome).toBe('applied');
+    const deal = dealOf(late);
+    expect(deal).toMatchObject({ stage: 'qualify', stageEventAt: movedAt, heldMove: null });
+    expect(deal.fields).toMatchObject({ ...EXIT_FIELDS.identify, champion: 'Sam' });
+    expect(late.history.map((h) => [h.type, h.to, h.outcome, h.eventId])).toEqual([
+      ['fields', null, 'applied', 'create'],
+      ['move', 'qualify', 'applied', 'move'],
+    ]);
+  });
+
+  it('judges a held move before a newer event, and drops it once judged', () => {
+    const tl = new Timeline();
+    const early = send(tl, null, 'qualify', {}, { occurredAt: tl.atMinute(20), eventId: 'move' });
+    const next = send(tl, dealOf(early), undefined, { note: 'x' }, { occurredAt: tl.atMinute(30), eventId: 'note' });
+    expect(next.outcome).toBe('applied');
+    expect(next.reasons.map((r) => r.code)).toEqual(['EXIT_CRITERIA_UNMET']);
+    expect(dealOf(next)).toMatchObject({ stage: 'identify', heldMove: null, fields: { note: 'x' } });
+    expect(next.history.map((h) => [h.type, h.outcome, h.eventId])).toEqual([
+      ['move', 'rejected', 'move'],
+      ['fields', 'applied', 'note'],
+    ]);
   });
 });
 

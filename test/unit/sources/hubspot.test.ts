@@ -31,13 +31,14 @@ const ctx = sourceContext([defaultPipelineConfig(), enterprise]);
 
 function signedRequest(
   body: string,
-  { timestamp = receivedAt.getTime(), query = {}, signedUrl = url } = {} as {
+  { timestamp = receivedAt.getTime(), query = {}, signedUrl = url, rawQuery } = {} as {
     timestamp?: number;
     query?: WebhookRequest['query'];
     signedUrl?: string;
+    rawQuery?: string;
   },
 ) {
-  return webhookRequest('hubspot', body, receivedAt, {
+  const request = webhookRequest('hubspot', body, receivedAt, {
     headers: {
       'content-type': 'application/json',
       'x-hubspot-signature-v3': signHubspot(body, secret, signedUrl, timestamp),
@@ -45,6 +46,7 @@ function signedRequest(
     },
     query,
   });
+  return rawQuery === undefined ? request : { ...request, rawQuery };
 }
 
 const parse = (body: string, query: WebhookRequest['query'] = {}) =>
@@ -95,6 +97,23 @@ describe('hubspot adapter: authenticate', () => {
   it("takes the URL with the characters HubSpot decodes before signing (':' here)", () => {
     const request = signedRequest(body, { query: { pipeline: 'a:b' }, signedUrl: `${url}?pipeline=a:b` });
     expect(() => hubspotAdapter.authenticate(request, ctx)).not.toThrow();
+  });
+
+  it('verifies against the query string as received: %20, + and ~ stay as sent (issue 13 item 13)', () => {
+    const rawQuery = 'pipeline=enterprise&note=a%20b+c~d&path=x%2Fy';
+    const query = { pipeline: 'enterprise', note: 'a b c~d', path: 'x/y' };
+    const good = signedRequest(body, {
+      query,
+      rawQuery,
+      signedUrl: `${url}?pipeline=enterprise&note=a%20b+c~d&path=x/y`,
+    });
+    expect(() => hubspotAdapter.authenticate(good, ctx)).not.toThrow();
+    const reencoded = signedRequest(body, {
+      query,
+      rawQuery,
+      signedUrl: `${url}?pipeline=enterprise&note=a+b+c%7Ed&path=x/y`,
+    });
+    expect(() => hubspotAdapter.authenticate(reencoded, ctx)).toThrow(UnauthorizedError);
   });
 
   it('ignores a trailing slash on the public base URL', () => {
@@ -236,11 +255,12 @@ describe('hubspot adapter: parse', () => {
       dealEvent({ eventId: 5, propertyValue: 'qualifiedtobuy' }),
     ];
     const parsed = parse(JSON.stringify(events), { pipeline: 'enterprise' });
+    // At the same time, field changes come before stage changes (each group in the order sent).
     expect(parsed.map(({ pipeline, stage, fields }) => ({ pipeline, stage, fields }))).toStrictEqual([
-      { pipeline: 'enterprise', stage: 'qualify', fields: {} },
       { pipeline: 'enterprise', stage: undefined, fields: { dealAmount: '75000' } },
       { pipeline: 'enterprise', stage: undefined, fields: { closePlan: 'Sign by Friday' } },
       { pipeline: 'enterprise', stage: undefined, fields: { hubspot_owner_id: '4321' } },
+      { pipeline: 'enterprise', stage: 'qualify', fields: {} },
       { pipeline: 'enterprise', stage: 'hubspot:qualifiedtobuy', fields: {} },
     ]);
   });
@@ -250,7 +270,7 @@ describe('hubspot adapter: parse', () => {
       dealEvent({ eventId: 1, propertyValue: 'constructor' }),
       dealEvent({ eventId: 2, propertyName: 'toString', propertyValue: 'x' }),
     ];
-    const [stageEvent, fieldEvent] = parse(JSON.stringify(events));
+    const [fieldEvent, stageEvent] = parse(JSON.stringify(events));
     expect(stageEvent?.stage).toBe('hubspot:constructor');
     expect(fieldEvent?.fields).toStrictEqual({ toString: 'x' });
   });
@@ -290,13 +310,39 @@ describe('hubspot adapter: parse', () => {
     );
   });
 
-  it('refuses a batch of other objects only, naming the deal subscriptions to use', () => {
-    expect(() => parse(fixture('hubspot', 'contacts-only.json'))).toThrow(
-      expect.objectContaining({
-        code: 'UNSUPPORTED_EVENT',
-        message: expect.stringMatching(/contact\.creation.*deal\.creation/),
-      }),
+  it("reads closed_lost_reason as the default pipeline's lostReason, ahead of a stage change saved with it (issue 13 item 14)", () => {
+    const at = Date.parse('2026-11-27T10:00:00Z');
+    const parsed = parse(
+      JSON.stringify([
+        dealEvent({ eventId: 1, occurredAt: at, propertyName: 'dealstage', propertyValue: 'closedlost' }),
+        dealEvent({ eventId: 2, occurredAt: at, propertyName: 'closed_lost_reason', propertyValue: 'Budget cut' }),
+      ]),
     );
+    expect(parsed.map((event) => [event.stage ?? null, event.fields])).toEqual([
+      [null, { lostReason: 'Budget cut' }],
+      ['closed_lost', {}],
+    ]);
+  });
+
+  it('takes a batch of other objects only as nothing to record, so that HubSpot does not retry it', () => {
+    expect(parse(fixture('hubspot', 'contacts-only.json'))).toEqual([]);
+  });
+
+  it('reads new-platform object.* events of objectTypeId 0-3 as deal events and skips other object types', () => {
+    const events = [
+      { ...dealEvent({ eventId: 1, subscriptionType: 'object.creation' }), objectTypeId: '0-3' },
+      { ...dealEvent({ eventId: 2, subscriptionType: 'object.propertyChange' }), objectTypeId: '0-3' },
+      { ...dealEvent({ eventId: 3, subscriptionType: 'object.deletion' }), objectTypeId: '0-3' },
+      { ...dealEvent({ eventId: 4, subscriptionType: 'object.propertyChange', objectId: 501 }), objectTypeId: '0-1' },
+    ];
+    const parsed = parse(JSON.stringify(events));
+    expect(
+      parsed.map((event) => [event.eventId.split(':')[2], event.dealId, event.stage ?? null, event.fields]),
+    ).toEqual([
+      ['1', '9001', null, {}],
+      ['3', '9001', null, { deletedInCrm: true }],
+      ['2', '9001', 'qualify', {}],
+    ]);
   });
 
   it('refuses a body that is not JSON', () => {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { criterionHolds } from '../../../functions/core/criteria.ts';
 import { BadRequestError, UnauthorizedError } from '../../../functions/core/errors.ts';
 import { PipelineConfigSchema } from '../../../functions/core/pipeline-config.ts';
 import { pipedriveAdapter } from '../../../functions/sources/pipedrive.ts';
@@ -106,7 +107,7 @@ describe('pipedrive adapter: parse', () => {
           currency: 'EUR',
           expected_close_date: '2026-12-31',
           label_ids: [],
-          lost_reason: null,
+          lostReason: null,
           org_id: 2,
           origin: 'ManuallyCreated',
           owner_id: 13540546,
@@ -123,27 +124,37 @@ describe('pipedrive adapter: parse', () => {
     ]);
   });
 
-  it('translates a stage change: the new stage and only the fields that changed', () => {
-    expect(parse(fixture('pipedrive', 'deal-change-stage.json'))).toStrictEqual([
-      {
-        source: 'pipedrive',
-        eventId: '8d9e0f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a',
-        pipeline: 'default',
-        dealId: '1001',
-        stage: 'qualify',
-        occurredAt: '2026-11-27T10:02:00.000Z',
-        dealName: 'Acme rollout',
-        fields: { stage_change_time: '2026-11-27T10:02:00Z', update_time: '2026-11-27T10:02:00Z' },
-      },
-    ]);
+  it('translates a stage change: the new stage and every field of data, not only those previous names (issue 13 item 11)', () => {
+    const [event] = parse(fixture('pipedrive', 'deal-change-stage.json'));
+    expect(event).toMatchObject({
+      source: 'pipedrive',
+      eventId: '8d9e0f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a',
+      dealId: '1001',
+      stage: 'qualify',
+      occurredAt: '2026-11-27T10:02:00.000Z',
+      dealName: 'Acme rollout',
+    });
+    expect(event?.fields).toMatchObject({
+      stage_change_time: '2026-11-27T10:02:00Z',
+      update_time: '2026-11-27T10:02:00Z',
+      value: 50000,
+      currency: 'EUR',
+      [DECISION_MAKER_KEY]: 'Jane Roe',
+      [MEETING_KEY]: '2026-11-20',
+    });
   });
 
-  it('translates a field change without re-sending the unchanged stage', () => {
+  it('translates a field change as the whole state: the stage it is in and every field', () => {
     const [event] = parse(fixture('pipedrive', 'deal-change-fields.json'));
-    expect(event).not.toHaveProperty('stage');
+    expect(event?.stage).toBe('qualify');
     expect(event?.fields).toStrictEqual({
+      add_time: '2026-11-27T10:00:00Z',
+      currency: 'EUR',
+      owner_id: 13540546,
+      pipeline_id: 1,
       update_time: '2026-11-27T10:03:00Z',
       value: 65000,
+      [DECISION_MAKER_KEY]: 'Jane Roe',
       [MEETING_KEY]: '2026-11-21',
     });
   });
@@ -160,7 +171,11 @@ describe('pipedrive adapter: parse', () => {
         dealName: 'Acme rollout',
         fields: {
           close_time: '2026-11-27T10:04:00Z',
+          currency: 'EUR',
+          owner_id: 13540546,
+          pipeline_id: 1,
           update_time: '2026-11-27T10:04:00Z',
+          value: 65000,
           won_time: '2026-11-27T10:04:00Z',
         },
       },
@@ -193,12 +208,61 @@ describe('pipedrive adapter: parse', () => {
     expect(Object.keys(event?.fields ?? {})).toHaveLength(8);
   });
 
-  it('compares against a full previous snapshot too (webhooks v1 style)', () => {
+  it('reads the same event whatever previous holds: a full snapshot, only the changed keys, or none', () => {
     const change = json('deal-change-fields.json');
-    change.previous = { ...change.data, value: 50000, custom_fields: {} };
-    const [event] = parse(JSON.stringify(change));
-    expect(event).not.toHaveProperty('stage');
-    expect(event?.fields).toStrictEqual({ value: 65000 });
+    const [asSent] = parse(JSON.stringify(change));
+    const [fullPrevious] = parse(JSON.stringify({ ...change, previous: { ...change.data, value: 50000 } }));
+    const [onlyStage] = parse(JSON.stringify({ ...change, previous: { stage_id: 1 } }));
+    expect(fullPrevious).toStrictEqual(asSent);
+    expect(onlyStage).toStrictEqual(asSent);
+  });
+
+  it("reads lost_reason as the default pipeline's lostReason, so a real lost event closes the deal (issue 13 item 14)", () => {
+    const lost = json('deal-won.json');
+    lost.data.status = 'lost';
+    lost.data.lost_reason = 'Went with a competitor';
+    const [event] = parse(JSON.stringify(lost));
+    expect(event?.stage).toBe('closed_lost');
+    expect(event?.fields).toMatchObject({ lostReason: 'Went with a competitor' });
+    expect(event?.fields).not.toHaveProperty('lost_reason');
+  });
+
+  it('maps enum and set option ids through crm.pipedrive.options and keeps a monetary field’s currency', () => {
+    const segmentKey = 'c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00';
+    const productsKey = 'beef0000beef0000beef0000beef0000beef0000';
+    const budgetKey = 'feed0000feed0000feed0000feed0000feed0000';
+    const withOptions = PipelineConfigSchema.parse({
+      ...defaultPipelineConfig(),
+      pipeline: 'options',
+      crm: {
+        pipedrive: {
+          stages: { '1': 'identify' },
+          status: {},
+          fields: { [segmentKey]: 'segment', [budgetKey]: 'budget' },
+          options: { [segmentKey]: { '4520': 'Enterprise' }, [productsKey]: { '1': 'Core', '2': 'Add-on' } },
+        },
+      },
+    });
+    const created = json('deal-create.json');
+    created.data.custom_fields = {
+      [segmentKey]: { type: 'enum', id: 4520 },
+      [productsKey]: { type: 'set', values: [{ id: 1 }, { id: 2 }, { id: 9 }] },
+      [budgetKey]: { type: 'monetary', value: 120000, currency: 'EUR' },
+    };
+    const [event] = pipedriveAdapter.parse(
+      authorized(JSON.stringify(created), { pipeline: 'options' }),
+      sourceContext([withOptions]),
+    );
+    expect(event?.fields).toMatchObject({
+      segment: 'Enterprise',
+      [productsKey]: ['Core', 'Add-on', 9],
+      budget: 120000,
+      budget_currency: 'EUR',
+    });
+    const segment = { field: 'segment', require: 'equals' as const, value: 'Enterprise' };
+    const product = { field: productsKey, require: 'equals' as const, value: 'Add-on' };
+    expect(criterionHolds(segment, event?.fields ?? {})).toBe(true);
+    expect(criterionHolds(product, event?.fields ?? {})).toBe(true);
   });
 
   it('marks a deleted deal with a field', () => {

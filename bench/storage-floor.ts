@@ -1,0 +1,115 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { percentile } from './stats.ts';
+
+/**
+ * The storage floor of CONTRACT section 8: the DynamoDB calls a webhook's answer path must make, alone — for each
+ * event, read the deal, then one transaction writing the event record, the deal and one history item — issued
+ * straight from Node with the AWS SDK by as many concurrent workers as the webhook load has senders, for as many
+ * events over as many deals. No HTTP, no signature, no decision: what the product could reach if all but storage
+ * were free.
+ */
+
+export interface StorageFloor {
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  events: number;
+  wallSeconds: number;
+  itemBytes: { deal: number; event: number; history: number };
+}
+
+/** Items shaped and sized as the product writes them; `deal` is a real stored deal item used as the template. */
+export interface FloorTemplates {
+  deal: Record<string, unknown>;
+  event: Record<string, unknown>;
+  history: Record<string, unknown>;
+}
+
+interface FloorLoad {
+  tableName: string;
+  endpoint: string;
+  workers: number;
+  deals: number;
+  eventsPerDeal: number;
+  /** Uncounted operations first, like the webhook load's warm-up. */
+  warmupEvents: number;
+  prefix: string;
+}
+
+const bytes = (item: unknown) => Buffer.byteLength(JSON.stringify(item), 'utf8');
+
+export async function measureStorageFloor(load: FloorLoad, templates: FloorTemplates): Promise<StorageFloor> {
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: load.endpoint }), {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
+  });
+  const versions = new Map<string, number>();
+  let sequence = 0;
+  const one = async (dealKey: string): Promise<number> => {
+    const started = performance.now();
+    const pk = `FLOOR#${load.prefix}#${dealKey}`;
+    await db.send(new GetCommand({ TableName: load.tableName, Key: { pk, sk: 'DEAL' }, ConsistentRead: true }));
+    const version = (versions.get(dealKey) ?? 0) + 1;
+    versions.set(dealKey, version);
+    sequence += 1;
+    await db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: load.tableName,
+              Item: { ...templates.event, pk: `FLOOR-EVENT#${load.prefix}#${sequence}`, sk: 'EVENT' },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+          {
+            Put: {
+              TableName: load.tableName,
+              Item: { ...templates.deal, pk, sk: 'DEAL', gsi1pk: `FLOOR-STAGE#${load.prefix}`, version },
+              ...(version === 1
+                ? { ConditionExpression: 'attribute_not_exists(pk)' }
+                : { ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': version - 1 } }),
+            },
+          },
+          {
+            Put: {
+              TableName: load.tableName,
+              Item: { ...templates.history, pk, sk: `HISTORY#${String(version).padStart(10, '0')}#000` },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+        ],
+      }),
+    );
+    return performance.now() - started;
+  };
+  const run = async (deals: string[], eventsPerDeal: number) => {
+    const lanes = Array.from({ length: load.workers }, (_, lane) => deals.filter((_, d) => d % load.workers === lane));
+    const latencies: number[] = [];
+    const started = performance.now();
+    await Promise.all(
+      lanes.map(async (own) => {
+        for (let round = 0; round < eventsPerDeal; round++) {
+          for (const deal of own) latencies.push(await one(deal));
+        }
+      }),
+    );
+    return { latencies, wallMs: performance.now() - started };
+  };
+  const warmDeals = Array.from({ length: Math.max(1, load.warmupEvents / load.eventsPerDeal) }, (_, d) => `warm-${d}`);
+  await run(warmDeals, load.eventsPerDeal);
+  const { latencies, wallMs } = await run(
+    Array.from({ length: load.deals }, (_, d) => `deal-${d}`),
+    load.eventsPerDeal,
+  );
+  db.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    perSecond: latencies.length / (wallMs / 1000),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    events: latencies.length,
+    wallSeconds: wallMs / 1000,
+    itemBytes: { deal: bytes(templates.deal), event: bytes(templates.event), history: bytes(templates.history) },
+  };
+}

@@ -1,0 +1,249 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import PQueue from 'p-queue';
+import pRetry, { AbortError } from 'p-retry';
+import type { CrmCallResult, CrmSource } from './types.ts';
+
+/** How a write-back call retries. The defaults are what runs in production; tests shorten them. */
+export interface RetryPolicy {
+  /** How long one call keeps retrying 429s, 5xx and network errors before it reports failure (CONTRACT: ≥ 15 min). */
+  budgetMs: number;
+  /** The first backoff when the CRM did not say when to come back; it doubles, with jitter, on each retry. */
+  minDelayMs: number;
+  /** The longest backoff between two attempts. */
+  maxDelayMs: number;
+  /** How long one HTTP exchange may take before it counts as a network error (and is retried). */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  budgetMs: 15 * 60_000,
+  minDelayMs: 1_000,
+  maxDelayMs: 60_000,
+  requestTimeoutMs: 10_000,
+};
+
+/**
+ * How many requests one process sends a CRM at once and per window (p-queue, sliding window). A concurrency cap
+ * alone does not bound the rate (fast answers free slots quickly), so both are capped, below the CRM's own limit.
+ */
+export interface RequestCap {
+  concurrency: number;
+  /** Requests started in any `intervalMs`; unset means no rate cap beyond `concurrency`. */
+  intervalCap?: number;
+  intervalMs?: number;
+}
+
+/** Told before each retry, e.g. to count `CrmSyncRetried`. */
+export interface RetryNotice {
+  source: CrmSource;
+  /** The status that is retried; `0` for a network error. */
+  status: number;
+  /** The attempt that failed (1 = the first). */
+  attempt: number;
+  /** How long the call waits before the next attempt. */
+  delayMs: number;
+  message: string;
+}
+
+/** Options every CRM client takes. */
+export interface CrmClientOptions {
+  retry?: Partial<RetryPolicy>;
+  cap?: Partial<RequestCap>;
+  onRetry?: (notice: RetryNotice) => void;
+}
+
+/** One HTTP request to a CRM. */
+export interface CrmRequest {
+  method: 'GET' | 'POST' | 'PATCH';
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** A CRM's answer, body already read: parsed JSON when it is JSON, else the text. */
+export interface CrmResponse {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+/** A CRM answered with a status that is not a success. `retryAfterMs` is when the CRM asked to be called again. */
+export class CrmHttpError extends Error {
+  readonly status: number;
+  readonly retryAfterMs: number | undefined;
+  constructor(status: number, message: string, retryAfterMs?: number) {
+    super(message);
+    this.name = new.target.name;
+    this.status = status;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** 429 and 5xx are worth another try (CONTRACT section 9); every other status would answer the same again. */
+  get retryable(): boolean {
+    return this.status === 429 || this.status >= 500;
+  }
+}
+
+/** The CRM could not be reached, or did not answer in time. Always retried. */
+export class CrmNetworkError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+const MAX_MESSAGE = 300;
+
+/**
+ * When a CRM asks to be called again: `Retry-After` in seconds or as an HTTP date (any CRM, on 429 and 503), else
+ * on a 429 Pipedrive's `x-ratelimit-reset` (seconds until its window resets).
+ */
+export function retryAfterMs(status: number, headers: Headers, now = Date.now()): number | undefined {
+  const retryAfter = headers.get('retry-after')?.trim();
+  if (retryAfter) {
+    if (/^\d+(\.\d+)?$/.test(retryAfter)) return Number(retryAfter) * 1000;
+    const at = Date.parse(retryAfter);
+    if (!Number.isNaN(at)) return Math.max(0, at - now);
+  }
+  const reset = headers.get('x-ratelimit-reset')?.trim();
+  if (status === 429 && reset && /^\d+(\.\d+)?$/.test(reset)) return Number(reset) * 1000;
+  return undefined;
+}
+
+/**
+ * The HTTP side every CRM client shares: each request passes the CRM's cap (a p-queue per client, so per process),
+ * and each call is retried by p-retry within a time budget: exponential backoff with jitter, or exactly the wait
+ * the CRM asked for. A call never throws; it answers a {@link CrmCallResult}. Known secrets are removed from every
+ * message, so a CRM that echoes a credential cannot leak it into a log or a history entry.
+ */
+export class CrmHttp {
+  private readonly queue: PQueue;
+  private readonly policy: RetryPolicy;
+  private readonly secrets = new Set<string>();
+
+  constructor(
+    readonly source: CrmSource,
+    /** The short error message in a CRM error body, or undefined when the body has none. */
+    private readonly errorMessage: (body: unknown) => string | undefined,
+    defaultCap: RequestCap,
+    private readonly options: CrmClientOptions = {},
+  ) {
+    this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    const cap = { ...defaultCap, ...options.cap };
+    this.queue = new PQueue(
+      cap.intervalCap && cap.intervalMs
+        ? { concurrency: cap.concurrency, intervalCap: cap.intervalCap, interval: cap.intervalMs, strict: true }
+        : { concurrency: cap.concurrency },
+    );
+  }
+
+  /** A value (token, client secret) that must never appear in a result's message. */
+  keepSecret(value: string): void {
+    if (value !== '') this.secrets.add(value);
+  }
+
+  /** One HTTP exchange through the cap. Throws {@link CrmNetworkError} when no answer arrives. */
+  send(request: CrmRequest): Promise<CrmResponse> {
+    return this.queue.add(async () => {
+      const signal = AbortSignal.timeout(this.policy.requestTimeoutMs);
+      try {
+        const { method, headers, body } = request;
+        const response = await fetch(request.url, { method, headers, body, signal });
+        const text = await response.text();
+        return { status: response.status, headers: response.headers, body: parseBody(text) };
+      } catch (error) {
+        throw new CrmNetworkError(this.networkMessage(error), { cause: error });
+      }
+    });
+  }
+
+  /** The error for a non-2xx answer, with the CRM's own message and the wait it asked for. */
+  failure(response: CrmResponse): CrmHttpError {
+    const message = this.errorMessage(response.body) ?? `HTTP ${response.status}`;
+    return new CrmHttpError(response.status, message, retryAfterMs(response.status, response.headers));
+  }
+
+  /** Runs `operation` (one attempt: one or more requests) until it succeeds, fails for good, or the budget ends. */
+  async call(operation: () => Promise<CrmResponse>): Promise<CrmCallResult> {
+    let attempts = 0;
+    const deadline = performance.now() + this.policy.budgetMs;
+    const attempt = async () => {
+      attempts += 1;
+      try {
+        const response = await operation();
+        if (response.status >= 200 && response.status < 300) return response;
+        throw this.failure(response);
+      } catch (error) {
+        if (error instanceof CrmNetworkError || (error instanceof CrmHttpError && error.retryable)) throw error;
+        throw new AbortError(error instanceof Error ? error : String(error));
+      }
+    };
+    try {
+      const response = await pRetry(attempt, {
+        retries: Number.POSITIVE_INFINITY,
+        maxRetryTime: this.policy.budgetMs,
+        minTimeout: this.policy.minDelayMs,
+        maxTimeout: this.policy.maxDelayMs,
+        factor: 2,
+        randomize: true,
+        // A wait the CRM named replaces the backoff (it is slept in shouldRetry), so it consumes no backoff step.
+        shouldConsumeRetry: ({ error }) => requestedWait(error) === undefined,
+        shouldRetry: async ({ error, attemptNumber, retryDelay }) => {
+          const asked = requestedWait(error);
+          const delayMs = asked === undefined ? retryDelay : Math.max(asked, this.policy.minDelayMs);
+          // The CRM asks to come back after the budget ends: waiting would only delay the failure.
+          if (asked !== undefined && performance.now() + delayMs >= deadline) return false;
+          this.options.onRetry?.({
+            source: this.source,
+            status: error instanceof CrmHttpError ? error.status : 0,
+            attempt: attemptNumber,
+            delayMs,
+            message: this.redact(error.message),
+          });
+          if (asked !== undefined) await sleep(delayMs);
+          return true;
+        },
+      });
+      return { ok: true, status: response.status, attempts };
+    } catch (error) {
+      const status = error instanceof CrmHttpError ? error.status : 0;
+      const message = error instanceof Error ? error.message : String(error);
+      return { ok: false, status, attempts, message: this.redact(message) };
+    }
+  }
+
+  private networkMessage(error: unknown): string {
+    if (error instanceof Error && error.name === 'TimeoutError') {
+      return `${this.source} did not answer within ${this.policy.requestTimeoutMs} ms`;
+    }
+    const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
+    const detail = typeof cause?.code === 'string' ? cause.code : error instanceof Error ? error.message : 'failed';
+    return `${this.source} unreachable: ${detail}`;
+  }
+
+  private redact(message: string): string {
+    let safe = message;
+    for (const secret of this.secrets) safe = safe.replaceAll(secret, '[redacted]');
+    return safe.length > MAX_MESSAGE ? `${safe.slice(0, MAX_MESSAGE - 1)}…` : safe;
+  }
+}
+
+function requestedWait(error: Error): number | undefined {
+  return error instanceof CrmHttpError ? error.retryAfterMs : undefined;
+}
+
+function parseBody(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** A JSON object's string property, if it has one. */
+export function stringField(body: unknown, name: string): string | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const value = (body as Record<string, unknown>)[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}

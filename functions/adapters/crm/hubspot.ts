@@ -1,0 +1,80 @@
+import { type CrmClientOptions, CrmHttp, type RequestCap, stringField } from './http.ts';
+import { htmlNote, unsupportedField } from './notes.ts';
+import type { CrmCallResult, CrmClient, CrmStageValue } from './types.ts';
+
+export const HUBSPOT_DEFAULT_BASE_URL = 'https://api.hubapi.com';
+
+/** HubSpot's association type id for "note to deal" (category `HUBSPOT_DEFINED`). */
+const NOTE_TO_DEAL = 214;
+/** `hs_note_body` holds at most 65,536 characters. */
+const NOTE_LIMIT = 65_536;
+
+/**
+ * HubSpot allows a private app 100 requests per 10 s on its lowest tiers (190 above), per app: stay at 80 in any
+ * 10 s, 4 at once.
+ */
+export const HUBSPOT_CAP: RequestCap = { concurrency: 4, intervalCap: 80, intervalMs: 10_000 };
+
+export interface HubSpotSettings {
+  /** A private app's access token (scopes `crm.objects.deals.write`). */
+  accessToken: string;
+  /** Default {@link HUBSPOT_DEFAULT_BASE_URL}. */
+  baseUrl?: string;
+}
+
+/** HubSpot CRM v3 (CONTRACT section 9): `dealstage` on the deal, notes associated to it. */
+export class HubSpotClient implements CrmClient {
+  readonly source = 'hubspot';
+  private readonly http: CrmHttp;
+  private readonly baseUrl: string;
+
+  constructor(
+    private readonly settings: HubSpotSettings,
+    options?: CrmClientOptions,
+  ) {
+    this.baseUrl = (settings.baseUrl ?? HUBSPOT_DEFAULT_BASE_URL).replace(/\/+$/, '');
+    this.http = new CrmHttp('hubspot', hubSpotErrorMessage, HUBSPOT_CAP, options);
+    this.http.keepSecret(settings.accessToken);
+  }
+
+  setStage(crmDealId: string, value: CrmStageValue): Promise<CrmCallResult> {
+    if (value.field !== 'dealstage') return Promise.resolve(unsupportedField('HubSpot', 'dealstage', value));
+    return this.request('PATCH', `/crm/v3/objects/deals/${encodeURIComponent(crmDealId)}`, {
+      properties: { dealstage: String(value.value) },
+    });
+  }
+
+  addNote(crmDealId: string, text: string): Promise<CrmCallResult> {
+    return this.request('POST', '/crm/v3/objects/notes', {
+      properties: { hs_note_body: htmlNote(text, NOTE_LIMIT), hs_timestamp: new Date().toISOString() },
+      associations: [
+        {
+          to: { id: crmDealId },
+          types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: NOTE_TO_DEAL }],
+        },
+      ],
+    });
+  }
+
+  private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
+    return this.http.call(() =>
+      this.http.send({
+        method,
+        url: `${this.baseUrl}${path}`,
+        headers: {
+          authorization: `Bearer ${this.settings.accessToken}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+        body: JSON.stringify(body),
+      }),
+    );
+  }
+}
+
+/** HubSpot's error body: `{status: "error", message, correlationId, category, errors?}`. */
+function hubSpotErrorMessage(body: unknown): string | undefined {
+  const message = stringField(body, 'message');
+  const category = stringField(body, 'category');
+  return message && category ? `${category}: ${message}` : message;
+}

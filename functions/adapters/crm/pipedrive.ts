@@ -1,0 +1,85 @@
+import { type CrmClientOptions, CrmHttp, type RequestCap, stringField } from './http.ts';
+import { htmlNote, unsupportedField } from './notes.ts';
+import type { CrmCallResult, CrmClient, CrmStageValue } from './types.ts';
+
+/** Pipedrive keeps note `content` (HTML) well under 100 KB. */
+const NOTE_LIMIT = 100_000;
+
+/**
+ * Pipedrive limits bursts per API token in 2-second windows, 20 requests on the lowest plan (more above): stay at
+ * 16 in any 2 s, 4 at once.
+ */
+export const PIPEDRIVE_CAP: RequestCap = { concurrency: 4, intervalCap: 16, intervalMs: 2_000 };
+
+export interface PipedriveSettings {
+  /** The API token of the integration user (header `x-api-token`). */
+  apiToken: string;
+  /** The company domain, e.g. `https://acme.pipedrive.com`. */
+  baseUrl: string;
+}
+
+/**
+ * Pipedrive (CONTRACT section 9): deals through API v2 (`stage_id`, or `status` for the closed stages), notes through
+ * v1, where notes still live. Deal ids are numeric.
+ */
+export class PipedriveClient implements CrmClient {
+  readonly source = 'pipedrive';
+  private readonly http: CrmHttp;
+  private readonly baseUrl: string;
+
+  constructor(
+    private readonly settings: PipedriveSettings,
+    options?: CrmClientOptions,
+  ) {
+    this.baseUrl = settings.baseUrl.replace(/\/+$/, '');
+    this.http = new CrmHttp('pipedrive', pipedriveErrorMessage, PIPEDRIVE_CAP, options);
+    this.http.keepSecret(settings.apiToken);
+  }
+
+  setStage(crmDealId: string, value: CrmStageValue): Promise<CrmCallResult> {
+    if (!DEAL_ID.test(crmDealId)) return Promise.resolve(notADealId(crmDealId));
+    if (value.field === 'stage_id') {
+      return this.request('PATCH', `/api/v2/deals/${encodeURIComponent(crmDealId)}`, { stage_id: Number(value.value) });
+    }
+    if (value.field === 'status') {
+      return this.request('PATCH', `/api/v2/deals/${encodeURIComponent(crmDealId)}`, { status: String(value.value) });
+    }
+    return Promise.resolve(unsupportedField('Pipedrive', 'stage_id or status', value));
+  }
+
+  addNote(crmDealId: string, text: string): Promise<CrmCallResult> {
+    if (!DEAL_ID.test(crmDealId)) return Promise.resolve(notADealId(crmDealId));
+    return this.request('POST', '/api/v1/notes', { deal_id: Number(crmDealId), content: htmlNote(text, NOTE_LIMIT) });
+  }
+
+  private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
+    return this.http.call(() =>
+      this.http.send({
+        method,
+        url: `${this.baseUrl}${path}`,
+        headers: {
+          'x-api-token': this.settings.apiToken,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+        body: JSON.stringify(body),
+      }),
+    );
+  }
+}
+
+const DEAL_ID = /^[1-9]\d{0,15}$/;
+
+function notADealId(crmDealId: string): CrmCallResult {
+  return {
+    ok: false,
+    status: 0,
+    attempts: 0,
+    message: `Pipedrive deal ids are numeric, not '${crmDealId.slice(0, 40)}'`,
+  };
+}
+
+/** Pipedrive's error body: `{success: false, error, error_info?, code?}`. */
+function pipedriveErrorMessage(body: unknown): string | undefined {
+  return stringField(body, 'error');
+}

@@ -1,0 +1,157 @@
+import {
+  type CrmClientOptions,
+  CrmHttp,
+  CrmHttpError,
+  type CrmResponse,
+  type RequestCap,
+  stringField,
+} from './http.ts';
+import { cut, unsupportedField } from './notes.ts';
+import type { CrmCallResult, CrmClient, CrmStageValue } from './types.ts';
+
+export const SALESFORCE_API_VERSION = 'v62.0';
+
+/** Task `Subject` holds 255 characters, `Description` 32,000. */
+const SUBJECT_LIMIT = 255;
+const DESCRIPTION_LIMIT = 32_000;
+
+/**
+ * Salesforce counts API requests per org per 24 h and has no short window; it does limit long-running requests
+ * running at once. Stay at 4 at once and 10 a second, gentle on the org's daily budget during a burst.
+ */
+export const SALESFORCE_CAP: RequestCap = { concurrency: 4, intervalCap: 10, intervalMs: 1_000 };
+
+export interface SalesforceSettings {
+  /** The connected app's consumer key and secret; the app's client credentials flow runs as its integration user. */
+  clientId: string;
+  clientSecret: string;
+  /** The org's My Domain URL, e.g. `https://acme.my.salesforce.com`. */
+  loginUrl: string;
+}
+
+interface Session {
+  accessToken: string;
+  instanceUrl: string;
+}
+
+/**
+ * Salesforce REST (CONTRACT section 9): `StageName` on the Opportunity, a completed Task on it as the note. The
+ * access token comes from the OAuth 2.0 client credentials flow, is shared by concurrent calls, and is fetched again
+ * once when Salesforce answers `401 INVALID_SESSION_ID` (an expired or revoked session).
+ */
+export class SalesforceClient implements CrmClient {
+  readonly source = 'salesforce';
+  private readonly http: CrmHttp;
+  private readonly loginUrl: string;
+  private session: Promise<Session> | undefined;
+
+  constructor(
+    private readonly settings: SalesforceSettings,
+    options?: CrmClientOptions,
+  ) {
+    this.loginUrl = settings.loginUrl.replace(/\/+$/, '');
+    this.http = new CrmHttp('salesforce', salesforceErrorMessage, SALESFORCE_CAP, options);
+    this.http.keepSecret(settings.clientSecret);
+  }
+
+  setStage(crmDealId: string, value: CrmStageValue): Promise<CrmCallResult> {
+    if (value.field !== 'StageName') return Promise.resolve(unsupportedField('Salesforce', 'StageName', value));
+    return this.request('PATCH', `/sobjects/Opportunity/${encodeURIComponent(crmDealId)}`, {
+      StageName: String(value.value),
+    });
+  }
+
+  addNote(crmDealId: string, text: string): Promise<CrmCallResult> {
+    const firstLine = text.trim().split(/\r?\n/, 1)[0] || 'Stageflow';
+    return this.request('POST', '/sobjects/Task', {
+      WhatId: crmDealId,
+      Subject: cut(firstLine, SUBJECT_LIMIT),
+      Description: cut(text, DESCRIPTION_LIMIT),
+      Status: 'Completed',
+    });
+  }
+
+  private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
+    const send = (session: Session) =>
+      this.http.send({
+        method,
+        url: `${session.instanceUrl}/services/data/${SALESFORCE_API_VERSION}${path}`,
+        headers: {
+          authorization: `Bearer ${session.accessToken}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+        body: JSON.stringify(body),
+      });
+    return this.http.call(async () => {
+      const pending = this.currentSession();
+      const response = await send(await pending);
+      if (!isInvalidSession(response)) return response;
+      // Fetch a new session once, unless a concurrent call already did.
+      if (this.session === pending) this.session = undefined;
+      return send(await this.currentSession());
+    });
+  }
+
+  /** The cached session, or one fetched once for every caller waiting on it; a failed fetch is not cached. */
+  private currentSession(): Promise<Session> {
+    if (this.session) return this.session;
+    const pending = this.fetchSession();
+    this.session = pending;
+    pending.catch(() => {
+      if (this.session === pending) this.session = undefined;
+    });
+    return pending;
+  }
+
+  private async fetchSession(): Promise<Session> {
+    const response = await this.http.send({
+      method: 'POST',
+      url: `${this.loginUrl}/services/oauth2/token`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: this.settings.clientId,
+        client_secret: this.settings.clientSecret,
+      }).toString(),
+    });
+    if (response.status !== 200) throw tokenFailure(this.http.failure(response));
+    const accessToken = stringField(response.body, 'access_token');
+    const instanceUrl = stringField(response.body, 'instance_url');
+    if (!accessToken || !instanceUrl) {
+      throw new CrmHttpError(502, 'the Salesforce token endpoint answered without access_token and instance_url');
+    }
+    this.http.keepSecret(accessToken);
+    return { accessToken, instanceUrl: instanceUrl.replace(/\/+$/, '') };
+  }
+}
+
+/**
+ * The token endpoint's refusal. A 4xx there (`invalid_client`, `invalid_grant`, …) means the credentials are wrong,
+ * so it is reported as a `401`, the status write-back alarms on; 429 and 5xx stay as they are and are retried.
+ */
+function tokenFailure(error: CrmHttpError): CrmHttpError {
+  if (error.retryable) return error;
+  return new CrmHttpError(401, `OAuth token refused (HTTP ${error.status}): ${error.message}`);
+}
+
+function isInvalidSession(response: CrmResponse): boolean {
+  return (
+    response.status === 401 &&
+    Array.isArray(response.body) &&
+    response.body.some((error) => stringField(error, 'errorCode') === 'INVALID_SESSION_ID')
+  );
+}
+
+/** Salesforce REST errors are an array of `{message, errorCode, fields}`; its token endpoint answers `{error, error_description}`. */
+function salesforceErrorMessage(body: unknown): string | undefined {
+  if (Array.isArray(body)) {
+    const messages = body
+      .map((error) => [stringField(error, 'errorCode'), stringField(error, 'message')].filter(Boolean).join(': '))
+      .filter((message) => message !== '');
+    return messages.length > 0 ? messages.join('; ') : undefined;
+  }
+  const error = stringField(body, 'error');
+  const description = stringField(body, 'error_description');
+  return error && description ? `${error}: ${description}` : error;
+}

@@ -1,0 +1,27 @@
+import type { CrmSource } from '../../core/pipeline-config.ts';
+
+export type { CrmSource };
+
+/** The CRM's own value for a stage: HubSpot dealstage / Salesforce StageName string, Pipedrive stage_id or status. */
+export type CrmStageValue = { field: 'dealstage' | 'StageName' | 'stage_id' | 'status'; value: string | number };
+
+/**
+ * What one write-back call came to, after its retries.
+ * `status` is the last HTTP status the CRM answered, or `0` when it never answered (network error, timeout).
+ * `message` is short and comes from the CRM's error body (or the network error); it never holds a credential.
+ */
+export interface CrmCallResult {
+  ok: boolean;
+  status: number;
+  attempts: number;
+  message?: string;
+}
+
+/** Writes Stageflow's decisions to one CRM (CONTRACT section 9). Never throws: every outcome is a result. */
+export interface CrmClient {
+  source: CrmSource;
+  /** Sets the CRM deal's stage to `value` (from `crmStageValue`). */
+  setStage(crmDealId: string, value: CrmStageValue): Promise<CrmCallResult>;
+  /** Adds a plain-text note to the CRM deal (a Salesforce completed Task). */
+  addNote(crmDealId: string, text: string): Promise<CrmCallResult>;
+}

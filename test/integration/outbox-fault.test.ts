@@ -1,0 +1,51 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { OUTBOX_PAUSED } from '../../infra/local/stack.ts';
+import { dealAt, getDeal } from '../support/api.ts';
+import { sentEmails, waitForEmail } from '../support/mail.ts';
+import { freePorts, type StackProcess, startStackProcess } from '../support/stack-process.ts';
+
+/**
+ * The outbox's promise (issue 10 item 4): a decision that was committed has its side effects, exactly once, even when
+ * the process dies between the commit and the effects.
+ */
+describe('a crash between the commit and its side effects', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'stageflow-outbox-'));
+  let stack: StackProcess | undefined;
+
+  afterAll(async () => {
+    await stack?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('runs every effect of the committed decisions once after the restart', async () => {
+    const ports = await freePorts();
+    const env = { ...ports, STAGEFLOW_DATA_DIR: dataDir };
+    // Side effects held back: the moves are committed and answered, nothing else happens before the kill.
+    stack = await startStackProcess({ ...env, [OUTBOX_PAUSED]: 'true' });
+    const dealId = await dealAt('deliver', { api: stack.urls.api });
+    expect((await getDeal(dealId, 'default', stack.urls.api)).body.stage).toBe('deliver');
+    expect(await sentEmails(stack.urls.ses)).toEqual([]);
+    await stack.stop('SIGKILL');
+
+    stack = await startStackProcess(env);
+    const { ses } = stack.urls;
+    await waitForEmail(ses, 'finance@example.com', [dealId]);
+    await waitForEmail(ses, 'legal@example.com', [dealId]);
+    await waitForEmail(ses, 'rep@example.com', [dealId, 'Deliver/Finalize']);
+    // Whatever else the outbox and the resumed workflow would still do has a moment to happen.
+    await sleep(1500);
+    const mail = (await sentEmails(ses)).filter((email) => `${email.subject}\n${email.body.text}`.includes(dealId));
+    const count = (to: string, subject: RegExp) =>
+      mail.filter((email) => email.destination.to.includes(to) && subject.test(email.subject)).length;
+    expect(count('finance@example.com', /.*/)).toBe(1);
+    expect(count('legal@example.com', /.*/)).toBe(1);
+    for (const stage of ['Identify', 'Qualify', 'Propose', 'Negotiate', 'Deliver/Finalize']) {
+      expect(count('rep@example.com', new RegExp(`is now in ${stage.replace('/', '\\/')}$`))).toBe(1);
+    }
+    expect(count('rep@example.com', /^Approval requested/)).toBe(1);
+  }, 240_000);
+});

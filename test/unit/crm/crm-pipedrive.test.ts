@@ -1,0 +1,112 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PipedriveClient } from '../../../functions/adapters/crm/pipedrive.ts';
+import { PipedriveStandIn } from '../../support/crm-standins.ts';
+import { fastRetries, gaps } from './fast-retries.ts';
+
+let pipedrive: PipedriveStandIn;
+beforeEach(async () => {
+  pipedrive = await new PipedriveStandIn().start();
+  pipedrive.addDeal(7, 2);
+});
+afterEach(() => pipedrive.close());
+
+const client = (options = fastRetries(), apiToken = pipedrive.apiToken) =>
+  new PipedriveClient({ apiToken, baseUrl: `${pipedrive.url}/` }, options);
+
+describe('Pipedrive client', () => {
+  it('moves an open deal with PATCH /api/v2/deals/{id} {"stage_id"} and the x-api-token header', async () => {
+    const result = await client().setStage('7', { field: 'stage_id', value: 3 });
+
+    expect(result).toEqual({ ok: true, status: 200, attempts: 1 });
+    expect(pipedrive.dealState(7)).toEqual({ stage_id: 3, status: 'open' });
+    expect(pipedrive.requests).toEqual([
+      expect.objectContaining({
+        method: 'PATCH',
+        path: '/api/v2/deals/7',
+        body: { stage_id: 3 },
+        authenticated: true,
+        headers: expect.objectContaining({ 'x-api-token': '[secret]', 'content-type': 'application/json' }),
+      }),
+    ]);
+  });
+
+  it('closes a deal through its status', async () => {
+    const result = await client().setStage('7', { field: 'status', value: 'won' });
+
+    expect(result).toMatchObject({ ok: true, status: 200 });
+    expect(pipedrive.requests[0]?.body).toEqual({ status: 'won' });
+    expect(pipedrive.stageOf(7)).toBe('won');
+  });
+
+  it('adds a note with POST /api/v1/notes {"deal_id", "content"}', async () => {
+    const result = await client().addNote('7', 'Held for approval:\nFinance & Legal');
+
+    expect(result).toEqual({ ok: true, status: 201, attempts: 1 });
+    expect(pipedrive.requests[0]).toMatchObject({
+      method: 'POST',
+      path: '/api/v1/notes',
+      body: { deal_id: 7, content: 'Held for approval:<br>Finance &amp; Legal' },
+    });
+    expect(pipedrive.notes('7')).toEqual(['Held for approval:<br>Finance &amp; Legal']);
+  });
+
+  it('honours x-ratelimit-reset on a 429 that names no Retry-After', async () => {
+    pipedrive.failNext(1, { status: 429, rateLimitReset: '1' });
+    const options = fastRetries();
+
+    const result = await client(options).setStage('7', { field: 'stage_id', value: 4 });
+
+    expect(result).toEqual({ ok: true, status: 200, attempts: 2 });
+    expect(options.notices).toEqual([
+      expect.objectContaining({ status: 429, delayMs: 1000, message: 'Request over limit' }),
+    ]);
+    expect(gaps(pipedrive.requests.map((r) => r.receivedAt))[0]).toBeGreaterThanOrEqual(950);
+    expect(pipedrive.dealState(7)?.stage_id).toBe(4);
+  });
+
+  it('retries a 503 and lands', async () => {
+    pipedrive.failNext(2, { status: 503 });
+
+    const result = await client().addNote('7', 'note');
+
+    expect(result).toEqual({ ok: true, status: 201, attempts: 3 });
+    expect(pipedrive.notes('7')).toHaveLength(1);
+  });
+
+  it('does not retry a 404 and reports the CRM message', async () => {
+    const result = await client().setStage('8', { field: 'stage_id', value: 3 });
+
+    expect(result).toEqual({ ok: false, status: 404, attempts: 1, message: 'Deal not found' });
+    expect(pipedrive.requests).toHaveLength(1);
+  });
+
+  it('reports a 401 at once, without the token', async () => {
+    const result = await client(fastRetries(), 'wrong-api-token').setStage('7', { field: 'stage_id', value: 3 });
+
+    expect(result).toEqual({ ok: false, status: 401, attempts: 1, message: 'unauthorized access' });
+    expect(pipedrive.requests).toMatchObject([{ authenticated: false, headers: { 'x-api-token': '[secret]' } }]);
+  });
+
+  it('refuses a non-numeric deal id or another CRM stage value without a request', async () => {
+    expect(await client().setStage('D-7', { field: 'stage_id', value: 3 })).toMatchObject({
+      ok: false,
+      attempts: 0,
+      message: "Pipedrive deal ids are numeric, not 'D-7'",
+    });
+    expect(await client().setStage('7', { field: 'dealstage', value: 'qualifiedtobuy' })).toMatchObject({
+      ok: false,
+      attempts: 0,
+    });
+    expect(pipedrive.requests).toHaveLength(0);
+  });
+
+  it('caps the requests in flight', async () => {
+    pipedrive.setLatency(150);
+    const capped = client(fastRetries({ cap: { concurrency: 3 } }));
+
+    await Promise.all(Array.from({ length: 9 }, (_, i) => capped.addNote('7', `note ${i}`)));
+
+    expect(pipedrive.maxInFlight).toBe(3);
+    expect(pipedrive.notes('7')).toHaveLength(9);
+  });
+});

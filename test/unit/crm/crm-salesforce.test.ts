@@ -1,0 +1,163 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SalesforceClient } from '../../../functions/adapters/crm/salesforce.ts';
+import { SalesforceStandIn } from '../../support/crm-standins.ts';
+import { fastRetries } from './fast-retries.ts';
+
+const OPPORTUNITY = '006000000000001AAA';
+const OPPORTUNITY_PATH = `/services/data/v62.0/sobjects/Opportunity/${OPPORTUNITY}`;
+
+let salesforce: SalesforceStandIn;
+beforeEach(async () => {
+  salesforce = await new SalesforceStandIn({ stageNames: ['Qualify', 'Propose', 'Closed Won'] }).start();
+  salesforce.addDeal(OPPORTUNITY, 'Propose');
+});
+afterEach(() => salesforce.close());
+
+const client = (options = fastRetries(), clientSecret = salesforce.clientSecret) =>
+  new SalesforceClient({ clientId: salesforce.clientId, clientSecret, loginUrl: salesforce.url }, options);
+
+describe('Salesforce client', () => {
+  it('gets a token by client credentials, then PATCHes the StageName (204)', async () => {
+    const result = await client().setStage(OPPORTUNITY, { field: 'StageName', value: 'Qualify' });
+
+    expect(result).toEqual({ ok: true, status: 204, attempts: 1 });
+    expect(salesforce.stageOf(OPPORTUNITY)).toBe('Qualify');
+    expect(salesforce.requests).toEqual([
+      expect.objectContaining({
+        method: 'POST',
+        path: '/services/oauth2/token',
+        body: { grant_type: 'client_credentials', client_id: salesforce.clientId, client_secret: '[secret]' },
+        headers: expect.objectContaining({ 'content-type': 'application/x-www-form-urlencoded' }),
+        status: 200,
+      }),
+      expect.objectContaining({
+        method: 'PATCH',
+        path: OPPORTUNITY_PATH,
+        body: { StageName: 'Qualify' },
+        authenticated: true,
+        headers: expect.objectContaining({ authorization: 'Bearer [secret]' }),
+        status: 204,
+      }),
+    ]);
+  });
+
+  it('adds a completed Task on the Opportunity as the note', async () => {
+    const text = 'Stageflow held the move to Closed Won\nWaiting for: Finance (finance@example.com)';
+
+    const result = await client().addNote(OPPORTUNITY, text);
+
+    expect(result).toEqual({ ok: true, status: 201, attempts: 1 });
+    expect(salesforce.tasks(OPPORTUNITY)).toEqual([
+      { WhatId: OPPORTUNITY, Subject: 'Stageflow held the move to Closed Won', Description: text, Status: 'Completed' },
+    ]);
+    expect(salesforce.requestsTo('/services/data')[0]?.path).toBe('/services/data/v62.0/sobjects/Task');
+  });
+
+  it('keeps the token for later calls, and concurrent calls share one token request', async () => {
+    const shared = client();
+
+    await Promise.all([
+      shared.setStage(OPPORTUNITY, { field: 'StageName', value: 'Qualify' }),
+      shared.addNote(OPPORTUNITY, 'one'),
+      shared.addNote(OPPORTUNITY, 'two'),
+    ]);
+    await shared.addNote(OPPORTUNITY, 'three');
+
+    expect(salesforce.tokensIssued).toBe(1);
+    expect(salesforce.requestsTo('/services/data').every((r) => r.authenticated)).toBe(true);
+  });
+
+  it('fetches a new token once when the session expired (401 INVALID_SESSION_ID), within the same attempt', async () => {
+    const shared = client();
+    await shared.addNote(OPPORTUNITY, 'first');
+    salesforce.expireSessions();
+
+    const result = await shared.setStage(OPPORTUNITY, { field: 'StageName', value: 'Closed Won' });
+
+    expect(result).toEqual({ ok: true, status: 204, attempts: 1 });
+    expect(salesforce.requests.slice(2).map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+      `PATCH ${OPPORTUNITY_PATH} 401`,
+      'POST /services/oauth2/token 200',
+      `PATCH ${OPPORTUNITY_PATH} 204`,
+    ]);
+    expect(salesforce.tokensIssued).toBe(2);
+  });
+
+  it('reports a 401 that a fresh token does not cure, without retrying further', async () => {
+    salesforce.failNext(2, { status: 401 }, '/services/data');
+
+    const result = await client().setStage(OPPORTUNITY, { field: 'StageName', value: 'Qualify' });
+
+    expect(result).toEqual({
+      ok: false,
+      status: 401,
+      attempts: 1,
+      message: 'INVALID_SESSION_ID: Session expired or invalid',
+    });
+    expect(salesforce.tokensIssued).toBe(2);
+    expect(salesforce.requestsTo('/services/data')).toHaveLength(2);
+  });
+
+  it('reports refused client credentials as a 401, without the secret, and does not retry them', async () => {
+    const wrongSecret = 'not-the-consumer-secret';
+
+    const result = await client(fastRetries(), wrongSecret).setStage(OPPORTUNITY, {
+      field: 'StageName',
+      value: 'Qualify',
+    });
+
+    expect(result).toEqual({
+      ok: false,
+      status: 401,
+      attempts: 1,
+      message: 'OAuth token refused (HTTP 400): invalid_client: invalid client credentials',
+    });
+    expect(JSON.stringify(salesforce.requests)).not.toContain(wrongSecret);
+    expect(salesforce.requests).toHaveLength(1);
+  });
+
+  it('retries a 503 from the API and a 500 from the token endpoint', async () => {
+    salesforce.failNext(1, { status: 500 }, '/services/oauth2/token');
+    salesforce.failNext(1, { status: 503 }, '/services/data');
+
+    const result = await client().setStage(OPPORTUNITY, { field: 'StageName', value: 'Closed Won' });
+
+    expect(result).toEqual({ ok: true, status: 204, attempts: 3 });
+    expect(salesforce.stageOf(OPPORTUNITY)).toBe('Closed Won');
+  });
+
+  it('does not retry a 400 and reports Salesforce errors as errorCode: message', async () => {
+    const result = await client().setStage(OPPORTUNITY, { field: 'StageName', value: 'Won-ish' });
+
+    expect(result).toEqual({
+      ok: false,
+      status: 400,
+      attempts: 1,
+      message: 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: Stage: bad value for restricted picklist field: Won-ish',
+    });
+    expect(salesforce.requestsTo('/services/data')).toHaveLength(1);
+  });
+
+  it('does not retry the daily limit (403 REQUEST_LIMIT_EXCEEDED)', async () => {
+    salesforce.failNext(1, { status: 403 }, '/services/data');
+
+    const result = await client().addNote(OPPORTUNITY, 'note');
+
+    expect(result).toMatchObject({
+      ok: false,
+      status: 403,
+      attempts: 1,
+      message: expect.stringContaining('REQUEST_LIMIT_EXCEEDED'),
+    });
+  });
+
+  it('caps the requests in flight', async () => {
+    salesforce.setLatency(150);
+    const capped = client(fastRetries({ cap: { concurrency: 2 } }));
+
+    await Promise.all(Array.from({ length: 6 }, (_, i) => capped.addNote(OPPORTUNITY, `note ${i}`)));
+
+    expect(salesforce.maxInFlight).toBe(2);
+    expect(salesforce.tasks(OPPORTUNITY)).toHaveLength(6);
+  });
+});
