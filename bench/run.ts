@@ -6,6 +6,7 @@ import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-d
 import { ENV, requireEnv } from '../functions/adapters/environment.ts';
 import { freePort } from '../infra/local/emulators.ts';
 import { type LocalStack, startLocalStack, TABLE_NAME } from '../infra/local/stack.ts';
+import { BOARD_LOAD, type BoardBench, runBoardBench } from './board.ts';
 import { type Bundles, buildBundles, byFunction, type FunctionName } from './bundles.ts';
 import { type ColdInit, type ColdTarget, eventCapture, measureColdInits } from './cold-init.ts';
 import { costOfDeals, type DealUsage, dealCost } from './cost-model.ts';
@@ -193,10 +194,12 @@ interface Measurements {
   coldInit: Record<FunctionName | 'hello' | 'floor', ColdInit>;
   coldInvocations: Record<FunctionName | 'hello' | 'floor', string>;
   floor: StorageFloor;
+  board: BoardBench;
   loadAverages: Record<string, number[]>;
 }
 
-function toResults({ bundles, won, cost, webhooks, coldInit, coldInvocations, loadAverages, floor }: Measurements) {
+function toResults(measured: Measurements) {
+  const { bundles, won, cost, webhooks, coldInit, coldInvocations, loadAverages, floor, board } = measured;
   const results: BenchResults = {
     webhook_p50_ms: round(webhooks.p50Ms),
     webhook_p99_ms: round(webhooks.p99Ms),
@@ -210,6 +213,9 @@ function toResults({ bundles, won, cost, webhooks, coldInit, coldInvocations, lo
     bundle_kb: byFunction((name) => bundles[name].kb),
     sfn_transitions_per_won_deal: won.transitions,
     cost_usd_per_1000_won_deals: round(cost.per1000.total, 4),
+    board_p50_ms: round(board.p50Ms),
+    board_p99_ms: round(board.p99Ms),
+    board_deals: board.deals,
     goals: GOALS,
     ratios: {},
     details: {
@@ -254,6 +260,16 @@ function toResults({ bundles, won, cost, webhooks, coldInit, coldInvocations, lo
       },
       bundle_heaviest_kb: byFunction((name) => bundles[name].heaviest),
       won_deal: { execution: won.executionArn, ...cost.detail },
+      board: {
+        stored_by_bench: BOARD_LOAD.deals,
+        requests: BOARD_LOAD.requests,
+        warmup_requests: 1,
+        mean_ms: round(board.meanMs),
+        max_ms: round(board.maxMs),
+        page_kb: board.pageKb,
+        store_s: round(board.loadSeconds, 1),
+        how: 'GET /board?pipeline=default in a row over HTTP after the deals were written with BatchWrite (5 open stages)',
+      },
     },
     machine: {
       cpus: cpus().length,
@@ -311,8 +327,12 @@ async function measure(stack: LocalStack, bundles: Bundles, deployed: Record<Fun
   await meter.idle(500, 30_000);
   const coldInit = await measureColdInits(cold.targets, COLD_RUNS);
   await cold.close();
+
+  step(`board: ${BOARD_LOAD.deals} open deals stored, then ${BOARD_LOAD.requests} GET /board after a warm-up`);
+  loadAverages.board = loadavg();
+  const board = await runBoardBench(stack, id);
   loadAverages.end = loadavg();
-  return { bundles, won, cost, webhooks, coldInit, coldInvocations: cold.invocations, loadAverages, floor };
+  return { bundles, won, cost, webhooks, coldInit, coldInvocations: cold.invocations, loadAverages, floor, board };
 }
 
 /** A deal item and a history item as the load stored them, and an event record of the repository's shape. */

@@ -17,7 +17,7 @@ import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.
  *
  * | item              | pk                              | sk                      | gsi1pk / gsi1sk                      |
  * |-------------------|---------------------------------|-------------------------|--------------------------------------|
- * | deal              | DEAL#<pipeline>#<dealId>        | DEAL                    | STAGE#<pipeline>#<stage> / <updatedAt>#<dealId> |
+ * | deal              | DEAL#<pipeline>#<dealId>        | DEAL                    | STAGE#<pipeline>#<stage>#<shard> / <stageEventAt>#<dealId> |
  * | history entry     | DEAL#<pipeline>#<dealId>        | HISTORY#<version>#<n>   |                                      |
  * | event record      | EVENT#<source>#<eventId>        | EVENT                   |                                      |
  * | approval          | APPROVAL#<approvalId>           | APPROVAL                |                                      |
@@ -30,6 +30,11 @@ import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.
  * record is written in the same transaction as the decision it caused, so an event applies exactly once. Every
  * decision also stamps `lastDecision` on the deal item, so the table's stream (old and new image) tells the outbox
  * what was decided; side-effect marks record which effects of a decision are done, so a retried batch repeats none.
+ *
+ * The `byStage` index key moves only when the deal changes stage: its sort key is the stage entry time (the CRM's
+ * `occurredAt`, so a range on it finds the deals stale in a stage), and its partition is split into
+ * {@link STAGE_INDEX_SHARDS} shards by deal id, so the deals of one large stage spread their index writes over several
+ * partitions instead of one hot one (the index projects the whole item, so every deal write reaches it).
  */
 
 export const TABLE_KEYS = { partition: 'pk', sort: 'sk', stageIndex: 'byStage', ttl: 'ttl' } as const;
@@ -132,10 +137,50 @@ const outboxKey = (pipeline: string, dealId: string, version: number) => ({
 });
 const pipelineKey = (pipeline: string, version: string) => ({ pk: `PIPELINE#${pipeline}`, sk: `VERSION#${version}` });
 const liveKey = (pipeline: string) => ({ pk: `PIPELINE#${pipeline}`, sk: 'LIVE' });
+
+/**
+ * How many partitions of the `byStage` index one stage is split into. Items keep the shard they were written with, so
+ * this number and {@link stageShard} must never change once deals are stored.
+ */
+export const STAGE_INDEX_SHARDS = 8;
+
+/** The index shard of a deal: a stable hash (FNV-1a) of its id. */
+export function stageShard(dealId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < dealId.length; i++) {
+    hash ^= dealId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % STAGE_INDEX_SHARDS;
+}
+
+const stagePartition = (pipeline: string, stage: string, shard: number) => `STAGE#${pipeline}#${stage}#${shard}`;
 const stageIndexKeys = (deal: Deal) => ({
-  gsi1pk: `STAGE#${deal.pipeline}#${deal.stage}`,
-  gsi1sk: `${deal.updatedAt}#${deal.dealId}`,
+  gsi1pk: stagePartition(deal.pipeline, deal.stage, stageShard(deal.dealId)),
+  gsi1sk: `${deal.stageEventAt}#${deal.dealId}`,
 });
+
+/** The attributes of a deal that a query asked for; the id is always among them. */
+export type DealAttributes = Pick<Deal, 'dealId'> & Partial<Deal>;
+
+/** A deal as its table item: keys, stage index keys and the stored deal (for bulk loads such as the benchmark's). */
+export function dealItem(stored: StoredDeal): Record<string, unknown> {
+  return { ...dealKey(stored.deal.pipeline, stored.deal.dealId), ...stageIndexKeys(stored.deal), ...stored };
+}
+
+/** Which deals of a stage {@link DealRepository.queryStage} reads, and which of their attributes. */
+export interface StageQuery {
+  /** Paths inside the deal to read, e.g. `['dealName']`, `['fields', 'amount']`; the deal id is always read. */
+  attributes: string[][];
+  /** Only deals that entered the stage before this time (ISO): the stale ones. */
+  enteredBefore?: string;
+  /** Only deals that entered the stage at or after this time (ISO). */
+  enteredSince?: string;
+  /** Only deals of this owner (email address). */
+  ownerEmail?: string;
+  /** Only the deals longest in the stage, at most this many (read as the first of each shard, oldest entry first). */
+  oldest?: number;
+}
 const epochSeconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
 const NEW_WORKFLOW: WorkflowState = {
@@ -221,27 +266,91 @@ export class DealRepository {
     return entries;
   }
 
-  /** Deals of one pipeline in one stage, newest change first, through the stage index (never a scan). */
+  /**
+   * Deals of one pipeline in one stage, one page at a time through the stage index (never a scan): shard by shard,
+   * the most recent stage entries first within a shard.
+   */
   async listDeals(
     pipeline: string,
     stage: string,
     page: { limit: number; nextToken?: string },
   ): Promise<{ deals: StoredDeal[]; nextToken: string | null }> {
-    const result = await this.db.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: TABLE_KEYS.stageIndex,
-        KeyConditionExpression: 'gsi1pk = :stage',
-        ExpressionAttributeValues: { ':stage': `STAGE#${pipeline}#${stage}` },
-        ScanIndexForward: false,
-        Limit: page.limit,
-        ExclusiveStartKey: page.nextToken ? decodePageToken(page.nextToken) : undefined,
-      }),
-    );
-    return {
-      deals: (result.Items ?? []).map(toStoredDeal),
-      nextToken: result.LastEvaluatedKey ? encodePageToken(result.LastEvaluatedKey) : null,
+    const deals: StoredDeal[] = [];
+    let { shard, key } = page.nextToken ? decodePageToken(page.nextToken) : { shard: 0, key: undefined };
+    while (shard < STAGE_INDEX_SHARDS && deals.length < page.limit) {
+      const result = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: TABLE_KEYS.stageIndex,
+          KeyConditionExpression: 'gsi1pk = :stage',
+          ExpressionAttributeValues: { ':stage': stagePartition(pipeline, stage, shard) },
+          ScanIndexForward: false,
+          Limit: page.limit - deals.length,
+          ExclusiveStartKey: key,
+        }),
+      );
+      deals.push(...(result.Items ?? []).map(toStoredDeal));
+      key = result.LastEvaluatedKey;
+      if (!key) shard++;
+    }
+    return { deals, nextToken: shard < STAGE_INDEX_SHARDS ? encodePageToken({ shard, key }) : null };
+  }
+
+  /**
+   * Every deal of one stage that the query selects (or its `oldest` ones), with only the attributes asked for: all
+   * shards of the stage index read in parallel, each to its end or its first `oldest` (never a scan).
+   */
+  async queryStage(pipeline: string, stage: string, query: StageQuery): Promise<DealAttributes[]> {
+    const names: Record<string, string> = { '#deal': 'deal' };
+    const nameOf = (part: string) => {
+      const existing = Object.entries(names).find(([, name]) => name === part)?.[0];
+      if (existing) return existing;
+      const placeholder = `#a${Object.keys(names).length}`;
+      names[placeholder] = part;
+      return placeholder;
     };
+    const paths = [['dealId'], ...query.attributes].map((path) => ['#deal', ...path.map(nameOf)].join('.'));
+    const values: Record<string, unknown> = {};
+    let range = '';
+    if (query.enteredBefore !== undefined) {
+      range += ' AND gsi1sk < :before';
+      values[':before'] = query.enteredBefore;
+    } else if (query.enteredSince !== undefined) {
+      range += ' AND gsi1sk >= :since';
+      values[':since'] = query.enteredSince;
+    }
+    let filter: string | undefined;
+    if (query.ownerEmail !== undefined) {
+      filter = `#deal.${nameOf('owner')}.${nameOf('email')} = :owner`;
+      values[':owner'] = query.ownerEmail;
+    }
+    const readShard = async (shard: number) => {
+      const deals: DealAttributes[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await this.db.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: TABLE_KEYS.stageIndex,
+            KeyConditionExpression: `gsi1pk = :stage${range}`,
+            FilterExpression: filter,
+            ProjectionExpression: [...new Set(paths)].join(', '),
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: { ...values, ':stage': stagePartition(pipeline, stage, shard) },
+            ExclusiveStartKey: startKey,
+            Limit: query.oldest,
+          }),
+        );
+        for (const item of page.Items ?? []) deals.push(item.deal as DealAttributes);
+        startKey = query.oldest === undefined ? page.LastEvaluatedKey : undefined;
+      } while (startKey);
+      return deals;
+    };
+    const shards = await Promise.all(Array.from({ length: STAGE_INDEX_SHARDS }, (_, shard) => readShard(shard)));
+    const deals = shards.flat();
+    if (query.oldest === undefined) return deals;
+    const entered = (deal: DealAttributes) => deal.stageEventAt ?? '';
+    return deals.sort((a, b) => entered(a).localeCompare(entered(b))).slice(0, query.oldest);
   }
 
   /**
@@ -532,14 +641,23 @@ function translateCancellation(error: unknown, event: EventRecord | undefined): 
   return error;
 }
 
-function encodePageToken(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
+interface PageToken {
+  shard: number;
+  key?: Record<string, unknown>;
 }
 
-function decodePageToken(token: string): Record<string, unknown> {
+function encodePageToken(token: PageToken): string {
+  return Buffer.from(JSON.stringify(token)).toString('base64url');
+}
+
+function decodePageToken(token: string): PageToken {
   try {
-    const key: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (key !== null && typeof key === 'object' && !Array.isArray(key)) return key as Record<string, unknown>;
+    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    const { shard, key } = (parsed ?? {}) as Partial<PageToken>;
+    const validKey = key === undefined || (key !== null && typeof key === 'object' && !Array.isArray(key));
+    if (Number.isInteger(shard) && (shard as number) >= 0 && (shard as number) < STAGE_INDEX_SHARDS && validKey) {
+      return { shard: shard as number, key };
+    }
   } catch {
     // fall through to the refusal below
   }

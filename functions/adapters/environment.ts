@@ -21,6 +21,12 @@ export const ENV = {
   crmSecretsArn: 'CRM_SECRETS_ARN',
   approvalReminderSeconds: 'APPROVAL_REMINDER_SECONDS',
   approvalExpirySeconds: 'APPROVAL_EXPIRY_SECONDS',
+  /** Local only: run the stale-deal digest every N seconds (the cloud runs it on a daily schedule). */
+  digestIntervalSeconds: 'DIGEST_INTERVAL_SECONDS',
+  /** Cloud only: the board's login (Cognito user pool, app client, hosted UI base URL). Unset locally: board open. */
+  boardUserPoolId: 'BOARD_USER_POOL_ID',
+  boardClientId: 'BOARD_CLIENT_ID',
+  boardLoginDomain: 'BOARD_LOGIN_DOMAIN',
 } as const;
 
 /** The secrets, by environment variable name (local) and by key in the Secrets Manager JSON (cloud). */

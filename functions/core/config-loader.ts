@@ -348,6 +348,7 @@ function crossFieldProblems(config: PipelineConfig, file: string): Problem[] {
     ...crmProblems(config),
     ...timingProblems(config),
     ...retiredStageProblems(config),
+    ...staleAfterProblems(config.stages),
     ...pipelineIdProblems(config.pipeline, file),
   ];
 }
@@ -549,6 +550,16 @@ function retiredStageProblems({ stages, retiredStages }: PipelineConfig): Proble
         ]
       : [];
     return [...kept, ...stageReference(stages, path, `retired stage '${retired}' maps to`, target, 'open')];
+  });
+}
+
+function staleAfterProblems(stages: readonly StageConfig[]): Problem[] {
+  return stages.flatMap((stage, index): Problem[] => {
+    if (!stage.closed || stage.staleAfterDays === undefined) return [];
+    const message =
+      `closed stage '${stage.key}' has staleAfterDays, but a closed deal never goes stale` +
+      ' — set staleAfterDays on the open stages only';
+    return [{ path: ['stages', index, 'staleAfterDays'], at: 'key', message }];
   });
 }
 

@@ -41,6 +41,7 @@ export function summarizePipeline({ config, version }: VersionedPipeline, file: 
       ['exit criteria', stage.exitCriteria.map(describeCriterion).join('; ')],
       ['exit approvals', stage.exitApprovals.map(describeApproval).join(', ')],
       ['CRM names', crmNames.get(stage.key)?.join(', ') ?? ''],
+      ['stale after', stage.staleAfterDays === undefined ? '' : `${stage.staleAfterDays} days in the stage`],
     ]
       .filter(([, text]) => text)
       .map(([label, text]) => `       ${label}: ${text}`);
@@ -74,6 +75,7 @@ export function summarizePipeline({ config, version }: VersionedPipeline, file: 
     ...Object.entries(approvers).map(([role, { name, email }]) => `  ${role}: ${name} <${email}>`),
     `Approvals remind after ${approvalTiming.reminderAfterHours} h, expire after ${approvalTiming.expireAfterHours} h`,
     ...(renames.length > 0 ? ['', 'CRM field renames', ...renames] : []),
+    `Digest    stale deals to their owners daily; pipeline summary to ${config.digest?.to.join(', ') || 'nobody'}`,
   ].join('\n');
 }
 

@@ -237,7 +237,7 @@ export function dealClosedEmail(input: { deal: Deal; stage: StageConfig }): Emai
 }
 
 /** One open criterion for the owner: its description, with the exact rule. */
-function criterionLine(criterion: Criterion): string {
+export function criterionLine(criterion: Criterion): string {
   const rule = describeCriterion(criterion);
   return criterion.description ? `${criterion.description} (${rule})` : rule;
 }
@@ -256,7 +256,7 @@ function ownerEmail(deal: Deal): string {
 }
 
 /** The content of one email, rendered once as text and once as HTML so both always say the same. */
-interface EmailContent {
+export interface EmailContent {
   to: string;
   subject: string;
   heading: string;
@@ -270,7 +270,8 @@ interface EmailContent {
   footer?: string;
 }
 
-function render(content: EmailContent): EmailMessage {
+/** Renders an email's content as its text and HTML bodies (every value escaped in the HTML). */
+export function render(content: EmailContent): EmailMessage {
   const facts = content.facts.filter((fact): fact is [string, string] => fact[1] !== null);
   const lists = (content.lists ?? []).filter((list) => list.items.length > 0);
   return {

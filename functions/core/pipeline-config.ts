@@ -86,6 +86,11 @@ export const StageSchema = z
       .array(key)
       .optional()
       .describe('for a closed stage, the open stages a deal may close from (default: every open stage)'),
+    staleAfterDays: z
+      .number()
+      .positive()
+      .optional()
+      .describe('an open deal is stale once it has been in this stage longer than this many days (board, digest)'),
   })
   .describe('one stage of the pipeline');
 export type StageConfig = z.infer<typeof StageSchema>;
@@ -202,6 +207,15 @@ export const PipelineConfigSchema = z
       .record(key, key)
       .default({})
       .describe('removed stage key → the open stage its open deals move to when this version goes live'),
+    digest: z
+      .strictObject({
+        to: z
+          .array(z.email().describe('an address that receives the pipeline summary'))
+          .default([])
+          .describe('who receives the daily pipeline summary of stale deals (owners get their own deals anyway)'),
+      })
+      .optional()
+      .describe('the daily stale-deal digest'),
   })
   .describe('a sales pipeline: its stages, rules, approvers and CRM mappings');
 

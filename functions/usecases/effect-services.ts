@@ -1,8 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { ses, stepFunctions } from '../adapters/aws-clients.ts';
+import { dynamoDb, ses, stepFunctions } from '../adapters/aws-clients.ts';
 import type { CrmClients } from '../adapters/crm/index.ts';
 import { ENV, jsonEnv, optionalEnv, requireEnv } from '../adapters/environment.ts';
+import { InsightsStore } from '../adapters/insights-store.ts';
 import { Mailer } from '../adapters/mailer.ts';
 import { WorkflowClient } from '../adapters/workflow-client.ts';
 import { type Services, servicesFromEnvironment } from './services.ts';
@@ -18,6 +19,8 @@ export interface EffectServices extends Services {
   crm: () => Promise<CrmClients>;
   /** The log for what the outbox cannot act on (e.g. a CRM refusing the credentials). */
   logger: Logger;
+  /** The insights read model (the board's funnel and totals), fed by the insights projection. */
+  insights: InsightsStore;
 }
 
 /** The effect services from the environment; `crm` is given by the caller (the clients' own environment variables). */
@@ -31,5 +34,6 @@ export function effectServicesFromEnvironment(
     mailer: new Mailer(ses(), requireEnv(ENV.mailFrom), optionalEnv(ENV.sesConfigurationSet)),
     crm,
     logger: observability.logger,
+    insights: new InsightsStore(dynamoDb(), requireEnv(ENV.tableName)),
   };
 }

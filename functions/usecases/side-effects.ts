@@ -20,6 +20,7 @@ import { requireStage } from '../core/stages.ts';
 import { writeBackToCrm } from './crm-write-back.ts';
 import type { DealChange } from './deal-change.ts';
 import type { EffectServices } from './effect-services.ts';
+import { projectInsights } from './insights-projection.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { unrunApprovals } from './workflow-tasks.ts';
 
@@ -30,7 +31,11 @@ export type Projection = (change: DealChange, services: EffectServices) => Promi
  * The read models every deal change is projected into (PLAN seam 3: the insights projection is registered here).
  * Projections see every change, workflow-only writes included; side effects below only see decisions.
  */
-export const PROJECTIONS: Projection[] = [];
+export const PROJECTIONS: Projection[] = [
+  async (change, services) => {
+    await projectInsights(change, services);
+  },
+];
 
 /** One decision's side effects, with the marks of those already done. */
 interface EffectRun {

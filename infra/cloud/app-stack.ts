@@ -9,8 +9,10 @@ import { ENV } from '../../functions/adapters/environment.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { stateMachineName } from '../../workflows/definition.ts';
 import { StageflowAlarms } from './constructs/alarms.ts';
+import { BoardLogin } from './constructs/board-login.ts';
 import { ConfigRollout } from './constructs/config-rollout.ts';
 import { DealWorkflow, LIVE_ALIAS, workflowArns } from './constructs/deal-workflow.ts';
+import { DigestSchedule } from './constructs/digest-schedule.ts';
 import { FailedExecutions } from './constructs/failed-executions.ts';
 import { StageflowHttpApi } from './constructs/http-api.ts';
 import { MailSending } from './constructs/mail-sending.ts';
@@ -38,10 +40,12 @@ export interface StageflowAppStackProps extends StackProps {
 export class StageflowAppStack extends Stack {
   readonly api: StageflowHttpApi;
   readonly functions: Record<
-    'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox' | 'rollout',
+    'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox' | 'rollout' | 'board' | 'digest',
     StageflowFunction
   >;
   readonly outbox: Outbox;
+  readonly boardLogin: BoardLogin;
+  readonly digestSchedule: DigestSchedule;
   readonly workflows: Map<string, DealWorkflow>;
   readonly pipelineVersions: PipelineVersions;
   readonly rollout: ConfigRollout;
@@ -67,6 +71,11 @@ export class StageflowAppStack extends Stack {
       [ENV.sesConfigurationSet]: mail.configurationSetName,
     };
     const withSecrets = { ...environment, [ENV.secretsArn]: secrets.secret.secretArn };
+    const publicBaseUrl = (settings.publicBaseUrl ?? this.api.url).replace(/\/+$/, '');
+    this.boardLogin = new BoardLogin(this, 'BoardLogin', {
+      callbackUrl: `${publicBaseUrl}/board/callback`,
+      signOutUrl: `${publicBaseUrl}/board`,
+    });
     this.functions = {
       webhook: new StageflowFunction(this, 'Webhook', {
         entry: 'functions/webhook/handler.ts',
@@ -102,8 +111,24 @@ export class StageflowAppStack extends Stack {
         environment,
         timeout: Duration.minutes(15),
       }),
+      board: new StageflowFunction(this, 'Board', {
+        entry: 'functions/board/handler.ts',
+        serviceName: 'stageflow-board',
+        environment: {
+          ...environment,
+          [ENV.boardUserPoolId]: this.boardLogin.userPool.userPoolId,
+          [ENV.boardClientId]: this.boardLogin.client.userPoolClientId,
+          [ENV.boardLoginDomain]: this.boardLogin.baseUrl,
+        },
+      }),
+      digest: new StageflowFunction(this, 'Digest', {
+        entry: 'functions/digest/handler.ts',
+        serviceName: 'stageflow-digest',
+        environment,
+        timeout: Duration.minutes(5),
+      }),
     };
-    const { webhook, approvals, workflow, readApi, outbox } = this.functions;
+    const { webhook, approvals, workflow, readApi, outbox, board, digest } = this.functions;
 
     this.workflows = new Map(
       [...pipelines].map(([pipeline, { config }]) => [
@@ -161,6 +186,11 @@ export class StageflowAppStack extends Stack {
     grantTableAccess(table, readApi, 'read');
     allow(readApi, ['states:DescribeStateMachine']);
 
+    grantTableAccess(table, board, 'read');
+    grantTableAccess(table, digest, 'read');
+    mail.grantSend(digest);
+    this.digestSchedule = new DigestSchedule(this, 'DigestSchedule', { digest: digest.function });
+
     const verifiesItself = (how: string) => ({ access: 'public', reason: `Called by ${how}.` }) as const;
     this.api.addRoute(
       '/webhooks/{source}',
@@ -176,6 +206,17 @@ export class StageflowAppStack extends Stack {
     );
     for (const path of ['/deals', '/deals/{dealId}', '/pipelines/{pipeline}/stages', '/health']) {
       this.api.addRoute(path, [HttpMethod.GET], readApi.function, { access: 'iam' });
+    }
+
+    for (const path of ['/board', '/board/deals/{dealId}', '/board/insights', '/board/callback']) {
+      this.api.addRoute(
+        path,
+        [HttpMethod.GET],
+        board.function,
+        verifiesItself(
+          'people in a browser; the function verifies the Cognito session cookie on every request and redirects to the login without one',
+        ),
+      );
     }
 
     this.pipelineVersions = new PipelineVersions(this, 'PipelineVersions', { table, pipelines });
@@ -209,6 +250,12 @@ export class StageflowAppStack extends Stack {
       value: this.api.url,
       description: 'Base URL of the webhooks, approvals and read API',
     });
+    new CfnOutput(this, 'BoardUrl', {
+      value: `${publicBaseUrl}/board?pipeline=default`,
+      description:
+        'The board; sign in with a user of BoardUserPoolId (admins invite them: aws cognito-idp admin-create-user)',
+    });
+    new CfnOutput(this, 'BoardUserPoolId', { value: this.boardLogin.userPool.userPoolId });
     new CfnOutput(this, 'SecretArn', {
       value: secrets.secret.secretArn,
       description: 'Set the CRM secrets in this secret with aws secretsmanager put-secret-value (see WebhookSecrets)',

@@ -174,9 +174,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         { method: 'GET', path: '/deals/{dealId}', handler: handlers.readApi },
         { method: 'GET', path: '/pipelines/{pipeline}/stages', handler: handlers.readApi },
         { method: 'GET', path: '/health', handler: handlers.readApi },
+        { method: 'GET', path: '/board', handler: handlers.board },
+        { method: 'GET', path: '/board/deals/{dealId}', handler: handlers.board },
+        { method: 'GET', path: '/board/insights', handler: handlers.board },
       ],
     });
     running.push({ stop: () => host.close() });
+
+    const digestEvery = Number(process.env[ENV.digestIntervalSeconds] ?? '');
+    if (Number.isFinite(digestEvery) && digestEvery > 0) {
+      running.push(runEvery(digestEvery, () => handlers.digest({}, lambdaContext('stageflow-digest'))));
+      options.log(`stale-deal digest every ${digestEvery} s (${ENV.digestIntervalSeconds})`);
+    }
 
     const { resumeOpenDeals } = await import('./resume.ts');
     const resumed = await resumeOpenDeals(services, pipelines, registerStateMachine);
@@ -209,6 +218,25 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await stop();
     throw error;
   }
+}
+
+/** Runs `task` every `seconds`, one run at a time (the next starts a full interval after the last ended). */
+function runEvery(seconds: number, task: () => Promise<unknown>): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const schedule = () => {
+    timer = setTimeout(async () => {
+      await task().catch((error: unknown) => console.error('[digest] failed:', error));
+      if (!stopped) schedule();
+    }, seconds * 1000);
+  };
+  schedule();
+  return {
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 function singlePipeline(pipeline: VersionedPipeline): Map<string, VersionedPipeline> {
@@ -244,12 +272,14 @@ type TaskHandler = (event: unknown, context: Context) => Promise<unknown>;
 type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
 
 async function loadHandlers() {
-  const [webhook, approvals, readApi, workflow, outbox] = await Promise.all([
+  const [webhook, approvals, readApi, workflow, outbox, board, digest] = await Promise.all([
     import('../../functions/webhook/handler.ts'),
     import('../../functions/approvals/handler.ts'),
     import('../../functions/read-api/handler.ts'),
     import('../../functions/workflow/handler.ts'),
     import('../../functions/outbox/handler.ts'),
+    import('../../functions/board/handler.ts'),
+    import('../../functions/digest/handler.ts'),
   ]);
   return {
     webhook: webhook.handler as unknown as HttpHandler,
@@ -257,6 +287,8 @@ async function loadHandlers() {
     readApi: readApi.handler as unknown as HttpHandler,
     workflow: workflow.handler as unknown as TaskHandler,
     outbox: outbox.handler as unknown as StreamHandler,
+    board: board.handler as unknown as HttpHandler,
+    digest: digest.handler as unknown as TaskHandler,
   };
 }
 

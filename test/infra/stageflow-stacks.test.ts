@@ -213,6 +213,8 @@ describe('least privilege', () => {
       ],
     ],
     ['rollout', [...TABLE_READ, ...TABLE_WRITE]],
+    ['board', [...TABLE_READ]],
+    ['digest', [...TABLE_READ, 'ses:SendEmail']],
   ] as const)('the %s function may call exactly what it uses', (name, expected) => {
     const actions = statementsOf(app, roleIdOf(name)).flatMap(actionsOf);
     expect(new Set(actions)).toEqual(new Set([...expected, ...LOGS_AND_TRACES]));
@@ -418,6 +420,7 @@ describe('the HTTP API', () => {
     'HEAD /approvals/{approvalId}',
     'POST /approvals/{approvalId}',
   ];
+  const BOARD_ROUTES = ['GET /board', 'GET /board/deals/{dealId}', 'GET /board/insights', 'GET /board/callback'];
 
   it('puts the read routes behind IAM authorization and leaves webhooks and approvals to the functions', () => {
     const routes = Object.values(resources(app, 'AWS::ApiGatewayV2::Route')).map(({ Properties }) => Properties);
@@ -425,6 +428,60 @@ describe('the HTTP API', () => {
     expect(byKey).toEqual({
       ...Object.fromEntries(READ_ROUTES.map((key) => [key, 'AWS_IAM'])),
       ...Object.fromEntries(PUBLIC_ROUTES.map((key) => [key, 'NONE'])),
+      ...Object.fromEntries(BOARD_ROUTES.map((key) => [key, 'NONE'])),
+    });
+  });
+
+  it('routes the board pages to the board function, which is given the user pool, its client and hosted UI', () => {
+    const routes = Object.values(resources(app, 'AWS::ApiGatewayV2::Route')).map(({ Properties }) => Properties);
+    const targets = new Set(
+      routes.filter((r) => BOARD_ROUTES.includes(r.RouteKey as string)).map((r) => JSON.stringify(r.Target)),
+    );
+    expect(targets.size).toBe(1);
+    const board = environmentOf(functionIds().board);
+    expect(board).toMatchObject({
+      BOARD_USER_POOL_ID: { Ref: expect.stringMatching(/^BoardLoginUsers/) },
+      BOARD_CLIENT_ID: { Ref: expect.stringMatching(/^BoardLoginUsersBoard/) },
+      BOARD_LOGIN_DOMAIN: expect.anything(),
+    });
+  });
+});
+
+describe('the board login and the digest schedule', () => {
+  it('is a user pool without self sign-up, with MFA required and threat protection, kept on delete', () => {
+    const pool = only(resources(app, 'AWS::Cognito::UserPool'));
+    expect(pool.Properties).toMatchObject({
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+      MfaConfiguration: 'ON',
+      UserPoolTier: 'PLUS',
+      UserPoolAddOns: { AdvancedSecurityMode: 'ENFORCED' },
+    });
+    expect(pool.DeletionPolicy).toBe('Retain');
+    expect(only(resources(app, 'AWS::Cognito::UserPoolDomain')).Properties.Domain).toBeDefined();
+  });
+
+  it('has one public app client for the authorization code flow, calling back to /board/callback', () => {
+    const client = only(resources(app, 'AWS::Cognito::UserPoolClient'));
+    expect(client.Properties).toMatchObject({
+      GenerateSecret: false,
+      AllowedOAuthFlows: ['code'],
+      AllowedOAuthFlowsUserPoolClient: true,
+      AllowedOAuthScopes: ['openid', 'email'],
+      SupportedIdentityProviders: ['COGNITO'],
+    });
+    expect(JSON.stringify(client.Properties.CallbackURLs)).toContain('/board/callback');
+  });
+
+  it('runs the digest function once a day with EventBridge Scheduler, without retries', () => {
+    const schedule = only(resources(app, 'AWS::Scheduler::Schedule'));
+    expect(schedule.Properties).toMatchObject({
+      ScheduleExpression: 'cron(0 7 * * ? *)',
+      ScheduleExpressionTimezone: 'Etc/UTC',
+      State: 'ENABLED',
+      Target: {
+        Arn: { 'Fn::GetAtt': [functionIds().digest, 'Arn'] },
+        RetryPolicy: { MaximumRetryAttempts: 0 },
+      },
     });
   });
 

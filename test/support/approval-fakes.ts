@@ -12,6 +12,7 @@ import {
   type WorkflowState,
 } from '../../functions/adapters/deal-repository.ts';
 import { SECRET_NAMES } from '../../functions/adapters/environment.ts';
+import type { InsightsStore } from '../../functions/adapters/insights-store.ts';
 import { Mailer } from '../../functions/adapters/mailer.ts';
 import type { PipelineCatalog } from '../../functions/adapters/pipeline-catalog.ts';
 import { WorkflowClient } from '../../functions/adapters/workflow-client.ts';
@@ -269,6 +270,13 @@ export function approvalServices(deals: InMemoryDeals, now: () => Date): EffectS
     mailer: new Mailer(new SESClient({ region: 'us-east-1', credentials }), 'stageflow@example.com'),
     crm: async () => ({}),
     logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }),
+    // Projections of the in-memory deals are not what these tests are about: an insights store that records nothing.
+    insights: {
+      getMarker: async () => null,
+      add: async () => true,
+      totals: async () => ({}),
+      sum: async () => ({}),
+    } as unknown as InsightsStore,
     telemetry: silentTelemetry(),
     publicBaseUrl: PUBLIC_BASE_URL,
     clock: now,

@@ -334,6 +334,63 @@ describe('broken variants of the minimal pipeline', () => {
       at: 'reachableFrom: [qualfy]',
       message: /'qualfy', which is not a stage of this pipeline — did you mean 'qualify'\?/,
     },
+    {
+      name: 'a staleAfterDays that is not positive',
+      text: () =>
+        edited(
+          minimalText,
+          '    definition: Confirm the budget.\n',
+          '    definition: Confirm the budget.\n    staleAfterDays: 0\n',
+        ),
+      path: 'stages[1].staleAfterDays',
+      at: 'staleAfterDays: 0',
+      message: /'staleAfterDays' must be greater than 0/,
+    },
+    {
+      name: 'a staleAfterDays that is not a number',
+      text: () =>
+        edited(
+          minimalText,
+          '    definition: Confirm the budget.\n',
+          '    definition: Confirm the budget.\n    staleAfterDays: two weeks\n',
+        ),
+      path: 'stages[1].staleAfterDays',
+      at: 'staleAfterDays: two weeks',
+      message: /'staleAfterDays' must be a number, not 'two weeks'/,
+    },
+    {
+      name: 'a misspelt staleAfterDays',
+      text: () =>
+        edited(
+          minimalText,
+          '    definition: Confirm the budget.\n',
+          '    definition: Confirm the budget.\n    staleAfterDay: 5\n',
+        ),
+      path: 'stages[1].staleAfterDay',
+      at: 'staleAfterDay: 5',
+      message: /unknown key 'staleAfterDay' — did you mean 'staleAfterDays'\?/,
+    },
+    {
+      name: 'staleAfterDays on a closed stage',
+      text: () => edited(minimalText, '    definition: Signed.\n', '    definition: Signed.\n    staleAfterDays: 3\n'),
+      path: 'stages[2].staleAfterDays',
+      at: 'staleAfterDays: 3',
+      message: /closed stage 'closed_won' has staleAfterDays, but a closed deal never goes stale/,
+    },
+    {
+      name: 'a digest address that is not an email',
+      text: () => edited(minimalText, '\ncrm:\n', '\ndigest:\n  to: [managers]\n\ncrm:\n'),
+      path: 'digest.to[0]',
+      at: 'managers]',
+      message: /'managers' is not an email address/,
+    },
+    {
+      name: 'a misspelt digest key',
+      text: () => edited(minimalText, '\ncrm:\n', '\ndigest:\n  too: [m@example.com]\n\ncrm:\n'),
+      path: 'digest.too',
+      at: 'too:',
+      message: /unknown key 'too' — did you mean 'to'\?/,
+    },
   ];
 
   it.each(cases)('$name: $path', ({ text, path, at, message }) => {

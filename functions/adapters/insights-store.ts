@@ -1,0 +1,195 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { Counters } from '../core/board.ts';
+
+/**
+ * The insights read model, in the deals' table (see README "Data model"):
+ *
+ * | item                       | pk                                   | sk             |
+ * |----------------------------|--------------------------------------|----------------|
+ * | day aggregate (counters)   | INSIGHTS#<pipeline>#<shard>          | DAY#<yyyy-mm-dd> |
+ * | per-deal projection marker | INSIGHTS#<pipeline>#DEAL#<dealId>    | MARKER         |
+ * | open-deal totals (board)   | INSIGHTS#<pipeline>#<shard>          | TOTALS         |
+ *
+ * The totals item holds each open stage's deal count and amount sums (`count#qualify`, `amount#qualify#EUR`, …),
+ * moved by every change that moves a deal or changes its amount, so the board's column counts and totals never need
+ * to read every deal.
+ * A day aggregate holds one number attribute per counter (`entered#qualify`, `dwell#propose#12`, …), added to
+ * atomically. Each deal's changes add to the shard of its id, so a busy day spreads over {@link INSIGHTS_SHARDS}
+ * partitions. The marker remembers the last deal version projected (the guard that makes a retried change count
+ * once), when the deal started (for its cycle time) and which stages it has entered (so the funnel counts deals,
+ * not visits).
+ */
+
+/** How many partitions one pipeline's day aggregates are split into; never change it once counters are stored. */
+export const INSIGHTS_SHARDS = 4;
+
+/** What the projection remembers about one deal. */
+export interface ProjectionMarker {
+  version: number;
+  /** The CRM's time the deal was created at; null for a deal created before the projection ran. */
+  startedAt: string | null;
+  visited: string[];
+}
+
+const markerKey = (pipeline: string, dealId: string) => ({ pk: `INSIGHTS#${pipeline}#DEAL#${dealId}`, sk: 'MARKER' });
+const dayKey = (pipeline: string, shard: number, day: string) => ({
+  pk: `INSIGHTS#${pipeline}#${shard}`,
+  sk: `DAY#${day}`,
+});
+
+const totalsKey = (pipeline: string, shard: number) => ({ pk: `INSIGHTS#${pipeline}#${shard}`, sk: 'TOTALS' });
+
+/** An `ADD` update of counters: names and values as placeholders, since counter names hold stage keys and free text. */
+function addCounters(counters: Counters) {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const adds = Object.entries(counters).map(([name, count], index) => {
+    names[`#c${index}`] = name;
+    values[`:c${index}`] = count;
+    return `#c${index} :c${index}`;
+  });
+  return {
+    UpdateExpression: `ADD ${adds.join(', ')}`,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
+}
+
+/** DynamoDB access for the insights read model. */
+export class InsightsStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async getMarker(pipeline: string, dealId: string): Promise<ProjectionMarker | null> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: markerKey(pipeline, dealId), ConsistentRead: true }),
+    );
+    if (!Item) return null;
+    return {
+      version: Item.version as number,
+      startedAt: (Item.startedAt as string | undefined) ?? null,
+      visited: [...((Item.visited as Set<string> | undefined) ?? [])],
+    };
+  }
+
+  /**
+   * Adds `counters` to the deal's day aggregate and `totals` to the open-deal totals, and advances the deal's marker to
+   * `version`, in one transaction whose condition is that the marker is older: a change projected before changes
+   * nothing. Returns false then.
+   */
+  async add(input: {
+    pipeline: string;
+    dealId: string;
+    shard: number;
+    version: number;
+    day: string;
+    counters: Counters;
+    totals: Counters;
+    startedAt: string | null;
+    entered: string | null;
+  }): Promise<boolean> {
+    const markerSets = ['#version = :version'];
+    const markerValues: Record<string, unknown> = { ':version': input.version };
+    if (input.startedAt !== null) {
+      markerSets.push('startedAt = if_not_exists(startedAt, :startedAt)');
+      markerValues[':startedAt'] = input.startedAt;
+    }
+    if (input.entered !== null) markerValues[':entered'] = new Set([input.entered]);
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: markerKey(input.pipeline, input.dealId),
+                UpdateExpression: `SET ${markerSets.join(', ')}${input.entered !== null ? ' ADD visited :entered' : ''}`,
+                ConditionExpression: 'attribute_not_exists(#version) OR #version < :version',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: markerValues,
+              },
+            },
+            ...(Object.keys(input.counters).length > 0
+              ? [
+                  {
+                    Update: {
+                      TableName: this.tableName,
+                      Key: dayKey(input.pipeline, input.shard, input.day),
+                      ...addCounters(input.counters),
+                    },
+                  },
+                ]
+              : []),
+            ...(Object.keys(input.totals).length > 0
+              ? [
+                  {
+                    Update: {
+                      TableName: this.tableName,
+                      Key: totalsKey(input.pipeline, input.shard),
+                      ...addCounters(input.totals),
+                    },
+                  },
+                ]
+              : []),
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      const codes =
+        error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []).map((r) => r.Code) : [];
+      if (codes[0] === 'ConditionalCheckFailed') return false;
+      throw error;
+    }
+  }
+
+  /** The open-deal totals of a pipeline (every shard's `TOTALS` item summed). */
+  async totals(pipeline: string): Promise<Counters> {
+    const items = await Promise.all(
+      Array.from({ length: INSIGHTS_SHARDS }, (_, shard) =>
+        this.db.send(new GetCommand({ TableName: this.tableName, Key: totalsKey(pipeline, shard) })),
+      ),
+    );
+    const totals: Counters = {};
+    for (const { Item } of items) {
+      for (const [name, value] of Object.entries(Item ?? {})) {
+        if (typeof value === 'number') totals[name] = (totals[name] ?? 0) + value;
+      }
+    }
+    return totals;
+  }
+
+  /** The counters of a pipeline summed over the days `from` to `to` (inclusive, `yyyy-mm-dd`). */
+  async sum(pipeline: string, from: string, to: string): Promise<Counters> {
+    const totals: Counters = {};
+    const readShard = async (shard: number) => {
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await this.db.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+            ExpressionAttributeValues: {
+              ':pk': dayKey(pipeline, shard, '').pk,
+              ':from': `DAY#${from}`,
+              ':to': `DAY#${to}`,
+            },
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          for (const [name, value] of Object.entries(item)) {
+            if (name === 'pk' || name === 'sk' || typeof value !== 'number') continue;
+            totals[name] = (totals[name] ?? 0) + value;
+          }
+        }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+    };
+    await Promise.all(Array.from({ length: INSIGHTS_SHARDS }, (_, shard) => readShard(shard)));
+    return totals;
+  }
+}

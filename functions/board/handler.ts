@@ -1,0 +1,40 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { dynamoDb } from '../adapters/aws-clients.ts';
+import { ENV, requireEnv } from '../adapters/environment.ts';
+import { InsightsStore } from '../adapters/insights-store.ts';
+import { NotFoundError } from '../core/errors.ts';
+import type { HttpResult } from '../http/responses.ts';
+import { showBoard, showDeal, showInsights } from '../usecases/board.ts';
+import { servicesFromEnvironment } from '../usecases/services.ts';
+import { boardErrors } from './html-errors.ts';
+import { boardLogin, loginSettingsFromEnvironment } from './login.ts';
+
+const logger = new Logger({ serviceName: 'stageflow-board' });
+const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-board' });
+const services = {
+  ...servicesFromEnvironment({ logger, metrics }),
+  insights: new InsightsStore(dynamoDb(), requireEnv(ENV.tableName)),
+};
+
+/** The board's pages (CONTRACT section 10): the pipeline board, one deal, and the insights; behind a login in the cloud. */
+export const handler = middy<APIGatewayProxyEventV2, HttpResult>()
+  .use(injectLambdaContext(logger))
+  .use(boardErrors(logger))
+  .use(boardLogin(loginSettingsFromEnvironment()))
+  .handler((event) => {
+    const query = event.queryStringParameters ?? {};
+    switch (event.routeKey) {
+      case 'GET /board':
+        return showBoard(query, services);
+      case 'GET /board/deals/{dealId}':
+        return showDeal(event.pathParameters?.dealId ?? '', query, services);
+      case 'GET /board/insights':
+        return showInsights(query, services);
+      default:
+        throw new NotFoundError(`There is no page ${event.rawPath}.`);
+    }
+  });

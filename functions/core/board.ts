@@ -1,0 +1,273 @@
+import { criterionHolds, unmetCriteria } from './criteria.ts';
+import type { Deal, Fields } from './deal.ts';
+import { dealAmount } from './emails.ts';
+import type { Criterion, PipelineConfig, StageConfig } from './pipeline-config.ts';
+
+/**
+ * What the board shows about deals, as plain data computed from deals and their stage config: cards, columns, the
+ * exit-criteria checklist, and the insight figures computed from the read model's counters. No I/O, no HTML.
+ */
+
+const DAY_MS = 86_400_000;
+
+/** The deal fields that hold an amount and its currency (the CRMs' names): the board reads only these and the criteria. */
+export const AMOUNT_FIELDS = [
+  'amount',
+  'Amount',
+  'value',
+  'currency',
+  'deal_currency_code',
+  'CurrencyIsoCode',
+] as const;
+
+/** The deal fields a CRM keeps the reason of a lost deal in: generic/Stageflow, Pipedrive, HubSpot, Salesforce. */
+export const LOST_REASON_FIELDS = ['lostReason', 'lost_reason', 'closed_lost_reason', 'Loss_Reason__c'] as const;
+
+/** The part of a deal a card needs (what the board reads from the stage index). */
+export type CardDeal = Pick<Deal, 'dealId'> & Partial<Deal>;
+
+/** One deal on the board. */
+export interface BoardCard {
+  dealId: string;
+  name: string;
+  owner: string | null;
+  ownerEmail: string | null;
+  amount: string | null;
+  /** The amount as a number, for the column total; null when the deal has none or it is not a number. */
+  amountValue: number | null;
+  currency: string | null;
+  /** Whole days since the deal entered its stage (the CRM's time of the move). */
+  daysInStage: number;
+  openCriteria: number;
+  pendingApprovals: number;
+  /** The stage a move waits to go to, once its approvals are granted. */
+  waitingFor: string | null;
+  stale: boolean;
+}
+
+/** Whole days from `since` to `now`, never negative (a CRM clock slightly ahead of ours). */
+export function daysBetween(since: string, now: Date): number {
+  const elapsed = now.getTime() - Date.parse(since);
+  return Number.isFinite(elapsed) ? Math.max(0, Math.floor(elapsed / DAY_MS)) : 0;
+}
+
+/** The time before which a deal must have entered `stage` to be stale now; null when the stage never goes stale. */
+export function staleCutoff(stage: StageConfig, now: Date): string | null {
+  if (stage.staleAfterDays === undefined || stage.closed) return null;
+  return new Date(now.getTime() - stage.staleAfterDays * DAY_MS).toISOString();
+}
+
+/** Whether a deal that entered `stage` at `enteredAt` has been there longer than the stage's `staleAfterDays`. */
+export function isStale(stage: StageConfig, enteredAt: string | undefined, now: Date): boolean {
+  const cutoff = staleCutoff(stage, now);
+  return cutoff !== null && enteredAt !== undefined && enteredAt < cutoff;
+}
+
+/** The deal fields the board needs for the cards of `stage`, under every given config version. */
+export function cardFields(stageKey: string, configs: readonly PipelineConfig[]): string[] {
+  const criteria = configs.flatMap(
+    (config) => config.stages.find((stage) => stage.key === stageKey)?.exitCriteria ?? [],
+  );
+  return [...new Set([...AMOUNT_FIELDS, ...criteria.map((criterion) => criterion.field)])];
+}
+
+/** A deal as a card, judged under its own config version's stage (`stage`). */
+export function boardCard(deal: CardDeal, stage: StageConfig, now: Date): BoardCard {
+  const fields: Fields = deal.fields ?? {};
+  const amount = dealAmount({ fields } as Deal);
+  const { value: amountValue, currency } = amountOf(fields);
+  return {
+    dealId: deal.dealId,
+    name: deal.dealName || deal.dealId,
+    owner: deal.owner?.name || deal.owner?.email || null,
+    ownerEmail: deal.owner?.email ?? null,
+    amount,
+    amountValue,
+    currency,
+    daysInStage: deal.stageEventAt ? daysBetween(deal.stageEventAt, now) : 0,
+    openCriteria: stage.closed ? 0 : unmetCriteria(stage.exitCriteria, fields).length,
+    pendingApprovals: (deal.approvals ?? []).filter((approval) => approval.status === 'pending').length,
+    waitingFor: deal.pendingMove?.to ?? null,
+    stale: isStale(stage, deal.stageEventAt, now),
+  };
+}
+
+/** A deal's amount as a number and its ISO currency, when the CRM sent them. */
+export function amountOf(fields: Fields): { value: number | null; currency: string | null } {
+  const raw = AMOUNT_FIELDS.slice(0, 3)
+    .map((field) => fields[field])
+    .find((value) => value !== undefined && value !== null && value !== '');
+  const value = raw === undefined ? null : Number(raw);
+  const currency = AMOUNT_FIELDS.slice(3)
+    .map((field) => fields[field])
+    .find((code): code is string => typeof code === 'string' && /^[A-Z]{3}$/.test(code));
+  return { value: value !== null && Number.isFinite(value) ? value : null, currency: currency ?? null };
+}
+
+/** A column's deal count and amount total: in its one currency when every amount shares it, else a plain sum. */
+export interface ColumnTotal {
+  count: number;
+  total: number;
+  currency: string | null;
+}
+
+export function columnTotal(cards: readonly BoardCard[]): ColumnTotal {
+  const amounts = cards.filter((card) => card.amountValue !== null);
+  const currencies = new Set(amounts.map((card) => card.currency));
+  const [only] = currencies;
+  return {
+    count: cards.length,
+    total: amounts.reduce((sum, card) => sum + (card.amountValue ?? 0), 0),
+    currency: currencies.size === 1 && only ? only : null,
+  };
+}
+
+/**
+ * What an open deal adds to its column's totals in the read model: `count#<stage>`, and per currency
+ * `amount#<stage>#<currency>` (`-` when unknown) with `priced#<stage>#<currency>`, the deals that amount is summed over.
+ */
+export function totalsContribution(deal: Pick<Deal, 'stage' | 'status' | 'fields'> | null): Counters {
+  if (deal === null || deal.status !== 'open') return {};
+  const { value, currency } = amountOf(deal.fields);
+  const counters: Counters = { [`count#${deal.stage}`]: 1 };
+  if (value !== null) {
+    counters[`amount#${deal.stage}#${currency ?? '-'}`] = value;
+    counters[`priced#${deal.stage}#${currency ?? '-'}`] = 1;
+  }
+  return counters;
+}
+
+/** A column's totals from the read model's summed counters. */
+export function columnTotalFrom(stage: string, totals: Counters): ColumnTotal {
+  const currencies = Object.entries(totals)
+    .filter(([name, n]) => name.startsWith(`priced#${stage}#`) && n > 0)
+    .map(([name]) => name.slice(`priced#${stage}#`.length));
+  const total = currencies.reduce((sum, code) => sum + (totals[`amount#${stage}#${code}`] ?? 0), 0);
+  const [only] = currencies;
+  return {
+    count: totals[`count#${stage}`] ?? 0,
+    total,
+    currency: currencies.length === 1 && only && only !== '-' ? only : null,
+  };
+}
+
+/** One exit criterion of the deal's stage: met or open, with the field's value as the deal holds it. */
+export interface ChecklistItem {
+  criterion: Criterion;
+  met: boolean;
+  value: unknown;
+}
+
+export function exitChecklist(stage: StageConfig, fields: Fields): ChecklistItem[] {
+  return stage.exitCriteria.map((criterion) => ({
+    criterion,
+    met: criterionHolds(criterion, fields),
+    value: Object.hasOwn(fields, criterion.field) ? fields[criterion.field] : undefined,
+  }));
+}
+
+// Insights: the read model keeps counters per day (see functions/usecases/insights-projection.ts); these turn their
+// sums over a period into the figures the page shows.
+
+/** Counter names of the insights read model. `#` separates the parts; stage keys never contain it. */
+export const COUNTER = {
+  entered: (stage: string) => `entered#${stage}`,
+  won: 'won',
+  lost: 'lost',
+  dwell: (stage: string, days: number) => `dwell#${stage}#${days}`,
+  cycle: (days: number) => `cycle#${days}`,
+  lostReason: (reason: string) => `lostReason#${reason}`,
+} as const;
+
+/** Summed counters of a period, by counter name. */
+export type Counters = Record<string, number>;
+
+export interface FunnelStep {
+  stage: StageConfig;
+  entered: number;
+  /** Share of the deals entering this stage that entered the next one (the won stage after the last open one). */
+  conversion: number | null;
+}
+
+export interface StageDwell {
+  stage: StageConfig;
+  /** How many deals left the stage in the period. */
+  exits: number;
+  medianDays: number | null;
+  p90Days: number | null;
+}
+
+export interface Insights {
+  funnel: FunnelStep[];
+  won: number;
+  lost: number;
+  winRate: number | null;
+  dwell: StageDwell[];
+  medianCycleDays: number | null;
+  /** Closed-won deals the cycle time is measured over. */
+  cycles: number;
+  lostReasons: { reason: string; count: number }[];
+}
+
+/** The value below which `share` of the counted values lie (nearest rank), from a histogram of whole days. */
+export function percentile(histogram: ReadonlyMap<number, number>, share: number): number | null {
+  const total = [...histogram.values()].reduce((sum, count) => sum + count, 0);
+  if (total === 0) return null;
+  const rank = Math.max(1, Math.ceil(share * total));
+  let seen = 0;
+  for (const days of [...histogram.keys()].sort((a, b) => a - b)) {
+    seen += histogram.get(days) ?? 0;
+    if (seen >= rank) return days;
+  }
+  return null;
+}
+
+function histogram(counters: Counters, prefix: string): Map<number, number> {
+  const result = new Map<number, number>();
+  for (const [name, count] of Object.entries(counters)) {
+    if (!name.startsWith(prefix)) continue;
+    const days = Number(name.slice(prefix.length));
+    if (Number.isInteger(days) && count > 0) result.set(days, (result.get(days) ?? 0) + count);
+  }
+  return result;
+}
+
+/** The insight figures of a period from its summed counters. */
+export function insightsFrom(config: PipelineConfig, counters: Counters): Insights {
+  const count = (name: string) => counters[name] ?? 0;
+  const open = config.stages.filter((stage) => !stage.closed);
+  const wonStage = config.stages.find((stage) => stage.closed === 'won');
+  const steps = wonStage ? [...open, wonStage] : open;
+  const funnel = steps.map((stage, index): FunnelStep => {
+    const entered = count(COUNTER.entered(stage.key));
+    const next = steps[index + 1];
+    const conversion = next && entered > 0 ? count(COUNTER.entered(next.key)) / entered : null;
+    return { stage, entered, conversion: conversion === null ? null : Math.min(1, conversion) };
+  });
+  const won = count(COUNTER.won);
+  const lost = count(COUNTER.lost);
+  const dwell = open.map((stage): StageDwell => {
+    const days = histogram(counters, `dwell#${stage.key}#`);
+    return {
+      stage,
+      exits: [...days.values()].reduce((sum, n) => sum + n, 0),
+      medianDays: percentile(days, 0.5),
+      p90Days: percentile(days, 0.9),
+    };
+  });
+  const cycleDays = histogram(counters, 'cycle#');
+  const lostReasons = Object.entries(counters)
+    .filter(([name, n]) => name.startsWith('lostReason#') && n > 0)
+    .map(([name, n]) => ({ reason: name.slice('lostReason#'.length), count: n }))
+    .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
+  return {
+    funnel,
+    won,
+    lost,
+    winRate: won + lost > 0 ? won / (won + lost) : null,
+    dwell,
+    medianCycleDays: percentile(cycleDays, 0.5),
+    cycles: [...cycleDays.values()].reduce((sum, n) => sum + n, 0),
+    lostReasons,
+  };
+}
