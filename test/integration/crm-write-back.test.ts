@@ -136,6 +136,42 @@ describe('HubSpot write-back through the local stack', () => {
     expect(won).toHaveLength(1);
   });
 
+  it('Pipedrive: sets a refused move back to its stage_id with a note', async () => {
+    const id = uniqueNumber() % 1_000_000_000;
+    crms.pipedrive.addDeal(id, 2);
+    const body = (action: string, stageId: number) => {
+      const base = JSON.parse(fixture('pipedrive', 'deal-change-stage.json')) as Record<string, HubSpotEvent>;
+      clock += 1000;
+      return {
+        meta: {
+          ...base.meta,
+          action,
+          id: uniqueId('pd'),
+          entity_id: String(id),
+          timestamp: new Date(clock).toISOString(),
+        },
+        data: { ...base.data, id, stage_id: stageId, custom_fields: {} },
+        previous: action === 'create' ? null : { stage_id: 1 },
+      };
+    };
+    const post = async (payload: unknown) => {
+      const response = await fetch(`${stack.urls.api}/webhooks/pipedrive`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Basic ${Buffer.from(DEVELOPMENT_SECRETS.PIPEDRIVE_BASIC_AUTH).toString('base64')}`,
+        },
+        body: JSON.stringify(payload),
+      });
+      return (await response.json()) as { outcome: string };
+    };
+    expect((await post(body('create', 1))).outcome).toBe('applied');
+    expect((await post(body('change', 2))).outcome).toBe('rejected');
+    await waitFor(async () => (crms.pipedrive.stageOf(id) === 1 ? true : undefined), 'the set-back');
+    await waitFor(async () => (crms.pipedrive.notes(String(id)).length === 1 ? true : undefined), 'the note');
+    expect(crms.pipedrive.notes(String(id))[0]).toMatch(/refused the move to Qualify/);
+  });
+
   it('makes no CRM call for a generic deal', async () => {
     const before = crms.hubspot.requests.length;
     const dealId = uniqueId('G');

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { StageEvent } from '../../../functions/core/deal.ts';
 import { BadRequestError, UnauthorizedError } from '../../../functions/core/errors.ts';
 import { PipelineConfigSchema } from '../../../functions/core/pipeline-config.ts';
 import { hubspotAdapter } from '../../../functions/sources/hubspot.ts';
@@ -164,9 +165,17 @@ describe('hubspot adapter: authenticate', () => {
   });
 });
 
+/** The event without its origin marker (asserted on its own). */
+const withoutOrigin = ({ origin: _origin, ...event }: StageEvent) => event;
+
 describe('hubspot adapter: parse', () => {
+  it('carries the origin marker of each change (changeSource, sourceId) for recognising echoes', () => {
+    const origins = parse(fixture('hubspot', 'deal-batch.json')).map((event) => event.origin);
+    expect(new Set(origins)).toEqual(new Set(['CRM_UI:userId:4321']));
+  });
+
   it('translates a batch into canonical events, oldest first, skipping other objects', () => {
-    expect(parse(fixture('hubspot', 'deal-batch.json'))).toStrictEqual([
+    expect(parse(fixture('hubspot', 'deal-batch.json')).map(withoutOrigin)).toStrictEqual([
       {
         source: 'hubspot',
         origin: 'CRM_UI:userId:4321',
@@ -236,7 +245,7 @@ describe('hubspot adapter: parse', () => {
   });
 
   it('marks a deleted deal with a field, and unmarks a restored one', () => {
-    expect(parse(fixture('hubspot', 'deal-deletion.json'))).toStrictEqual([
+    expect(parse(fixture('hubspot', 'deal-deletion.json')).map(withoutOrigin)).toStrictEqual([
       {
         source: 'hubspot',
         origin: 'CRM_UI:userId:4321',

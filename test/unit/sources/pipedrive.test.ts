@@ -90,39 +90,44 @@ describe('pipedrive adapter: authenticate', () => {
 });
 
 describe('pipedrive adapter: parse', () => {
+  it("carries the origin marker (meta.change_source and the acting user) for recognising Stageflow's echoes", () => {
+    expect(parse(fixture('pipedrive', 'deal-create.json'))[0]?.origin).toBe('app:13540546');
+  });
+
   it('translates a created deal: its stage, name, and every other field (custom fields flattened)', () => {
-    expect(parse(fixture('pipedrive', 'deal-create.json'))).toStrictEqual([
-      {
-        source: 'pipedrive',
-        origin: 'app:13540546',
-        eventId: '4b7c1f0e-52f6-4a8e-9c1d-8e2f3a4b5c6d',
-        pipeline: 'default',
-        dealId: '1001',
-        stage: 'identify',
-        occurredAt: '2026-11-27T10:00:00.000Z',
-        dealName: 'Acme rollout',
-        fields: {
-          add_time: '2026-11-27T10:00:00Z',
-          close_time: null,
-          creator_user_id: 13540546,
-          currency: 'EUR',
-          expected_close_date: '2026-12-31',
-          label_ids: [],
-          lostReason: null,
-          org_id: 2,
-          origin: 'ManuallyCreated',
-          owner_id: 13540546,
-          person_id: 3,
-          pipeline_id: 1,
-          probability: null,
-          update_time: '2026-11-27T10:00:00Z',
-          value: 50000,
-          visible_to: '3',
-          [DECISION_MAKER_KEY]: 'Jane Roe',
-          [MEETING_KEY]: '2026-11-20',
+    expect(parse(fixture('pipedrive', 'deal-create.json')).map(({ origin: _origin, ...event }) => event)).toStrictEqual(
+      [
+        {
+          source: 'pipedrive',
+          eventId: '4b7c1f0e-52f6-4a8e-9c1d-8e2f3a4b5c6d',
+          pipeline: 'default',
+          dealId: '1001',
+          stage: 'identify',
+          occurredAt: '2026-11-27T10:00:00.000Z',
+          dealName: 'Acme rollout',
+          fields: {
+            add_time: '2026-11-27T10:00:00Z',
+            close_time: null,
+            creator_user_id: 13540546,
+            currency: 'EUR',
+            expected_close_date: '2026-12-31',
+            label_ids: [],
+            lostReason: null,
+            org_id: 2,
+            origin: 'ManuallyCreated',
+            owner_id: 13540546,
+            person_id: 3,
+            pipeline_id: 1,
+            probability: null,
+            update_time: '2026-11-27T10:00:00Z',
+            value: 50000,
+            visible_to: '3',
+            [DECISION_MAKER_KEY]: 'Jane Roe',
+            [MEETING_KEY]: '2026-11-20',
+          },
         },
-      },
-    ]);
+      ],
+    );
   });
 
   it('translates a stage change: the new stage and every field of data, not only those previous names (issue 13 item 11)', () => {
