@@ -37,7 +37,10 @@ export interface StageflowAppStackProps extends StackProps {
  */
 export class StageflowAppStack extends Stack {
   readonly api: StageflowHttpApi;
-  readonly functions: Record<'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox' | 'rollout', StageflowFunction>;
+  readonly functions: Record<
+    'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox' | 'rollout',
+    StageflowFunction
+  >;
   readonly outbox: Outbox;
   readonly workflows: Map<string, DealWorkflow>;
   readonly pipelineVersions: PipelineVersions;
