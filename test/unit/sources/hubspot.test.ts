@@ -169,6 +169,7 @@ describe('hubspot adapter: parse', () => {
     expect(parse(fixture('hubspot', 'deal-batch.json'))).toStrictEqual([
       {
         source: 'hubspot',
+        origin: 'CRM_UI:userId:4321',
         eventId: '62515:1246:3000:1795773600000',
         pipeline: 'default',
         dealId: '9001',
@@ -177,6 +178,7 @@ describe('hubspot adapter: parse', () => {
       },
       {
         source: 'hubspot',
+        origin: 'CRM_UI:userId:4321',
         eventId: '62515:1247:3003:1795773660000',
         pipeline: 'default',
         dealId: '9001',
@@ -185,6 +187,7 @@ describe('hubspot adapter: parse', () => {
       },
       {
         source: 'hubspot',
+        origin: 'CRM_UI:userId:4321',
         eventId: '62515:1247:3004:1795773660000',
         pipeline: 'default',
         dealId: '9001',
@@ -194,6 +197,7 @@ describe('hubspot adapter: parse', () => {
       },
       {
         source: 'hubspot',
+        origin: 'CRM_UI:userId:4321',
         eventId: '62515:1248:3001:1795773720000',
         pipeline: 'default',
         dealId: '9001',
@@ -235,6 +239,7 @@ describe('hubspot adapter: parse', () => {
     expect(parse(fixture('hubspot', 'deal-deletion.json'))).toStrictEqual([
       {
         source: 'hubspot',
+        origin: 'CRM_UI:userId:4321',
         eventId: '62515:1249:4000:1795773780000',
         pipeline: 'default',
         dealId: '9001',

@@ -94,6 +94,7 @@ describe('pipedrive adapter: parse', () => {
     expect(parse(fixture('pipedrive', 'deal-create.json'))).toStrictEqual([
       {
         source: 'pipedrive',
+        origin: 'app:13540546',
         eventId: '4b7c1f0e-52f6-4a8e-9c1d-8e2f3a4b5c6d',
         pipeline: 'default',
         dealId: '1001',
