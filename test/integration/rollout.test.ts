@@ -12,6 +12,8 @@ import { waitForEmail } from '../support/mail.ts';
 import { freePorts, type StackProcess, startStackProcess } from '../support/stack-process.ts';
 
 const run = promisify(execFile);
+/** Each start here runs DynamoDB Local on a data folder next to the shared stack: allow a busy machine its time. */
+const START_SECONDS = 240;
 
 /** Runs a TypeScript entry point as its npm script does; resolves with its exit code and output, never rejects. */
 async function script(entry: string, args: string[], env: Record<string, string>) {
@@ -54,7 +56,7 @@ describe('rolling an edited stage config out to open deals', () => {
   it('plans, refuses an unmapped removed stage, then moves the open deals once', async () => {
     const ports = await freePorts();
     const env = { ...ports, STAGEFLOW_DATA_DIR: dataDir, STAGEFLOW_CONFIG: configFile };
-    stack = await startStackProcess(env);
+    stack = await startStackProcess(env, [], START_SECONDS);
     const api = stack.urls.api;
     const owner = { email: 'rep@example.com', name: 'Riley Rep' };
     const ready = uniqueId('D');
@@ -101,7 +103,7 @@ describe('rolling an edited stage config out to open deals', () => {
     expect(refusal).toContain(`'propose' (1 open deal: ${proposing})`);
 
     // npm start refuses with the same message, and so does synth when it can read the live table.
-    const refused = await startStackProcess(env).then(
+    const refused = await startStackProcess(env, [], START_SECONDS).then(
       () => '',
       (error: Error) => error.message,
     );
@@ -132,7 +134,7 @@ describe('rolling an edited stage config out to open deals', () => {
     // The README's example plan is this one.
     mkdirSync('test-output', { recursive: true });
     writeFileSync('test-output/config-plan.txt', mapped.stdout);
-    stack = await startStackProcess(env);
+    stack = await startStackProcess(env, [], START_SECONDS);
     expect(stack.output()).toMatch(/moved 3 open deal\(s\)/);
 
     const blocked = await postGeneric({ eventId: uniqueId('E'), dealId: ready, stage: 'qualify' }, { api });
@@ -158,9 +160,9 @@ describe('rolling an edited stage config out to open deals', () => {
 
     // A restart with the same file moves nothing.
     expect(await stack.stop('SIGTERM')).toBe(0);
-    stack = await startStackProcess(env);
+    stack = await startStackProcess(env, [], START_SECONDS);
     expect(stack.output()).not.toMatch(/moved \d+ open deal/);
     const again = (await getDeal(proposing, 'default', api)).body;
     expect(again.history.filter((entry) => entry.type === 'config')).toHaveLength(1);
-  }, 420_000);
+  }, 900_000);
 });
