@@ -9,6 +9,7 @@ export const FUNCTIONS = {
   approvals: { entry: 'functions/approvals/handler.ts', stackKey: 'approvals' },
   read_api: { entry: 'functions/read-api/handler.ts', stackKey: 'readApi' },
   workflow: { entry: 'functions/workflow/handler.ts', stackKey: 'workflow' },
+  outbox: { entry: 'functions/outbox/handler.ts', stackKey: 'outbox' },
 } as const;
 export type FunctionName = keyof typeof FUNCTIONS;
 const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
@@ -23,7 +24,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 export const BUNDLES_DIR = join(ROOT, 'bench/.bundles');
 
 export interface Bundle {
-  /** The `index.mjs` CDK would deploy (its source map sits next to it). */
+  /** The `index.mjs` CDK would deploy. */
   file: string;
   kb: number;
   /** The packages (or project folders) that weigh most in the bundle, in KB of output. */

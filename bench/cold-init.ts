@@ -11,8 +11,8 @@ import { median } from './stats.ts';
  */
 
 const CHILD = new URL('./cold-init-child.ts', import.meta.url).pathname;
-/** As deployed: every function has NODE_OPTIONS=--enable-source-maps (infra/cloud/constructs/stageflow-function.ts). */
-const NODE_FLAGS = ['--enable-source-maps'];
+/** As deployed: no NODE_OPTIONS (infra/cloud/constructs/stageflow-function.ts; source maps cost more than they give). */
+const NODE_FLAGS: string[] = [];
 
 export interface ColdTarget {
   bundleFile: string;

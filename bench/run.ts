@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ENV, requireEnv } from '../functions/adapters/environment.ts';
 import { freePort } from '../infra/local/emulators.ts';
-import { type LocalStack, startLocalStack } from '../infra/local/stack.ts';
+import { type LocalStack, startLocalStack, TABLE_NAME } from '../infra/local/stack.ts';
 import { BOARD_LOAD, type BoardBench, runBoardBench } from './board.ts';
 import { type Bundles, buildBundles, byFunction, type FunctionName } from './bundles.ts';
 import { type ColdInit, type ColdTarget, eventCapture, measureColdInits } from './cold-init.ts';
@@ -55,17 +55,19 @@ async function startStack(log: string[]): Promise<LocalStack> {
 
 /** The handlers the stack runs (the same module instances), so the meter can time them. */
 async function instrument(): Promise<UsageMeter> {
-  const [webhook, approvals, readApi, workflow] = await Promise.all([
+  const [webhook, approvals, readApi, workflow, outbox] = await Promise.all([
     import('../functions/webhook/handler.ts'),
     import('../functions/approvals/handler.ts'),
     import('../functions/read-api/handler.ts'),
     import('../functions/workflow/handler.ts'),
+    import('../functions/outbox/handler.ts'),
   ]);
   return meterUsage({
     webhook: webhook.handler,
     approvals: approvals.handler,
     read_api: readApi.handler,
     workflow: workflow.handler,
+    outbox: outbox.handler,
   });
 }
 
@@ -144,6 +146,7 @@ async function coldTargets(stack: LocalStack, secret: string, id: string, won: W
       dealId: won.dealId,
       stage: 'closed_won',
     })),
+    outbox: target('outbox', () => fieldUpdateStreamEvent(stack, dealId)),
   };
   const invocations = {
     hello: 'returns 200 without any I/O',
@@ -152,8 +155,35 @@ async function coldTargets(stack: LocalStack, secret: string, id: string, won: W
     approvals: `GET /approvals/<id>?token=… of ${dealId}'s pending finance approval (review page) → expect HTTP 200`,
     read_api: `GET /deals/${dealId} → expect HTTP 200`,
     workflow: `a 'closed' task for won deal ${won.dealId} (reads it, emails its owner) → expect a return`,
+    outbox: `the stream record of a field update of ${dealId} (no effect to run) → expect no batch item failure`,
   };
   return { targets, invocations, close: capture.close };
+}
+
+/** A DynamoDB stream event as Lambda delivers it: one MODIFY record of the deal item, a field update's decision. */
+async function fieldUpdateStreamEvent(stack: LocalStack, dealId: string) {
+  const client = new DynamoDBClient({ endpoint: stack.dynamoDbUrl });
+  const key = { pk: { S: `DEAL#${PIPELINE}#${dealId}` }, sk: { S: 'DEAL' } };
+  const { Item } = await client.send(new GetItemCommand({ TableName: TABLE_NAME, Key: key }));
+  if (!Item) throw new Error(`deal ${dealId} is not stored`);
+  const version = Number(Item.version?.N ?? 0);
+  const next = {
+    ...Item,
+    version: { N: String(version + 1) },
+    lastDecision: {
+      M: { ...(Item.lastDecision?.M ?? {}), version: { N: String(version + 1) }, kind: { S: 'event' } },
+    },
+  };
+  return {
+    Records: [
+      {
+        eventID: `cold-${version}`,
+        eventName: 'MODIFY',
+        eventSource: 'aws:dynamodb',
+        dynamodb: { Keys: key, OldImage: Item, NewImage: next, SequenceNumber: String(version + 1) },
+      },
+    ],
+  };
 }
 
 interface Measurements {
@@ -213,7 +243,7 @@ function toResults(measured: Measurements) {
       },
       cold_init: {
         runs: COLD_RUNS,
-        node_flags: '--enable-source-maps (the NODE_OPTIONS every function is deployed with)',
+        node_flags: 'none (as deployed: no NODE_OPTIONS)',
         first_invocations: coldInvocations,
         by_function: Object.fromEntries(
           Object.entries<ColdInit>(coldInit).map(([name, c]) => [

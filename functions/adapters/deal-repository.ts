@@ -22,6 +22,7 @@ import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.
  * | event record      | EVENT#<source>#<eventId>        | EVENT                   |                                      |
  * | approval          | APPROVAL#<approvalId>           | APPROVAL                |                                      |
  * | pipeline config   | PIPELINE#<pipeline>             | VERSION#<version>       |                                      |
+ * | live version      | PIPELINE#<pipeline>             | LIVE                    |                                      |
  * | side-effect marks | OUTBOX#<pipeline>#<dealId>      | <deal version>          |                                      |
  * | daily notice      | NOTICE#<pipeline>#<dealId>      | <day>#<notice key>      |                                      |
  *
@@ -79,8 +80,9 @@ export interface LastDecision {
   echo?: boolean;
 }
 
-/** Stageflow's recent stage writes to the deal's CRM record: an echo of one of them never moves the deal. */
+/** The CRM a deal came from, and Stageflow's recent stage writes to it: an echo of one of them never moves the deal. */
 export interface CrmState {
+  source: 'hubspot' | 'pipedrive' | 'salesforce';
   writes: { stage: string; at: string }[];
 }
 
@@ -134,6 +136,7 @@ const outboxKey = (pipeline: string, dealId: string, version: number) => ({
   sk: String(version).padStart(10, '0'),
 });
 const pipelineKey = (pipeline: string, version: string) => ({ pk: `PIPELINE#${pipeline}`, sk: `VERSION#${version}` });
+const liveKey = (pipeline: string) => ({ pk: `PIPELINE#${pipeline}`, sk: 'LIVE' });
 
 /**
  * How many partitions of the `byStage` index one stage is split into. Items keep the shard they were written with, so
@@ -567,8 +570,8 @@ export class DealRepository {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': `PIPELINE#${pipeline}` },
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :version)',
+          ExpressionAttributeValues: { ':pk': `PIPELINE#${pipeline}`, ':version': 'VERSION#' },
           ExclusiveStartKey: startKey,
         }),
       );
@@ -578,6 +581,19 @@ export class DealRepository {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return versions;
+  }
+
+  /** The version of a pipeline that went live last (its open deals were moved to it), or null before the first. */
+  async getLiveVersion(pipeline: string): Promise<string | null> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: liveKey(pipeline), ConsistentRead: true }),
+    );
+    return Item ? (Item.version as string) : null;
+  }
+
+  /** Records which version of a pipeline is live: what `config:plan` compares a file against. */
+  async putLiveVersion(pipeline: string, version: string, at: string): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...liveKey(pipeline), version, at } }));
   }
 
   async getPipelineVersion(pipeline: string, version: string): Promise<VersionedPipeline | null> {

@@ -82,3 +82,14 @@ export function optionalEnv(name: string): string | undefined {
 export function jsonEnv(name: string): Record<string, string> {
   return JSON.parse(requireEnv(name)) as Record<string, string>;
 }
+
+/**
+ * Who Stageflow's own write-back is in each CRM's change markers (CONTRACT 3.5), so its echo is recognised even when
+ * the value written is no longer recent: the HubSpot `sourceId` of the private app (e.g. `userId:45678`), the
+ * Pipedrive API token's user id, the Salesforce integration user's id. Optional, not secret (plain environment).
+ */
+export const OWN_CRM_ORIGINS = {
+  hubspot: 'HUBSPOT_WRITE_BACK_SOURCE_ID',
+  pipedrive: 'PIPEDRIVE_API_USER_ID',
+  salesforce: 'SALESFORCE_INTEGRATION_USER_ID',
+} as const;

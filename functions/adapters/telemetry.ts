@@ -36,6 +36,24 @@ export class Telemetry {
     });
   }
 
+  /** A CRM write-back's result (CONTRACT section 9): `CrmSyncSucceeded` / `CrmSyncFailed`, and `CrmAuthFailed` for a 401. */
+  crmSynced(deal: { pipeline: string; dealId: string }, crm: string, ok: boolean, status: number, message?: string) {
+    this.metrics.addMetric(ok ? 'CrmSyncSucceeded' : 'CrmSyncFailed', MetricUnit.Count, 1);
+    if (status === 401) this.metrics.addMetric('CrmAuthFailed', MetricUnit.Count, 1);
+    this.metrics.publishStoredMetrics();
+    const line = { pipeline: deal.pipeline, dealId: deal.dealId, crm, status, message };
+    if (status === 401) this.logger.error('CRM refused the write-back credentials: set them again', line);
+    else if (ok) this.logger.info('CRM write-back synced', line);
+    else this.logger.warn('CRM write-back failed', line);
+  }
+
+  /** A CRM call about to be retried (429, 5xx, network): `CrmSyncRetried`. */
+  crmRetried(crm: string, status: number, attempt: number): void {
+    this.metrics.addMetric('CrmSyncRetried', MetricUnit.Count, 1);
+    this.metrics.publishStoredMetrics();
+    this.logger.info('CRM write-back retried', { crm, status, attempt });
+  }
+
   approvalEnded(deal: { pipeline: string; dealId: string }, approval: Approval): void {
     if (approval.decidedAt && (approval.status === 'approved' || approval.status === 'rejected')) {
       const seconds = (Date.parse(approval.decidedAt) - Date.parse(approval.requestedAt)) / 1000;

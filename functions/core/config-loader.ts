@@ -47,9 +47,22 @@ export function resolveConfigFile(argument?: string, env: NodeJS.ProcessEnv = pr
   return argument || env.STAGEFLOW_CONFIG || DEFAULT_CONFIG_FILE;
 }
 
-/** The version of a stage config: the first 16 hex digits of the SHA-256 of the file's exact content. */
-export function configVersion(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+/**
+ * The version of a stage config: the first 16 hex digits of the SHA-256 of the parsed config (defaults filled in) as
+ * JSON with its mapping keys sorted. Comments, formatting, key order and spelling out a default are not new versions,
+ * so they never move open deals; every change of meaning is one.
+ */
+export function configVersion(config: PipelineConfig): string {
+  return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
+}
+
+/** JSON with every object's keys in sorted order: one text per meaning. Lists keep their order (it means something). */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, nested: unknown) =>
+    nested !== null && typeof nested === 'object' && !Array.isArray(nested)
+      ? Object.fromEntries(Object.entries(nested).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : nested,
+  );
 }
 
 /**
@@ -66,7 +79,7 @@ export function parsePipelineConfig(text: string, file: string): VersionedPipeli
     issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
     throw invalidConfig(file, issues);
   }
-  return { config: result.config, version: configVersion(text) };
+  return { config: result.config, version: configVersion(result.config) };
 }
 
 /**
@@ -334,6 +347,7 @@ function crossFieldProblems(config: PipelineConfig, file: string): Problem[] {
     ...approvalRoleProblems(config),
     ...crmProblems(config),
     ...timingProblems(config),
+    ...retiredStageProblems(config),
     ...staleAfterProblems(config.stages),
     ...pipelineIdProblems(config.pipeline, file),
   ];
@@ -517,6 +531,26 @@ function timingProblems({ approvalTiming }: PipelineConfig): Problem[] {
     `approvals expire after ${expiry} h, before the reminder due after ${reminder} h could go out` +
     ' — make expireAfterHours greater than reminderAfterHours';
   return [{ path: ['approvalTiming', 'expireAfterHours'], message }];
+}
+
+/** `retiredStages` maps keys that are gone to open stages that exist: a key still in `stages` is not retired. */
+function retiredStageProblems({ stages, retiredStages }: PipelineConfig): Problem[] {
+  return Object.entries(retiredStages).flatMap(([retired, target]) => {
+    const path = ['retiredStages', retired];
+    const still = stages.find((stage) => stage.key === retired);
+    const kept: Problem[] = still
+      ? [
+          {
+            path,
+            at: 'key',
+            message:
+              `stage '${retired}' is retired here but still listed in stages` +
+              ' — remove it from stages, or remove this retiredStages entry',
+          },
+        ]
+      : [];
+    return [...kept, ...stageReference(stages, path, `retired stage '${retired}' maps to`, target, 'open')];
+  });
 }
 
 function staleAfterProblems(stages: readonly StageConfig[]): Problem[] {

@@ -67,6 +67,8 @@ export const REASON_CODES = [
   'STALE_EVENT',
   'CONDITION_UNREADABLE',
   'APPROVAL_VALUES_CHANGED',
+  'STAGE_RETIRED',
+  'APPROVAL_NOT_NEEDED',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -108,7 +110,8 @@ export interface Approval {
   conditionValues?: Fields;
 }
 
-export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'echo', 'crm_sync'] as const;
+/** `config`: the deal moved to a new config version (`from`/`to` are versions), see `core/migrate.ts`. */
+export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'echo', 'crm_sync', 'config'] as const;
 export type HistoryType = (typeof HISTORY_TYPES)[number];
 
 export interface HistoryEntry {
@@ -116,12 +119,15 @@ export interface HistoryEntry {
   type: HistoryType;
   from: string | null;
   to: string | null;
-  outcome: Outcome;
+  /** A decision's outcome; for a `crm_sync` entry, whether the write-back landed. */
+  outcome: Outcome | 'synced' | 'failed';
   eventId: string | null;
   source: Source | 'approval' | null;
   reasons: Reason[];
   /** For an `approval` entry: which request ended, and how. */
   approval?: { approvalId: string; role: string; status: ApprovalStatus; decidedBy: string | null };
+  /** For a `config` entry whose new version retired the deal's stage: the stage it left and the one it moved to. */
+  stage?: { from: string; to: string };
   /** For an `echo` entry: the origin marker the CRM sent with Stageflow's own write coming back. */
   origin?: string;
   /** For a `crm_sync` entry: the CRM's answer (HTTP status) to the write-back. */

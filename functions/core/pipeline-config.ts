@@ -98,6 +98,10 @@ export type StageConfig = z.infer<typeof StageSchema>;
 const stageMap = z.record(z.string().min(1), key).describe('CRM value → stage key');
 const fieldRenames = z.record(z.string().min(1), z.string().min(1)).default({}).describe('CRM field → deal field');
 
+/** How open deals meet a new version: they move to it (the default), or keep theirs (`new-deals-only`). */
+export const ROLLOUTS = ['open-deals', 'new-deals-only'] as const;
+export type Rollout = (typeof ROLLOUTS)[number];
+
 export const PipelineConfigSchema = z
   .strictObject({
     pipeline: key.describe('the pipeline id, used in webhooks (`pipeline`) and the read API'),
@@ -141,7 +145,16 @@ export const PipelineConfigSchema = z
     crm: z
       .strictObject({
         hubspot: z
-          .strictObject({ stages: stageMap.describe('HubSpot dealstage → stage key'), fields: fieldRenames })
+          .strictObject({
+            stages: stageMap.describe('HubSpot dealstage → stage key'),
+            fields: fieldRenames,
+            writeBack: z
+              .boolean()
+              .default(true)
+              .describe(
+                'write decisions back to this CRM when its credentials are set (CONTRACT section 9); false never writes',
+              ),
+          })
           .optional()
           .describe('HubSpot webhooks v3'),
         pipedrive: z
@@ -159,16 +172,41 @@ export const PipelineConfigSchema = z
               )
               .default({})
               .describe('the values of enum and set custom fields, which Pipedrive sends as option ids'),
+            writeBack: z
+              .boolean()
+              .default(true)
+              .describe(
+                'write decisions back to this CRM when its credentials are set (CONTRACT section 9); false never writes',
+              ),
           })
           .optional()
           .describe('Pipedrive webhooks v2'),
         salesforce: z
-          .strictObject({ stages: stageMap.describe('Salesforce StageName → stage key'), fields: fieldRenames })
+          .strictObject({
+            stages: stageMap.describe('Salesforce StageName → stage key'),
+            fields: fieldRenames,
+            writeBack: z
+              .boolean()
+              .default(true)
+              .describe(
+                'write decisions back to this CRM when its credentials are set (CONTRACT section 9); false never writes',
+              ),
+          })
           .optional()
           .describe('Salesforce outbound messages'),
       })
       .default({})
       .describe('how each CRM names the stages and fields'),
+    rollout: z
+      .enum(ROLLOUTS)
+      .default('open-deals')
+      .describe(
+        'open-deals: when this version goes live, open deals move to it; new-deals-only: open deals keep the version they have',
+      ),
+    retiredStages: z
+      .record(key, key)
+      .default({})
+      .describe('removed stage key → the open stage its open deals move to when this version goes live'),
     digest: z
       .strictObject({
         to: z
@@ -187,6 +225,6 @@ export type CrmSource = keyof PipelineConfig['crm'];
 /** A pipeline config as a deal is evaluated under it: the parsed config plus its content hash. */
 export interface VersionedPipeline {
   config: PipelineConfig;
-  /** The hash of the YAML file's content: what a deal records as its `configVersion`. */
+  /** The hash of the parsed config (comments and formatting do not count): what a deal records as its `configVersion`. */
   version: string;
 }

@@ -4,12 +4,19 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { type CrmClientsOptions, crmClientsFromEnvironment } from '../adapters/crm/index.ts';
+import { Telemetry } from '../adapters/telemetry.ts';
 import { effectServicesFromEnvironment } from '../usecases/effect-services.ts';
 import { outboxRecordHandler } from '../usecases/outbox-records.ts';
 
 const logger = new Logger({ serviceName: 'stageflow-outbox' });
 const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-outbox' });
-const services = effectServicesFromEnvironment({ logger, metrics });
+const telemetry = new Telemetry(logger, metrics);
+const crmOptions: CrmClientsOptions = {
+  onRetry: (notice) => telemetry.crmRetried(notice.source, notice.status, notice.attempt),
+  onIncomplete: (source, problem) => logger.warn('CRM write-back not configured completely', { source, problem }),
+};
+const services = effectServicesFromEnvironment({ logger, metrics }, () => crmClientsFromEnvironment(crmOptions));
 // In order (processInParallel: false): a deal's changes take effect in the order they were committed.
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 

@@ -158,6 +158,8 @@ function toStageEvent(event: HubSpotDealEvent, pipeline: string, config: Pipelin
     occurredAt: new Date(event.occurredAt).toISOString(),
     fields: {},
   };
+  const origin = hubspotOrigin(event);
+  if (origin) stageEvent.origin = origin;
   switch (event.subscriptionType) {
     case 'deal.creation':
       break;
@@ -209,3 +211,11 @@ export const hubspotAdapter: SourceAdapter = {
   respond: acceptedBatch,
   respondError: jsonError,
 };
+
+/** HubSpot's marker of who made the change (`changeSource`, e.g. `INTEGRATION`, with `sourceId`), CONTRACT 3.5. */
+function hubspotOrigin(event: Record<string, unknown>): string | undefined {
+  const changeSource = typeof event.changeSource === 'string' ? event.changeSource.slice(0, 64) : undefined;
+  const sourceId = typeof event.sourceId === 'string' ? event.sourceId.slice(0, 128) : undefined;
+  if (!changeSource) return undefined;
+  return sourceId ? `${changeSource}:${sourceId}` : changeSource;
+}

@@ -171,6 +171,8 @@ export const pipedriveAdapter: SourceAdapter = {
       occurredAt: toIso(meta.timestamp),
       fields: {},
     };
+    const origin = pipedriveOrigin(meta);
+    if (origin) event.origin = origin;
     if (action === 'delete') return [{ ...event, fields: { [DELETED_IN_CRM_FIELD]: true } }];
     if (!body.data) {
       throw invalidEvent(`a '${meta.action}' event must carry the deal in 'data' — send the full webhooks v2 body`, [
@@ -188,3 +190,11 @@ export const pipedriveAdapter: SourceAdapter = {
     return { ...response, headers: { ...response.headers, 'www-authenticate': 'Basic realm="stageflow"' } };
   },
 };
+
+/** Pipedrive's marker of who made the change: `meta.change_source` (`app` or `api`) and the acting `meta.user_id`. */
+function pipedriveOrigin(meta: Record<string, unknown>): string | undefined {
+  const changeSource = typeof meta.change_source === 'string' ? meta.change_source.slice(0, 32) : undefined;
+  const userId = typeof meta.user_id === 'number' || typeof meta.user_id === 'string' ? String(meta.user_id) : '';
+  if (!changeSource) return undefined;
+  return userId ? `${changeSource}:${userId.slice(0, 64)}` : changeSource;
+}

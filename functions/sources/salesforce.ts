@@ -157,6 +157,9 @@ function toStageEvent(notification: Notification, index: number, { pipeline, con
     occurredAt: new Date(time ?? receivedAt).toISOString(),
     fields: renameFields(fields, crm?.fields),
   };
+  // Salesforce's marker of who made the change: the user who last modified the record (an integration user's id).
+  const modifiedBy = values.get('LastModifiedById');
+  if (typeof modifiedBy === 'string' && modifiedBy !== '') event.origin = modifiedBy.slice(0, 64);
   const stageName = values.get('StageName');
   if (stageName) event.stage = mapStage('salesforce', crm?.stages, stageName);
   const name = values.get('Name');

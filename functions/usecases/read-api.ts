@@ -33,6 +33,10 @@ function historyView(entry: HistoryEntry) {
     source: entry.source,
     reasons: entry.reasons,
     ...(entry.approval ? { approval: entry.approval } : {}),
+    ...(entry.origin ? { origin: entry.origin } : {}),
+    ...(entry.crm ? { crm: entry.crm } : {}),
+    ...(entry.status !== undefined ? { status: entry.status } : {}),
+    ...(entry.stage ? { stage: entry.stage } : {}),
   };
 }
 

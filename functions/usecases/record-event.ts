@@ -1,6 +1,7 @@
 import { DuplicateEventError, type EventRecord } from '../adapters/deal-repository.ts';
-import type { EventResult, StageEvent } from '../core/deal.ts';
+import type { Decision, EventResult, StageEvent } from '../core/deal.ts';
 import { decideEvent } from '../core/decide.ts';
+import { isOwnEcho } from './echoes.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
 
@@ -37,7 +38,10 @@ async function decideAndRecord(event: StageEvent, services: Services): Promise<E
     ? await services.pipelines.version(event.pipeline, before.deal.configVersion)
     : await services.pipelines.current(event.pipeline);
   const context = decisionContext(services, pipeline.config);
-  const decision = decideEvent(pipeline, before?.deal ?? null, event, context);
+  // Stageflow's own write-back coming back from the CRM moves nothing: it is judged as the field update it also is.
+  const echo = isOwnEcho(event, before, services.clock());
+  const decision = decideEvent(pipeline, before?.deal ?? null, echo ? { ...event, stage: undefined } : event, context);
+  if (echo) markEcho(decision, event);
   const result: EventResult = {
     outcome: decision.outcome,
     dealId: event.dealId,
@@ -57,6 +61,7 @@ async function decideAndRecord(event: StageEvent, services: Services): Promise<E
     decision,
     event: record,
     workflow: before ? undefined : { generation: 1 },
+    crm: before || event.source === 'generic' ? undefined : { source: event.source, writes: [] },
     lastDecision: {
       kind: 'event',
       outcome: decision.outcome,
@@ -67,7 +72,17 @@ async function decideAndRecord(event: StageEvent, services: Services): Promise<E
       at: context.now,
       occurredAt: event.occurredAt,
       ...(event.stage !== undefined ? { target: event.stage } : {}),
+      ...(echo ? { echo } : {}),
     },
   });
   return result;
+}
+
+/** The history of an echo says so, with the stage it named and the CRM's origin marker (CONTRACT 3.5). */
+function markEcho(decision: Decision, event: StageEvent): void {
+  decision.history = decision.history.map((entry) =>
+    entry.type === 'fields'
+      ? { ...entry, type: 'echo', to: event.stage ?? null, ...(event.origin ? { origin: event.origin } : {}) }
+      : entry,
+  );
 }

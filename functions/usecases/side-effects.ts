@@ -17,6 +17,7 @@ import {
 } from '../core/emails.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import { requireStage } from '../core/stages.ts';
+import { writeBackToCrm } from './crm-write-back.ts';
 import type { DealChange } from './deal-change.ts';
 import type { EffectServices } from './effect-services.ts';
 import { projectInsights } from './insights-projection.ts';
@@ -56,7 +57,7 @@ interface EffectRun {
 export async function applySideEffects(change: DealChange, services: EffectServices): Promise<void> {
   for (const project of PROJECTIONS) await project(change, services);
   const decided = decisionOf(change.before, change.after);
-  if (!decided || !hasEffects(change, decided, services)) return;
+  if (!decided || !hasEffects(change, decided)) return;
   const { deal } = change.after;
   const done = await services.deals.doneEffects(deal.pipeline, deal.dealId, decided.version);
   const run: EffectRun = {
@@ -80,6 +81,7 @@ export async function applySideEffects(change: DealChange, services: EffectServi
   await handOffToWorkflow(run);
   await notifyApprovers(run);
   await notifyOwner(run);
+  await writeBackToCrm(run);
 }
 
 export type { EffectRun };
@@ -88,7 +90,7 @@ export type { EffectRun };
  * Whether a decision can have any effect at all, judged from the record alone: most decisions are field updates,
  * which need nothing, and are passed over without a read.
  */
-function hasEffects(change: DealChange, decided: LastDecision, services: EffectServices): boolean {
+function hasEffects(change: DealChange, decided: LastDecision): boolean {
   return (
     change.before === null ||
     enteredStage(change) ||
@@ -97,7 +99,7 @@ function hasEffects(change: DealChange, decided: LastDecision, services: EffectS
     endedApprovals(change).length > 0 ||
     decided.kind === 'reminder' ||
     (decided.kind === 'event' && decided.outcome !== 'applied') ||
-    (decided.kind !== 'crm_sync' && Object.keys(services.crm).length > 0)
+    (decided.kind !== 'crm_sync' && change.after.crm !== undefined)
   );
 }
 

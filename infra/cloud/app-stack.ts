@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -7,13 +7,16 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ENV } from '../../functions/adapters/environment.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
+import { stateMachineName } from '../../workflows/definition.ts';
 import { StageflowAlarms } from './constructs/alarms.ts';
 import { BoardLogin } from './constructs/board-login.ts';
+import { ConfigRollout } from './constructs/config-rollout.ts';
 import { DealWorkflow, LIVE_ALIAS, workflowArns } from './constructs/deal-workflow.ts';
 import { DigestSchedule } from './constructs/digest-schedule.ts';
 import { FailedExecutions } from './constructs/failed-executions.ts';
 import { StageflowHttpApi } from './constructs/http-api.ts';
 import { MailSending } from './constructs/mail-sending.ts';
+import { Outbox } from './constructs/outbox.ts';
 import { PipelineVersions } from './constructs/pipeline-versions.ts';
 import { StageflowFunction } from './constructs/stageflow-function.ts';
 import { grantTableAccess } from './constructs/table-access.ts';
@@ -36,11 +39,16 @@ export interface StageflowAppStackProps extends StackProps {
  */
 export class StageflowAppStack extends Stack {
   readonly api: StageflowHttpApi;
-  readonly functions: Record<'webhook' | 'approvals' | 'workflow' | 'readApi' | 'board' | 'digest', StageflowFunction>;
+  readonly functions: Record<
+    'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox' | 'rollout' | 'board' | 'digest',
+    StageflowFunction
+  >;
+  readonly outbox: Outbox;
   readonly boardLogin: BoardLogin;
   readonly digestSchedule: DigestSchedule;
   readonly workflows: Map<string, DealWorkflow>;
   readonly pipelineVersions: PipelineVersions;
+  readonly rollout: ConfigRollout;
 
   constructor(scope: Construct, id: string, props: StageflowAppStackProps) {
     super(scope, id, props);
@@ -82,12 +90,26 @@ export class StageflowAppStack extends Stack {
       workflow: new StageflowFunction(this, 'Workflow', {
         entry: 'functions/workflow/handler.ts',
         serviceName: 'stageflow-workflow',
-        environment: withSecrets,
+        environment,
       }),
       readApi: new StageflowFunction(this, 'ReadApi', {
         entry: 'functions/read-api/handler.ts',
         serviceName: 'stageflow-read-api',
         environment,
+      }),
+      outbox: new StageflowFunction(this, 'Outbox', {
+        entry: 'functions/outbox/handler.ts',
+        serviceName: 'stageflow-outbox',
+        environment: withSecrets,
+        // A batch of 25 changes, each a few table, Step Functions and SES calls, plus CRM write-backs that retry.
+        timeout: Duration.minutes(5),
+      }),
+      // Makes each deployed version live: open deals move to it (15 minutes: a walk over every open deal).
+      rollout: new StageflowFunction(this, 'Rollout', {
+        entry: 'functions/rollout/handler.ts',
+        serviceName: 'stageflow-rollout',
+        environment,
+        timeout: Duration.minutes(15),
       }),
       board: new StageflowFunction(this, 'Board', {
         entry: 'functions/board/handler.ts',
@@ -106,7 +128,7 @@ export class StageflowAppStack extends Stack {
         timeout: Duration.minutes(5),
       }),
     };
-    const { webhook, approvals, workflow, readApi, board, digest } = this.functions;
+    const { webhook, approvals, workflow, readApi, outbox, board, digest } = this.functions;
 
     this.workflows = new Map(
       [...pipelines].map(([pipeline, { config }]) => [
@@ -122,23 +144,44 @@ export class StageflowAppStack extends Stack {
     // Step Functions authorizes calls through an alias against the state machine's ARN, qualified by the alias name.
     const startThroughAlias = { StringEquals: { 'states:StateMachineQualifier': LIVE_ALIAS } };
 
+    // The answer paths read, decide and commit: the table and their secrets, nothing else.
     grantTableAccess(table, webhook, 'readWrite');
-    allow(webhook, ['states:SendTaskSuccess']);
-    allow(webhook, ['states:StartExecution'], startThroughAlias);
     secrets.grantRead(webhook);
-
     grantTableAccess(table, approvals, 'readWrite');
-    mail.grantSend(approvals);
-    allow(approvals, ['states:SendTaskSuccess']);
-    // A decision on a deal that no execution has picked up yet starts it (syncWorkflow).
-    allow(approvals, ['states:StartExecution'], startThroughAlias);
     secrets.grantRead(approvals);
 
+    // The workflow's tasks keep tokens on the table, answer their own tasks and hand over to a new execution.
     grantTableAccess(table, workflow, 'readWrite');
-    mail.grantSend(workflow);
     allow(workflow, ['states:SendTaskSuccess']);
     allow(workflow, ['states:StartExecution'], startThroughAlias);
-    secrets.grantRead(workflow);
+
+    // The outbox: every side effect of a committed decision.
+    this.outbox = new Outbox(this, 'OutboxStream', { table, consumer: outbox });
+    grantTableAccess(table, outbox, 'readWrite');
+    mail.grantSend(outbox);
+    secrets.grantRead(outbox);
+    allow(outbox, ['states:SendTaskSuccess']);
+    allow(outbox, ['states:StartExecution'], startThroughAlias);
+    // Replaces a deal's execution (a config migration, approvals asked while others run): its executions only.
+    for (const pipeline of pipelines.keys()) {
+      Validations.of(outbox.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName(pipeline)}:*]`,
+        reason: "Executions are named per deal at run time; the wildcard is scoped to the pipeline's state machine.",
+      });
+    }
+    outbox.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['states:StopExecution'],
+        resources: [...pipelines.keys()].map((pipeline) =>
+          this.formatArn({
+            service: 'states',
+            resource: 'execution',
+            resourceName: `${stateMachineName(pipeline)}:*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ),
+      }),
+    );
 
     grantTableAccess(table, readApi, 'read');
     allow(readApi, ['states:DescribeStateMachine']);
@@ -178,6 +221,18 @@ export class StageflowAppStack extends Stack {
 
     this.pipelineVersions = new PipelineVersions(this, 'PipelineVersions', { table, pipelines });
 
+    const rolloutFunction = this.functions.rollout;
+    grantTableAccess(table, rolloutFunction, 'readWrite');
+    const alarmAction = settings.alarmTopicArn
+      ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn))
+      : undefined;
+    this.rollout = new ConfigRollout(this, 'ConfigRollout', {
+      rolloutFunction,
+      pipelines,
+      storedVersions: this.pipelineVersions,
+      alarmAction,
+    });
+
     const failed = new FailedExecutions(this, 'FailedExecutions', {
       stateMachines: [...this.workflows.values()].map(({ stateMachine }) => stateMachine),
     });
@@ -187,9 +242,8 @@ export class StageflowAppStack extends Stack {
         [...this.workflows].map(([pipeline, { stateMachine }]) => [pipeline, stateMachine]),
       ),
       deadLetterQueue: failed.queue,
-      action: settings.alarmTopicArn
-        ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn))
-        : undefined,
+      outboxFailureQueue: this.outbox.failureQueue,
+      action: alarmAction,
     });
 
     new CfnOutput(this, 'ApiUrl', {

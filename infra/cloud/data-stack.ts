@@ -5,6 +5,7 @@ import {
   AttributeType,
   BillingMode,
   ProjectionType,
+  StreamViewType,
   Table,
   TableEncryption,
 } from 'aws-cdk-lib/aws-dynamodb';
@@ -45,6 +46,8 @@ export class StageflowDataStack extends Stack {
       encryption: TableEncryption.AWS_MANAGED,
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
+      // The outbox reads every committed decision from the stream. Adding a stream updates the table in place.
+      stream: StreamViewType[definition.StreamSpecification?.StreamViewType ?? 'NEW_AND_OLD_IMAGES'],
     });
     for (const { IndexName: indexName = '', KeySchema: keys } of definition.GlobalSecondaryIndexes ?? []) {
       this.table.addGlobalSecondaryIndex({

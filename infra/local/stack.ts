@@ -75,6 +75,8 @@ export interface LocalStack {
   stepFunctionsUrl: string;
   engine: WorkflowEngine;
   pipelines: Map<string, VersionedPipeline>;
+  /** The local SES, stopped and started again to show that a mail outage only delays mail (issue 13 item 2). */
+  mail: { stop(): Promise<void>; start(): Promise<void> };
   stop(): Promise<void>;
 }
 
@@ -101,7 +103,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }),
       startSesLocal({ port: options.sesPort }),
     ]);
-    running.push(dynamo as RunningProcess, sesLocal as RunningProcess);
+    let mailService: RunningProcess | null = sesLocal;
+    const mail = {
+      stop: async () => {
+        await mailService?.stop();
+        mailService = null;
+      },
+      start: async () => {
+        mailService ??= await startSesLocal({ port: options.sesPort });
+      },
+    };
+    running.push(dynamo as RunningProcess, { stop: mail.stop });
     const stepFunctionsUrl = `http://127.0.0.1:${options.stepFunctionsPort}`;
     configureEnvironment(options, dynamo.url, sesLocal.url, stepFunctionsUrl, pipelines);
     const streamArn = await ensureTable(new DynamoDBClient({ endpoint: dynamo.url }), TABLE_NAME);
@@ -134,6 +146,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       logger: new Logger({ serviceName: 'stageflow-local' }),
       metrics: new Metrics({ namespace: 'Stageflow' }),
     });
+    // The edited file goes live before anything is served: open deals move to it (CONTRACT section 7). The outbox,
+    // fed from the stream below, then replaces their executions with ones on the new version's state machine and
+    // tells the approvers and owners of cancelled approvals.
+    const { rolloutPipeline } = await import('../../functions/usecases/rollout.ts');
+    for (const pipeline of pipelines.values()) {
+      const report = await rolloutPipeline(pipeline, services);
+      if (report.moved > 0) {
+        options.log(
+          `pipeline ${report.pipeline}: moved ${report.moved} open deal(s) from ${report.from ?? 'earlier versions'}` +
+            ` to version ${report.to} (${report.cancelledApprovals} approval request(s) no longer needed)`,
+        );
+      }
+    }
 
     const host = await startHttpHost({
       port: options.port,
@@ -186,6 +211,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stepFunctionsUrl,
       engine,
       pipelines,
+      mail,
       stop,
     };
   } catch (error) {

@@ -1,6 +1,7 @@
 import { SECRET_NAMES } from '../../functions/adapters/environment.ts';
 import { formatConfigIssues } from '../../functions/core/config-loader.ts';
 import { InvalidConfigError } from '../../functions/core/errors.ts';
+import { UnmappedRetiredStageError } from '../../functions/core/migrate.ts';
 import { DEVELOPMENT_SECRETS, optionsFromEnvironment, startLocalStack } from './stack.ts';
 
 /** `npm start`: the whole system on this machine until Ctrl-C. */
@@ -44,6 +45,8 @@ try {
   if (error instanceof InvalidConfigError) {
     const source = options.configFile ?? options.configDir;
     console.error(`The stage config is invalid; nothing was started.\n${formatConfigIssues(error, source)}`);
+  } else if (error instanceof UnmappedRetiredStageError) {
+    console.error(`The stage config cannot go live; nothing was started.\n${error.message}`);
   } else {
     console.error(`Stageflow could not start: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -133,3 +133,33 @@ describe('reminders and expiry (a stack with approval timing in seconds)', () =>
     expect((await fetch(reviewLink(request))).status).toBe(410);
   });
 });
+
+describe('an approval is tied to the values it approves (issue 13 item 5)', () => {
+  it('asks the sales manager again when the discount is raised while the approval is pending', async () => {
+    const { ses } = stackUrls();
+    const dealId = await dealAt('propose');
+    const asked = await postGeneric({
+      eventId: uniqueId('E'),
+      dealId,
+      stage: 'negotiate',
+      fields: { ...EXIT_FIELDS.propose, discountPercent: 25 },
+    });
+    expect(asked.body.outcome).toBe('pending_approval');
+    const first = await waitForEmail(ses, 'sales-manager@example.com', [dealId, 'discountPercent = 25']);
+    const firstLink = reviewLink(first);
+    const page = await (await fetch(firstLink)).text();
+    expect(page).toContain('discountPercent = 25');
+
+    const raised = await postGeneric({ eventId: uniqueId('E'), dealId, fields: { discountPercent: 90 } });
+    expect(raised.body.reasons).toContainEqual(
+      expect.objectContaining({ code: 'APPROVAL_VALUES_CHANGED', message: expect.stringMatching(/from 25 to 90/) }),
+    );
+    const second = await waitForEmail(ses, 'sales-manager@example.com', [dealId, 'discountPercent = 90']);
+
+    // The old link no longer approves anything; the deal moves only on the approval of the values it holds.
+    expect((await decide(firstLink, 'approve')).status).not.toBe(200);
+    expect((await getDeal(dealId)).body.stage).toBe('propose');
+    expect((await decide(reviewLink(second), 'approve')).status).toBe(200);
+    await waitFor(async () => ((await getDeal(dealId)).body.stage === 'negotiate' ? true : undefined), 'negotiate');
+  });
+});

@@ -21,7 +21,7 @@ describe('restart safety and config versions', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('keeps deals, history, pending approvals and config versions across a restart', async () => {
+  it('keeps deals, history, pending approvals and, with rollout: new-deals-only, config versions across a restart', async () => {
     const ports = await freePorts();
     const env = { ...ports, STAGEFLOW_DATA_DIR: dataDir, STAGEFLOW_CONFIG: configFile };
     stack = await startStackProcess(env);
@@ -37,10 +37,14 @@ describe('restart safety and config versions', () => {
 
     expect(await stack.stop('SIGTERM')).toBe(0);
 
-    const edited = readFileSync(configFile, 'utf8').replace(
-      '      - field: firstMeetingDate\n        require: date',
-      '      - field: firstMeetingDate\n        require: date\n      - field: territory\n        require: present',
-    );
+    // `rollout: new-deals-only` keeps the deals in flight on their version (test/integration/rollout.test.ts covers
+    // the default, where they move).
+    const edited = readFileSync(configFile, 'utf8')
+      .replace(
+        '      - field: firstMeetingDate\n        require: date',
+        '      - field: firstMeetingDate\n        require: date\n      - field: territory\n        require: present',
+      )
+      .replace('\nrules:\n', '\nrollout: new-deals-only\n\nrules:\n');
     expect(edited).not.toBe(readFileSync(configFile, 'utf8'));
     writeFileSync(configFile, edited);
     stack = await startStackProcess(env);

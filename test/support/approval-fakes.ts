@@ -268,7 +268,7 @@ export function approvalServices(deals: InMemoryDeals, now: () => Date): EffectS
       default: STATE_MACHINE_ARN,
     }),
     mailer: new Mailer(new SESClient({ region: 'us-east-1', credentials }), 'stageflow@example.com'),
-    crm: {},
+    crm: async () => ({}),
     logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }),
     // Projections of the in-memory deals are not what these tests are about: an insights store that records nothing.
     insights: {

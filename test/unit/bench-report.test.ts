@@ -10,10 +10,10 @@ const results: BenchResults = {
   floor_webhooks_per_s: 300,
   floor_p50_ms: 60,
   floor_p99_ms: 100,
-  cold_init_ms: { webhook: 130, approvals: 110, read_api: 90, workflow: 100 },
+  cold_init_ms: { webhook: 130, approvals: 110, read_api: 90, workflow: 100, outbox: 120 },
   cold_init_hello_ms: 2,
   cold_init_floor_ms: 100,
-  bundle_kb: { webhook: 600, approvals: 500, read_api: 400, workflow: 500 },
+  bundle_kb: { webhook: 600, approvals: 500, read_api: 400, workflow: 500, outbox: 550 },
   sfn_transitions_per_won_deal: 17,
   cost_usd_per_1000_won_deals: 1.5,
   board_p50_ms: 300,
@@ -36,6 +36,7 @@ describe('bench report', () => {
       'cold_init_ms.approvals': 1.1,
       'cold_init_ms.read_api': 0.9,
       'cold_init_ms.workflow': 1,
+      'cold_init_ms.outbox': 1.2,
     });
   });
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,18 +58,27 @@ describe('the default pipeline', () => {
     expect(config.stages[4]?.name).toBe('Deliver/Finalize');
   });
 
-  it('is versioned by the first 16 hex digits of the SHA-256 of its exact content', () => {
-    const { version } = loadPipelineConfig(DEFAULT_FILE);
+  it('is versioned by the first 16 hex digits of the SHA-256 of the parsed config with sorted keys', () => {
+    const { config, version } = loadPipelineConfig(DEFAULT_FILE);
     expect(version).toMatch(/^[0-9a-f]{16}$/);
-    expect(createHash('sha256').update(defaultText).digest('hex').startsWith(version)).toBe(true);
+    expect(configVersion(config)).toBe(version);
     expect(loadPipelineConfig(DEFAULT_FILE).version).toBe(version);
   });
 
-  it('gets a new version when its content changes, even where the config does not', () => {
+  it('keeps its version through comment, formatting and default-only edits, and changes it with the meaning', () => {
     const original = parsePipelineConfig(defaultText, 'default.yaml');
-    const commented = parsePipelineConfig(`${defaultText}# reviewed\n`, 'default.yaml');
-    expect(commented.config).toEqual(original.config);
-    expect(commented.version).not.toBe(original.version);
+    const same = [
+      `${defaultText}# reviewed\n`,
+      edited(
+        defaultText,
+        'allowSkips: false\n  allowBackward: true',
+        'allowBackward: true   # why\n  allowSkips: false',
+      ),
+      edited(defaultText, 'rules:\n', 'rollout: open-deals\nretiredStages: {}\nrules:\n'),
+    ];
+    for (const text of same) expect(parsePipelineConfig(text, 'default.yaml').version).toBe(original.version);
+    const changed = edited(defaultText, 'reminderAfterHours: 24', 'reminderAfterHours: 25');
+    expect(parsePipelineConfig(changed, 'default.yaml').version).not.toBe(original.version);
   });
 
   it('is the only pipeline in stage-config/', () => {
@@ -224,6 +232,35 @@ describe('broken variants of the minimal pipeline', () => {
       path: 'stages[0].exitCriteria[0].require',
       at: 'presnt',
       message: /'presnt' is not allowed — did you mean 'present'\?/,
+    },
+    {
+      name: 'a misspelt rollout mode',
+      text: () => edited(minimalText, 'approvers:\n', 'rollout: new-deal-only\napprovers:\n'),
+      path: 'rollout',
+      at: 'new-deal-only',
+      message: /'new-deal-only' is not allowed — did you mean 'new-deals-only'\?/,
+    },
+    {
+      name: 'a retired stage mapped to a misspelt stage',
+      text: () => edited(minimalText, 'approvers:\n', 'retiredStages:\n  propose: qualfy\napprovers:\n'),
+      path: 'retiredStages.propose',
+      at: 'qualfy',
+      message:
+        /retired stage 'propose' maps to 'qualfy', which is not a stage of this pipeline — did you mean 'qualify'\?/,
+    },
+    {
+      name: 'a retired stage mapped to a closed stage',
+      text: () => edited(minimalText, 'approvers:\n', 'retiredStages:\n  propose: closed_won\napprovers:\n'),
+      path: 'retiredStages.propose',
+      at: 'closed_won',
+      message: /maps to 'closed_won', which is a closed stage \(won\), but an open stage is needed here/,
+    },
+    {
+      name: 'a retired stage that is still a stage',
+      text: () => edited(minimalText, 'approvers:\n', 'retiredStages:\n  identify: qualify\napprovers:\n'),
+      path: 'retiredStages.identify',
+      at: 'identify: qualify',
+      message: /stage 'identify' is retired here but still listed in stages — remove it from stages/,
     },
     {
       name: 'an approver role with no near match',
@@ -411,7 +448,7 @@ describe('files and folders', () => {
     const dir = folder({ 'minimal.yaml': minimalText, 'sales.yml': sales, 'README.md': '# not a pipeline' });
     const pipelines = loadPipelines(dir);
     expect([...pipelines.keys()]).toEqual(['minimal', 'sales']);
-    expect(pipelines.get('sales')?.version).toBe(configVersion(sales));
+    expect(pipelines.get('sales')?.version).toBe(parsePipelineConfig(sales, 'sales.yaml').version);
   });
 
   it('collects the errors of every file in a folder, each naming its file', () => {
@@ -439,11 +476,13 @@ describe('files and folders', () => {
 });
 
 describe('properties', () => {
-  it('the version is 16 hex digits and differs for different texts', () => {
+  it('the version is 16 hex digits and differs for configs that differ', () => {
+    const base = parsePipelineConfig(minimalText, 'minimal.yaml').config;
     fc.assert(
-      fc.property(fc.string(), fc.string(), (a, b) => {
-        expect(configVersion(a)).toMatch(/^[0-9a-f]{16}$/);
-        if (a !== b) expect(configVersion(a)).not.toBe(configVersion(b));
+      fc.property(fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), (a, b) => {
+        const one = configVersion({ ...base, name: a });
+        expect(one).toMatch(/^[0-9a-f]{16}$/);
+        if (a !== b) expect(one).not.toBe(configVersion({ ...base, name: b }));
       }),
     );
   });

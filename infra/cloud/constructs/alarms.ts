@@ -19,13 +19,15 @@ export interface StageflowAlarmsProps {
   readonly stateMachines: Record<string, IStateMachine>;
   /** The dead-letter queue of failed executions. */
   readonly deadLetterQueue: IQueue;
+  /** The outbox's on-failure queue: stream records whose side effects failed every retry. */
+  readonly outboxFailureQueue?: IQueue;
   /** Where every alarm notifies, e.g. an SNS topic. @default no action (visible in the console only) */
   readonly action?: IAlarmAction;
 }
 
 /**
  * What an operator must hear about: any failed or timed-out execution, any function error or throttle, and any
- * message in the dead-letter queue. Each alarm fires on a single occurrence in five minutes: in a sales pipeline
+ * message in the dead-letter queue or the outbox's failure queue. Each alarm fires on a single occurrence in five minutes: in a sales pipeline
  * every failure is a deal that stopped moving.
  */
 export class StageflowAlarms extends Construct {
@@ -47,6 +49,13 @@ export class StageflowAlarms extends Construct {
       props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
       props.action,
     );
+    if (props.outboxFailureQueue) {
+      this.add(
+        'OutboxFailureQueue-Depth',
+        props.outboxFailureQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+        props.action,
+      );
+    }
   }
 
   private add(id: string, metric: Metric, action: IAlarmAction | undefined): void {

@@ -56,7 +56,6 @@ export class StageflowFunction extends Construct implements IGrantable {
       tracing: Tracing.ACTIVE,
       bundling: functionBundling,
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_LOG_LEVEL: 'INFO',
         POWERTOOLS_METRICS_NAMESPACE: 'Stageflow',

@@ -51,18 +51,22 @@ describe('crmStageValue over other maps', () => {
 
   it('writes the first of several CRM values that map to one stage', () => {
     const pipeline = withCrm({
-      hubspot: { stages: { legacyqualified: 'qualify', qualifiedtobuy: 'qualify' }, fields: {} },
+      hubspot: { stages: { legacyqualified: 'qualify', qualifiedtobuy: 'qualify' }, fields: {}, writeBack: true },
     });
     expect(crmStageValue(pipeline, 'hubspot', 'qualify')).toEqual({ field: 'dealstage', value: 'legacyqualified' });
   });
 
   it("uses Pipedrive's stage_id for a closed stage that has no status mapping", () => {
-    const pipeline = withCrm({ pipedrive: { stages: { '9': 'closed_won' }, status: {}, fields: {}, options: {} } });
+    const pipeline = withCrm({
+      pipedrive: { stages: { '9': 'closed_won' }, status: {}, fields: {}, options: {}, writeBack: true },
+    });
     expect(crmStageValue(pipeline, 'pipedrive', 'closed_won')).toEqual({ field: 'stage_id', value: 9 });
   });
 
   it('is null for a Pipedrive stage mapped only from a non-numeric id, which no webhook can carry', () => {
-    const pipeline = withCrm({ pipedrive: { stages: { first: 'identify' }, status: {}, fields: {}, options: {} } });
+    const pipeline = withCrm({
+      pipedrive: { stages: { first: 'identify' }, status: {}, fields: {}, options: {}, writeBack: true },
+    });
     expect(crmStageValue(pipeline, 'pipedrive', 'identify')).toBeNull();
   });
 });

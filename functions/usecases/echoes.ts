@@ -1,0 +1,55 @@
+import type { CrmState, StoredDeal } from '../adapters/deal-repository.ts';
+import { OWN_CRM_ORIGINS, optionalEnv } from '../adapters/environment.ts';
+import type { StageEvent } from '../core/deal.ts';
+
+/** How long a stage value Stageflow wrote to a CRM deal is expected to come back as a webhook. */
+export const ECHO_WINDOW_MS = 60 * 60 * 1000;
+
+/** What a CRM's change marker says about who made a change. */
+export type OriginVerdict = 'stageflow' | 'integration' | 'person' | 'unknown';
+
+/**
+ * Reads a CRM's origin marker (`StageEvent.origin`): Stageflow itself when it carries the configured id of Stageflow's
+ * own API user, some integration when it says API/integration without that id, a person in the CRM's UI.
+ */
+export function originVerdict(event: Pick<StageEvent, 'source' | 'origin'>): OriginVerdict {
+  if (!event.origin || event.source === 'generic') return 'unknown';
+  const own = optionalEnv(OWN_CRM_ORIGINS[event.source]);
+  switch (event.source) {
+    case 'hubspot': {
+      const [changeSource = '', ...rest] = event.origin.split(':');
+      const sourceId = rest.join(':');
+      if (own && sourceId === own) return 'stageflow';
+      return ['INTEGRATION', 'API'].includes(changeSource.toUpperCase()) ? 'integration' : 'person';
+    }
+    case 'pipedrive': {
+      const [changeSource = '', userId = ''] = event.origin.split(':');
+      if (changeSource !== 'api') return changeSource === 'app' ? 'person' : 'unknown';
+      return own && userId === own ? 'stageflow' : 'integration';
+    }
+    case 'salesforce':
+      return own && event.origin === own ? 'stageflow' : 'unknown';
+  }
+}
+
+/** True when Stageflow wrote `stage` to this deal's CRM record within the echo window. */
+export function wroteRecently(crm: CrmState | undefined, stage: string, now: Date): boolean {
+  return (crm?.writes ?? []).some(
+    (write) => write.stage === stage && now.getTime() - Date.parse(write.at) <= ECHO_WINDOW_MS,
+  );
+}
+
+/**
+ * Is this stage change Stageflow's own write-back coming back (CONTRACT 3.5)? Only a change to another stage than the
+ * deal's can be (one naming the current stage moves nothing anyway). It is when the CRM marks it as Stageflow's
+ * own user; when the marker says a person did it, it is not, whatever the value; otherwise (an unmarked or generic
+ * integration change) it is when Stageflow wrote that stage to the deal recently.
+ */
+export function isOwnEcho(event: StageEvent, before: StoredDeal | null, now: Date): boolean {
+  if (event.stage === undefined || before === null || event.source === 'generic') return false;
+  if (event.stage === before.deal.stage) return false;
+  const verdict = originVerdict(event);
+  if (verdict === 'stageflow') return true;
+  if (verdict === 'person') return false;
+  return wroteRecently(before.crm, event.stage, now);
+}

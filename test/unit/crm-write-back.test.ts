@@ -1,0 +1,187 @@
+import { SESClient, SendEmailCommand } from '@aws-sdk/client-ses';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { CrmCallResult, CrmClient, CrmStageValue } from '../../functions/adapters/crm/types.ts';
+import type { LastDecision, StoredDeal } from '../../functions/adapters/deal-repository.ts';
+import type { StageEvent } from '../../functions/core/deal.ts';
+import { writeBackPlan } from '../../functions/usecases/crm-write-back.ts';
+import { isOwnEcho } from '../../functions/usecases/echoes.ts';
+import type { EffectServices } from '../../functions/usecases/effect-services.ts';
+import { applySideEffects } from '../../functions/usecases/side-effects.ts';
+import {
+  approvalServices,
+  dealAwaitingApprovals,
+  InMemoryDeals,
+  pipeline,
+  useTestSecrets,
+} from '../support/approval-fakes.ts';
+
+beforeAll(() => useTestSecrets());
+
+const NOW = new Date('2026-11-27T11:00:00.000Z');
+const ses = mockClient(SESClient);
+const sfn = mockClient(SFNClient);
+
+/** A HubSpot client that records what it was asked to write. */
+class RecordingClient implements CrmClient {
+  readonly source = 'hubspot' as const;
+  readonly calls: { kind: 'stage' | 'note'; dealId: string; value?: CrmStageValue; text?: string }[] = [];
+  answer: CrmCallResult = { ok: true, status: 200, attempts: 1 };
+  async setStage(dealId: string, value: CrmStageValue) {
+    this.calls.push({ kind: 'stage', dealId, value });
+    return this.answer;
+  }
+  async addNote(dealId: string, text: string) {
+    this.calls.push({ kind: 'note', dealId, text });
+    return this.answer;
+  }
+}
+
+const refusal = (version: number): LastDecision => ({
+  version,
+  kind: 'event',
+  outcome: 'rejected',
+  reasons: [
+    {
+      code: 'EXIT_CRITERIA_UNMET',
+      message: 'To leave identify, these must hold: decisionMaker is not empty.',
+      stage: 'identify',
+      missing: ['decisionMaker'],
+    },
+  ],
+  eventId: 'hs-1',
+  source: 'hubspot',
+  at: NOW.toISOString(),
+  target: 'qualify',
+});
+
+function hubspotDeal(stage: string, version: number, lastDecision: LastDecision): StoredDeal {
+  return {
+    deal: dealAwaitingApprovals({
+      stage,
+      approvals: [],
+      pendingMove: null,
+      fields: {},
+      visit: stage === 'identify' ? 1 : 2,
+    }),
+    version,
+    workflow: { executionArn: null, generation: 1, waitToken: null, waitStage: stage, notifiedVisit: 0 },
+    lastDecision,
+    crm: { source: 'hubspot', writes: [] },
+  };
+}
+
+let deals: InMemoryDeals;
+let client: RecordingClient;
+let services: EffectServices;
+
+beforeEach(() => {
+  ses.reset();
+  sfn.reset();
+  ses.on(SendEmailCommand).resolves({ MessageId: 'm-1' });
+  deals = new InMemoryDeals();
+  client = new RecordingClient();
+  services = { ...approvalServices(deals, () => NOW), crm: async () => ({ hubspot: client }) };
+});
+
+function store(stored: StoredDeal): void {
+  deals.deals.clear();
+  deals.deals.set(`${stored.deal.pipeline}#${stored.deal.dealId}`, structuredClone(stored));
+}
+
+describe('writeBackPlan (CONTRACT section 9)', () => {
+  const refused = hubspotDeal('identify', 5, refusal(5));
+  const change = { before: { ...refused, version: 4, lastDecision: undefined }, after: refused };
+
+  it('sets a refused move back and notes why, with the missing fields by their descriptions', () => {
+    const plan = writeBackPlan(change, refusal(5), pipeline.config);
+    expect(plan?.setStage).toBe(true);
+    expect(plan?.note).toContain('refused the move to Qualify');
+    expect(plan?.note).toMatch(/Missing:\n- .*decisionMaker/);
+  });
+
+  it('writes nothing for an echo or a field update', () => {
+    expect(writeBackPlan(change, { ...refusal(5), echo: true }, pipeline.config)).toBeNull();
+    const { target: _target, ...fieldUpdate } = { ...refusal(5), outcome: 'applied' as const };
+    expect(writeBackPlan(change, fieldUpdate, pipeline.config)).toBeNull();
+  });
+});
+
+describe('write-back through the outbox', () => {
+  it('sets the CRM back to the deal stage with a note, once, and records the sync in the history', async () => {
+    const after = hubspotDeal('identify', 5, refusal(5));
+    store(after);
+    const change = { before: { ...after, version: 4, lastDecision: undefined }, after };
+    await applySideEffects(change, services);
+    await applySideEffects(change, services);
+    expect(client.calls.map((call) => call.kind)).toEqual(['stage', 'note']);
+    // The owner is told once too: the refusal, with what is missing.
+    const mails = ses.commandCalls(SendEmailCommand).map((call) => call.args[0].input);
+    expect(mails.map((mail) => mail.Message?.Subject?.Data)).toEqual(['Move refused: Acme rollout stays in Identify']);
+    expect(mails[0]?.Message?.Body?.Text?.Data).toMatch(/Missing fields:\n- .*decisionMaker/);
+    expect(client.calls[0]?.value).toEqual({ field: 'dealstage', value: 'appointmentscheduled' });
+    const synced = deals.commits.at(-1);
+    expect(synced?.decision.history).toEqual([
+      expect.objectContaining({ type: 'crm_sync', outcome: 'synced', to: 'identify', status: 200 }),
+    ]);
+    expect(synced?.crm?.writes).toEqual([{ stage: 'identify', at: NOW.toISOString() }]);
+  });
+
+  it('the race: a refused move whose set-back runs after the rep moved again never drags the deal back', async () => {
+    const refused = hubspotDeal('identify', 5, refusal(5));
+    const change = { before: { ...refused, version: 4, lastDecision: undefined }, after: refused };
+    // The rep fixed the fields and moved again; that applied before the set-back ran.
+    store(hubspotDeal('qualify', 6, { ...refusal(6), outcome: 'applied', reasons: [] }));
+    await applySideEffects(change, services);
+    expect(client.calls.map((call) => call.kind)).toEqual(['note']);
+    expect(deals.stored.deal.stage).toBe('qualify');
+  });
+
+  it('a failed write-back is recorded as failed and does not hold the outbox back', async () => {
+    client.answer = { ok: false, status: 401, attempts: 1, message: 'bad token' };
+    const after = hubspotDeal('identify', 5, refusal(5));
+    store(after);
+    await applySideEffects({ before: { ...after, version: 4, lastDecision: undefined }, after }, services);
+    expect(deals.commits.at(-1)?.decision.history[0]).toMatchObject({ outcome: 'failed', status: 401 });
+  });
+});
+
+describe('echoes of Stageflow writes (CONTRACT 3.5)', () => {
+  const moveTo = (stage: string, origin?: string): StageEvent => ({
+    source: 'hubspot',
+    eventId: 'hs-echo',
+    pipeline: 'default',
+    dealId: 'D-1001',
+    stage,
+    occurredAt: NOW.toISOString(),
+    fields: {},
+    ...(origin ? { origin } : {}),
+  });
+  const deal = { ...hubspotDeal('qualify', 7, refusal(7)), crm: { source: 'hubspot' as const, writes: [] } };
+  const wroteIdentify = {
+    ...deal,
+    crm: { source: 'hubspot' as const, writes: [{ stage: 'identify', at: '2026-11-27T10:50:00.000Z' }] },
+  };
+
+  it('recognises the late echo of a value written recently, even after a newer move', () => {
+    expect(isOwnEcho(moveTo('identify'), wroteIdentify, NOW)).toBe(true);
+    expect(isOwnEcho(moveTo('identify', 'INTEGRATION:userId:1'), wroteIdentify, NOW)).toBe(true);
+  });
+
+  it("takes a person's move in the CRM as a move, whatever value Stageflow wrote", () => {
+    expect(isOwnEcho(moveTo('identify', 'CRM_UI:userId:4321'), wroteIdentify, NOW)).toBe(false);
+    expect(isOwnEcho(moveTo('identify'), deal, NOW)).toBe(false);
+    expect(isOwnEcho(moveTo('identify'), wroteIdentify, new Date('2026-11-27T12:00:00.000Z'))).toBe(false);
+  });
+
+  it("recognises Stageflow's own API user by its configured id", () => {
+    process.env.HUBSPOT_WRITE_BACK_SOURCE_ID = 'userId:777';
+    try {
+      expect(isOwnEcho(moveTo('propose', 'INTEGRATION:userId:777'), deal, NOW)).toBe(true);
+      expect(isOwnEcho(moveTo('propose', 'INTEGRATION:userId:8'), deal, NOW)).toBe(false);
+    } finally {
+      delete process.env.HUBSPOT_WRITE_BACK_SOURCE_ID;
+    }
+  });
+});
