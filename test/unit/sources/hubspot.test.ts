@@ -178,7 +178,6 @@ describe('hubspot adapter: parse', () => {
     expect(parse(fixture('hubspot', 'deal-batch.json')).map(withoutOrigin)).toStrictEqual([
       {
         source: 'hubspot',
-        origin: 'CRM_UI:userId:4321',
         eventId: '62515:1246:3000:1795773600000',
         pipeline: 'default',
         dealId: '9001',
@@ -187,7 +186,6 @@ describe('hubspot adapter: parse', () => {
       },
       {
         source: 'hubspot',
-        origin: 'CRM_UI:userId:4321',
         eventId: '62515:1247:3003:1795773660000',
         pipeline: 'default',
         dealId: '9001',
@@ -196,7 +194,6 @@ describe('hubspot adapter: parse', () => {
       },
       {
         source: 'hubspot',
-        origin: 'CRM_UI:userId:4321',
         eventId: '62515:1247:3004:1795773660000',
         pipeline: 'default',
         dealId: '9001',
@@ -206,7 +203,6 @@ describe('hubspot adapter: parse', () => {
       },
       {
         source: 'hubspot',
-        origin: 'CRM_UI:userId:4321',
         eventId: '62515:1248:3001:1795773720000',
         pipeline: 'default',
         dealId: '9001',
@@ -248,7 +244,6 @@ describe('hubspot adapter: parse', () => {
     expect(parse(fixture('hubspot', 'deal-deletion.json')).map(withoutOrigin)).toStrictEqual([
       {
         source: 'hubspot',
-        origin: 'CRM_UI:userId:4321',
         eventId: '62515:1249:4000:1795773780000',
         pipeline: 'default',
         dealId: '9001',
