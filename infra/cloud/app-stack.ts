@@ -11,6 +11,7 @@ import { stateMachineName } from '../../workflows/definition.ts';
 import { StageflowAlarms } from './constructs/alarms.ts';
 import { BoardLogin } from './constructs/board-login.ts';
 import { ConfigRollout } from './constructs/config-rollout.ts';
+import { CrmCredentials } from './constructs/crm-credentials.ts';
 import { DealWorkflow, LIVE_ALIAS, workflowArns } from './constructs/deal-workflow.ts';
 import { DigestSchedule } from './constructs/digest-schedule.ts';
 import { FailedExecutions } from './constructs/failed-executions.ts';
@@ -160,6 +161,11 @@ export class StageflowAppStack extends Stack {
     grantTableAccess(table, outbox, 'readWrite');
     mail.grantSend(outbox);
     secrets.grantRead(outbox);
+    // The CRM write-back tokens: a secret of their own that only the outbox reads (CONTRACT section 9).
+    const crmCredentials = new CrmCredentials(this, 'CrmCredentials');
+    for (const [name, value] of Object.entries(crmCredentials.grantRead(outbox.function))) {
+      outbox.function.addEnvironment(name, value);
+    }
     allow(outbox, ['states:SendTaskSuccess']);
     allow(outbox, ['states:StartExecution'], startThroughAlias);
     // Replaces a deal's execution (a config migration, approvals asked while others run): its executions only.
@@ -256,6 +262,10 @@ export class StageflowAppStack extends Stack {
         'The board; sign in with a user of BoardUserPoolId (admins invite them: aws cognito-idp admin-create-user)',
     });
     new CfnOutput(this, 'BoardUserPoolId', { value: this.boardLogin.userPool.userPoolId });
+    new CfnOutput(this, 'CrmSecretArn', {
+      value: crmCredentials.secret.secretArn,
+      description: 'Set the CRM write-back credentials in this secret with aws secretsmanager put-secret-value',
+    });
     new CfnOutput(this, 'SecretArn', {
       value: secrets.secret.secretArn,
       description: 'Set the CRM secrets in this secret with aws secretsmanager put-secret-value (see WebhookSecrets)',

@@ -552,8 +552,27 @@ describe('operations', () => {
     expect(alarms).toEqual(expect.arrayContaining(expected));
   });
 
+  it('gives the CRM write-back credentials a secret of their own, read by the outbox function alone', () => {
+    const crmSecrets = Object.entries(resources(app, 'AWS::SecretsManager::Secret')).filter(
+      ([, s]) => !s.Properties.GenerateSecretString,
+    );
+    expect(crmSecrets).toHaveLength(1);
+    const [crmSecretId] = crmSecrets[0] ?? [];
+    expect(environmentOf(functionIds().outbox)).toHaveProperty('CRM_SECRETS_ARN', { Ref: crmSecretId });
+    const readers = Object.entries(functionIds()).filter(([name]) =>
+      JSON.stringify(statementsOf(app, roleIdOf(name as FunctionName))).includes(`"${crmSecretId}"`),
+    );
+    expect(readers.map(([name]) => name)).toEqual(['outbox']);
+  });
+
   it('creates the secret with the CRM values empty and the link signing key generated: nothing in plain text', () => {
-    const secret = only(resources(app, 'AWS::SecretsManager::Secret'));
+    const secret = only(
+      Object.fromEntries(
+        Object.entries(resources(app, 'AWS::SecretsManager::Secret')).filter(
+          ([, s]) => s.Properties.GenerateSecretString,
+        ),
+      ),
+    );
     expect(secret.Properties).not.toHaveProperty('SecretString');
     const generate = secret.Properties.GenerateSecretString as {
       SecretStringTemplate: string;
