@@ -196,7 +196,11 @@ button{flex:1 1 140px;font:inherit;font-weight:600;padding:14px;border:0;border-
 .reject{background:#c62828}
 `;
 
-function layout(title: string, body: string): string {
+/**
+ * A whole page as every Stageflow page is built: the title (escaped), the inline style the CSP allows, no referrer
+ * (review links carry tokens), a phone-width viewport, then `body` inside `<body>`.
+ */
+export function htmlDocument(title: string, style: string, body: string[]): string {
   return [
     '<!doctype html>',
     '<html lang="en">',
@@ -205,13 +209,21 @@ function layout(title: string, body: string): string {
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     '<meta name="referrer" content="no-referrer">',
     `<title>${escapeHtml(title)} · Stageflow</title>`,
-    `<style>${STYLE}</style>`,
+    `<style>${style}</style>`,
     '</head>',
-    '<body><main>',
+    '<body>',
+    ...body,
+    '</body>',
+    '</html>',
+  ].join('\n');
+}
+
+function layout(title: string, body: string): string {
+  return htmlDocument(title, STYLE, [
+    '<main>',
     '<p class="brand">Stageflow approvals</p>',
     `<h1>${escapeHtml(title)}</h1>`,
     body,
-    '</main></body>',
-    '</html>',
-  ].join('\n');
+    '</main>',
+  ]);
 }

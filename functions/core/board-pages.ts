@@ -1,4 +1,5 @@
 import escapeHtml from 'escape-html';
+import { htmlDocument } from './approval-pages.ts';
 import {
   type BoardCard,
   type ChecklistItem,
@@ -438,24 +439,13 @@ function layout(title: string, pipeline: PipelineRef | null, current: string, bo
   const q = pipeline ? `?${new URLSearchParams({ pipeline: pipeline.id })}` : '';
   const link = (href: string, label: string, page: string) =>
     `<a href="${escapeHtml(href + q)}"${page === current ? ' aria-current="page"' : ''}>${label}</a>`;
-  return [
-    '<!doctype html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    '<meta name="referrer" content="no-referrer">',
-    `<title>${escapeHtml(title)} · Stageflow</title>`,
-    `<style>${STYLE}</style>`,
-    '</head>',
-    '<body>',
+  return htmlDocument(title, STYLE, [
     '<header><span class="brand">Stageflow</span><nav aria-label="Board pages">',
     `${link('/board', 'Board', 'board')} · ${link('/board/insights', 'Insights', 'insights')}`,
     '</nav></header>',
     '<main>',
     `<h1>${escapeHtml(title)}</h1>`,
     ...body.filter((part) => part !== ''),
-    '</main></body>',
-    '</html>',
-  ].join('\n');
+    '</main>',
+  ]);
 }
