@@ -56,7 +56,7 @@ async function postHubspot(events: HubSpotEvent[]) {
   return (await response.json()) as { results: { outcome: string; stage: string | null }[] };
 }
 
-const deal = async (id: number) => (await getDeal(String(id), 'default', stack.urls.api)).body as DealView;
+const deal = async (id: number | string) => (await getDeal(String(id), 'default', stack.urls.api)).body as DealView;
 const syncs = async (id: number) =>
   (await deal(id)).history.filter((entry) => entry.type === 'crm_sync') as (DealView['history'][number] & {
     status?: number;
@@ -170,6 +170,39 @@ describe('HubSpot write-back through the local stack', () => {
     await waitFor(async () => (crms.pipedrive.stageOf(id) === 1 ? true : undefined), 'the set-back');
     await waitFor(async () => (crms.pipedrive.notes(String(id)).length === 1 ? true : undefined), 'the note');
     expect(crms.pipedrive.notes(String(id))[0]).toMatch(/refused the move to Qualify/);
+  });
+
+  it('Salesforce: sets a refused move back to its StageName, with a completed Task saying why', async () => {
+    const id = uniqueId('006');
+    const message = fixture('salesforce', 'opportunity.xml');
+    const post = async (stageName: string) => {
+      clock += 1000;
+      const xml = message
+        .replace(/<OrganizationId>[^<]*/, `<OrganizationId>${DEVELOPMENT_SECRETS.SALESFORCE_ORG_ID}`)
+        .replace(/<Id>[^<]*/, `<Id>${uniqueId('04l')}`)
+        .replace(/<sf:Id>[^<]*/, `<sf:Id>${id}`)
+        .replace(/<sf:StageName>[^<]*/, `<sf:StageName>${stageName}`)
+        .replace(/<sf:LastModifiedDate>[^<]*/, `<sf:LastModifiedDate>${new Date(clock).toISOString()}`);
+      const token = encodeURIComponent(DEVELOPMENT_SECRETS.SALESFORCE_WEBHOOK_TOKEN);
+      const response = await fetch(`${stack.urls.api}/webhooks/salesforce?token=${token}`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""' },
+        body: xml,
+      });
+      expect(response.status).toBe(200);
+    };
+    crms.salesforce.addDeal(id, 'Identify');
+    await post('Identify');
+    // The rep drags the opportunity to Qualify in Salesforce without the exit fields of Identify.
+    crms.salesforce.addDeal(id, 'Qualify');
+    await post('Qualify');
+    await waitFor(async () => (crms.salesforce.stageOf(id) === 'Identify' ? true : undefined), 'the set-back');
+    await waitFor(async () => (crms.salesforce.tasks(id).length === 1 ? true : undefined), 'the task');
+    expect(crms.salesforce.tasks(id)[0]).toMatchObject({ WhatId: id, Status: 'Completed' });
+    expect(String(crms.salesforce.tasks(id)[0]?.Description)).toMatch(/refused the move to Qualify/);
+    expect((await deal(id)).history).toContainEqual(
+      expect.objectContaining({ type: 'crm_sync', outcome: 'synced', to: 'identify' }),
+    );
   });
 
   it('makes no CRM call for a generic deal', async () => {
