@@ -160,6 +160,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }
     }
 
+    // Open deals get their executions back before anything is served: a request racing the resume would change a
+    // deal under its optimistic lock and fail the start.
+    const { resumeOpenDeals } = await import('./resume.ts');
+    const resumed = await resumeOpenDeals(services, pipelines, registerStateMachine);
+    if (resumed > 0) options.log(`resumed ${resumed} open deal(s) at their current stage`);
+
     const host = await startHttpHost({
       port: options.port,
       // API Gateway's own payload limit: the handlers enforce the contract's 256 KiB themselves, answering in each
@@ -186,10 +192,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       running.push(runEvery(digestEvery, () => handlers.digest({}, lambdaContext('stageflow-digest'))));
       options.log(`stale-deal digest every ${digestEvery} s (${ENV.digestIntervalSeconds})`);
     }
-
-    const { resumeOpenDeals } = await import('./resume.ts');
-    const resumed = await resumeOpenDeals(services, pipelines, registerStateMachine);
-    if (resumed > 0) options.log(`resumed ${resumed} open deal(s) at their current stage`);
 
     if (process.env[OUTBOX_PAUSED] === 'true') {
       options.log(`outbox paused (${OUTBOX_PAUSED}): decisions are recorded, their side effects wait`);
