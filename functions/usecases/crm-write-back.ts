@@ -100,8 +100,11 @@ export async function writeBackToCrm(run: EffectRun): Promise<void> {
     let wrote = false;
     if (plan.setStage && !superseded) {
       const value = crmStageValue(pipeline.config, source, stage);
+      // What the CRM deal shows: the move Stageflow refused or holds (its own moves leave nothing to undo).
+      const shown =
+        decided.kind === 'event' && decided.target ? crmStageValue(pipeline.config, source, decided.target) : null;
       if (value) {
-        const result = await client.setStage(dealId, value);
+        const result = await client.setStage(dealId, value, shown);
         results.push(result);
         wrote = result.ok;
       }

@@ -1,20 +1,33 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CrmSource, CrmStageValue } from '../../functions/adapters/crm/types.ts';
+import { crmStageValue, mapStage } from '../../functions/sources/crm-maps.ts';
+import { type CrmStandIn, type ReceivedRequest, startCrmStandIns } from '../../infra/local/crm-standins.ts';
 import { DEVELOPMENT_SECRETS } from '../../infra/local/stack.ts';
-import { fixture, signHubspot } from '../fixtures/signing.ts';
-import { type DealView, EXIT_FIELDS, getDeal, postGeneric, uniqueId, uniqueNumber, waitFor } from '../support/api.ts';
-import { startCrmStandIns } from '../support/crm-standins.ts';
+import { basicAuth, defaultPipelineConfig, fixture } from '../fixtures/signing.ts';
+import {
+  type DealView,
+  EXIT_FIELDS,
+  getDeal,
+  postGeneric,
+  postHubspot,
+  uniqueId,
+  uniqueNumber,
+  waitFor,
+} from '../support/api.ts';
 import { decide, reviewLink, waitForEmail } from '../support/mail.ts';
 import { type StackProcess, startStackProcess } from '../support/stack-process.ts';
 
 /**
- * Write-back (CONTRACT section 9) through the local stack, as `npm start` runs it with CRM credentials set: the
- * HubSpot stand-in plays HubSpot's API and records what Stageflow wrote.
+ * Write-back (CONTRACT section 9) through the local stack, as `npm start` runs it with CRM credentials set, for each of
+ * the three CRMs: a stand-in plays the CRM's API and keeps the deal as the CRM would, and the test plays the rep who
+ * moves the deal in the CRM (which then sends its webhook, in its own format).
  */
-type HubSpotEvent = Record<string, unknown>;
-const template = (JSON.parse(fixture('hubspot', 'deal-batch.json')) as HubSpotEvent[]).find(
-  (event) => event.subscriptionType === 'deal.propertyChange',
-) as HubSpotEvent;
+
+const config = defaultPipelineConfig();
+const OPEN_STAGES = ['identify', 'qualify', 'propose', 'negotiate', 'deliver'];
+/** The origin marker an integration's change carries in each CRM, and how Stageflow records it. */
+const INTEGRATION_ORIGIN = { hubspot: 'INTEGRATION:app:1', pipedrive: 'api:9001', salesforce: '005INTEGRATION0001' };
 
 let crms: Awaited<ReturnType<typeof startCrmStandIns>>;
 let stack: StackProcess;
@@ -31,186 +44,303 @@ afterAll(async () => {
   await crms?.close();
 });
 
+/** One delivery of a CRM webhook: its outcome, the deal's stage after it, and the same delivery sent again. */
+interface Delivery {
+  outcome: string | undefined;
+  stage: string | null | undefined;
+  /** Sends the very same delivery again, as the CRM's retry would. */
+  redeliver(): Promise<void>;
+}
+
+/** What a test needs of one CRM: its stand-in, and how its webhooks tell that a deal changed. */
+interface CrmDriver {
+  source: CrmSource;
+  standIn: CrmStandIn;
+  /** The deal's path in the CRM's API, where stage writes go. */
+  dealPath(id: string): string;
+  /** Creates the deal in the CRM, in Identify, and delivers the CRM's webhook about it. */
+  newDeal(): Promise<string>;
+  /** Delivers the webhook of a change to the deal: its stage set to `value` and `fields` filled in, by `origin`. */
+  deliver(id: string, value: CrmStageValue, fields: Record<string, unknown>, origin?: string): Promise<Delivery>;
+}
+
 let clock = Date.now() - 20 * 60_000;
-function change(objectId: number, propertyName: string, propertyValue: string, extra: HubSpotEvent = {}) {
+const tick = () => {
   clock += 1000;
-  return { ...template, eventId: uniqueNumber(), objectId, occurredAt: clock, propertyName, propertyValue, ...extra };
-}
-const changes = (objectId: number, fields: Record<string, unknown>) =>
-  Object.entries(fields).map(([name, value]) => change(objectId, name, String(value)));
+  return clock;
+};
 
-async function postHubspot(events: HubSpotEvent[]) {
-  const url = `${stack.urls.api}/webhooks/hubspot`;
-  const body = JSON.stringify(events);
-  const timestamp = Date.now();
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-hubspot-signature-v3': signHubspot(body, DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET, url, timestamp),
-      'x-hubspot-request-timestamp': String(timestamp),
+const crmValue = (source: CrmSource, stage: string): CrmStageValue => {
+  const value = crmStageValue(config, source, stage);
+  if (!value) throw new Error(`the default pipeline maps no ${source} value to ${stage}`);
+  return value;
+};
+
+function hubspotDriver(): CrmDriver {
+  const standIn = crms.hubspot;
+  const template = (JSON.parse(fixture('hubspot', 'deal-batch.json')) as Record<string, unknown>[]).find(
+    (event) => event.subscriptionType === 'deal.propertyChange',
+  );
+  const change = (objectId: string, propertyName: string, propertyValue: unknown, extra = {}) => ({
+    ...template,
+    eventId: uniqueNumber(),
+    objectId: Number(objectId),
+    occurredAt: tick(),
+    propertyName,
+    propertyValue: String(propertyValue),
+    ...extra,
+  });
+  const driver: CrmDriver = {
+    source: 'hubspot',
+    standIn,
+    dealPath: (id) => `/crm/v3/objects/deals/${id}`,
+    async newDeal() {
+      const id = String(uniqueNumber());
+      standIn.addDeal(id, 'appointmentscheduled');
+      await driver.deliver(id, crmValue('hubspot', 'identify'), {});
+      return id;
     },
-    body,
-  });
-  expect(response.status).toBe(202);
-  return (await response.json()) as { results: { outcome: string; stage: string | null }[] };
+    async deliver(id, value, fields, origin) {
+      const [changeSource, ...sourceId] = origin?.split(':') ?? [];
+      const marker = origin ? { changeSource, sourceId: sourceId.join(':') } : {};
+      // One batch: the fields, then the stage change (HubSpot sends one event per property).
+      const events = [
+        ...Object.entries(fields).map(([name, field]) => change(id, name, field)),
+        change(id, 'dealstage', value.value, marker),
+      ];
+      const post = async () => {
+        const answer = await postHubspot(events, stack.urls.api);
+        expect(answer.status).toBe(202);
+        return (answer.body.results as { outcome: string; stage: string | null }[]).at(-1);
+      };
+      const last = await post();
+      return { outcome: last?.outcome, stage: last?.stage, redeliver: async () => void (await post()) };
+    },
+  };
+  return driver;
 }
 
-const deal = async (id: number | string) => (await getDeal(String(id), 'default', stack.urls.api)).body as DealView;
-const syncs = async (id: number) =>
-  (await deal(id)).history.filter((entry) => entry.type === 'crm_sync') as (DealView['history'][number] & {
-    status?: number;
-  })[];
-const patches = (id: number) => crms.hubspot.requestsTo(`/crm/v3/objects/deals/${id}`);
-
-/** A new HubSpot deal in Identify (created in the stand-in too), owned by the rep. */
-async function newDeal(): Promise<number> {
-  const id = uniqueNumber();
-  crms.hubspot.addDeal(String(id), 'appointmentscheduled');
-  await postHubspot([change(id, 'dealstage', 'appointmentscheduled')]);
-  return id;
-}
-
-describe('HubSpot write-back through the local stack', () => {
-  it('sets a refused move back with a note; a redelivery writes nothing again', async () => {
-    const id = await newDeal();
-    crms.hubspot.addDeal(String(id), 'qualifiedtobuy');
-    const move = [change(id, 'dealstage', 'qualifiedtobuy')];
-    expect((await postHubspot(move)).results[0]?.outcome).toBe('rejected');
-    await waitFor(async () => ((await syncs(id)).length === 1 ? true : undefined), 'the write-back');
-    expect(crms.hubspot.stageOf(String(id))).toBe('appointmentscheduled');
-    expect(crms.hubspot.notes(String(id)).join('\n')).toMatch(/refused the move to Qualify/);
-    expect((await syncs(id))[0]).toMatchObject({ outcome: 'synced', to: 'identify', status: 200 });
-
-    const written = crms.hubspot.requests.length;
-    expect((await postHubspot(move)).results[0]?.outcome).toBe('duplicate');
-    await sleep(1500);
-    expect(crms.hubspot.requests.length).toBe(written);
-  });
-
-  it("retries a 429 until the write lands, and the set-back's late echo never moves the deal", async () => {
-    const id = await newDeal();
-    crms.hubspot.failNext(2, { status: 429, retryAfter: '1' });
-    await postHubspot([change(id, 'dealstage', 'qualifiedtobuy')]);
-    await waitFor(async () => ((await syncs(id)).length === 1 ? true : undefined), 'the write-back', 30_000);
-    expect((await syncs(id))[0]).toMatchObject({ outcome: 'synced' });
-    expect(patches(id).map((request) => request.status)).toEqual([429, 429, 200]);
-
-    // The rep fixes the fields and moves again; then the echo of the set-back arrives, late.
-    await postHubspot([...changes(id, EXIT_FIELDS.identify ?? {}), change(id, 'dealstage', 'qualifiedtobuy')]);
-    expect((await deal(id)).stage).toBe('qualify');
-    const echo = change(id, 'dealstage', 'appointmentscheduled', { changeSource: 'INTEGRATION', sourceId: 'app:1' });
-    expect((await postHubspot([echo])).results[0]).toMatchObject({ outcome: 'applied', stage: 'qualify' });
-    const history = (await deal(id)).history as (DealView['history'][number] & { origin?: string })[];
-    expect(history.at(-1)).toMatchObject({ type: 'echo', to: 'identify', origin: 'INTEGRATION:app:1' });
-    expect(history.filter((entry) => entry.type === 'move' && entry.to === 'identify')).toEqual([]);
-  });
-
-  it('holds a win back until Finance and Legal approve, then moves HubSpot to Closed Won', async () => {
-    const id = await newDeal();
-    const order = ['qualifiedtobuy', 'presentationscheduled', 'decisionmakerboughtin', 'contractsent'];
-    const exits = ['identify', 'qualify', 'propose', 'negotiate'];
-    for (const [n, dealstage] of order.entries()) {
-      const fields = EXIT_FIELDS[exits[n] ?? ''] ?? {};
-      const answer = await postHubspot([...changes(id, fields), change(id, 'dealstage', dealstage)]);
-      expect(answer.results.at(-1)?.outcome).toBe('applied');
-    }
-    crms.hubspot.addDeal(String(id), 'closedwon');
-    const win = await postHubspot([...changes(id, EXIT_FIELDS.deliver ?? {}), change(id, 'dealstage', 'closedwon')]);
-    expect(win.results.at(-1)?.outcome).toBe('pending_approval');
-    await waitFor(async () => (crms.hubspot.stageOf(String(id)) === 'contractsent' ? true : undefined), 'held back');
-    expect(crms.hubspot.notes(String(id)).join('\n')).toMatch(/Approvals asked:[\s\S]*finance@example\.com/);
-
-    const { ses } = stack.urls;
-    for (const approver of ['finance@example.com', 'legal@example.com']) {
-      const request = await waitForEmail(ses, approver, [String(id)]);
-      expect((await decide(reviewLink(request), 'approve')).status).toBe(200);
-    }
-    await waitFor(
-      async () =>
-        crms.hubspot.notes(String(id)).some((note) => /every approval was granted/.test(note)) ? true : undefined,
-      'the note naming the approvers',
-    );
-    expect(crms.hubspot.stageOf(String(id))).toBe('closedwon');
-    const won = patches(id).filter((request) => JSON.stringify(request.body).includes('closedwon'));
-    expect(won).toHaveLength(1);
-  });
-
-  it('Pipedrive: sets a refused move back to its stage_id with a note', async () => {
-    const id = uniqueNumber() % 1_000_000_000;
-    crms.pipedrive.addDeal(id, 2);
-    const body = (action: string, stageId: number) => {
-      const base = JSON.parse(fixture('pipedrive', 'deal-change-stage.json')) as Record<string, HubSpotEvent>;
-      clock += 1000;
-      return {
+function pipedriveDriver(): CrmDriver {
+  const standIn = crms.pipedrive;
+  const base = JSON.parse(fixture('pipedrive', 'deal-change-stage.json')) as Record<string, Record<string, unknown>>;
+  /** Pipedrive sends the deal's whole state each time: every custom field filled in so far. */
+  const customFields = new Map<string, Record<string, unknown>>();
+  const created = new Set<string>();
+  const driver: CrmDriver = {
+    source: 'pipedrive',
+    standIn,
+    dealPath: (id) => `/api/v2/deals/${id}`,
+    async newDeal() {
+      const id = String(uniqueNumber() % 1_000_000_000);
+      standIn.addDeal(Number(id), 1);
+      await driver.deliver(id, crmValue('pipedrive', 'identify'), {});
+      return id;
+    },
+    async deliver(id, value, fields, origin) {
+      const [changeSource = 'app', userId = '13540546'] = origin?.split(':') ?? [];
+      const custom = { ...customFields.get(id) };
+      for (const [name, field] of Object.entries(fields)) custom[name] = { type: 'varchar', value: field };
+      customFields.set(id, custom);
+      const action = created.has(id) ? 'change' : 'create';
+      created.add(id);
+      // The stand-in holds the deal as the person left it; the webhook reports that state.
+      const state = { ...standIn.dealState(id), [value.field]: value.value };
+      const body = JSON.stringify({
         meta: {
           ...base.meta,
           action,
+          change_source: changeSource,
+          user_id: userId,
           id: uniqueId('pd'),
-          entity_id: String(id),
-          timestamp: new Date(clock).toISOString(),
+          entity_id: id,
+          timestamp: new Date(tick()).toISOString(),
         },
-        data: { ...base.data, id, stage_id: stageId, custom_fields: {} },
-        previous: action === 'create' ? null : { stage_id: 1 },
-      };
-    };
-    const post = async (payload: unknown) => {
-      const response = await fetch(`${stack.urls.api}/webhooks/pipedrive`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          authorization: `Basic ${Buffer.from(DEVELOPMENT_SECRETS.PIPEDRIVE_BASIC_AUTH).toString('base64')}`,
-        },
-        body: JSON.stringify(payload),
+        data: { ...base.data, id: Number(id), ...state, custom_fields: custom },
+        previous: action === 'create' ? null : {},
       });
-      return (await response.json()) as { outcome: string };
-    };
-    expect((await post(body('create', 1))).outcome).toBe('applied');
-    expect((await post(body('change', 2))).outcome).toBe('rejected');
-    await waitFor(async () => (crms.pipedrive.stageOf(id) === 1 ? true : undefined), 'the set-back');
-    await waitFor(async () => (crms.pipedrive.notes(String(id)).length === 1 ? true : undefined), 'the note');
-    expect(crms.pipedrive.notes(String(id))[0]).toMatch(/refused the move to Qualify/);
-  });
+      const post = async () => {
+        const response = await fetch(`${stack.urls.api}/webhooks/pipedrive`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            authorization: basicAuth(DEVELOPMENT_SECRETS.PIPEDRIVE_BASIC_AUTH),
+          },
+          body,
+        });
+        expect(response.status).toBe(202);
+        return (await response.json()) as { outcome: string; stage: string | null };
+      };
+      const answer = await post();
+      return { ...answer, redeliver: async () => void (await post()) };
+    },
+  };
+  return driver;
+}
 
-  it('Salesforce: sets a refused move back to its StageName, with a completed Task saying why', async () => {
-    const id = uniqueId('006');
-    const message = fixture('salesforce', 'opportunity.xml');
-    const post = async (stageName: string) => {
-      clock += 1000;
+function salesforceDriver(): CrmDriver {
+  const standIn = crms.salesforce;
+  const message = fixture('salesforce', 'opportunity.xml');
+  /** An outbound message carries every field it was set up with: each one filled in so far. */
+  const sentFields = new Map<string, Record<string, unknown>>();
+  const element = (name: string, value: unknown) => `<sf:${name}>${String(value)}</sf:${name}>`;
+  const driver: CrmDriver = {
+    source: 'salesforce',
+    standIn,
+    dealPath: (id) => `/services/data/v62.0/sobjects/Opportunity/${id}`,
+    async newDeal() {
+      const id = uniqueId('006');
+      standIn.addDeal(id, 'Identify');
+      await driver.deliver(id, crmValue('salesforce', 'identify'), {});
+      return id;
+    },
+    async deliver(id, value, fields, origin) {
+      const all = { ...sentFields.get(id), ...fields };
+      sentFields.set(id, all);
+      const extra = [
+        ...Object.entries(all).map(([name, field]) => element(name, field)),
+        element('LastModifiedById', origin ?? '005REP000000001'),
+      ].join('');
+      const notificationId = uniqueId('04l');
       const xml = message
         .replace(/<OrganizationId>[^<]*/, `<OrganizationId>${DEVELOPMENT_SECRETS.SALESFORCE_ORG_ID}`)
-        .replace(/<Id>[^<]*/, `<Id>${uniqueId('04l')}`)
+        .replace(/<Id>[^<]*/, `<Id>${notificationId}`)
         .replace(/<sf:Id>[^<]*/, `<sf:Id>${id}`)
-        .replace(/<sf:StageName>[^<]*/, `<sf:StageName>${stageName}`)
-        .replace(/<sf:LastModifiedDate>[^<]*/, `<sf:LastModifiedDate>${new Date(clock).toISOString()}`);
+        .replace(/<sf:StageName>[^<]*/, `<sf:StageName>${value.value}`)
+        .replace(/<sf:LastModifiedDate>[^<]*/, `<sf:LastModifiedDate>${new Date(tick()).toISOString()}`)
+        .replace('</sObject>', `${extra}</sObject>`);
       const token = encodeURIComponent(DEVELOPMENT_SECRETS.SALESFORCE_WEBHOOK_TOKEN);
-      const response = await fetch(`${stack.urls.api}/webhooks/salesforce?token=${token}`, {
-        method: 'POST',
-        headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""' },
-        body: xml,
-      });
-      expect(response.status).toBe(200);
-    };
-    crms.salesforce.addDeal(id, 'Identify');
-    await post('Identify');
-    // The rep drags the opportunity to Qualify in Salesforce without the exit fields of Identify.
-    crms.salesforce.addDeal(id, 'Qualify');
-    await post('Qualify');
-    await waitFor(async () => (crms.salesforce.stageOf(id) === 'Identify' ? true : undefined), 'the set-back');
-    await waitFor(async () => (crms.salesforce.tasks(id).length === 1 ? true : undefined), 'the task');
-    expect(crms.salesforce.tasks(id)[0]).toMatchObject({ WhatId: id, Status: 'Completed' });
-    expect(String(crms.salesforce.tasks(id)[0]?.Description)).toMatch(/refused the move to Qualify/);
-    expect((await deal(id)).history).toContainEqual(
-      expect.objectContaining({ type: 'crm_sync', outcome: 'synced', to: 'identify' }),
-    );
+      const post = async () => {
+        const response = await fetch(`${stack.urls.api}/webhooks/salesforce?token=${token}`, {
+          method: 'POST',
+          headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""' },
+          body: xml,
+        });
+        expect(response.status).toBe(200);
+      };
+      await post();
+      // Salesforce reads only the acknowledgement; the outcome is in the deal's history.
+      const after = await deal(id);
+      const outcome = after.history.find((entry) => entry.eventId === notificationId)?.outcome;
+      return { outcome, stage: after.stage, redeliver: post };
+    },
+  };
+  return driver;
+}
+
+const deal = async (id: string) => (await getDeal(id, 'default', stack.urls.api)).body as DealView;
+const syncs = async (id: string) =>
+  (await deal(id)).history.filter((entry) => entry.type === 'crm_sync') as (DealView['history'][number] & {
+    status?: number;
+  })[];
+
+/** The deal's stage in the CRM, as the Stageflow stage it maps to. */
+function crmStage(driver: CrmDriver, id: string): string | undefined {
+  const { source } = driver;
+  if (source === 'pipedrive') {
+    const state = crms.pipedrive.dealState(id);
+    if (!state) return undefined;
+    const closed =
+      state.status === 'won' || state.status === 'lost' ? config.crm.pipedrive?.status[state.status] : undefined;
+    return closed ?? mapStage(source, config.crm.pipedrive?.stages, String(state.stage_id));
+  }
+  const value = source === 'hubspot' ? crms.hubspot.stageOf(id) : crms.salesforce.stageOf(id);
+  return value === undefined ? undefined : mapStage(source, config.crm[source]?.stages, value);
+}
+
+const stageWrites = (driver: CrmDriver, id: string): ReceivedRequest[] =>
+  driver.standIn.requestsTo(driver.dealPath(id)).filter((request) => request.method === 'PATCH');
+
+describe.each([
+  ['HubSpot', hubspotDriver],
+  ['Pipedrive', pipedriveDriver],
+  ['Salesforce', salesforceDriver],
+])('%s write-back through the local stack', (_name, makeDriver) => {
+  let crm: CrmDriver;
+  beforeAll(() => {
+    crm = makeDriver();
   });
 
-  it('makes no CRM call for a generic deal', async () => {
-    const before = crms.hubspot.requests.length;
-    const dealId = uniqueId('G');
-    await postGeneric({ eventId: uniqueId('E'), dealId, stage: 'identify' }, { api: stack.urls.api });
-    await postGeneric({ eventId: uniqueId('E'), dealId, stage: 'qualify' }, { api: stack.urls.api });
+  /** The rep moves the deal in the CRM, then the CRM's webhook arrives. */
+  const move = (id: string, stage: string, fields: Record<string, unknown> = {}) => {
+    const value = crmValue(crm.source, stage);
+    crm.standIn.moveDeal(id, value);
+    return crm.deliver(id, value, fields);
+  };
+
+  it('sets a refused move back with a note saying why; a redelivery writes nothing again', async () => {
+    const id = await crm.newDeal();
+    const refused = await move(id, 'qualify');
+    expect(refused.outcome).toBe('rejected');
+    expect(crmStage(crm, id)).toBe('qualify');
+    await waitFor(async () => ((await syncs(id)).length === 1 ? true : undefined), 'the write-back');
+    expect(crmStage(crm, id)).toBe('identify');
+    expect(crm.standIn.notes(id).join('\n')).toMatch(/refused the move to Qualify[\s\S]*decision maker/i);
+    expect((await syncs(id))[0]).toMatchObject({ outcome: 'synced', to: 'identify' });
+
+    const written = crm.standIn.requests.length;
+    const recorded = (await deal(id)).history.length;
+    await refused.redeliver();
     await sleep(1500);
-    expect(crms.hubspot.requests.length).toBe(before);
+    expect(crm.standIn.requests.length).toBe(written);
+    expect((await deal(id)).history.length).toBe(recorded);
   });
+
+  it("retries a 429 until the write lands, and the set-back's late echo never moves the deal", async () => {
+    const id = await crm.newDeal();
+    crm.standIn.failNext(2, { status: 429, retryAfter: '1' }, crm.dealPath(id));
+    expect((await move(id, 'qualify')).outcome).toBe('rejected');
+    await waitFor(async () => ((await syncs(id)).length === 1 ? true : undefined), 'the write-back', 30_000);
+    expect((await syncs(id))[0]).toMatchObject({ outcome: 'synced' });
+    expect(stageWrites(crm, id).map((request) => request.status)).toEqual([
+      429,
+      429,
+      crm.source === 'salesforce' ? 204 : 200,
+    ]);
+    expect(crmStage(crm, id)).toBe('identify');
+
+    // The rep fills in the exit fields and moves again, which applies; then the set-back's echo arrives, late.
+    expect((await move(id, 'qualify', EXIT_FIELDS.identify)).outcome).toBe('applied');
+    const origin = INTEGRATION_ORIGIN[crm.source];
+    const echo = await crm.deliver(id, crmValue(crm.source, 'identify'), {}, origin);
+    expect(echo.stage).toBe('qualify');
+    const history = (await deal(id)).history as (DealView['history'][number] & { origin?: string })[];
+    expect(history.filter((entry) => entry.type === 'echo').at(-1)).toMatchObject({ to: 'identify', origin });
+    expect(history.filter((entry) => entry.type === 'move' && entry.to === 'identify')).toEqual([]);
+    expect((await deal(id)).stage).toBe('qualify');
+  });
+
+  it('holds a win back until Finance and Legal approve, then moves the CRM deal to Closed Won once', async () => {
+    const id = await crm.newDeal();
+    for (const [n, stage] of OPEN_STAGES.slice(1).entries()) {
+      expect((await move(id, stage, EXIT_FIELDS[OPEN_STAGES[n] ?? ''])).outcome).toBe('applied');
+    }
+    const win = await move(id, 'closed_won', EXIT_FIELDS.deliver);
+    expect(win.outcome).toBe('pending_approval');
+    await waitFor(async () => ((await syncs(id)).length === 1 ? true : undefined), 'the win held back in the CRM');
+    expect(crmStage(crm, id)).toBe('deliver');
+    expect(crm.standIn.notes(id).join('\n')).toMatch(/Approvals asked:[\s\S]*finance@example\.com/);
+
+    const { ses } = stack.urls;
+    for (const approver of ['finance@example.com', 'legal@example.com']) {
+      const request = await waitForEmail(ses, approver, [id]);
+      expect((await decide(reviewLink(request), 'approve')).status).toBe(200);
+    }
+    await waitFor(
+      async () => (crm.standIn.notes(id).some((note) => /every approval was granted/.test(note)) ? true : undefined),
+      'the note naming the approvers',
+    );
+    expect(crmStage(crm, id)).toBe('closed_won');
+    const closedWon = JSON.stringify(crmValue(crm.source, 'closed_won').value);
+    const won = stageWrites(crm, id).filter((request) => JSON.stringify(request.body).includes(closedWon));
+    expect(won).toHaveLength(1);
+  });
+});
+
+it('makes no CRM call for a generic deal', async () => {
+  const before = crms.hubspot.requests.length + crms.pipedrive.requests.length + crms.salesforce.requests.length;
+  const dealId = uniqueId('G');
+  await postGeneric({ eventId: uniqueId('E'), dealId, stage: 'identify' }, { api: stack.urls.api });
+  await postGeneric({ eventId: uniqueId('E'), dealId, stage: 'qualify' }, { api: stack.urls.api });
+  await sleep(1500);
+  expect(crms.hubspot.requests.length + crms.pipedrive.requests.length + crms.salesforce.requests.length).toBe(before);
 });

@@ -1,6 +1,6 @@
 import { inject } from 'vitest';
 import { DEVELOPMENT_SECRETS } from '../../infra/local/stack.ts';
-import { signGeneric } from '../fixtures/signing.ts';
+import { signGeneric, signHubspot } from '../fixtures/signing.ts';
 
 /** HTTP helpers for tests that drive the local stack as a CRM, an approver or an API client would. */
 
@@ -41,6 +41,23 @@ export async function postGeneric(
   const response = await fetch(`${options.api ?? stackUrls().api}/webhooks/generic`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'stageflow-signature': signature, ...options.headers },
+    body,
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** A HubSpot webhooks v3 batch, signed as HubSpot signs it (CONTRACT 3.2), posted to the stack. */
+export async function postHubspot(events: Record<string, unknown>[], api = stackUrls().api) {
+  const url = `${api}/webhooks/hubspot`;
+  const body = JSON.stringify(events);
+  const timestamp = Date.now();
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-hubspot-signature-v3': signHubspot(body, DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET, url, timestamp),
+      'x-hubspot-request-timestamp': String(timestamp),
+    },
     body,
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };

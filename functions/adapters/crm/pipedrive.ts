@@ -36,10 +36,15 @@ export class PipedriveClient implements CrmClient {
     this.http.keepSecret(settings.apiToken);
   }
 
-  setStage(crmDealId: string, value: CrmStageValue): Promise<CrmCallResult> {
+  setStage(crmDealId: string, value: CrmStageValue, shown?: CrmStageValue | null): Promise<CrmCallResult> {
     if (!DEAL_ID.test(crmDealId)) return Promise.resolve(notADealId(crmDealId));
     if (value.field === 'stage_id') {
-      return this.request('PATCH', `/api/v2/deals/${encodeURIComponent(crmDealId)}`, { stage_id: Number(value.value) });
+      // Pipedrive keeps `status` beside `stage_id`: a deal marked won or lost stays closed unless it is reopened.
+      const reopen = shown?.field === 'status' ? { status: 'open' } : {};
+      return this.request('PATCH', `/api/v2/deals/${encodeURIComponent(crmDealId)}`, {
+        stage_id: Number(value.value),
+        ...reopen,
+      });
     }
     if (value.field === 'status') {
       return this.request('PATCH', `/api/v2/deals/${encodeURIComponent(crmDealId)}`, { status: String(value.value) });

@@ -20,8 +20,12 @@ export interface CrmCallResult {
 /** Writes Stageflow's decisions to one CRM (CONTRACT section 9). Never throws: every outcome is a result. */
 export interface CrmClient {
   source: CrmSource;
-  /** Sets the CRM deal's stage to `value` (from `crmStageValue`). */
-  setStage(crmDealId: string, value: CrmStageValue): Promise<CrmCallResult>;
+  /**
+   * Sets the CRM deal's stage to `value` (from `crmStageValue`). `shown` is the value the CRM deal shows now as far
+   * as Stageflow knows (the move it refused or holds), when there is one: a Pipedrive deal marked won or lost is
+   * reopened on its way back to an open stage.
+   */
+  setStage(crmDealId: string, value: CrmStageValue, shown?: CrmStageValue | null): Promise<CrmCallResult>;
   /** Adds a plain-text note to the CRM deal (a Salesforce completed Task). */
   addNote(crmDealId: string, text: string): Promise<CrmCallResult>;
 }

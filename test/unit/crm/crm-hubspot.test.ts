@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HubSpotClient } from '../../../functions/adapters/crm/hubspot.ts';
-import { HubSpotStandIn } from '../../support/crm-standins.ts';
+import { HubSpotStandIn } from '../../../infra/local/crm-standins.ts';
 import { fastRetries, gaps } from './fast-retries.ts';
 
 const DEALSTAGES = ['appointmentscheduled', 'qualifiedtobuy', 'presentationscheduled', 'closedwon', 'closedlost'];

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PipedriveClient } from '../../../functions/adapters/crm/pipedrive.ts';
-import { PipedriveStandIn } from '../../support/crm-standins.ts';
+import { PipedriveStandIn } from '../../../infra/local/crm-standins.ts';
 import { fastRetries, gaps } from './fast-retries.ts';
 
 let pipedrive: PipedriveStandIn;
@@ -28,6 +28,15 @@ describe('Pipedrive client', () => {
         headers: expect.objectContaining({ 'x-api-token': '[secret]', 'content-type': 'application/json' }),
       }),
     ]);
+  });
+
+  it('reopens a deal the rep marked won when it is set back to an open stage', async () => {
+    pipedrive.moveDeal(7, { field: 'status', value: 'won' });
+    const result = await client().setStage('7', { field: 'stage_id', value: 5 }, { field: 'status', value: 'won' });
+
+    expect(result).toMatchObject({ ok: true, status: 200 });
+    expect(pipedrive.requests[0]?.body).toEqual({ stage_id: 5, status: 'open' });
+    expect(pipedrive.dealState(7)).toEqual({ stage_id: 5, status: 'open' });
   });
 
   it('closes a deal through its status', async () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SalesforceClient } from '../../../functions/adapters/crm/salesforce.ts';
-import { SalesforceStandIn } from '../../support/crm-standins.ts';
+import { SalesforceStandIn } from '../../../infra/local/crm-standins.ts';
 import { fastRetries } from './fast-retries.ts';
 
 const OPPORTUNITY = '006000000000001AAA';

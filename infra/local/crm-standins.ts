@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CrmSource } from '../../functions/adapters/crm/types.ts';
+import type { CrmSource, CrmStageValue } from '../../functions/adapters/crm/types.ts';
 
 /**
  * Local stand-ins for the three CRM APIs write-back calls (CONTRACT section 9): real HTTP servers on 127.0.0.1 that
@@ -55,7 +55,7 @@ interface Incoming {
 }
 
 /** The shared server: records, scripts failures, measures concurrency; each CRM answers in {@link route}. */
-abstract class CrmStandIn {
+export abstract class CrmStandIn {
   abstract readonly source: CrmSource;
   /** Every request received, oldest first. */
   readonly requests: ReceivedRequest[] = [];
@@ -108,6 +108,16 @@ abstract class CrmStandIn {
   /** The requests to paths starting with `prefix`. */
   requestsTo(prefix: string): ReceivedRequest[] {
     return this.requests.filter((request) => request.path.startsWith(prefix));
+  }
+
+  /**
+   * A person moves the deal in the CRM's own page: its stage field (`dealstage`, `stage_id`, `status`, `StageName`)
+   * takes the value; notes stay.
+   */
+  moveDeal(id: string | number, { field, value }: CrmStageValue): void {
+    const deal = this.deals.get(String(id));
+    if (!deal) throw new Error(`the ${this.source} stand-in has no deal ${id}`);
+    deal[field] = value;
   }
 
   /** The deal's notes' text as stored (HTML for HubSpot and Pipedrive, Task descriptions for Salesforce). */
