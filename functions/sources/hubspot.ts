@@ -116,6 +116,18 @@ function authenticate(req: WebhookRequest, secret: string, publicBaseUrl: string
 }
 
 /**
+ * The headers HubSpot puts on a delivery of `rawBody` to `url`, signed now: the sender's side of CONTRACT 3.2 (the demo
+ * plays HubSpot with it).
+ */
+export function hubspotSignatureHeaders(secret: string, url: string, rawBody: string): Record<string, string> {
+  const timestamp = String(Date.now());
+  return {
+    'x-hubspot-signature-v3': hmacSha256(secret, `POST${url}${rawBody}${timestamp}`, 'base64'),
+    'x-hubspot-request-timestamp': timestamp,
+  };
+}
+
+/**
  * The deal events of a batch, validated; events of other objects (contacts, companies, …) are left out, and a batch
  * of those only has none: it is answered 2xx with nothing recorded, because HubSpot retries any other answer.
  */

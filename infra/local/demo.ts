@@ -1,12 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { type Fields, OUTCOMES, type Outcome } from '../../functions/core/deal.ts';
+import type { PipelineConfig } from '../../functions/core/pipeline-config.ts';
+import { crmStageValue } from '../../functions/sources/crm-maps.ts';
 import { genericSignatureHeader } from '../../functions/sources/generic.ts';
+import { hubspotSignatureHeaders } from '../../functions/sources/hubspot.ts';
+import { HubSpotStandIn } from './crm-standins.ts';
 import { DEVELOPMENT_SECRETS, type LocalStack, optionsFromEnvironment, startLocalStack } from './stack.ts';
 
 /**
  * `npm run demo`: one deal driven through all seven stages of the default pipeline over HTTP, the way a CRM and two
- * approvers would drive it, against the stack on PORT (or one started here), then its timeline.
+ * approvers would drive it, against the stack on PORT (or one started here), then its timeline. When the demo starts
+ * the stack itself, the deal comes from HubSpot: a local HubSpot stand-in receives what Stageflow writes back
+ * (CONTRACT section 9) and prints it.
  */
 
 const PIPELINE = 'default';
@@ -31,6 +37,7 @@ const WebhookAnswerSchema = z.object({
   stage: z.string().nullable(),
   reasons: z.array(ReasonSchema),
 });
+type WebhookAnswer = z.infer<typeof WebhookAnswerSchema>;
 
 const DealSchema = z.object({
   dealId: z.string(),
@@ -54,6 +61,8 @@ const DealSchema = z.object({
       outcome: z.string(),
       eventId: z.string().nullable(),
       source: z.string().nullable().optional(),
+      crm: z.string().optional(),
+      status: z.number().optional(),
       reasons: z.array(ReasonSchema),
       approval: z.object({ role: z.string(), status: z.string() }).optional(),
     }),
@@ -162,22 +171,139 @@ async function readJson<T>(response: Response, schema: z.ZodType<T>, what: strin
   return parsed.data;
 }
 
-async function sendEvent(api: string, secret: string, event: Record<string, unknown>) {
-  const body = JSON.stringify(event);
-  const response = await request(`${api}/webhooks/generic`, {
+async function postWebhook(url: string, headers: Record<string, string>, body: string): Promise<unknown> {
+  const response = await request(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'stageflow-signature': genericSignatureHeader(secret, body) },
+    headers: { 'content-type': 'application/json', ...headers },
     body,
   });
+  const { pathname } = new URL(url);
   if (response.status === 401) {
     throw new DemoError(
-      'the stack refused the webhook signature (401) — run the demo with the GENERIC_WEBHOOK_SECRET the stack uses',
+      `the stack refused the signature of POST ${pathname} (401) — run the demo with the secrets the stack uses ` +
+        '(GENERIC_WEBHOOK_SECRET, HUBSPOT_CLIENT_SECRET)',
     );
   }
   if (response.status !== 202) {
-    throw new DemoError(`POST /webhooks/generic answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+    throw new DemoError(`POST ${pathname} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
   }
-  return readJson(response, WebhookAnswerSchema, 'POST /webhooks/generic');
+  return readJson(response, z.unknown(), `POST ${pathname}`);
+}
+
+function formattedAmount(): string {
+  return new Intl.NumberFormat('en-US', { style: 'currency', currency: AMOUNT.currency }).format(AMOUNT.amount);
+}
+
+/** Where the deal lives: the CRM whose webhooks tell Stageflow about the rep's moves. */
+interface DealSource {
+  dealId: string;
+  /** What the reader is told about the source before the moves. */
+  intro: string[];
+  /** The rep records the step's fields and moves the deal; the answer to the webhook that reports the move. */
+  move(step: Step): Promise<WebhookAnswer>;
+  /** What Stageflow wrote back to the CRM about the decision just answered, once it arrived (none for generic). */
+  writtenBack(answer: WebhookAnswer): Promise<string[]>;
+}
+
+/** A CRM that sends Stageflow's generic signed JSON webhook (CONTRACT 3.1) and hears nothing back. */
+function genericSource(api: string, run: string): DealSource {
+  const secret = process.env.GENERIC_WEBHOOK_SECRET || DEVELOPMENT_SECRETS.GENERIC_WEBHOOK_SECRET;
+  const dealId = `DEMO-${run}`;
+  let eventCount = 0;
+  return {
+    dealId,
+    intro: [
+      `Deal ${dealId} "${DEAL_NAME}", owner ${OWNER.name} <${OWNER.email}>, amount ${formattedAmount()}`,
+      '',
+      'The CRM sends signed webhooks (POST /webhooks/generic):',
+    ],
+    async move(step) {
+      eventCount++;
+      const body = JSON.stringify({
+        eventId: `demo-${run}-${eventCount}`,
+        dealId,
+        pipeline: PIPELINE,
+        stage: step.stage,
+        dealName: DEAL_NAME,
+        owner: OWNER,
+        fields: step.fields,
+      });
+      const headers = { 'stageflow-signature': genericSignatureHeader(secret, body) };
+      return WebhookAnswerSchema.parse(await postWebhook(`${api}/webhooks/generic`, headers, body));
+    },
+    writtenBack: async () => [],
+  };
+}
+
+/**
+ * A HubSpot deal: the rep drags it in the HubSpot stand-in, HubSpot's signed webhooks v3 batch (CONTRACT 3.2) reports
+ * each move with the properties filled in, and the stand-in receives Stageflow's write-back.
+ */
+function hubspotSource(api: string, hubspot: HubSpotStandIn, config: PipelineConfig): DealSource {
+  const secret = process.env.HUBSPOT_CLIENT_SECRET || DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET;
+  const dealId = String(Date.now());
+  let eventId = Date.now() * 100;
+  const dealstage = (stage: string) => {
+    const value = crmStageValue(config, 'hubspot', stage);
+    if (!value) throw new DemoError(`the ${PIPELINE} pipeline maps no HubSpot dealstage to ${stage}`);
+    return value;
+  };
+  const property = (propertyName: string, propertyValue: unknown) => ({
+    eventId: ++eventId,
+    subscriptionId: 1,
+    portalId: 62515,
+    occurredAt: Date.now(),
+    subscriptionType: 'deal.propertyChange',
+    objectId: Number(dealId),
+    propertyName,
+    propertyValue: String(propertyValue),
+    changeSource: 'CRM_UI',
+    attemptNumber: 0,
+  });
+  let notesBefore = 0;
+  return {
+    dealId,
+    intro: [
+      `Deal ${dealId} "${DEAL_NAME}" in HubSpot, amount ${formattedAmount()}`,
+      '',
+      `The deal lives in HubSpot (a local stand-in at ${hubspot.url}); the rep drags it from stage to stage and`,
+      'HubSpot sends signed webhooks (POST /webhooks/hubspot). The stand-in prints what Stageflow writes back:',
+    ],
+    async move(step) {
+      const value = dealstage(step.stage);
+      if (hubspot.stageOf(dealId) === undefined) hubspot.addDeal(dealId, String(value.value));
+      else hubspot.moveDeal(dealId, value);
+      notesBefore = hubspot.notes(dealId).length;
+      const first = step.stage === story()[0]?.stage ? [property('dealname', DEAL_NAME)] : [];
+      const events = [
+        ...first,
+        ...Object.entries(step.fields).map(([name, field]) => property(name, field)),
+        property('dealstage', value.value),
+      ];
+      const body = JSON.stringify(events);
+      const url = `${api}/webhooks/hubspot`;
+      const answer = z
+        .object({ results: z.array(WebhookAnswerSchema) })
+        .parse(await postWebhook(url, hubspotSignatureHeaders(secret, url, body), body));
+      const last = answer.results.at(-1);
+      if (!last) throw new DemoError('POST /webhooks/hubspot answered no result for the move');
+      return last;
+    },
+    async writtenBack(answer) {
+      if (answer.outcome !== 'rejected' && answer.outcome !== 'pending_approval') return [];
+      return [await hubspotNote(hubspot, dealId, notesBefore)];
+    },
+  };
+}
+
+/** The note Stageflow added to the HubSpot deal after the first `notesBefore`, and the stage the deal shows. */
+async function hubspotNote(hubspot: HubSpotStandIn, dealId: string, notesBefore: number): Promise<string> {
+  const note = await waitFor(
+    async () => hubspot.notes(dealId)[notesBefore],
+    `Stageflow's note on HubSpot deal ${dealId} (${hubspot.url})`,
+  );
+  const firstLine = note.split('<br>')[0] ?? '';
+  return `HubSpot shows ${hubspot.stageOf(dealId)}, with Stageflow's note "${firstLine}"`;
 }
 
 async function getDeal(api: string, dealId: string): Promise<DealView> {
@@ -282,7 +408,8 @@ function timeline(deal: DealView): string[] {
     h.type,
     change(h),
     h.outcome,
-    [h.source, h.eventId].filter(Boolean).join(' ') || '—',
+    // A write-back names its CRM and the HTTP status it answered.
+    [h.source ?? h.crm, h.status === undefined ? h.eventId : `HTTP ${h.status}`].filter(Boolean).join(' ') || '—',
     h.reasons.map((r) => r.code).join(', '),
   ]);
   const header = ['time', 'type', 'change', 'outcome', 'source / event', 'reasons'];
@@ -295,14 +422,38 @@ function timeline(deal: DealView): string[] {
   return [line(header), ...rows.map(line)];
 }
 
-/** The stack on PORT when its `/health` answers 200; otherwise one started in this process (and stopped at the end). */
-async function connect(log: string[]): Promise<{ api: string; ses: string; started: LocalStack | null }> {
+interface Connection {
+  api: string;
+  ses: string;
+  /** The stack this process started, or null when one was running already. */
+  started: LocalStack | null;
+  /** The HubSpot stand-in the started stack writes back to. */
+  hubspot: HubSpotStandIn | null;
+  source: DealSource;
+}
+
+/**
+ * The stack on PORT when its `/health` answers 200, with the deal sent through the generic webhook (that stack writes
+ * back wherever it was told to, so the demo sends it no CRM deal); otherwise one started in this process (and stopped
+ * at the end), writing back to a HubSpot stand-in, with the deal coming from HubSpot.
+ */
+async function connect(log: string[], run: string): Promise<Connection> {
   const options = optionsFromEnvironment(process.env.STAGEFLOW_DATA_DIR ? [] : ['--in-memory']);
   const api = `http://127.0.0.1:${options.port}`;
   const health = await fetch(`${api}/health`, { signal: AbortSignal.timeout(3_000) }).catch(() => null);
   if (health?.status === 200) {
     console.log(`Using the stack already running at ${api} (mail viewer http://127.0.0.1:${options.sesPort}/)`);
-    return { api, ses: `http://127.0.0.1:${options.sesPort}`, started: null };
+    console.log(
+      'The deal comes through the generic webhook: the HubSpot round trip runs when the demo starts its own stack ' +
+        '(stop this one, or set PORT to a free port).',
+    );
+    return {
+      api,
+      ses: `http://127.0.0.1:${options.sesPort}`,
+      started: null,
+      hubspot: null,
+      source: genericSource(api, run),
+    };
   }
   if (health) {
     throw new DemoError(
@@ -312,30 +463,28 @@ async function connect(log: string[]): Promise<{ api: string; ses: string; start
   }
   const where = options.dataDir ? `with data in ${options.dataDir}` : 'in memory';
   console.log(`No stack answers at ${api}: starting one in this process (${where}; it stops when the demo ends)…`);
+  const hubspot = await new HubSpotStandIn({ print: (line) => console.log(`      ${line}`) }).start();
+  // The demo's stack writes back to the stand-in, never to a HubSpot account the environment may name.
+  process.env.HUBSPOT_ACCESS_TOKEN = hubspot.accessToken;
+  process.env.HUBSPOT_API_BASE_URL = hubspot.url;
   const stack = await startLocalStack({ ...options, log: (line) => log.push(line) });
-  console.log(`Started: API ${stack.url}, mail viewer ${stack.sesUrl}/`);
-  return { api: stack.url, ses: stack.sesUrl, started: stack };
+  console.log(`Started: API ${stack.url}, mail viewer ${stack.sesUrl}/, HubSpot stand-in ${hubspot.url}`);
+  const pipeline = stack.pipelines.get(PIPELINE);
+  if (!pipeline) throw new DemoError(`the stack has no pipeline '${PIPELINE}' — is STAGEFLOW_CONFIG another file?`);
+  return {
+    api: stack.url,
+    ses: stack.sesUrl,
+    started: stack,
+    hubspot,
+    source: hubspotSource(stack.url, hubspot, pipeline.config),
+  };
 }
 
-async function demo(api: string, ses: string): Promise<void> {
-  const secret = process.env.GENERIC_WEBHOOK_SECRET || DEVELOPMENT_SECRETS.GENERIC_WEBHOOK_SECRET;
-  const run = `${Date.now().toString(36)}-${process.pid}`;
-  const dealId = `DEMO-${run}`;
-  let eventCount = 0;
-  const amount = new Intl.NumberFormat('en-US', { style: 'currency', currency: AMOUNT.currency }).format(AMOUNT.amount);
-  console.log(`\nDeal ${dealId} "${DEAL_NAME}", owner ${OWNER.name} <${OWNER.email}>, amount ${amount}`);
-  console.log('\nThe CRM sends signed webhooks (POST /webhooks/generic):');
+async function demo(api: string, ses: string, source: DealSource, hubspot: HubSpotStandIn | null): Promise<void> {
+  const { dealId } = source;
+  console.log(`\n${source.intro.join('\n')}`);
   for (const step of story()) {
-    eventCount++;
-    const answer = await sendEvent(api, secret, {
-      eventId: `demo-${run}-${eventCount}`,
-      dealId,
-      pipeline: PIPELINE,
-      stage: step.stage,
-      dealName: DEAL_NAME,
-      owner: OWNER,
-      fields: step.fields,
-    });
+    const answer = await source.move(step);
     console.log(`  → ${step.stage.padEnd(11)} ${answer.outcome.padEnd(17)} ${step.why}`);
     for (const reason of describeReasons(answer.reasons)) console.log(`      ${reason}`);
     if (answer.outcome !== step.expected) {
@@ -344,8 +493,10 @@ async function demo(api: string, ses: string): Promise<void> {
           'is the stack running stage-config/default.yaml?',
       );
     }
+    for (const line of await source.writtenBack(answer)) console.log(`      ${line}`);
   }
 
+  const notesBeforeApprovals = hubspot?.notes(dealId).length ?? 0;
   console.log('\nFinance and Legal open their emails (local SES), review the deal and approve:');
   for (const [role, to] of [
     ['finance', 'finance@example.com'],
@@ -363,9 +514,17 @@ async function demo(api: string, ses: string): Promise<void> {
     return deal.status === 'won' ? deal : undefined;
   }, `deal ${dealId} to be won (GET ${api}/deals/${dealId})`);
   console.log(`  deal ${dealId} is ${won.status}, stage ${won.stage}`);
+  let final = won;
+  if (hubspot) {
+    console.log(`  ${await hubspotNote(hubspot, dealId, notesBeforeApprovals)}`);
+    final = await waitFor(async () => {
+      const deal = await getDeal(api, dealId);
+      return deal.history.some((h) => h.type === 'crm_sync' && h.to === 'closed_won') ? deal : undefined;
+    }, `the write-back of the win in the history of deal ${dealId}`);
+  }
 
   console.log(`\nTimeline of ${dealId} (GET ${api}/deals/${dealId}?pipeline=${PIPELINE}):`);
-  for (const line of timeline(won)) console.log(line);
+  for (const line of timeline(final)) console.log(line);
   console.log('\nApprovals:');
   for (const a of won.approvals) {
     const when = a.decidedAt ? ` at ${clock(a.decidedAt)}` : '';
@@ -375,29 +534,30 @@ async function demo(api: string, ses: string): Promise<void> {
 
   const guidanceUrl = `${api}/pipelines/${PIPELINE}/stages`;
   const guidance = await readJson(await request(guidanceUrl), StageGuidanceSchema, `GET ${guidanceUrl}`);
-  const final = guidance.stages.find((s) => s.key === won.stage);
-  console.log(`\nStage guidance for ${final?.name ?? won.stage} (${won.stage}): ${guidanceUrl}`);
-  if (final) console.log(`  ${final.definition}`);
+  const wonStage = guidance.stages.find((s) => s.key === won.stage);
+  console.log(`\nStage guidance for ${wonStage?.name ?? won.stage} (${won.stage}): ${guidanceUrl}`);
+  if (wonStage) console.log(`  ${wonStage.definition}`);
 }
 
 const log: string[] = [];
-let stack: LocalStack | null = null;
+let connection: Connection | null = null;
 process.once('SIGINT', async () => {
-  await stack?.stop();
+  await connection?.started?.stop();
   process.exit(130);
 });
 try {
-  const connection = await connect(log);
-  stack = connection.started;
-  await demo(connection.api, connection.ses);
-  console.log('\nDemo finished: the deal went through all seven stages and is won.');
+  connection = await connect(log, `${Date.now().toString(36)}-${process.pid}`);
+  await demo(connection.api, connection.ses, connection.source, connection.hubspot);
+  const hubspot = connection.hubspot ? ', and HubSpot agrees' : '';
+  console.log(`\nDemo finished: the deal went through all seven stages and is won${hubspot}.`);
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error);
   console.error(`\nThe demo failed: ${message}`);
   if (log.length > 0) console.error(`Local stack log:\n${log.join('\n')}`);
   process.exitCode = 1;
 } finally {
-  await stack?.stop();
+  await connection?.started?.stop();
+  await connection?.hubspot?.close();
 }
 // The in-process stack leaves client sockets and timers behind; the demo is over either way.
 process.exit();

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { delimiter, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getDeal, stackUrls } from '../support/api.ts';
+import { freePorts } from '../support/stack-process.ts';
 
 interface DemoRun {
   code: number | null;
@@ -43,6 +44,7 @@ describe('npm run demo (CONTRACT section 1)', () => {
     expect(run.stderr).not.toContain('The demo failed');
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(`Using the stack already running at ${stackUrls().api}`);
+    expect(run.stdout).toContain('The deal comes through the generic webhook');
     expect(run.stdout).toMatch(/SKIP_NOT_ALLOWED/);
     expect(run.stdout).toMatch(/EXIT_CRITERIA_UNMET: .*\(missing: budgetConfirmed\)/);
     expect(run.stdout).toMatch(/finance: .*\n.*opened the review page \(200.*pressed Approve \(200/);
@@ -62,11 +64,38 @@ describe('npm run demo (CONTRACT section 1)', () => {
     ]);
   });
 
+  it('with no stack running, starts one and plays HubSpot: refused moves set back and noted, the win moved after both approvals', async () => {
+    // Free ports: no stack answers there, so the demo starts its own, in memory, writing back to its HubSpot stand-in.
+    const run = await runDemo({ ...(await freePorts()), STAGEFLOW_DATA_DIR: '' });
+    expect(run.stderr).not.toContain('The demo failed');
+    expect(run.code).toBe(0);
+    const dealId = /Deal (\d+) "Acme rollout" in HubSpot/.exec(run.stdout)?.[1];
+    expect(dealId).toBeDefined();
+    const stageWrite = (dealstage: string) =>
+      `[hubspot stand-in] PATCH /crm/v3/objects/deals/${dealId} {"properties":{"dealstage":"${dealstage}"}} → 200`;
+    // The skip to negotiate and the early propose are both set back to qualifiedtobuy, each with its note.
+    expect(run.stdout.split(stageWrite('qualifiedtobuy'))).toHaveLength(3);
+    expect(run.stdout).toMatch(
+      /\[hubspot stand-in\] POST \/crm\/v3\/objects\/notes .*Stageflow refused the move to Negotiate/,
+    );
+    expect(run.stdout).toMatch(
+      /\[hubspot stand-in\] POST \/crm\/v3\/objects\/notes .*Stageflow refused the move to Propose/,
+    );
+    // The win is held back in HubSpot until both approvals, then moved to closedwon once.
+    expect(run.stdout).toContain(stageWrite('contractsent'));
+    expect(run.stdout.split(stageWrite('closedwon'))).toHaveLength(2);
+    expect(run.stdout).toContain(
+      'HubSpot shows closedwon, with Stageflow\'s note "Stageflow moved the deal to Closed Won',
+    );
+    expect(run.stdout).toMatch(/crm_sync +— → closed_won +synced +hubspot HTTP 200/);
+    expect(run.stdout).toContain('is won, and HubSpot agrees.');
+  });
+
   it('exits non-zero with a sentence that says what to fix when the stack refuses its signature', async () => {
     const secret = 'not-the-secret-the-stack-uses';
     const run = await runDemo({ GENERIC_WEBHOOK_SECRET: secret });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('The demo failed: the stack refused the webhook signature (401)');
+    expect(run.stderr).toContain('The demo failed: the stack refused the signature of POST /webhooks/generic (401)');
     expect(run.stderr).toContain('GENERIC_WEBHOOK_SECRET');
     expect(`${run.stdout}${run.stderr}`).not.toContain(secret);
   });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { StageEvent } from '../../../functions/core/deal.ts';
 import { BadRequestError, UnauthorizedError } from '../../../functions/core/errors.ts';
 import { PipelineConfigSchema } from '../../../functions/core/pipeline-config.ts';
-import { hubspotAdapter } from '../../../functions/sources/hubspot.ts';
+import { hubspotAdapter, hubspotSignatureHeaders } from '../../../functions/sources/hubspot.ts';
 import type { WebhookRequest } from '../../../functions/sources/types.ts';
 import {
   defaultPipelineConfig,
@@ -448,5 +448,21 @@ describe('hubspot adapter: answers', () => {
     expect(JSON.parse(response.body ?? '')).toStrictEqual({
       error: { code: 'UNAUTHORIZED', message: 'bad signature', issues: [] },
     });
+  });
+});
+
+describe('hubspotSignatureHeaders (the sender side the demo uses)', () => {
+  it("signs now as HubSpot does: the adapter accepts it and the documentation's signer agrees", () => {
+    const body = fixture('hubspot', 'deal-batch.json');
+    const headers = hubspotSignatureHeaders(secret, url, body);
+    const timestamp = headers['x-hubspot-request-timestamp'] ?? '';
+    expect(headers['x-hubspot-signature-v3']).toBe(signHubspot(body, secret, url, timestamp));
+    const request = webhookRequest('hubspot', body, new Date(Number(timestamp)), {
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+    expect(() => hubspotAdapter.authenticate(request, ctx)).not.toThrow();
+    expect(() =>
+      hubspotAdapter.authenticate(request, { ...ctx, secrets: { ...TEST_SECRETS, hubspotClientSecret: 'other' } }),
+    ).toThrow(UnauthorizedError);
   });
 });
