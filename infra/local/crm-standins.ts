@@ -30,7 +30,8 @@ export interface ReceivedRequest {
 /** A failure to answer instead of the real response. */
 export type ScriptedFailure =
   | { status: 429; retryAfter?: string; rateLimitReset?: string }
-  | { status: 500 | 502 | 503; retryAfter?: string }
+  /** `stored`: the CRM did the work, then its answer was lost on the way (a gateway's 5xx). */
+  | { status: 500 | 502 | 503; retryAfter?: string; stored?: boolean }
   | { status: 400 | 401 | 403 | 404 };
 
 export interface StandInOptions {
@@ -49,6 +50,7 @@ interface Answer {
 interface Incoming {
   method: string;
   path: string;
+  query: URLSearchParams;
   headers: Record<string, string>;
   rawBody: string;
   json: unknown;
@@ -137,9 +139,23 @@ export abstract class CrmStandIn {
     return this.deals.get(id);
   }
 
-  protected addNoteTo(id: string, text: string): void {
-    const deal = this.deals.get(id);
-    if (deal) deal.notes = [...this.notes(id), text];
+  /** Stores a note (a Salesforce Task) with its id on the deal. */
+  protected addNoteTo(dealId: string, noteId: string, text: string): void {
+    const deal = this.deals.get(dealId);
+    if (!deal) return;
+    deal.notes = [...this.notes(dealId), text];
+    deal.noteIds = [...this.noteIdsOf(dealId), noteId];
+  }
+
+  /** The ids of the deal's notes, oldest first. */
+  protected noteIdsOf(dealId: string): string[] {
+    return (this.deals.get(dealId)?.noteIds as string[] | undefined) ?? [];
+  }
+
+  /** The deal's notes as `{id, text}`, oldest first. */
+  protected notesWithIds(dealId: string): { id: string; text: string }[] {
+    const texts = this.notes(dealId);
+    return this.noteIdsOf(dealId).map((id, i) => ({ id, text: texts[i] ?? '' }));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -156,9 +172,11 @@ export abstract class CrmStandIn {
           Array.isArray(value) ? value.join(', ') : (value ?? ''),
         ]),
       );
+      const url = new URL(req.url ?? '/', 'http://stand-in');
       const incoming: Incoming = {
         method: req.method ?? 'GET',
-        path: new URL(req.url ?? '/', 'http://stand-in').pathname,
+        path: url.pathname,
+        query: url.searchParams,
         headers,
         rawBody,
         json: parseJson(rawBody, headers['content-type']),
@@ -166,7 +184,12 @@ export abstract class CrmStandIn {
       const authenticated = this.authenticated(incoming);
       const index = this.failures.findIndex(({ pathPrefix }) => !pathPrefix || incoming.path.startsWith(pathPrefix));
       const scripted = index >= 0 ? this.failures.splice(index, 1)[0] : undefined;
-      const answer = scripted ? this.failureAnswer(scripted.failure) : this.route(incoming, authenticated);
+      let answer: Answer;
+      if (!scripted) answer = this.route(incoming, authenticated);
+      else {
+        if ('stored' in scripted.failure && scripted.failure.stored) this.route(incoming, authenticated);
+        answer = this.failureAnswer(scripted.failure);
+      }
       if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
       this.requests.push({
         method: incoming.method,
@@ -270,6 +293,9 @@ export class HubSpotStandIn extends CrmStandIn {
     const dealPath = path.match(/^\/crm\/v3\/objects\/deals\/([^/]+)$/);
     if (method === 'PATCH' && dealPath) return this.updateDeal(decodeURIComponent(dealPath[1] as string), json);
     if (method === 'POST' && path === '/crm/v3/objects/notes') return this.createNote(json);
+    const dealNotes = path.match(/^\/crm\/v4\/objects\/deals\/([^/]+)\/associations\/notes$/);
+    if (method === 'GET' && dealNotes) return this.dealNotes(decodeURIComponent(dealNotes[1] as string));
+    if (method === 'POST' && path === '/crm/v3/objects/notes/batch/read') return this.readNotes(json);
     return hubspotError(404, 'OBJECT_NOT_FOUND', `No route for ${method} ${path}`);
   }
 
@@ -299,6 +325,34 @@ export class HubSpotStandIn extends CrmStandIn {
     };
   }
 
+  /** `GET /crm/v4/objects/deals/{id}/associations/notes`: the ids of the deal's notes. */
+  private dealNotes(id: string): Answer {
+    if (!this.deal(id)) return hubspotError(404, 'OBJECT_NOT_FOUND', 'resource not found');
+    const results = this.noteIdsOf(id).map((noteId) => ({
+      toObjectId: Number(noteId),
+      associationTypes: [{ category: 'HUBSPOT_DEFINED', typeId: NOTE_TO_DEAL, label: null }],
+    }));
+    return { status: 200, body: { results } };
+  }
+
+  /** `POST /crm/v3/objects/notes/batch/read` `{properties, inputs: [{id}]}`: the notes with their `hs_note_body`. */
+  private readNotes(body: unknown): Answer {
+    const inputs = isObject(body) && Array.isArray(body.inputs) ? body.inputs : [];
+    if (inputs.length > 100) return hubspotError(400, 'VALIDATION_ERROR', 'Batch size must be at most 100');
+    const wanted = new Set(inputs.map((input) => (isObject(input) ? String(input.id) : '')));
+    const notes = [...this.deals.keys()].flatMap((dealId) => this.notesWithIds(dealId));
+    const results = notes
+      .filter((note) => wanted.has(note.id))
+      .map((note) => ({
+        id: note.id,
+        properties: { hs_note_body: note.text, hs_object_id: note.id },
+        createdAt: now(),
+        updatedAt: now(),
+        archived: false,
+      }));
+    return { status: 200, body: { status: 'COMPLETE', results, startedAt: now(), completedAt: now() } };
+  }
+
   private createNote(body: unknown): Answer {
     const properties = isObject(body) && isObject(body.properties) ? body.properties : {};
     if (properties.hs_timestamp === undefined) {
@@ -310,7 +364,8 @@ export class HubSpotStandIn extends CrmStandIn {
       const to = isObject(association) && isObject(association.to) ? String(association.to.id) : undefined;
       const types = isObject(association) && Array.isArray(association.types) ? association.types : [];
       const toDeal = types.some(
-        (type) => isObject(type) && type.associationCategory === 'HUBSPOT_DEFINED' && type.associationTypeId === 214,
+        (type) =>
+          isObject(type) && type.associationCategory === 'HUBSPOT_DEFINED' && type.associationTypeId === NOTE_TO_DEAL,
       );
       if (!to || !toDeal) continue;
       if (!this.deal(to)) {
@@ -318,8 +373,8 @@ export class HubSpotStandIn extends CrmStandIn {
       }
       dealIds.push(to);
     }
-    for (const id of dealIds) this.addNoteTo(id, String(properties.hs_note_body ?? ''));
     this.nextId += 1;
+    for (const id of dealIds) this.addNoteTo(id, String(this.nextId), String(properties.hs_note_body ?? ''));
     return {
       status: 201,
       body: {
@@ -363,6 +418,9 @@ export class HubSpotStandIn extends CrmStandIn {
     }
   }
 }
+
+/** HubSpot's association type id of a note to its deal. */
+const NOTE_TO_DEAL = 214;
 
 function hubspotError(status: number, category: string, message: string): Answer {
   return { status, body: { status: 'error', message, correlationId: randomUUID(), category } };
@@ -409,11 +467,12 @@ export class PipedriveStandIn extends CrmStandIn {
     return headers['x-api-token'] === this.apiToken;
   }
 
-  protected route({ method, path, json }: Incoming, authenticated: boolean): Answer {
+  protected route({ method, path, query, json }: Incoming, authenticated: boolean): Answer {
     if (!authenticated) return pipedriveError(401, 'unauthorized access');
     const dealPath = path.match(/^\/api\/v2\/deals\/(\d+)$/);
     if (method === 'PATCH' && dealPath) return this.updateDeal(dealPath[1] as string, json);
     if (method === 'POST' && path === '/api/v1/notes') return this.addNote(json);
+    if (method === 'GET' && path === '/api/v1/notes') return this.listNotes(query);
     return pipedriveError(404, `Unknown method ${method} ${path}`);
   }
 
@@ -438,14 +497,42 @@ export class PipedriveStandIn extends CrmStandIn {
     };
   }
 
+  /** `GET /api/v1/notes?deal_id=&start=&limit=&sort=add_time DESC`: the deal's notes, a page of them. */
+  private listNotes(query: URLSearchParams): Answer {
+    const dealId = query.get('deal_id') ?? '';
+    const start = Number(query.get('start') ?? 0);
+    const limit = Number(query.get('limit') ?? 100);
+    if (!Number.isInteger(start) || !Number.isInteger(limit) || limit < 1 || limit > 500) {
+      return pipedriveError(400, 'Validation failed: limit: Parameter must be an integer between 1 and 500');
+    }
+    const notes = this.notesWithIds(dealId);
+    if (/\bDESC$/i.test(query.get('sort') ?? '')) notes.reverse();
+    const page = notes.slice(start, start + limit);
+    return {
+      status: 200,
+      body: {
+        success: true,
+        data: page.map((note) => ({
+          id: Number(note.id),
+          content: note.text,
+          deal_id: Number(dealId),
+          add_time: now(),
+        })),
+        additional_data: {
+          pagination: { start, limit, more_items_in_collection: start + limit < notes.length },
+        },
+      },
+    };
+  }
+
   private addNote(body: unknown): Answer {
     if (!isObject(body) || typeof body.content !== 'string' || body.content === '') {
       return pipedriveError(400, 'Content is required');
     }
     const dealId = String(body.deal_id);
     if (!this.deal(dealId)) return pipedriveError(400, 'Deal not found');
-    this.addNoteTo(dealId, body.content);
     this.nextNoteId += 1;
+    this.addNoteTo(dealId, String(this.nextNoteId), body.content);
     return {
       status: 201,
       body: {
@@ -564,6 +651,7 @@ export class SalesforceStandIn extends CrmStandIn {
     if (method === 'PATCH' && opportunity)
       return this.updateOpportunity(decodeURIComponent(opportunity[1] as string), json);
     if (method === 'POST' && path === `${API}/sobjects/Task`) return this.createTask(json);
+    if (method === 'GET' && path === `${API}/query`) return this.query(incoming.query.get('q') ?? '');
     return salesforceError(404, 'NOT_FOUND', 'The requested resource does not exist');
   }
 
@@ -615,6 +703,27 @@ export class SalesforceStandIn extends CrmStandIn {
     return { status: 204 };
   }
 
+  /**
+   * `GET /query?q=`: the one SOQL shape write-back asks, `SELECT Id FROM Task WHERE WhatId = '<id>' AND Subject LIKE
+   * '%<suffix>'`; any other query answers `MALFORMED_QUERY`.
+   */
+  private query(soql: string): Answer {
+    const match = soql.match(
+      /^SELECT Id FROM Task WHERE WhatId = '((?:[^'\\]|\\.)*)' AND Subject LIKE '((?:[^'\\]|\\.)*)'$/,
+    );
+    if (!match) return salesforceError(400, 'MALFORMED_QUERY', `unexpected query: ${soql.slice(0, 200)}`);
+    const unquote = (text: string) => text.replaceAll(/\\(.)/g, '$1');
+    const [whatId, pattern] = [unquote(match[1] ?? ''), unquote(match[2] ?? '')];
+    // Write-back asks for Subjects ending in a reference: a pattern of `%` and a suffix.
+    if (!pattern.startsWith('%') || pattern.indexOf('%', 1) >= 0) {
+      return salesforceError(400, 'MALFORMED_QUERY', `the stand-in takes LIKE '%<suffix>' only, not '${pattern}'`);
+    }
+    const records = this.tasks(whatId)
+      .filter((task) => String(task.Subject ?? '').endsWith(pattern.slice(1)))
+      .map((task) => ({ attributes: { type: 'Task', url: `${API}/sobjects/Task/${String(task.Id)}` }, Id: task.Id }));
+    return { status: 200, body: { totalSize: records.length, done: true, records } };
+  }
+
   private createTask(body: unknown): Answer {
     if (!isObject(body)) return salesforceError(400, 'JSON_PARSER_ERROR', 'The request body is not valid JSON');
     const dealId = typeof body.WhatId === 'string' ? body.WhatId : '';
@@ -622,9 +731,9 @@ export class SalesforceStandIn extends CrmStandIn {
     if (!deal) {
       return salesforceError(400, 'FIELD_INTEGRITY_EXCEPTION', 'Related To ID: id value of incorrect type', ['WhatId']);
     }
-    deal.tasks = [...this.tasks(dealId), body];
-    this.addNoteTo(dealId, String(body.Description ?? ''));
     const id = `00T${String(this.nextTaskId++).padStart(15, '0')}`;
+    deal.tasks = [...this.tasks(dealId), { ...body, Id: id }];
+    this.addNoteTo(dealId, id, String(body.Description ?? ''));
     return { status: 201, body: { id, success: true, errors: [] } };
   }
 
