@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dealAt, EXIT_FIELDS, getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
+import { launchChromium } from '../support/browser.ts';
 import { reviewLink, waitForEmail } from '../support/mail.ts';
 
 /**
@@ -19,18 +20,7 @@ const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
   await mkdir(SCREENSHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-gpu',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-dev-shm-usage',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterEach(async () => {

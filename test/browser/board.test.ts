@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_FIELDS, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
+import { launchChromium } from '../support/browser.ts';
 import { decide, reviewLink, waitForEmail } from '../support/mail.ts';
 
 /**
@@ -113,16 +114,7 @@ async function dealsInEveryStage() {
 
 beforeAll(async () => {
   await mkdir(SCREENSHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--no-first-run',
-      '--disable-background-networking',
-    ],
-  });
+  browser = await launchChromium();
   deals = await dealsInEveryStage();
 }, 120_000);
 

@@ -60,6 +60,11 @@ export interface CrmRequest {
   body?: string;
 }
 
+/** A request whose body goes as JSON; `headers` are the CRM's own (its auth), JSON's are added. */
+export interface CrmJsonRequest extends Omit<CrmRequest, 'body'> {
+  body: unknown;
+}
+
 /** A CRM's answer, body already read: parsed JSON when it is JSON, else the text. */
 export interface CrmResponse {
   status: number;
@@ -155,6 +160,21 @@ export class CrmHttp {
         throw new CrmNetworkError(this.networkMessage(error), { cause: error });
       }
     });
+  }
+
+  /** One exchange through the cap with `body` sent as JSON and JSON asked for. Throws like {@link send}. */
+  sendJson(request: CrmJsonRequest): Promise<CrmResponse> {
+    return this.send({
+      method: request.method,
+      url: request.url,
+      headers: { ...request.headers, 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(request.body),
+    });
+  }
+
+  /** A JSON request retried as {@link call} retries: a CRM call that is one JSON exchange. */
+  callJson(request: CrmJsonRequest): Promise<CrmCallResult> {
+    return this.call(() => this.sendJson(request));
   }
 
   /** The error for a non-2xx answer, with the CRM's own message and the wait it asked for. */

@@ -57,18 +57,8 @@ export class HubSpotClient implements CrmClient {
   }
 
   private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
-    return this.http.call(() =>
-      this.http.send({
-        method,
-        url: `${this.baseUrl}${path}`,
-        headers: {
-          authorization: `Bearer ${this.settings.accessToken}`,
-          'content-type': 'application/json',
-          accept: 'application/json',
-        },
-        body: JSON.stringify(body),
-      }),
-    );
+    const headers = { authorization: `Bearer ${this.settings.accessToken}` };
+    return this.http.callJson({ method, url: `${this.baseUrl}${path}`, headers, body });
   }
 }
 

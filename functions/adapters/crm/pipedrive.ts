@@ -58,18 +58,8 @@ export class PipedriveClient implements CrmClient {
   }
 
   private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
-    return this.http.call(() =>
-      this.http.send({
-        method,
-        url: `${this.baseUrl}${path}`,
-        headers: {
-          'x-api-token': this.settings.apiToken,
-          'content-type': 'application/json',
-          accept: 'application/json',
-        },
-        body: JSON.stringify(body),
-      }),
-    );
+    const headers = { 'x-api-token': this.settings.apiToken };
+    return this.http.callJson({ method, url: `${this.baseUrl}${path}`, headers, body });
   }
 }
 

@@ -73,15 +73,11 @@ export class SalesforceClient implements CrmClient {
 
   private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
     const send = (session: Session) =>
-      this.http.send({
+      this.http.sendJson({
         method,
         url: `${session.instanceUrl}/services/data/${SALESFORCE_API_VERSION}${path}`,
-        headers: {
-          authorization: `Bearer ${session.accessToken}`,
-          'content-type': 'application/json',
-          accept: 'application/json',
-        },
-        body: JSON.stringify(body),
+        headers: { authorization: `Bearer ${session.accessToken}` },
+        body,
       });
     return this.http.call(async () => {
       const pending = this.currentSession();
