@@ -94,6 +94,7 @@ export async function writeBackToCrm(run: EffectRun): Promise<void> {
     const { pipeline: pipelineId, dealId } = change.after.deal;
     const current = await services.deals.getDeal(pipelineId, dealId);
     if (!current) return;
+    const inDoubt = await run.begin('crm');
     const superseded = current.deal.stage !== change.after.deal.stage || current.deal.visit !== change.after.deal.visit;
     const results: CrmCallResult[] = [];
     const stage = current.deal.stage;
@@ -109,7 +110,11 @@ export async function writeBackToCrm(run: EffectRun): Promise<void> {
         wrote = result.ok;
       }
     }
-    if (plan.note) results.push(await client.addNote(dealId, plan.note));
+    if (plan.note) {
+      // The note is told by its decision, so a write that may have been stored is looked for before it is repeated.
+      const ref = `${pipelineId}#${decided.version}`;
+      results.push(await client.addNote(dealId, { text: plan.note, ref, inDoubt }));
+    }
     if (results.length === 0) return;
     const failed = results.find((result) => !result.ok);
     const status = (failed ?? results[0])?.status ?? 0;

@@ -45,6 +45,11 @@ interface EffectRun {
   services: EffectServices;
   /** Runs `effect` unless an earlier attempt at this decision did, then marks it done. */
   once(effect: string, run: () => Promise<void>): Promise<void>;
+  /**
+   * Marks that `effect` begins, for an effect whose write cannot be repeated blindly; true when an earlier attempt
+   * began it and never marked it done, so it may have been written already.
+   */
+  begin(effect: string): Promise<boolean>;
 }
 
 /**
@@ -76,6 +81,19 @@ export async function applySideEffects(change: DealChange, services: EffectServi
         services.clock().toISOString(),
       );
       done.add(effect);
+    },
+    begin: async (effect) => {
+      const mark = `${effect}:begun`;
+      if (done.has(mark)) return true;
+      await services.deals.markEffectDone(
+        deal.pipeline,
+        deal.dealId,
+        decided.version,
+        mark,
+        services.clock().toISOString(),
+      );
+      done.add(mark);
+      return false;
     },
   };
   await handOffToWorkflow(run);

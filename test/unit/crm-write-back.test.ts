@@ -2,7 +2,7 @@ import { SESClient, SendEmailCommand } from '@aws-sdk/client-ses';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { CrmCallResult, CrmClient, CrmStageValue } from '../../functions/adapters/crm/types.ts';
+import type { CrmCallResult, CrmClient, CrmNote, CrmStageValue } from '../../functions/adapters/crm/types.ts';
 import type { LastDecision, StoredDeal } from '../../functions/adapters/deal-repository.ts';
 import type { StageEvent } from '../../functions/core/deal.ts';
 import { writeBackPlan } from '../../functions/usecases/crm-write-back.ts';
@@ -26,14 +26,14 @@ const sfn = mockClient(SFNClient);
 /** A HubSpot client that records what it was asked to write. */
 class RecordingClient implements CrmClient {
   readonly source = 'hubspot' as const;
-  readonly calls: { kind: 'stage' | 'note'; dealId: string; value?: CrmStageValue; text?: string }[] = [];
+  readonly calls: { kind: 'stage' | 'note'; dealId: string; value?: CrmStageValue; note?: CrmNote }[] = [];
   answer: CrmCallResult = { ok: true, status: 200, attempts: 1 };
   async setStage(dealId: string, value: CrmStageValue) {
     this.calls.push({ kind: 'stage', dealId, value });
     return this.answer;
   }
-  async addNote(dealId: string, text: string) {
-    this.calls.push({ kind: 'note', dealId, text });
+  async addNote(dealId: string, note: CrmNote) {
+    this.calls.push({ kind: 'note', dealId, note });
     return this.answer;
   }
 }
@@ -126,6 +126,28 @@ describe('write-back through the outbox', () => {
       expect.objectContaining({ type: 'crm_sync', outcome: 'synced', to: 'identify', status: 200 }),
     ]);
     expect(synced?.crm?.writes).toEqual([{ stage: 'identify', at: NOW.toISOString() }]);
+  });
+
+  it('a write-back cut off after its note was sent looks for the note before writing it again', async () => {
+    const after = hubspotDeal('identify', 5, refusal(5));
+    store(after);
+    const change = { before: { ...after, version: 4, lastDecision: undefined }, after };
+    const crashing = new RecordingClient();
+    crashing.addNote = async (dealId, note) => {
+      crashing.calls.push({ kind: 'note', dealId, note });
+      throw new Error('the process died before the outcome was recorded');
+    };
+    await expect(applySideEffects(change, { ...services, crm: async () => ({ hubspot: crashing }) })).rejects.toThrow();
+    await applySideEffects(change, services);
+    await applySideEffects(change, services);
+
+    expect(crashing.calls.find((call) => call.kind === 'note')?.note).toMatchObject({
+      ref: 'default#5',
+      inDoubt: false,
+    });
+    expect(client.calls.filter((call) => call.kind === 'note').map((call) => call.note)).toEqual([
+      expect.objectContaining({ ref: 'default#5', inDoubt: true }),
+    ]);
   });
 
   it('the race: a refused move whose set-back runs after the rep moved again never drags the deal back', async () => {

@@ -72,6 +72,9 @@ export interface CrmResponse {
   body: unknown;
 }
 
+/** What {@link CrmHttp.writeOnce} answers for a write the CRM already held. */
+const FOUND: CrmResponse = { status: 200, headers: new Headers(), body: undefined };
+
 /** A CRM answered with a status that is not a success. `retryAfterMs` is when the CRM asked to be called again. */
 export class CrmHttpError extends Error {
   readonly status: number;
@@ -177,6 +180,37 @@ export class CrmHttp {
     return this.call(() => this.sendJson(request));
   }
 
+  /**
+   * A write the CRM offers no idempotency key for, made at most once: `find` asks the CRM whether it already holds
+   * it before any attempt that follows one whose answer was lost (no answer, or a 5xx after which the CRM may have
+   * stored it), and before the first when the caller is `inDoubt`. Found, it counts as written.
+   */
+  writeOnce(write: () => Promise<CrmResponse>, find: () => Promise<boolean>, inDoubt = false): Promise<CrmCallResult> {
+    let doubt = inDoubt;
+    return this.call(async () => {
+      if (doubt && (await find())) return FOUND;
+      try {
+        const response = await write();
+        if (response.status >= 500) doubt = true;
+        return response;
+      } catch (error) {
+        if (error instanceof CrmNetworkError) doubt = true;
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * The body of a read made by {@link writeOnce}'s `find`: thrown to be retried on 429/5xx; undefined when the CRM
+   * will not say (another 4xx, e.g. a token without the read scope), and then the write goes ahead as without a look.
+   */
+  lookup(response: CrmResponse): unknown {
+    if (response.status >= 200 && response.status < 300) return response.body;
+    const failure = this.failure(response);
+    if (failure.retryable) throw failure;
+    return undefined;
+  }
+
   /** The error for a non-2xx answer, with the CRM's own message and the wait it asked for. */
   failure(response: CrmResponse): CrmHttpError {
     const message = this.errorMessage(response.body) ?? `HTTP ${response.status}`;
@@ -262,6 +296,13 @@ function parseBody(text: string): unknown {
 }
 
 /** A JSON object's string property, if it has one. */
+/** The array `name` of a JSON object body, or an empty one. */
+export function listField(body: unknown, name: string): unknown[] {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return [];
+  const value = (body as Record<string, unknown>)[name];
+  return Array.isArray(value) ? value : [];
+}
+
 export function stringField(body: unknown, name: string): string | undefined {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
   const value = (body as Record<string, unknown>)[name];

@@ -1,6 +1,13 @@
-import { type CrmClientOptions, CrmHttp, type RequestCap, stringField } from './http.ts';
-import { htmlNote, unsupportedField } from './notes.ts';
-import type { CrmCallResult, CrmClient, CrmStageValue } from './types.ts';
+import {
+  type CrmClientOptions,
+  CrmHttp,
+  type CrmJsonRequest,
+  listField,
+  type RequestCap,
+  stringField,
+} from './http.ts';
+import { carriesRef, htmlNoteWithRef, unsupportedField } from './notes.ts';
+import type { CrmCallResult, CrmClient, CrmNote, CrmStageValue } from './types.ts';
 
 export const HUBSPOT_DEFAULT_BASE_URL = 'https://api.hubapi.com';
 
@@ -8,6 +15,8 @@ export const HUBSPOT_DEFAULT_BASE_URL = 'https://api.hubapi.com';
 const NOTE_TO_DEAL = 214;
 /** `hs_note_body` holds at most 65,536 characters. */
 const NOTE_LIMIT = 65_536;
+/** The batch read takes 100 ids: a note in doubt is among the deal's newest. */
+const NOTES_SEARCHED = 100;
 
 /**
  * HubSpot allows a private app 100 requests per 10 s on its lowest tiers (190 above), per app: stay at 80 in any
@@ -16,7 +25,7 @@ const NOTE_LIMIT = 65_536;
 export const HUBSPOT_CAP: RequestCap = { concurrency: 4, intervalCap: 80, intervalMs: 10_000 };
 
 export interface HubSpotSettings {
-  /** A private app's access token (scopes `crm.objects.deals.write`). */
+  /** A private app's access token (scopes `crm.objects.deals.read` and `crm.objects.deals.write`). */
   accessToken: string;
   /** Default {@link HUBSPOT_DEFAULT_BASE_URL}. */
   baseUrl?: string;
@@ -44,9 +53,9 @@ export class HubSpotClient implements CrmClient {
     });
   }
 
-  addNote(crmDealId: string, text: string): Promise<CrmCallResult> {
-    return this.request('POST', '/crm/v3/objects/notes', {
-      properties: { hs_note_body: htmlNote(text, NOTE_LIMIT), hs_timestamp: new Date().toISOString() },
+  addNote(crmDealId: string, note: CrmNote): Promise<CrmCallResult> {
+    const create = this.json('POST', '/crm/v3/objects/notes', {
+      properties: { hs_note_body: htmlNoteWithRef(note, NOTE_LIMIT), hs_timestamp: new Date().toISOString() },
       associations: [
         {
           to: { id: crmDealId },
@@ -54,11 +63,44 @@ export class HubSpotClient implements CrmClient {
         },
       ],
     });
+    return this.http.writeOnce(
+      () => this.http.sendJson(create),
+      () => this.hasNote(crmDealId, note.ref),
+      note.inDoubt,
+    );
+  }
+
+  /** Whether one of the deal's newest notes tells of `ref`: the deal's note ids, then their bodies. */
+  private async hasNote(crmDealId: string, ref: string): Promise<boolean> {
+    const path = `/crm/v4/objects/deals/${encodeURIComponent(crmDealId)}/associations/notes?limit=500`;
+    const linked = this.http.lookup(await this.http.sendJson(this.json('GET', path, undefined)));
+    const ids = listField(linked, 'results')
+      .map((association) => Number((association as { toObjectId?: unknown }).toObjectId))
+      .filter(Number.isSafeInteger)
+      .sort((a, b) => b - a)
+      .slice(0, NOTES_SEARCHED);
+    if (ids.length === 0) return false;
+    const read = this.json('POST', '/crm/v3/objects/notes/batch/read', {
+      properties: ['hs_note_body'],
+      inputs: ids.map((id) => ({ id: String(id) })),
+    });
+    const notes = listField(this.http.lookup(await this.http.sendJson(read)), 'results');
+    return notes.some((found) =>
+      carriesRef(stringField((found as { properties?: unknown }).properties, 'hs_note_body') ?? '', ref),
+    );
   }
 
   private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
-    const headers = { authorization: `Bearer ${this.settings.accessToken}` };
-    return this.http.callJson({ method, url: `${this.baseUrl}${path}`, headers, body });
+    return this.http.callJson(this.json(method, path, body));
+  }
+
+  private json(method: CrmJsonRequest['method'], path: string, body: unknown): CrmJsonRequest {
+    return {
+      method,
+      url: `${this.baseUrl}${path}`,
+      headers: { authorization: `Bearer ${this.settings.accessToken}` },
+      body,
+    };
   }
 }
 

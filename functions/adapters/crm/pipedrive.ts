@@ -1,9 +1,18 @@
-import { type CrmClientOptions, CrmHttp, type RequestCap, stringField } from './http.ts';
-import { htmlNote, unsupportedField } from './notes.ts';
-import type { CrmCallResult, CrmClient, CrmStageValue } from './types.ts';
+import {
+  type CrmClientOptions,
+  CrmHttp,
+  type CrmJsonRequest,
+  listField,
+  type RequestCap,
+  stringField,
+} from './http.ts';
+import { carriesRef, htmlNoteWithRef, unsupportedField } from './notes.ts';
+import type { CrmCallResult, CrmClient, CrmNote, CrmStageValue } from './types.ts';
 
 /** Pipedrive keeps note `content` (HTML) well under 100 KB. */
 const NOTE_LIMIT = 100_000;
+/** A note in doubt is among the deal's newest. */
+const NOTES_SEARCHED = 100;
 
 /**
  * Pipedrive limits bursts per API token in 2-second windows, 20 requests on the lowest plan (more above): stay at
@@ -52,14 +61,37 @@ export class PipedriveClient implements CrmClient {
     return Promise.resolve(unsupportedField('Pipedrive', 'stage_id or status', value));
   }
 
-  addNote(crmDealId: string, text: string): Promise<CrmCallResult> {
+  addNote(crmDealId: string, note: CrmNote): Promise<CrmCallResult> {
     if (!DEAL_ID.test(crmDealId)) return Promise.resolve(notADealId(crmDealId));
-    return this.request('POST', '/api/v1/notes', { deal_id: Number(crmDealId), content: htmlNote(text, NOTE_LIMIT) });
+    const create = this.json('POST', '/api/v1/notes', {
+      deal_id: Number(crmDealId),
+      content: htmlNoteWithRef(note, NOTE_LIMIT),
+    });
+    return this.http.writeOnce(
+      () => this.http.sendJson(create),
+      () => this.hasNote(crmDealId, note.ref),
+      note.inDoubt,
+    );
+  }
+
+  /** Whether one of the deal's newest notes tells of `ref`. */
+  private async hasNote(crmDealId: string, ref: string): Promise<boolean> {
+    const query = new URLSearchParams({
+      deal_id: crmDealId,
+      start: '0',
+      limit: String(NOTES_SEARCHED),
+      sort: 'add_time DESC',
+    });
+    const page = this.http.lookup(await this.http.sendJson(this.json('GET', `/api/v1/notes?${query}`, undefined)));
+    return listField(page, 'data').some((found) => carriesRef(stringField(found, 'content') ?? '', ref));
   }
 
   private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
-    const headers = { 'x-api-token': this.settings.apiToken };
-    return this.http.callJson({ method, url: `${this.baseUrl}${path}`, headers, body });
+    return this.http.callJson(this.json(method, path, body));
+  }
+
+  private json(method: CrmJsonRequest['method'], path: string, body: unknown): CrmJsonRequest {
+    return { method, url: `${this.baseUrl}${path}`, headers: { 'x-api-token': this.settings.apiToken }, body };
   }
 }
 

@@ -2,12 +2,14 @@ import {
   type CrmClientOptions,
   CrmHttp,
   CrmHttpError,
+  type CrmJsonRequest,
   type CrmResponse,
+  listField,
   type RequestCap,
   stringField,
 } from './http.ts';
-import { cut, unsupportedField } from './notes.ts';
-import type { CrmCallResult, CrmClient, CrmStageValue } from './types.ts';
+import { cut, refLine, unsupportedField } from './notes.ts';
+import type { CrmCallResult, CrmClient, CrmNote, CrmStageValue } from './types.ts';
 
 export const SALESFORCE_API_VERSION = 'v62.0';
 
@@ -61,17 +63,33 @@ export class SalesforceClient implements CrmClient {
     });
   }
 
-  addNote(crmDealId: string, text: string): Promise<CrmCallResult> {
-    const firstLine = text.trim().split(/\r?\n/, 1)[0] || 'Stageflow';
-    return this.request('POST', '/sobjects/Task', {
+  addNote(crmDealId: string, note: CrmNote): Promise<CrmCallResult> {
+    const firstLine = note.text.trim().split(/\r?\n/, 1)[0] || 'Stageflow';
+    // The Subject ends with the reference: SOQL can search it (not the Description, a long text area).
+    const suffix = ` [${note.ref}]`;
+    const task = {
       WhatId: crmDealId,
-      Subject: cut(firstLine, SUBJECT_LIMIT),
-      Description: cut(text, DESCRIPTION_LIMIT),
+      Subject: `${cut(firstLine, SUBJECT_LIMIT - suffix.length)}${suffix}`,
+      Description: `${cut(note.text, DESCRIPTION_LIMIT - refLine(note.ref).length - 1)}\n${refLine(note.ref)}`,
       Status: 'Completed',
-    });
+    };
+    const soql = `SELECT Id FROM Task WHERE WhatId = '${soqlText(crmDealId)}' AND Subject LIKE '%${soqlText(suffix.trim(), true)}'`;
+    return this.http.writeOnce(
+      () => this.send('POST', '/sobjects/Task', task),
+      async () => {
+        const found = this.http.lookup(await this.send('GET', `/query?${new URLSearchParams({ q: soql })}`, undefined));
+        return listField(found, 'records').length > 0;
+      },
+      note.inDoubt,
+    );
   }
 
   private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
+    return this.http.call(() => this.send(method, path, body));
+  }
+
+  /** One exchange with the REST API on the current session, fetched once more when Salesforce ended it. */
+  private async send(method: CrmJsonRequest['method'], path: string, body: unknown): Promise<CrmResponse> {
     const send = (session: Session) =>
       this.http.sendJson({
         method,
@@ -79,14 +97,12 @@ export class SalesforceClient implements CrmClient {
         headers: { authorization: `Bearer ${session.accessToken}` },
         body,
       });
-    return this.http.call(async () => {
-      const pending = this.currentSession();
-      const response = await send(await pending);
-      if (!isInvalidSession(response)) return response;
-      // Fetch a new session once, unless a concurrent call already did.
-      if (this.session === pending) this.session = undefined;
-      return send(await this.currentSession());
-    });
+    const pending = this.currentSession();
+    const response = await send(await pending);
+    if (!isInvalidSession(response)) return response;
+    // Fetch a new session once, unless a concurrent call already did.
+    if (this.session === pending) this.session = undefined;
+    return send(await this.currentSession());
   }
 
   /** The cached session, or one fetched once for every caller waiting on it; a failed fetch is not cached. */
@@ -150,4 +166,9 @@ function salesforceErrorMessage(body: unknown): string | undefined {
   const error = stringField(body, 'error');
   const description = stringField(body, 'error_description');
   return error && description ? `${error}: ${description}` : error;
+}
+
+/** Text inside a SOQL string literal: quotes and backslashes escaped, and in a LIKE pattern its wildcards too. */
+function soqlText(text: string, like = false): string {
+  return text.replaceAll(like ? /[\\'%_]/g : /[\\']/g, '\\$&');
 }

@@ -17,6 +17,18 @@ export interface CrmCallResult {
   message?: string;
 }
 
+/**
+ * A note telling of one decision. None of the three CRMs takes an idempotency key for a note, so the note carries its
+ * `ref` and is looked for before it is written again whenever an earlier write may have been stored.
+ */
+export interface CrmNote {
+  text: string;
+  /** The decision it tells of, unique on the deal: `<pipeline>#<deal version>`. */
+  ref: string;
+  /** An earlier attempt began writing it and never recorded the outcome: look for it before writing. */
+  inDoubt?: boolean;
+}
+
 /** Writes Stageflow's decisions to one CRM (CONTRACT section 9). Never throws: every outcome is a result. */
 export interface CrmClient {
   source: CrmSource;
@@ -26,6 +38,9 @@ export interface CrmClient {
    * reopened on its way back to an open stage.
    */
   setStage(crmDealId: string, value: CrmStageValue, shown?: CrmStageValue | null): Promise<CrmCallResult>;
-  /** Adds a plain-text note to the CRM deal (a Salesforce completed Task). */
-  addNote(crmDealId: string, text: string): Promise<CrmCallResult>;
+  /**
+   * Adds a plain-text note to the CRM deal (a Salesforce completed Task), once: when its write may have been stored
+   * without an answer (no answer, a 5xx) or `note.inDoubt`, the deal's notes are searched for its `ref` first.
+   */
+  addNote(crmDealId: string, note: CrmNote): Promise<CrmCallResult>;
 }

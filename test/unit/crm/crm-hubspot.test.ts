@@ -1,8 +1,12 @@
 import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HubSpotClient } from '../../../functions/adapters/crm/hubspot.ts';
+import type { CrmNote } from '../../../functions/adapters/crm/types.ts';
 import { HubSpotStandIn } from '../../../infra/local/crm-standins.ts';
 import { fastRetries, gaps } from './fast-retries.ts';
+
+/** A note about decision 7 of the default pipeline. */
+const note = (text: string): CrmNote => ({ text, ref: 'default#7' });
 
 const DEALSTAGES = ['appointmentscheduled', 'qualifiedtobuy', 'presentationscheduled', 'closedwon', 'closedlost'];
 
@@ -37,21 +41,24 @@ describe('HubSpot client', () => {
   });
 
   it('adds a note associated to the deal (HUBSPOT_DEFINED 214), as escaped HTML with a timestamp', async () => {
-    const result = await client().addNote('1001', 'Stageflow set the stage back.\nMissing: <Decision maker>');
+    const result = await client().addNote('1001', note('Stageflow set the stage back.\nMissing: <Decision maker>'));
 
     expect(result).toEqual({ ok: true, status: 201, attempts: 1 });
     const [request] = hubspot.requests;
     expect(request).toMatchObject({ method: 'POST', path: '/crm/v3/objects/notes', authenticated: true });
     expect(request?.body).toEqual({
       properties: {
-        hs_note_body: 'Stageflow set the stage back.<br>Missing: &lt;Decision maker&gt;',
+        hs_note_body:
+          'Stageflow set the stage back.<br>Missing: &lt;Decision maker&gt;<br>(Stageflow decision default#7)',
         hs_timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       },
       associations: [
         { to: { id: '1001' }, types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 214 }] },
       ],
     });
-    expect(hubspot.notes('1001')).toEqual(['Stageflow set the stage back.<br>Missing: &lt;Decision maker&gt;']);
+    expect(hubspot.notes('1001')).toEqual([
+      'Stageflow set the stage back.<br>Missing: &lt;Decision maker&gt;<br>(Stageflow decision default#7)',
+    ]);
   });
 
   it('retries a 429 until the write lands, waiting the Retry-After seconds', async () => {
@@ -85,7 +92,7 @@ describe('HubSpot client', () => {
     hubspot.failNext(3, { status: 500 });
     const options = fastRetries();
 
-    const result = await client(options).addNote('1001', 'approved by Finance');
+    const result = await client(options).addNote('1001', note('approved by Finance'));
 
     expect(result).toEqual({ ok: true, status: 201, attempts: 4 });
     const delays = options.notices.map((n) => n.delayMs);

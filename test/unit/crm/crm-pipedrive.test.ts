@@ -1,7 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PipedriveClient } from '../../../functions/adapters/crm/pipedrive.ts';
+import type { CrmNote } from '../../../functions/adapters/crm/types.ts';
 import { PipedriveStandIn } from '../../../infra/local/crm-standins.ts';
 import { fastRetries, gaps } from './fast-retries.ts';
+
+/** A note about decision 7 of the default pipeline. */
+const note = (text: string): CrmNote => ({ text, ref: 'default#7' });
 
 let pipedrive: PipedriveStandIn;
 beforeEach(async () => {
@@ -48,15 +52,17 @@ describe('Pipedrive client', () => {
   });
 
   it('adds a note with POST /api/v1/notes {"deal_id", "content"}', async () => {
-    const result = await client().addNote('7', 'Held for approval:\nFinance & Legal');
+    const result = await client().addNote('7', note('Held for approval:\nFinance & Legal'));
 
     expect(result).toEqual({ ok: true, status: 201, attempts: 1 });
     expect(pipedrive.requests[0]).toMatchObject({
       method: 'POST',
       path: '/api/v1/notes',
-      body: { deal_id: 7, content: 'Held for approval:<br>Finance &amp; Legal' },
+      body: { deal_id: 7, content: 'Held for approval:<br>Finance &amp; Legal<br>(Stageflow decision default#7)' },
     });
-    expect(pipedrive.notes('7')).toEqual(['Held for approval:<br>Finance &amp; Legal']);
+    expect(pipedrive.notes('7')).toEqual([
+      'Held for approval:<br>Finance &amp; Legal<br>(Stageflow decision default#7)',
+    ]);
   });
 
   it('honours x-ratelimit-reset on a 429 that names no Retry-After', async () => {
@@ -76,7 +82,7 @@ describe('Pipedrive client', () => {
   it('retries a 503 and lands', async () => {
     pipedrive.failNext(2, { status: 503 });
 
-    const result = await client().addNote('7', 'note');
+    const result = await client().addNote('7', note('note'));
 
     expect(result).toEqual({ ok: true, status: 201, attempts: 3 });
     expect(pipedrive.notes('7')).toHaveLength(1);
@@ -113,7 +119,7 @@ describe('Pipedrive client', () => {
     pipedrive.setLatency(150);
     const capped = client(fastRetries({ cap: { concurrency: 3 } }));
 
-    await Promise.all(Array.from({ length: 9 }, (_, i) => capped.addNote('7', `note ${i}`)));
+    await Promise.all(Array.from({ length: 9 }, (_, i) => capped.addNote('7', note(`note ${i}`))));
 
     expect(pipedrive.maxInFlight).toBe(3);
     expect(pipedrive.notes('7')).toHaveLength(9);

@@ -1,7 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SalesforceClient } from '../../../functions/adapters/crm/salesforce.ts';
+import type { CrmNote } from '../../../functions/adapters/crm/types.ts';
 import { SalesforceStandIn } from '../../../infra/local/crm-standins.ts';
 import { fastRetries } from './fast-retries.ts';
+
+/** A note about decision 7 of the default pipeline. */
+const note = (text: string): CrmNote => ({ text, ref: 'default#7' });
 
 const OPPORTUNITY = '006000000000001AAA';
 const OPPORTUNITY_PATH = `/services/data/v62.0/sobjects/Opportunity/${OPPORTUNITY}`;
@@ -44,11 +48,17 @@ describe('Salesforce client', () => {
   it('adds a completed Task on the Opportunity as the note', async () => {
     const text = 'Stageflow held the move to Closed Won\nWaiting for: Finance (finance@example.com)';
 
-    const result = await client().addNote(OPPORTUNITY, text);
+    const result = await client().addNote(OPPORTUNITY, note(text));
 
     expect(result).toEqual({ ok: true, status: 201, attempts: 1 });
     expect(salesforce.tasks(OPPORTUNITY)).toEqual([
-      { WhatId: OPPORTUNITY, Subject: 'Stageflow held the move to Closed Won', Description: text, Status: 'Completed' },
+      {
+        Id: expect.stringMatching(/^00T/),
+        WhatId: OPPORTUNITY,
+        Subject: 'Stageflow held the move to Closed Won [default#7]',
+        Description: `${text}\n(Stageflow decision default#7)`,
+        Status: 'Completed',
+      },
     ]);
     expect(salesforce.requestsTo('/services/data')[0]?.path).toBe('/services/data/v62.0/sobjects/Task');
   });
@@ -58,10 +68,10 @@ describe('Salesforce client', () => {
 
     await Promise.all([
       shared.setStage(OPPORTUNITY, { field: 'StageName', value: 'Qualify' }),
-      shared.addNote(OPPORTUNITY, 'one'),
-      shared.addNote(OPPORTUNITY, 'two'),
+      shared.addNote(OPPORTUNITY, note('one')),
+      shared.addNote(OPPORTUNITY, note('two')),
     ]);
-    await shared.addNote(OPPORTUNITY, 'three');
+    await shared.addNote(OPPORTUNITY, note('three'));
 
     expect(salesforce.tokensIssued).toBe(1);
     expect(salesforce.requestsTo('/services/data').every((r) => r.authenticated)).toBe(true);
@@ -69,7 +79,7 @@ describe('Salesforce client', () => {
 
   it('fetches a new token once when the session expired (401 INVALID_SESSION_ID), within the same attempt', async () => {
     const shared = client();
-    await shared.addNote(OPPORTUNITY, 'first');
+    await shared.addNote(OPPORTUNITY, note('first'));
     salesforce.expireSessions();
 
     const result = await shared.setStage(OPPORTUNITY, { field: 'StageName', value: 'Closed Won' });
@@ -141,7 +151,7 @@ describe('Salesforce client', () => {
   it('does not retry the daily limit (403 REQUEST_LIMIT_EXCEEDED)', async () => {
     salesforce.failNext(1, { status: 403 }, '/services/data');
 
-    const result = await client().addNote(OPPORTUNITY, 'note');
+    const result = await client().addNote(OPPORTUNITY, note('note'));
 
     expect(result).toMatchObject({
       ok: false,
@@ -155,7 +165,7 @@ describe('Salesforce client', () => {
     salesforce.setLatency(150);
     const capped = client(fastRetries({ cap: { concurrency: 2 } }));
 
-    await Promise.all(Array.from({ length: 6 }, (_, i) => capped.addNote(OPPORTUNITY, `note ${i}`)));
+    await Promise.all(Array.from({ length: 6 }, (_, i) => capped.addNote(OPPORTUNITY, note(`note ${i}`))));
 
     expect(salesforce.maxInFlight).toBe(2);
     expect(salesforce.tasks(OPPORTUNITY)).toHaveLength(6);
