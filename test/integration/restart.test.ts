@@ -1,30 +1,20 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dealAt, EXIT_FIELDS, getDeal, postGeneric, uniqueId, waitFor } from '../support/api.ts';
 import { decide, reviewLink, waitForEmail } from '../support/mail.ts';
-import { freePorts, type StackProcess, startStackProcess } from '../support/stack-process.ts';
+import { stackOnDisk } from '../support/stack-process.ts';
 
 /**
  * A stack of its own, on disk, stopped and started again in the middle of deals' lives (CONTRACT sections 2 and 7).
  * The stage config is a copy that the test edits between runs.
  */
 describe('restart safety and config versions', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'stageflow-restart-'));
-  const configFile = join(dataDir, 'default.yaml');
-  copyFileSync('stage-config/default.yaml', configFile);
-  let stack: StackProcess | undefined;
-
-  afterAll(async () => {
-    await stack?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const onDisk = stackOnDisk('restart');
+  const { configFile } = onDisk;
+  afterAll(onDisk.stopAndRemove);
 
   it('keeps deals, history, pending approvals and, with rollout: new-deals-only, config versions across a restart', async () => {
-    const ports = await freePorts();
-    const env = { ...ports, STAGEFLOW_DATA_DIR: dataDir, STAGEFLOW_CONFIG: configFile };
-    stack = await startStackProcess(env);
+    let stack = await onDisk.start();
     const api = stack.urls.api;
 
     const early = uniqueId('D');
@@ -47,7 +37,7 @@ describe('restart safety and config versions', () => {
       .replace('\nrules:\n', '\nrollout: new-deals-only\n\nrules:\n');
     expect(edited).not.toBe(readFileSync(configFile, 'utf8'));
     writeFileSync(configFile, edited);
-    stack = await startStackProcess(env);
+    stack = await onDisk.start();
 
     const after = await getDeal(early, 'default', api);
     expect(after.body.stage).toBe('identify');

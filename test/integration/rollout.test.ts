@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import type { RolloutPlan } from '../../functions/core/config-plan.ts';
 import { freePort, startDynamoDbLocal } from '../../infra/local/emulators.ts';
 import { dealAt, EXIT_FIELDS, getDeal, postGeneric, uniqueId } from '../support/api.ts';
 import { waitForEmail } from '../support/mail.ts';
-import { freePorts, type StackProcess, startStackProcess } from '../support/stack-process.ts';
+import { stackOnDisk } from '../support/stack-process.ts';
 
 const run = promisify(execFile);
 /** Each start here runs DynamoDB Local on a data folder next to the shared stack: allow a busy machine its time. */
@@ -43,20 +42,12 @@ interface StageYaml {
  * refuse until the removed stage is mapped, then the open deals follow the new version.
  */
 describe('rolling an edited stage config out to open deals', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'stageflow-rollout-'));
-  const configFile = join(dataDir, 'default.yaml');
-  copyFileSync('stage-config/default.yaml', configFile);
-  let stack: StackProcess | undefined;
-
-  afterAll(async () => {
-    await stack?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const onDisk = stackOnDisk('rollout', START_SECONDS);
+  const { dataDir, configFile } = onDisk;
+  afterAll(onDisk.stopAndRemove);
 
   it('plans, refuses an unmapped removed stage, then moves the open deals once', async () => {
-    const ports = await freePorts();
-    const env = { ...ports, STAGEFLOW_DATA_DIR: dataDir, STAGEFLOW_CONFIG: configFile };
-    stack = await startStackProcess(env, [], START_SECONDS);
+    let stack = await onDisk.start();
     const api = stack.urls.api;
     const owner = { email: 'rep@example.com', name: 'Riley Rep' };
     const ready = uniqueId('D');
@@ -69,7 +60,6 @@ describe('rolling an edited stage config out to open deals', () => {
     await waitForEmail(stack.urls.ses, 'legal@example.com', [delivering]);
     const versionBefore = (await getDeal(ready, 'default', api)).body.configVersion;
     expect(await stack.stop('SIGTERM')).toBe(0);
-    stack = undefined;
 
     const config = parse(readFileSync(configFile, 'utf8')) as {
       stages: StageYaml[];
@@ -103,7 +93,7 @@ describe('rolling an edited stage config out to open deals', () => {
     expect(refusal).toContain(`'propose' (1 open deal: ${proposing})`);
 
     // npm start refuses with the same message, and so does synth when it can read the live table.
-    const refused = await startStackProcess(env, [], START_SECONDS).then(
+    const refused = await onDisk.start().then(
       () => '',
       (error: Error) => error.message,
     );
@@ -134,7 +124,7 @@ describe('rolling an edited stage config out to open deals', () => {
     // The README's example plan is this one.
     mkdirSync('test-output', { recursive: true });
     writeFileSync('test-output/config-plan.txt', mapped.stdout);
-    stack = await startStackProcess(env, [], START_SECONDS);
+    stack = await onDisk.start();
     expect(stack.output()).toMatch(/moved 3 open deal\(s\)/);
 
     const blocked = await postGeneric({ eventId: uniqueId('E'), dealId: ready, stage: 'qualify' }, { api });
@@ -160,7 +150,7 @@ describe('rolling an edited stage config out to open deals', () => {
 
     // A restart with the same file moves nothing.
     expect(await stack.stop('SIGTERM')).toBe(0);
-    stack = await startStackProcess(env, [], START_SECONDS);
+    stack = await onDisk.start();
     expect(stack.output()).not.toMatch(/moved \d+ open deal/);
     const again = (await getDeal(proposing, 'default', api)).body;
     expect(again.history.filter((entry) => entry.type === 'config')).toHaveLength(1);

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../infra/local/emulators.ts';
 
@@ -75,6 +78,43 @@ export async function startStackProcess(
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
       return exited;
+    },
+  };
+}
+
+/** A stack of a test's own with its data on disk, started again as often as the test likes on the same data. */
+export interface StackOnDisk {
+  /** The temporary data folder (`STAGEFLOW_DATA_DIR`). */
+  dataDir: string;
+  /** A copy of `stage-config/default.yaml` in the data folder (`STAGEFLOW_CONFIG`), for the test to edit. */
+  configFile: string;
+  /** Starts the stack on the data folder and config file; every start takes the same ports, so its URLs stay put. */
+  start(): Promise<StackProcess>;
+  /** Stops the stack last started, if it still runs, and removes the data folder: for the test's `afterAll`. */
+  stopAndRemove(): Promise<void>;
+}
+
+/**
+ * Makes a data folder named `stageflow-<name>-…` with a copy of the default stage config, for a stack that the test
+ * starts and restarts itself; `healthyWithinSeconds` as in {@link startStackProcess}.
+ */
+export function stackOnDisk(name: string, healthyWithinSeconds?: number): StackOnDisk {
+  const dataDir = mkdtempSync(join(tmpdir(), `stageflow-${name}-`));
+  const configFile = join(dataDir, 'default.yaml');
+  copyFileSync('stage-config/default.yaml', configFile);
+  let env: Record<string, string> | undefined;
+  let started: StackProcess | undefined;
+  return {
+    dataDir,
+    configFile,
+    start: async () => {
+      env ??= { ...(await freePorts()), STAGEFLOW_DATA_DIR: dataDir, STAGEFLOW_CONFIG: configFile };
+      started = await startStackProcess(env, [], healthyWithinSeconds);
+      return started;
+    },
+    stopAndRemove: async () => {
+      await started?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
