@@ -36,6 +36,11 @@ export function reviewLink(email: StoredEmail): string {
   return links[0] as string;
 }
 
+/** The approval a review link is for (the link's path names it; each email's token differs). */
+export function approvalIdOf(link: string): string {
+  return decodeURIComponent(new URL(link).pathname.replace(/^\/approvals\//, ''));
+}
+
 /** Approves or rejects through the review page's form, as the browser would post it. */
 export async function decide(link: string, decision: 'approve' | 'reject', comment = '') {
   const url = new URL(link);
