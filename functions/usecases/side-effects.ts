@@ -65,6 +65,16 @@ export async function applySideEffects(change: DealChange, services: EffectServi
   if (!decided || !hasEffects(change, decided)) return;
   const { deal } = change.after;
   const done = await services.deals.doneEffects(deal.pipeline, deal.dealId, decided.version);
+  const mark = async (effect: string) => {
+    await services.deals.markEffectDone(
+      deal.pipeline,
+      deal.dealId,
+      decided.version,
+      effect,
+      services.clock().toISOString(),
+    );
+    done.add(effect);
+  };
   const run: EffectRun = {
     change,
     decided,
@@ -73,26 +83,12 @@ export async function applySideEffects(change: DealChange, services: EffectServi
     once: async (effect, effectRun) => {
       if (done.has(effect)) return;
       await effectRun();
-      await services.deals.markEffectDone(
-        deal.pipeline,
-        deal.dealId,
-        decided.version,
-        effect,
-        services.clock().toISOString(),
-      );
-      done.add(effect);
+      await mark(effect);
     },
     begin: async (effect) => {
-      const mark = `${effect}:begun`;
-      if (done.has(mark)) return true;
-      await services.deals.markEffectDone(
-        deal.pipeline,
-        deal.dealId,
-        decided.version,
-        mark,
-        services.clock().toISOString(),
-      );
-      done.add(mark);
+      const begun = `${effect}:begun`;
+      if (done.has(begun)) return true;
+      await mark(begun);
       return false;
     },
   };

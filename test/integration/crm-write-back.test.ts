@@ -309,7 +309,8 @@ describe.each([
     expect((await deal(id)).stage).toBe('qualify');
   });
 
-  it('holds a win back until Finance and Legal approve, then moves the CRM deal to Closed Won once', async () => {
+  /** A deal walked to Deliver, then marked won in the CRM: the win is held for Finance and Legal and set back. */
+  async function heldWin(): Promise<string> {
     const id = await crm.newDeal();
     for (const [n, stage] of OPEN_STAGES.slice(1).entries()) {
       expect((await move(id, stage, EXIT_FIELDS[OPEN_STAGES[n] ?? ''])).outcome).toBe('applied');
@@ -319,6 +320,24 @@ describe.each([
     await waitFor(async () => ((await syncs(id)).length === 1 ? true : undefined), 'the win held back in the CRM');
     expect(crmStage(crm, id)).toBe('deliver');
     expect(crm.standIn.notes(id).join('\n')).toMatch(/Approvals asked:[\s\S]*finance@example\.com/);
+    return id;
+  }
+
+  it("notes a rejected approval with the approver's comment, and leaves the CRM deal where Stageflow has it", async () => {
+    const id = await heldWin();
+    const request = await waitForEmail(stack.urls.ses, 'finance@example.com', [id]);
+    expect((await decide(reviewLink(request), 'reject', 'Payment terms exceed 60 days')).status).toBe(200);
+    await waitFor(
+      async () =>
+        crm.standIn.notes(id).some((note) => /finance approval .* was rejected/.test(note)) ? true : undefined,
+      'the note of the rejection',
+    );
+    expect(crm.standIn.notes(id).at(-1)).toMatch(/Comment: Payment terms exceed 60 days/);
+    expect(crmStage(crm, id)).toBe('deliver');
+  });
+
+  it('holds a win back until Finance and Legal approve, then moves the CRM deal to Closed Won once', async () => {
+    const id = await heldWin();
 
     const { ses } = stack.urls;
     for (const approver of ['finance@example.com', 'legal@example.com']) {
