@@ -10,6 +10,9 @@ export const FUNCTIONS = {
   read_api: { entry: 'functions/read-api/handler.ts', stackKey: 'readApi' },
   workflow: { entry: 'functions/workflow/handler.ts', stackKey: 'workflow' },
   outbox: { entry: 'functions/outbox/handler.ts', stackKey: 'outbox' },
+  rollout: { entry: 'functions/rollout/handler.ts', stackKey: 'rollout' },
+  board: { entry: 'functions/board/handler.ts', stackKey: 'board' },
+  digest: { entry: 'functions/digest/handler.ts', stackKey: 'digest' },
 } as const;
 export type FunctionName = keyof typeof FUNCTIONS;
 const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];

@@ -101,6 +101,7 @@ export async function eventCapture() {
       { method: 'POST', path: '/webhooks/{source}', handler: keep },
       { method: 'GET', path: '/approvals/{approvalId}', handler: keep },
       { method: 'GET', path: '/deals/{dealId}', handler: keep },
+      { method: 'GET', path: '/board', handler: keep },
     ],
   });
   return {

@@ -147,6 +147,10 @@ async function coldTargets(stack: LocalStack, secret: string, id: string, won: W
       stage: 'closed_won',
     })),
     outbox: target('outbox', () => fieldUpdateStreamEvent(stack, dealId)),
+    rollout: target('rollout', async () => rolloutOfLiveVersion(stack)),
+    board: target('board', () => capture.capture(`/board?pipeline=${PIPELINE}`)),
+    // EventBridge Scheduler invokes the digest with no input of its own (infra/cloud/constructs/digest-schedule.ts).
+    digest: target('digest', async () => ({})),
   };
   const invocations = {
     hello: 'returns 200 without any I/O',
@@ -156,8 +160,33 @@ async function coldTargets(stack: LocalStack, secret: string, id: string, won: W
     read_api: `GET /deals/${dealId} → expect HTTP 200`,
     workflow: `a 'closed' task for won deal ${won.dealId} (reads it, emails its owner) → expect a return`,
     outbox: `the stream record of a field update of ${dealId} (no effect to run) → expect no batch item failure`,
+    rollout: `the deploy's custom resource Update for the live version of '${PIPELINE}' (walks the open deals, none to move) → expect a return`,
+    board: `GET /board?pipeline=${PIPELINE} (locally without the Cognito login) → expect HTTP 200`,
+    digest: 'the scheduled stale-deal digest (reads the open deals, emails stale owners) → expect a return',
   };
   return { targets, invocations, close: capture.close };
+}
+
+/**
+ * The event CloudFormation's Provider framework hands the rollout function when a deploy updates the custom resource,
+ * here for the version already live: every open deal is read and none moves.
+ */
+function rolloutOfLiveVersion(stack: LocalStack) {
+  const live = stack.pipelines.get(PIPELINE);
+  if (!live) throw new Error(`the local stack has no pipeline '${PIPELINE}'`);
+  const properties = { ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:provider', Pipeline: PIPELINE };
+  return {
+    RequestType: 'Update',
+    ServiceToken: properties.ServiceToken,
+    ResponseURL: 'https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/cold',
+    StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/stageflow/cold',
+    RequestId: `cold-${Date.now()}`,
+    LogicalResourceId: 'ConfigRollout',
+    PhysicalResourceId: `rollout/${PIPELINE}/${live.version}`,
+    ResourceType: 'Custom::ConfigRollout',
+    ResourceProperties: { ...properties, Version: live.version },
+    OldResourceProperties: { ...properties, Version: live.version },
+  };
 }
 
 /** A DynamoDB stream event as Lambda delivers it: one MODIFY record of the deal item, a field update's decision. */
