@@ -3,6 +3,7 @@ import { formatConfigIssues } from '../../functions/core/config-loader.ts';
 import { InvalidConfigError } from '../../functions/core/errors.ts';
 import { UnmappedRetiredStageError } from '../../functions/core/migrate.ts';
 import { DEVELOPMENT_SECRETS, optionsFromEnvironment, startLocalStack } from './stack.ts';
+import { writeBackLines } from './write-back-status.ts';
 
 /** `npm start`: the whole system on this machine until Ctrl-C. */
 const options = optionsFromEnvironment();
@@ -27,6 +28,9 @@ try {
       '',
       'Secrets (set these variables to change them; the cloud has no defaults):',
       ...secretLines,
+      '',
+      'CRM write-back (on for each CRM whose credentials are set):',
+      ...(await writeBackLines()),
       '',
       'Press Ctrl-C to stop.',
     ].join('\n'),
