@@ -72,6 +72,34 @@ export interface CrmResponse {
   body: unknown;
 }
 
+/** A CRM API at a fixed base URL with fixed auth headers (HubSpot, Pipedrive): JSON requests by path. */
+export class JsonApi {
+  constructor(
+    readonly http: CrmHttp,
+    private readonly baseUrl: string,
+    private readonly headers: Record<string, string>,
+  ) {}
+
+  /** A call of one JSON exchange, retried as {@link CrmHttp.call} retries. */
+  call(method: CrmJsonRequest['method'], path: string, body: unknown): Promise<CrmCallResult> {
+    return this.http.call(() => this.send(method, path, body));
+  }
+
+  /** One exchange, not retried by itself (a write for {@link CrmHttp.writeOnce}). */
+  send(method: CrmJsonRequest['method'], path: string, body?: unknown): Promise<CrmResponse> {
+    return this.http.sendJson(this.request(method, path, body));
+  }
+
+  /** The body of one read for a {@link CrmHttp.writeOnce} look, as {@link CrmHttp.lookup} takes it. */
+  async read(method: CrmJsonRequest['method'], path: string, body?: unknown): Promise<unknown> {
+    return this.http.lookup(await this.send(method, path, body));
+  }
+
+  private request(method: CrmJsonRequest['method'], path: string, body: unknown): CrmJsonRequest {
+    return { method, url: `${this.baseUrl}${path}`, headers: this.headers, body };
+  }
+}
+
 /** What {@link CrmHttp.writeOnce} answers for a write the CRM already held. */
 const FOUND: CrmResponse = { status: 200, headers: new Headers(), body: undefined };
 
@@ -173,11 +201,6 @@ export class CrmHttp {
       headers: { ...request.headers, 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(request.body),
     });
-  }
-
-  /** A JSON request retried as {@link call} retries: a CRM call that is one JSON exchange. */
-  callJson(request: CrmJsonRequest): Promise<CrmCallResult> {
-    return this.call(() => this.sendJson(request));
   }
 
   /**

@@ -1,11 +1,4 @@
-import {
-  type CrmClientOptions,
-  CrmHttp,
-  type CrmJsonRequest,
-  listField,
-  type RequestCap,
-  stringField,
-} from './http.ts';
+import { type CrmClientOptions, CrmHttp, JsonApi, listField, type RequestCap, stringField } from './http.ts';
 import { carriesRef, htmlNoteWithRef, unsupportedField } from './notes.ts';
 import type { CrmCallResult, CrmClient, CrmNote, CrmStageValue } from './types.ts';
 
@@ -34,27 +27,24 @@ export interface HubSpotSettings {
 /** HubSpot CRM v3 (CONTRACT section 9): `dealstage` on the deal, notes associated to it. */
 export class HubSpotClient implements CrmClient {
   readonly source = 'hubspot';
-  private readonly http: CrmHttp;
-  private readonly baseUrl: string;
+  private readonly api: JsonApi;
 
-  constructor(
-    private readonly settings: HubSpotSettings,
-    options?: CrmClientOptions,
-  ) {
-    this.baseUrl = (settings.baseUrl ?? HUBSPOT_DEFAULT_BASE_URL).replace(/\/+$/, '');
-    this.http = new CrmHttp('hubspot', hubSpotErrorMessage, HUBSPOT_CAP, options);
-    this.http.keepSecret(settings.accessToken);
+  constructor(settings: HubSpotSettings, options?: CrmClientOptions) {
+    const http = new CrmHttp('hubspot', hubSpotErrorMessage, HUBSPOT_CAP, options);
+    http.keepSecret(settings.accessToken);
+    const baseUrl = (settings.baseUrl ?? HUBSPOT_DEFAULT_BASE_URL).replace(/\/+$/, '');
+    this.api = new JsonApi(http, baseUrl, { authorization: `Bearer ${settings.accessToken}` });
   }
 
   setStage(crmDealId: string, value: CrmStageValue): Promise<CrmCallResult> {
     if (value.field !== 'dealstage') return Promise.resolve(unsupportedField('HubSpot', 'dealstage', value));
-    return this.request('PATCH', `/crm/v3/objects/deals/${encodeURIComponent(crmDealId)}`, {
+    return this.api.call('PATCH', `/crm/v3/objects/deals/${encodeURIComponent(crmDealId)}`, {
       properties: { dealstage: String(value.value) },
     });
   }
 
   addNote(crmDealId: string, note: CrmNote): Promise<CrmCallResult> {
-    const create = this.json('POST', '/crm/v3/objects/notes', {
+    const create = {
       properties: { hs_note_body: htmlNoteWithRef(note, NOTE_LIMIT), hs_timestamp: new Date().toISOString() },
       associations: [
         {
@@ -62,9 +52,9 @@ export class HubSpotClient implements CrmClient {
           types: [{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: NOTE_TO_DEAL }],
         },
       ],
-    });
-    return this.http.writeOnce(
-      () => this.http.sendJson(create),
+    };
+    return this.api.http.writeOnce(
+      () => this.api.send('POST', '/crm/v3/objects/notes', create),
       () => this.hasNote(crmDealId, note.ref),
       note.inDoubt,
     );
@@ -73,34 +63,18 @@ export class HubSpotClient implements CrmClient {
   /** Whether one of the deal's newest notes tells of `ref`: the deal's note ids, then their bodies. */
   private async hasNote(crmDealId: string, ref: string): Promise<boolean> {
     const path = `/crm/v4/objects/deals/${encodeURIComponent(crmDealId)}/associations/notes?limit=500`;
-    const linked = this.http.lookup(await this.http.sendJson(this.json('GET', path, undefined)));
+    const linked = await this.api.read('GET', path);
     const ids = listField(linked, 'results')
       .map((association) => Number((association as { toObjectId?: unknown }).toObjectId))
       .filter(Number.isSafeInteger)
       .sort((a, b) => b - a)
       .slice(0, NOTES_SEARCHED);
     if (ids.length === 0) return false;
-    const read = this.json('POST', '/crm/v3/objects/notes/batch/read', {
-      properties: ['hs_note_body'],
-      inputs: ids.map((id) => ({ id: String(id) })),
-    });
-    const notes = listField(this.http.lookup(await this.http.sendJson(read)), 'results');
+    const read = { properties: ['hs_note_body'], inputs: ids.map((id) => ({ id: String(id) })) };
+    const notes = listField(await this.api.read('POST', '/crm/v3/objects/notes/batch/read', read), 'results');
     return notes.some((found) =>
       carriesRef(stringField((found as { properties?: unknown }).properties, 'hs_note_body') ?? '', ref),
     );
-  }
-
-  private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
-    return this.http.callJson(this.json(method, path, body));
-  }
-
-  private json(method: CrmJsonRequest['method'], path: string, body: unknown): CrmJsonRequest {
-    return {
-      method,
-      url: `${this.baseUrl}${path}`,
-      headers: { authorization: `Bearer ${this.settings.accessToken}` },
-      body,
-    };
   }
 }
 

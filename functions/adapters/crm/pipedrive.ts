@@ -1,11 +1,4 @@
-import {
-  type CrmClientOptions,
-  CrmHttp,
-  type CrmJsonRequest,
-  listField,
-  type RequestCap,
-  stringField,
-} from './http.ts';
+import { type CrmClientOptions, CrmHttp, JsonApi, listField, type RequestCap, stringField } from './http.ts';
 import { carriesRef, htmlNoteWithRef, unsupportedField } from './notes.ts';
 import type { CrmCallResult, CrmClient, CrmNote, CrmStageValue } from './types.ts';
 
@@ -33,16 +26,12 @@ export interface PipedriveSettings {
  */
 export class PipedriveClient implements CrmClient {
   readonly source = 'pipedrive';
-  private readonly http: CrmHttp;
-  private readonly baseUrl: string;
+  private readonly api: JsonApi;
 
-  constructor(
-    private readonly settings: PipedriveSettings,
-    options?: CrmClientOptions,
-  ) {
-    this.baseUrl = settings.baseUrl.replace(/\/+$/, '');
-    this.http = new CrmHttp('pipedrive', pipedriveErrorMessage, PIPEDRIVE_CAP, options);
-    this.http.keepSecret(settings.apiToken);
+  constructor(settings: PipedriveSettings, options?: CrmClientOptions) {
+    const http = new CrmHttp('pipedrive', pipedriveErrorMessage, PIPEDRIVE_CAP, options);
+    http.keepSecret(settings.apiToken);
+    this.api = new JsonApi(http, settings.baseUrl.replace(/\/+$/, ''), { 'x-api-token': settings.apiToken });
   }
 
   setStage(crmDealId: string, value: CrmStageValue, shown?: CrmStageValue | null): Promise<CrmCallResult> {
@@ -50,25 +39,22 @@ export class PipedriveClient implements CrmClient {
     if (value.field === 'stage_id') {
       // Pipedrive keeps `status` beside `stage_id`: a deal marked won or lost stays closed unless it is reopened.
       const reopen = shown?.field === 'status' ? { status: 'open' } : {};
-      return this.request('PATCH', `/api/v2/deals/${encodeURIComponent(crmDealId)}`, {
+      return this.api.call('PATCH', `/api/v2/deals/${encodeURIComponent(crmDealId)}`, {
         stage_id: Number(value.value),
         ...reopen,
       });
     }
     if (value.field === 'status') {
-      return this.request('PATCH', `/api/v2/deals/${encodeURIComponent(crmDealId)}`, { status: String(value.value) });
+      return this.api.call('PATCH', `/api/v2/deals/${encodeURIComponent(crmDealId)}`, { status: String(value.value) });
     }
     return Promise.resolve(unsupportedField('Pipedrive', 'stage_id or status', value));
   }
 
   addNote(crmDealId: string, note: CrmNote): Promise<CrmCallResult> {
     if (!DEAL_ID.test(crmDealId)) return Promise.resolve(notADealId(crmDealId));
-    const create = this.json('POST', '/api/v1/notes', {
-      deal_id: Number(crmDealId),
-      content: htmlNoteWithRef(note, NOTE_LIMIT),
-    });
-    return this.http.writeOnce(
-      () => this.http.sendJson(create),
+    const create = { deal_id: Number(crmDealId), content: htmlNoteWithRef(note, NOTE_LIMIT) };
+    return this.api.http.writeOnce(
+      () => this.api.send('POST', '/api/v1/notes', create),
       () => this.hasNote(crmDealId, note.ref),
       note.inDoubt,
     );
@@ -82,16 +68,8 @@ export class PipedriveClient implements CrmClient {
       limit: String(NOTES_SEARCHED),
       sort: 'add_time DESC',
     });
-    const page = this.http.lookup(await this.http.sendJson(this.json('GET', `/api/v1/notes?${query}`, undefined)));
+    const page = await this.api.read('GET', `/api/v1/notes?${query}`);
     return listField(page, 'data').some((found) => carriesRef(stringField(found, 'content') ?? '', ref));
-  }
-
-  private request(method: 'PATCH' | 'POST', path: string, body: unknown): Promise<CrmCallResult> {
-    return this.http.callJson(this.json(method, path, body));
-  }
-
-  private json(method: CrmJsonRequest['method'], path: string, body: unknown): CrmJsonRequest {
-    return { method, url: `${this.baseUrl}${path}`, headers: { 'x-api-token': this.settings.apiToken }, body };
   }
 }
 
