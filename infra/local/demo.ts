@@ -171,7 +171,12 @@ async function readJson<T>(response: Response, schema: z.ZodType<T>, what: strin
   return parsed.data;
 }
 
-async function postWebhook(url: string, headers: Record<string, string>, body: string): Promise<unknown> {
+async function postWebhook<T>(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  schema: z.ZodType<T>,
+): Promise<T> {
   const response = await request(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -187,7 +192,7 @@ async function postWebhook(url: string, headers: Record<string, string>, body: s
   if (response.status !== 202) {
     throw new DemoError(`POST ${pathname} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
   }
-  return readJson(response, z.unknown(), `POST ${pathname}`);
+  return readJson(response, schema, `POST ${pathname}`);
 }
 
 function formattedAmount(): string {
@@ -229,7 +234,7 @@ function genericSource(api: string, run: string): DealSource {
         fields: step.fields,
       });
       const headers = { 'stageflow-signature': genericSignatureHeader(secret, body) };
-      return WebhookAnswerSchema.parse(await postWebhook(`${api}/webhooks/generic`, headers, body));
+      return postWebhook(`${api}/webhooks/generic`, headers, body, WebhookAnswerSchema);
     },
     writtenBack: async () => [],
   };
@@ -271,20 +276,20 @@ function hubspotSource(api: string, hubspot: HubSpotStandIn, config: PipelineCon
     ],
     async move(step) {
       const value = dealstage(step.stage);
-      if (hubspot.stageOf(dealId) === undefined) hubspot.addDeal(dealId, String(value.value));
+      // The first move creates the deal in HubSpot, named; later ones are the rep dragging it.
+      const created = hubspot.stageOf(dealId) === undefined;
+      if (created) hubspot.addDeal(dealId, String(value.value));
       else hubspot.moveDeal(dealId, value);
       notesBefore = hubspot.notes(dealId).length;
-      const first = step.stage === story()[0]?.stage ? [property('dealname', DEAL_NAME)] : [];
       const events = [
-        ...first,
+        ...(created ? [property('dealname', DEAL_NAME)] : []),
         ...Object.entries(step.fields).map(([name, field]) => property(name, field)),
         property('dealstage', value.value),
       ];
       const body = JSON.stringify(events);
       const url = `${api}/webhooks/hubspot`;
-      const answer = z
-        .object({ results: z.array(WebhookAnswerSchema) })
-        .parse(await postWebhook(url, hubspotSignatureHeaders(secret, url, body), body));
+      const headers = hubspotSignatureHeaders(secret, url, body);
+      const answer = await postWebhook(url, headers, body, z.object({ results: z.array(WebhookAnswerSchema) }));
       const last = answer.results.at(-1);
       if (!last) throw new DemoError('POST /webhooks/hubspot answered no result for the move');
       return last;
