@@ -75,7 +75,7 @@ export interface CrmResponse {
 /** A CRM API at a fixed base URL with fixed auth headers (HubSpot, Pipedrive): JSON requests by path. */
 export class JsonApi {
   constructor(
-    readonly http: CrmHttp,
+    private readonly http: CrmHttp,
     private readonly baseUrl: string,
     private readonly headers: Record<string, string>,
   ) {}
@@ -85,8 +85,13 @@ export class JsonApi {
     return this.http.call(() => this.send(method, path, body));
   }
 
-  /** One exchange, not retried by itself (a write for {@link CrmHttp.writeOnce}). */
-  send(method: CrmJsonRequest['method'], path: string, body?: unknown): Promise<CrmResponse> {
+  /** A `POST` of something the CRM offers no idempotency key for, made at most once ({@link CrmHttp.writeOnce}). */
+  postOnce(path: string, body: unknown, find: () => Promise<boolean>, inDoubt?: boolean): Promise<CrmCallResult> {
+    return this.http.writeOnce(() => this.send('POST', path, body), find, inDoubt);
+  }
+
+  /** One exchange, not retried by itself. */
+  private send(method: CrmJsonRequest['method'], path: string, body?: unknown): Promise<CrmResponse> {
     return this.http.sendJson(this.request(method, path, body));
   }
 
@@ -318,7 +323,6 @@ function parseBody(text: string): unknown {
   }
 }
 
-/** A JSON object's string property, if it has one. */
 /** The array `name` of a JSON object body, or an empty one. */
 export function listField(body: unknown, name: string): unknown[] {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return [];
@@ -326,6 +330,7 @@ export function listField(body: unknown, name: string): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
+/** A JSON object's string property, if it has one. */
 export function stringField(body: unknown, name: string): string | undefined {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
   const value = (body as Record<string, unknown>)[name];

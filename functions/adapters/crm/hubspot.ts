@@ -53,11 +53,7 @@ export class HubSpotClient implements CrmClient {
         },
       ],
     };
-    return this.api.http.writeOnce(
-      () => this.api.send('POST', '/crm/v3/objects/notes', create),
-      () => this.hasNote(crmDealId, note.ref),
-      note.inDoubt,
-    );
+    return this.api.postOnce('/crm/v3/objects/notes', create, () => this.hasNote(crmDealId, note.ref), note.inDoubt);
   }
 
   /** Whether one of the deal's newest notes tells of `ref`: the deal's note ids, then their bodies. */

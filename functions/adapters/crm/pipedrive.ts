@@ -53,11 +53,7 @@ export class PipedriveClient implements CrmClient {
   addNote(crmDealId: string, note: CrmNote): Promise<CrmCallResult> {
     if (!DEAL_ID.test(crmDealId)) return Promise.resolve(notADealId(crmDealId));
     const create = { deal_id: Number(crmDealId), content: htmlNoteWithRef(note, NOTE_LIMIT) };
-    return this.api.http.writeOnce(
-      () => this.api.send('POST', '/api/v1/notes', create),
-      () => this.hasNote(crmDealId, note.ref),
-      note.inDoubt,
-    );
+    return this.api.postOnce('/api/v1/notes', create, () => this.hasNote(crmDealId, note.ref), note.inDoubt);
   }
 
   /** Whether one of the deal's newest notes tells of `ref`. */
