@@ -111,7 +111,7 @@ export async function writeBackToCrm(run: EffectRun): Promise<void> {
       }
     }
     if (plan.note) {
-      // The note is told by its decision, so a write that may have been stored is looked for before it is repeated.
+      // The note names its decision, so a write that may have been stored is looked for before it is repeated.
       const ref = `${pipelineId}#${decided.version}`;
       results.push(await client.addNote(dealId, { text: plan.note, ref, inDoubt }));
     }
