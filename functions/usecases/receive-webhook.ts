@@ -25,12 +25,17 @@ export async function receiveWebhook(request: APIGatewayProxyEventV2, services: 
   try {
     const webhook = toWebhookRequest(request, services);
     checkEnvelope(webhook, adapter);
-    const pipelineIds = services.pipelines.pipelineIds();
-    const configs = new Map(
-      await Promise.all(pipelineIds.map(async (id) => [id, (await services.pipelines.current(id)).config] as const)),
-    );
+    // The pipelines' configs and the secrets are read together: on a cold start each is a round trip of its own.
+    const [configs, secrets] = await Promise.all([
+      Promise.all(
+        services.pipelines
+          .pipelineIds()
+          .map(async (id) => [id, (await services.pipelines.current(id)).config] as const),
+      ).then((entries) => new Map(entries)),
+      loadSecrets(),
+    ]);
     const context = {
-      secrets: toWebhookSecrets(await loadSecrets()),
+      secrets: toWebhookSecrets(secrets),
       publicBaseUrl: services.publicBaseUrl,
       pipelines: (id: string) => configs.get(id),
     };
