@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dealAt, EXIT_FIELDS, getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
-import { launchChromium } from '../support/browser.ts';
+import { launchChromium, openCspCheckedPage } from '../support/browser.ts';
 import { reviewLink, waitForEmail } from '../support/mail.ts';
 
 /**
@@ -31,20 +31,7 @@ afterAll(async () => {
   await browser?.close();
 });
 
-/**
- * A fresh page that collects in `blocked` what the pages' Content-Security-Policy made Chromium refuse (a style, a
- * form post): the pages must work under their own policy.
- */
-async function openPage(options: typeof PHONE | typeof MAIL_CLIENT): Promise<{ page: Page; blocked: string[] }> {
-  const context = await browser.newContext(options);
-  contexts.push(context);
-  const page = await context.newPage();
-  const blocked: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error' && message.text().includes('Content Security Policy')) blocked.push(message.text());
-  });
-  return { page, blocked };
-}
+const openPage = (options: typeof PHONE | typeof MAIL_CLIENT) => openCspCheckedPage(browser, options, contexts);
 
 /** Presses a form button and waits for the page it leads to; returns that page's HTTP status. */
 async function press(page: Page, name: 'Approve' | 'Reject'): Promise<number> {

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_FIELDS, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
-import { launchChromium } from '../support/browser.ts';
+import { launchChromium, openCspCheckedPage } from '../support/browser.ts';
 import { decide, reviewLink, waitForEmail } from '../support/mail.ts';
 
 /**
@@ -128,13 +128,7 @@ afterAll(async () => {
 
 /** A page that records what the Content-Security-Policy blocked and whether any dialog (an injected alert) opened. */
 async function openPage(options: typeof PHONE | typeof DESKTOP) {
-  const context = await browser.newContext(options);
-  contexts.push(context);
-  const page = await context.newPage();
-  const blocked: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error' && message.text().includes('Content Security Policy')) blocked.push(message.text());
-  });
+  const { page, blocked } = await openCspCheckedPage(browser, options, contexts);
   page.on('dialog', (dialog) => {
     blocked.push(`dialog: ${dialog.message()}`);
     void dialog.dismiss();
