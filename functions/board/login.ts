@@ -3,9 +3,9 @@ import type { MiddlewareObj } from '@middy/core';
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { ENV, optionalEnv } from '../adapters/environment.ts';
-import { htmlResponse } from '../core/approval-pages.ts';
-import { boardProblemPage } from '../core/board-pages.ts';
 import type { HttpResult } from '../http/responses.ts';
+import { boardProblemPage } from '../views/board-pages.ts';
+import { htmlResponse } from '../views/page.ts';
 
 /**
  * The board's login in the cloud (CONTRACT section 10): Cognito's hosted UI with the authorization code flow and

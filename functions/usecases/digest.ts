@@ -1,6 +1,6 @@
 import { cardFields, daysBetween, staleCutoff } from '../core/board.ts';
 import type { Approval, Fields } from '../core/deal.ts';
-import { ownerDigestEmail, type StageCount, type StaleDeal, summaryDigestEmail } from '../core/digest-emails.ts';
+import { ownerDigestEmail, type StageCount, type StaleDeal, summaryDigestEmail } from '../views/digest-emails.ts';
 import type { EffectServices } from './effect-services.ts';
 
 /** How many of the stalest deals the pipeline summary names. */

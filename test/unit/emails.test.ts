@@ -1,18 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Approval, Deal } from '../../functions/core/deal.ts';
+import { requireStage } from '../../functions/core/stages.ts';
+import type { EmailMessage } from '../../functions/views/email-layout.ts';
 import {
   approvalDecidedEmail,
   approvalExpiredEmail,
   approvalRequestEmail,
-  dealAmount,
   dealClosedEmail,
-  type EmailMessage,
   NoOwnerEmailError,
   ownerApprovalsRequestedEmail,
   stageEntryEmail,
-} from '../../functions/core/emails.ts';
-import { requireStage } from '../../functions/core/stages.ts';
+} from '../../functions/views/emails.ts';
+import { dealAmount } from '../../functions/views/wording.ts';
 import { dealAwaitingApprovals, pipeline } from '../support/approval-fakes.ts';
 
 const { config } = pipeline;

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { requiredExitApprovals } from '../../../functions/core/approval-gate.ts';
-import { reviewPage } from '../../../functions/core/approval-pages.ts';
 import { readCondition } from '../../../functions/core/criteria.ts';
 import type { Deal, Decision } from '../../../functions/core/deal.ts';
 import { ApprovalNotPendingError, decideApproval } from '../../../functions/core/decide.ts';
 import { requireStage } from '../../../functions/core/stages.ts';
+import { reviewPage } from '../../../functions/views/approval-pages.ts';
 import { dealIn, EXIT_FIELDS, grant, pipeline, send, Timeline } from './scenario.ts';
 
 const { config } = pipeline;
