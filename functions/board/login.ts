@@ -8,10 +8,10 @@ import { boardProblemPage } from '../views/board-pages.ts';
 import { htmlResponse } from '../views/page.ts';
 
 /**
- * The board's login in the cloud (CONTRACT section 10): Cognito's hosted UI with the authorization code flow and
- * PKCE. The session is the access token in an `HttpOnly; Secure; SameSite=Lax` cookie, verified with aws-jwt-verify
- * on every request; a request without a valid one is redirected to the login and gets no deal data. Locally no
- * user pool is configured and the board is open on loopback, like the read API.
+ * The board's login in the cloud: Cognito's hosted UI with the authorization code flow and PKCE. The session is the
+ * access token in an `HttpOnly; Secure; SameSite=Lax` cookie, verified with aws-jwt-verify on every request; a request
+ * without a valid one is redirected to the login and gets no deal data. Locally no user pool is configured and the
+ * board is open on loopback, like the read API.
  */
 
 export const SESSION_COOKIE = 'stageflow_session';

@@ -9,9 +9,8 @@ import { bulletList, type ErrorPages, factList, htmlDocument } from './page.ts';
 import { dealAmount, formatMoney, formatTime, personLabel, shortName } from './wording.ts';
 
 /**
- * The board's pages: server-rendered HTML with every value escaped, no script, charts drawn as
- * inline SVG. They are served with the strict headers every page carries (`PAGE_HEADERS`), so they load nothing from
- * anywhere. Laid out for a phone first: columns stack on a narrow screen and sit side by side on a wide one; every
+ * The board's pages: server-rendered HTML with every value escaped, no script, charts drawn as inline SVG. They are
+ * served with the strict headers every page carries (`PAGE_HEADERS`), so they load nothing from anywhere. Laid out for a phone first: columns stack on a narrow screen and sit side by side on a wide one; every
  * control is a link or a native form field, so the keyboard reaches all of it.
  */
 

@@ -1,4 +1,5 @@
 import escapeHtml from 'escape-html';
+import type { Fact } from './wording.ts';
 
 /**
  * The one layout of every email: its content rendered once as plain text and once as HTML, so both always say the
@@ -19,8 +20,8 @@ export interface EmailContent {
   subject: string;
   heading: string;
   paragraphs: string[];
-  /** Label and value; a null value (unknown) is left out. */
-  facts: [label: string, value: string | null][];
+  /** The facts table; a fact with a null value (unknown) is left out. */
+  facts: Fact[];
   /** Empty lists are left out. */
   lists?: { title: string; items: string[] }[];
   /** The one link of the email, if any. */

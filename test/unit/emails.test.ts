@@ -111,7 +111,7 @@ describe('approvalRequestEmail', () => {
     expect(email.subject).toBe('Approval needed: <script>alert(1)</script> Bcc: victim@example.com — Finance');
   });
 
-  it('strips bidirectional and invisible control characters from the subject (issue 13 item 9)', () => {
+  it('strips bidirectional and invisible control characters from the subject', () => {
     const deal = dealAwaitingApprovals({ dealName: 'Acme\u202Egnp.exe\u200F\u0000\u200B\u2066 rollout\uFEFF' });
     expect(requestEmail(deal).subject).toBe('Approval needed: Acmegnp.exe rollout — Finance');
   });
