@@ -1,5 +1,5 @@
 import { type SESClient, SendEmailCommand } from '@aws-sdk/client-ses';
-import type { EmailMessage } from '../core/emails.ts';
+import type { EmailMessage } from '../views/email-layout.ts';
 
 /** SES, for the emails Stageflow sends (approval requests, reminders, owner notifications). */
 export class Mailer {

@@ -3,11 +3,12 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { htmlResponse, problemPage } from '../core/approval-pages.ts';
+import { htmlErrors } from '../http/html-errors.ts';
 import type { HttpResult } from '../http/responses.ts';
 import { decideApproval, readApprovalForm, showApproval } from '../usecases/review-approval.ts';
 import { servicesFromEnvironment } from '../usecases/services.ts';
-import { htmlErrors } from './html-errors.ts';
+import { problemPage } from '../views/approval-pages.ts';
+import { htmlResponse } from '../views/page.ts';
 
 const logger = new Logger({ serviceName: 'stageflow-approvals' });
 const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-approvals' });

@@ -7,10 +7,10 @@ import { dynamoDb } from '../adapters/aws-clients.ts';
 import { ENV, requireEnv } from '../adapters/environment.ts';
 import { InsightsStore } from '../adapters/insights-store.ts';
 import { NotFoundError } from '../core/errors.ts';
+import { boardErrors } from '../http/html-errors.ts';
 import type { HttpResult } from '../http/responses.ts';
 import { showBoard, showDeal, showInsights } from '../usecases/board.ts';
 import { servicesFromEnvironment } from '../usecases/services.ts';
-import { boardErrors } from './html-errors.ts';
 import { boardLogin, loginSettingsFromEnvironment } from './login.ts';
 
 const logger = new Logger({ serviceName: 'stageflow-board' });

@@ -3,15 +3,15 @@ import type { MiddlewareObj } from '@middy/core';
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { ENV, optionalEnv } from '../adapters/environment.ts';
-import { htmlResponse } from '../core/approval-pages.ts';
-import { boardProblemPage } from '../core/board-pages.ts';
 import type { HttpResult } from '../http/responses.ts';
+import { boardProblemPage } from '../views/board-pages.ts';
+import { htmlResponse } from '../views/page.ts';
 
 /**
- * The board's login in the cloud (CONTRACT section 10): Cognito's hosted UI with the authorization code flow and
- * PKCE. The session is the access token in an `HttpOnly; Secure; SameSite=Lax` cookie, verified with aws-jwt-verify
- * on every request; a request without a valid one is redirected to the login and gets no deal data. Locally no
- * user pool is configured and the board is open on loopback, like the read API.
+ * The board's login in the cloud: Cognito's hosted UI with the authorization code flow and PKCE. The session is the
+ * access token in an `HttpOnly; Secure; SameSite=Lax` cookie, verified with aws-jwt-verify on every request; a request
+ * without a valid one is redirected to the login and gets no deal data. Locally no user pool is configured and the
+ * board is open on loopback, like the read API.
  */
 
 export const SESSION_COOKIE = 'stageflow_session';

@@ -1,49 +1,18 @@
-import { criterionHolds, unmetCriteria } from './criteria.ts';
+import { AMOUNT_FIELDS, amountOf, CURRENCY_FIELDS } from './amount.ts';
+import { criterionHolds } from './criteria.ts';
 import type { Deal, Fields } from './deal.ts';
-import { dealAmount } from './emails.ts';
 import type { Criterion, PipelineConfig, StageConfig } from './pipeline-config.ts';
 
 /**
- * What the board shows about deals, as plain data computed from deals and their stage config: cards, columns, the
- * exit-criteria checklist, and the insight figures computed from the read model's counters. No I/O, no HTML.
+ * The board's read model, as plain data computed from deals and their stage config: staleness, the fields a card
+ * reads, column totals kept as counters, the exit-criteria checklist, and the insight figures computed from the read
+ * model's counters. No I/O, no wording; `functions/views/` turns these into pages.
  */
 
 const DAY_MS = 86_400_000;
 
-/** The deal fields that hold an amount and its currency (the CRMs' names): the board reads only these and the criteria. */
-export const AMOUNT_FIELDS = [
-  'amount',
-  'Amount',
-  'value',
-  'currency',
-  'deal_currency_code',
-  'CurrencyIsoCode',
-] as const;
-
 /** The deal fields a CRM keeps the reason of a lost deal in: generic/Stageflow, Pipedrive, HubSpot, Salesforce. */
 export const LOST_REASON_FIELDS = ['lostReason', 'lost_reason', 'closed_lost_reason', 'Loss_Reason__c'] as const;
-
-/** The part of a deal a card needs (what the board reads from the stage index). */
-export type CardDeal = Pick<Deal, 'dealId'> & Partial<Deal>;
-
-/** One deal on the board. */
-export interface BoardCard {
-  dealId: string;
-  name: string;
-  owner: string | null;
-  ownerEmail: string | null;
-  amount: string | null;
-  /** The amount as a number, for the column total; null when the deal has none or it is not a number. */
-  amountValue: number | null;
-  currency: string | null;
-  /** Whole days since the deal entered its stage (the CRM's time of the move). */
-  daysInStage: number;
-  openCriteria: number;
-  pendingApprovals: number;
-  /** The stage a move waits to go to, once its approvals are granted. */
-  waitingFor: string | null;
-  stale: boolean;
-}
 
 /** Whole days from `since` to `now`, never negative (a CRM clock slightly ahead of ours). */
 export function daysBetween(since: string, now: Date): number {
@@ -68,40 +37,7 @@ export function cardFields(stageKey: string, configs: readonly PipelineConfig[])
   const criteria = configs.flatMap(
     (config) => config.stages.find((stage) => stage.key === stageKey)?.exitCriteria ?? [],
   );
-  return [...new Set([...AMOUNT_FIELDS, ...criteria.map((criterion) => criterion.field)])];
-}
-
-/** A deal as a card, judged under its own config version's stage (`stage`). */
-export function boardCard(deal: CardDeal, stage: StageConfig, now: Date): BoardCard {
-  const fields: Fields = deal.fields ?? {};
-  const amount = dealAmount({ fields } as Deal);
-  const { value: amountValue, currency } = amountOf(fields);
-  return {
-    dealId: deal.dealId,
-    name: deal.dealName || deal.dealId,
-    owner: deal.owner?.name || deal.owner?.email || null,
-    ownerEmail: deal.owner?.email ?? null,
-    amount,
-    amountValue,
-    currency,
-    daysInStage: deal.stageEventAt ? daysBetween(deal.stageEventAt, now) : 0,
-    openCriteria: stage.closed ? 0 : unmetCriteria(stage.exitCriteria, fields).length,
-    pendingApprovals: (deal.approvals ?? []).filter((approval) => approval.status === 'pending').length,
-    waitingFor: deal.pendingMove?.to ?? null,
-    stale: isStale(stage, deal.stageEventAt, now),
-  };
-}
-
-/** A deal's amount as a number and its ISO currency, when the CRM sent them. */
-export function amountOf(fields: Fields): { value: number | null; currency: string | null } {
-  const raw = AMOUNT_FIELDS.slice(0, 3)
-    .map((field) => fields[field])
-    .find((value) => value !== undefined && value !== null && value !== '');
-  const value = raw === undefined ? null : Number(raw);
-  const currency = AMOUNT_FIELDS.slice(3)
-    .map((field) => fields[field])
-    .find((code): code is string => typeof code === 'string' && /^[A-Z]{3}$/.test(code));
-  return { value: value !== null && Number.isFinite(value) ? value : null, currency: currency ?? null };
+  return [...new Set([...AMOUNT_FIELDS, ...CURRENCY_FIELDS, ...criteria.map((criterion) => criterion.field)])];
 }
 
 /** A column's deal count and amount total: in its one currency when every amount shares it, else a plain sum. */
@@ -109,17 +45,6 @@ export interface ColumnTotal {
   count: number;
   total: number;
   currency: string | null;
-}
-
-export function columnTotal(cards: readonly BoardCard[]): ColumnTotal {
-  const amounts = cards.filter((card) => card.amountValue !== null);
-  const currencies = new Set(amounts.map((card) => card.currency));
-  const [only] = currencies;
-  return {
-    count: cards.length,
-    total: amounts.reduce((sum, card) => sum + (card.amountValue ?? 0), 0),
-    currency: currencies.size === 1 && only ? only : null,
-  };
 }
 
 /**

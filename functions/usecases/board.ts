@@ -1,15 +1,10 @@
 import * as z from 'zod';
 import type { InsightsStore } from '../adapters/insights-store.ts';
-import { htmlResponse } from '../core/approval-pages.ts';
-import {
-  boardCard,
-  cardFields,
-  columnTotalFrom,
-  exitChecklist,
-  insightsFrom,
-  isStale,
-  staleCutoff,
-} from '../core/board.ts';
+import { cardFields, columnTotalFrom, exitChecklist, insightsFrom, isStale, staleCutoff } from '../core/board.ts';
+import { BadRequestError, NotFoundError } from '../core/errors.ts';
+import type { PipelineConfig, StageConfig, VersionedPipeline } from '../core/pipeline-config.ts';
+import type { HttpResult } from '../http/responses.ts';
+import { boardCard } from '../views/board-cards.ts';
 import {
   type BoardColumn,
   boardPage,
@@ -17,10 +12,8 @@ import {
   insightsPage,
   MAX_CARDS_PER_COLUMN,
   type PipelineRef,
-} from '../core/board-pages.ts';
-import { BadRequestError, NotFoundError } from '../core/errors.ts';
-import type { PipelineConfig, StageConfig, VersionedPipeline } from '../core/pipeline-config.ts';
-import type { HttpResult } from '../http/responses.ts';
+} from '../views/board-pages.ts';
+import { htmlResponse } from '../views/page.ts';
 import type { Services } from './services.ts';
 
 /** What the board's use cases need: the common services and the insights read model. */

@@ -1,9 +1,9 @@
 import type { CrmCallResult } from '../adapters/crm/types.ts';
 import type { LastDecision, StoredDeal } from '../adapters/deal-repository.ts';
 import type { Approval, Decision, HistoryEntry } from '../core/deal.ts';
-import { missingFieldLines, personLabel } from '../core/emails.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { crmStageValue } from '../sources/crm-maps.ts';
+import { missingFieldLines, personLabel } from '../views/wording.ts';
 import type { DealChange } from './deal-change.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { type EffectRun, enteredStage } from './side-effects.ts';

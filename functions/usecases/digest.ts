@@ -1,6 +1,6 @@
 import { cardFields, daysBetween, staleCutoff } from '../core/board.ts';
 import type { Approval, Fields } from '../core/deal.ts';
-import { ownerDigestEmail, type StageCount, type StaleDeal, summaryDigestEmail } from '../core/digest-emails.ts';
+import { ownerDigestEmail, type StageCount, type StaleDeal, summaryDigestEmail } from '../views/digest-emails.ts';
 import type { EffectServices } from './effect-services.ts';
 
 /** How many of the stalest deals the pipeline summary names. */
@@ -14,9 +14,9 @@ export interface DigestReport {
 }
 
 /**
- * The stale-deal digest (CONTRACT section 10), for every pipeline: each owner with stale deals gets one email listing
- * them with what each still needs; the pipeline's `digest.to` addresses get the summary. Stale deals are read as a key
- * range of the stage index (entered before now − staleAfterDays), never by scanning.
+ * The stale-deal digest, for every pipeline: each owner with stale deals gets one email listing them with what each
+ * still needs; the pipeline's `digest.to` addresses get the summary. Stale deals are read as a key range of the stage
+ * index (entered before now − staleAfterDays), never by scanning.
  */
 export async function sendDigest(
   services: Pick<EffectServices, 'deals' | 'pipelines' | 'mailer' | 'clock' | 'publicBaseUrl'>,

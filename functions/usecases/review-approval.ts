@@ -2,24 +2,24 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import * as z from 'zod';
 import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
+import { approvalTokenMatches } from '../core/approval-token.ts';
+import type { Decision } from '../core/deal.ts';
+import { decideApproval as decideOnDeal } from '../core/decide.ts';
+import { UnsupportedMediaTypeError } from '../core/errors.ts';
+import type { VersionedPipeline } from '../core/pipeline-config.ts';
+import { requireStage, stageOf } from '../core/stages.ts';
+import { type HttpResult, rawBody } from '../http/responses.ts';
 import {
   type ApprovalView,
   alreadyDecidedPage,
   confirmationPage,
   expiredPage,
-  htmlResponse,
   MAX_COMMENT_LENGTH,
   notFoundPage,
   reviewPage,
-} from '../core/approval-pages.ts';
-import { approvalTokenMatches } from '../core/approval-token.ts';
-import type { Decision } from '../core/deal.ts';
-import { decideApproval as decideOnDeal } from '../core/decide.ts';
-import { personLabel } from '../core/emails.ts';
-import { UnsupportedMediaTypeError } from '../core/errors.ts';
-import type { VersionedPipeline } from '../core/pipeline-config.ts';
-import { requireStage, stageOf } from '../core/stages.ts';
-import { type HttpResult, rawBody } from '../http/responses.ts';
+} from '../views/approval-pages.ts';
+import { htmlResponse } from '../views/page.ts';
+import { personLabel } from '../views/wording.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
 

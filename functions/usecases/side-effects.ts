@@ -4,6 +4,8 @@ import { loadSecrets } from '../adapters/secrets.ts';
 import { hashApprovalToken, newApprovalToken } from '../core/approval-token.ts';
 import type { Approval } from '../core/deal.ts';
 import { openExitCriteria } from '../core/decide.ts';
+import type { VersionedPipeline } from '../core/pipeline-config.ts';
+import { requireStage } from '../core/stages.ts';
 import {
   approvalCancelledEmail,
   approvalDecidedEmail,
@@ -14,9 +16,7 @@ import {
   ownerApprovalsCancelledEmail,
   ownerApprovalsRequestedEmail,
   stageEntryEmail,
-} from '../core/emails.ts';
-import type { VersionedPipeline } from '../core/pipeline-config.ts';
-import { requireStage } from '../core/stages.ts';
+} from '../views/emails.ts';
 import { writeBackToCrm } from './crm-write-back.ts';
 import type { DealChange } from './deal-change.ts';
 import type { EffectServices } from './effect-services.ts';

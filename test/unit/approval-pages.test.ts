@@ -1,16 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { Approval, Deal } from '../../functions/core/deal.ts';
+import { requireStage } from '../../functions/core/stages.ts';
 import {
   type ApprovalView,
   alreadyDecidedPage,
   confirmationPage,
   expiredPage,
-  htmlResponse,
   notFoundPage,
   reviewPage,
-} from '../../functions/core/approval-pages.ts';
-import type { Approval, Deal } from '../../functions/core/deal.ts';
-import { requireStage } from '../../functions/core/stages.ts';
+} from '../../functions/views/approval-pages.ts';
+import { htmlResponse } from '../../functions/views/page.ts';
 import { dealAwaitingApprovals, pipeline } from '../support/approval-fakes.ts';
 
 const { config } = pipeline;

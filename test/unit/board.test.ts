@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import {
-  boardCard,
-  COUNTER,
-  cardFields,
-  columnTotal,
-  exitChecklist,
-  insightsFrom,
-  isStale,
-  percentile,
-} from '../../functions/core/board.ts';
-import { boardPage, dealPage, insightsPage, MAX_CARDS_PER_COLUMN } from '../../functions/core/board-pages.ts';
+import { COUNTER, cardFields, exitChecklist, insightsFrom, isStale, percentile } from '../../functions/core/board.ts';
 import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
 import type { Deal } from '../../functions/core/deal.ts';
+import { boardCard, columnTotal } from '../../functions/views/board-cards.ts';
+import { boardPage, dealPage, insightsPage, MAX_CARDS_PER_COLUMN } from '../../functions/views/board-pages.ts';
 
 const { config } = loadPipelineConfig('stage-config/default.yaml');
 const stage = (key: string) => {

@@ -1,18 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Approval, Deal } from '../../functions/core/deal.ts';
+import { requireStage } from '../../functions/core/stages.ts';
+import type { EmailMessage } from '../../functions/views/email-layout.ts';
 import {
   approvalDecidedEmail,
   approvalExpiredEmail,
   approvalRequestEmail,
-  dealAmount,
   dealClosedEmail,
-  type EmailMessage,
   NoOwnerEmailError,
   ownerApprovalsRequestedEmail,
   stageEntryEmail,
-} from '../../functions/core/emails.ts';
-import { requireStage } from '../../functions/core/stages.ts';
+} from '../../functions/views/emails.ts';
+import { dealAmount } from '../../functions/views/wording.ts';
 import { dealAwaitingApprovals, pipeline } from '../support/approval-fakes.ts';
 
 const { config } = pipeline;
@@ -111,7 +111,7 @@ describe('approvalRequestEmail', () => {
     expect(email.subject).toBe('Approval needed: <script>alert(1)</script> Bcc: victim@example.com — Finance');
   });
 
-  it('strips bidirectional and invisible control characters from the subject (issue 13 item 9)', () => {
+  it('strips bidirectional and invisible control characters from the subject', () => {
     const deal = dealAwaitingApprovals({ dealName: 'Acme\u202Egnp.exe\u200F\u0000\u200B\u2066 rollout\uFEFF' });
     expect(requestEmail(deal).subject).toBe('Approval needed: Acmegnp.exe rollout — Finance');
   });

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { requiredExitApprovals } from '../../../functions/core/approval-gate.ts';
-import { reviewPage } from '../../../functions/core/approval-pages.ts';
 import { readCondition } from '../../../functions/core/criteria.ts';
 import type { Deal, Decision } from '../../../functions/core/deal.ts';
 import { ApprovalNotPendingError, decideApproval } from '../../../functions/core/decide.ts';
 import { requireStage } from '../../../functions/core/stages.ts';
+import { reviewPage } from '../../../functions/views/approval-pages.ts';
 import { dealIn, EXIT_FIELDS, grant, pipeline, send, Timeline } from './scenario.ts';
 
 const { config } = pipeline;
@@ -18,7 +18,7 @@ const dealOf = (d: Decision): Deal => {
 /** Values a CRM or a careless sender may put in a numeric field, none of which reads as a plain number. */
 const UNREADABLE_DISCOUNTS: unknown[] = ['30%', '30,5', '1e999', '0x1E', '３０', [30], { value: 30 }, true, 'thirty'];
 
-describe('a condition that cannot read its field fails closed (issue 13 item 4)', () => {
+describe('a condition that cannot read its field fails closed', () => {
   it.each(UNREADABLE_DISCOUNTS.map((value) => [JSON.stringify(value), value]))(
     'discountPercent %s asks the sales manager and says why',
     (_label, discountPercent) => {
@@ -65,7 +65,7 @@ describe('a condition that cannot read its field fails closed (issue 13 item 4)'
   });
 });
 
-describe('an approval is tied to the values it approves (issue 13 item 5)', () => {
+describe('an approval is tied to the values it approves', () => {
   const askedAt25 = (tl: Timeline) => {
     const d = send(tl, dealIn('propose', tl), 'negotiate', { ...EXIT_FIELDS.propose, discountPercent: 25 });
     expect(d.outcome).toBe('pending_approval');

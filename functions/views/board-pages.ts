@@ -1,23 +1,16 @@
 import escapeHtml from 'escape-html';
-import { htmlDocument } from './approval-pages.ts';
-import {
-  type BoardCard,
-  type ChecklistItem,
-  type ColumnTotal,
-  columnTotal,
-  daysBetween,
-  type Insights,
-} from './board.ts';
-import { describeCriterion } from './criteria.ts';
-import type { Deal, HistoryEntry } from './deal.ts';
-import { dealAmount, formatTime, personLabel } from './emails.ts';
-import { amountFormat } from './formatters.ts';
-import type { PipelineConfig, StageConfig } from './pipeline-config.ts';
+import { type ChecklistItem, type ColumnTotal, daysBetween, type Insights } from '../core/board.ts';
+import { describeCriterion } from '../core/criteria.ts';
+import type { Deal, HistoryEntry } from '../core/deal.ts';
+import type { PipelineConfig, StageConfig } from '../core/pipeline-config.ts';
+import { type BoardCard, columnTotal } from './board-cards.ts';
+import { barChart } from './charts.ts';
+import { bulletList, type ErrorPages, factList, htmlDocument } from './page.ts';
+import { dealAmount, formatMoney, formatTime, personLabel, shortName } from './wording.ts';
 
 /**
- * The board's pages (CONTRACT section 10): server-rendered HTML with every value escaped, no script, charts drawn as
- * inline SVG. They are served with the approval pages' strict headers (`PAGE_HEADERS`), so they load nothing from
- * anywhere. Laid out for a phone first: columns stack on a narrow screen and sit side by side on a wide one; every
+ * The board's pages: server-rendered HTML with every value escaped, no script, charts drawn as inline SVG. They are
+ * served with the strict headers every page carries (`PAGE_HEADERS`), so they load nothing from anywhere. Laid out for a phone first: columns stack on a narrow screen and sit side by side on a wide one; every
  * control is a link or a native form field, so the keyboard reaches all of it.
  */
 
@@ -80,7 +73,7 @@ export function boardPage(view: BoardView): string {
 function boardColumn(column: BoardColumn, pipeline: PipelineRef): string {
   const { stage, cards } = column;
   const { count, total, currency } = column.totals ?? columnTotal(cards);
-  const totalText = amountFormat(currency ?? undefined).format(total);
+  const totalText = formatMoney(total, currency);
   const label = column.recentDays === undefined ? '' : ` · last ${column.recentDays} days`;
   const shown = cards.slice(0, MAX_CARDS_PER_COLUMN);
   const more =
@@ -139,7 +132,7 @@ export function dealPage(view: DealPageView): string {
   const { pipeline, deal, stage, config, checklist, history, stale, now } = view;
   const stageName = (key: string | null) => (key ? (config.stages.find((s) => s.key === key)?.name ?? key) : '');
   const days = daysBetween(deal.stageEventAt, now);
-  const facts = definitionList([
+  const facts = factList([
     ['Deal id', deal.dealId],
     ['Owner', personLabel(deal.owner)],
     ['Amount', dealAmount(deal)],
@@ -175,13 +168,13 @@ export function dealPage(view: DealPageView): string {
           .toReversed()
           .map((entry) => timelineEntry(entry, stageName))
           .join('')}</ol>`;
-  return layout(deal.dealName ?? deal.dealId, pipeline, 'deal', [
+  return layout(shortName(deal), pipeline, 'deal', [
     stale ? `<p class="problem">Stale: longer than ${stage.staleAfterDays} days in ${escapeHtml(stage.name)}.</p>` : '',
     facts,
     `<h2>${escapeHtml(stage.name)}: what it means</h2>`,
     `<p>${escapeHtml(stage.definition)}</p>`,
-    bulletList('Goals', stage.goals),
-    bulletList('Actions', stage.actions),
+    bulletList('Goals', stage.goals, 'h3'),
+    bulletList('Actions', stage.actions, 'h3'),
     `<h2>Exit criteria <span class="badge">${open} open</span></h2>`,
     checklistHtml,
     '<h2>Approvals</h2>',
@@ -306,47 +299,6 @@ export function insightsPage(view: InsightsView): string {
   ]);
 }
 
-interface Bar {
-  label: string;
-  value: number;
-  /** A second, lighter bar drawn behind the first (e.g. the 90th percentile behind the median). */
-  second?: number;
-  note: string;
-}
-
-/**
- * A horizontal bar chart as inline SVG: one row per bar with its label and its figure in words, so it reads at a
- * glance and to a screen reader (the SVG is an image with a title; the figures are also in its text).
- */
-function barChart(id: string, title: string, bars: Bar[]): string {
-  const rowHeight = 34;
-  const labelWidth = 150;
-  const barWidth = 300;
-  const noteWidth = 240;
-  const width = labelWidth + barWidth + noteWidth;
-  const max = Math.max(1, ...bars.flatMap((bar) => [bar.value, bar.second ?? 0]));
-  const scale = (value: number) => Math.max(value > 0 ? 2 : 0, Math.round((value / max) * barWidth));
-  const rows = bars.map((bar, index) => {
-    const y = index * rowHeight;
-    const label = bar.label.length > 22 ? `${bar.label.slice(0, 21)}…` : bar.label;
-    return [
-      `<text x="0" y="${y + 21}" class="label">${escapeHtml(label)}</text>`,
-      bar.second !== undefined
-        ? `<rect x="${labelWidth}" y="${y + 6}" width="${scale(bar.second)}" height="20" rx="3" class="bar2"/>`
-        : '',
-      `<rect x="${labelWidth}" y="${y + 6}" width="${scale(bar.value)}" height="20" rx="3" class="bar"/>`,
-      `<text x="${labelWidth + barWidth + 8}" y="${y + 21}" class="note">${escapeHtml(bar.note)}</text>`,
-    ].join('');
-  });
-  const height = Math.max(rowHeight, bars.length * rowHeight);
-  return (
-    `<figure class="chart"><svg id="chart-${id}" role="img" aria-labelledby="chart-${id}-title" ` +
-    `viewBox="0 0 ${width} ${height}" width="100%" preserveAspectRatio="xMinYMin meet">` +
-    `<title id="chart-${id}-title">${escapeHtml(title)}: ${escapeHtml(bars.map((b) => `${b.label} ${b.note}`).join('; '))}</title>` +
-    `${rows.join('')}</svg><figcaption>${escapeHtml(title)}</figcaption></figure>`
-  );
-}
-
 /** A refusal or an unknown deal or pipeline: a title and a sentence that says what to do. */
 export function boardProblemPage(title: string, message: string): string {
   return layout(title, null, 'problem', [
@@ -355,15 +307,13 @@ export function boardProblemPage(title: string, message: string): string {
   ]);
 }
 
-function definitionList(rows: [label: string, value: string | null][]): string {
-  const shown = rows.filter((row): row is [string, string] => row[1] !== null);
-  return `<dl>${shown.map(([label, value]) => `<dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd>`).join('')}</dl>`;
-}
-
-function bulletList(title: string, items: string[]): string {
-  if (items.length === 0) return '';
-  return `<h3>${escapeHtml(title)}</h3><ul>${items.map((item) => `<li>${escapeHtml(item)}</li>`).join('')}</ul>`;
-}
+/** What the board answers when a request fails; a refusal keeps its status and says what is wrong. */
+export const boardErrorPages: ErrorPages = {
+  notFound: (error) => boardProblemPage('Not found', error.message),
+  problem: boardProblemPage,
+  failureAdvice: 'The page could not be shown. Reload it in a minute.',
+  failureLog: 'board request failed',
+};
 
 function table(headings: string[], rows: string[][]): string {
   const head = headings.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join('');
@@ -372,7 +322,6 @@ function table(headings: string[], rows: string[][]): string {
 }
 
 const STYLE = `
-*{box-sizing:border-box}
 body{margin:0;background:#f3f4f6;color:#111;font:15px/1.45 -apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif}
 header{background:#1f2937;color:#fff;padding:10px 16px;display:flex;flex-wrap:wrap;gap:4px 16px;align-items:center}
 header a{color:#fff}
@@ -380,7 +329,6 @@ header .brand{font-weight:700;margin-right:8px}
 header a[aria-current]{font-weight:700;text-decoration:none;border-bottom:2px solid #93c5fd}
 main{padding:16px;max-width:1600px;margin:0 auto}
 h1{font-size:22px;margin:0 0 12px;overflow-wrap:anywhere}
-h2{font-size:17px;margin:20px 0 8px}
 h3{font-size:15px;margin:14px 0 6px}
 a{color:#1d4ed8}
 a:focus-visible,button:focus-visible,input:focus-visible,[tabindex]:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
@@ -405,8 +353,6 @@ a:focus-visible,button:focus-visible,input:focus-visible,[tabindex]:focus-visibl
 .pending{color:#1e40af}
 .empty,.more{color:#555;font-size:13px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 12px;margin:12px 0;background:#fff;padding:12px;border-radius:8px}
-dt{color:#555}
-dd{margin:0;overflow-wrap:anywhere}
 .checklist{list-style:none;padding:0;display:grid;gap:6px}
 .checklist li{background:#fff;border-radius:6px;padding:8px 10px}
 .mark{display:inline-block;min-width:44px;text-align:center;border-radius:4px;font-size:12px;font-weight:700;color:#fff;padding:0 6px}
@@ -421,7 +367,6 @@ th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e5e7eb;vertical-a
 .timeline li{background:#fff;border-radius:6px;padding:8px 10px;border-left:4px solid #9ca3af;overflow-wrap:anywhere}
 .timeline li.refused{border-left-color:#c62828}
 .reasons{margin:4px 0 0;padding-left:18px;color:#8a1c14}
-.problem{background:#fdecea;border:1px solid #d93025;color:#8a1c14;padding:10px 12px;border-radius:6px}
 .tiles{display:flex;flex-wrap:wrap;gap:12px}
 .tile{background:#fff;border-radius:8px;padding:12px 16px;min-width:180px}
 .tile p{margin:0}

@@ -1,37 +1,13 @@
 import escapeHtml from 'escape-html';
-import type { Approval, Deal } from './deal.ts';
-import { type Approver, approvedValues, dealAmount, dealTitle, formatTime, personLabel } from './emails.ts';
-import type { StageConfig } from './pipeline-config.ts';
+import type { Approval, Deal } from '../core/deal.ts';
+import type { StageConfig } from '../core/pipeline-config.ts';
+import { bulletList, type ErrorPages, factList, htmlDocument } from './page.ts';
+import { type Approver, approvalFacts, dealTitle, formatTime, shortName } from './wording.ts';
 
 /**
  * The approval pages an approver sees after clicking the emailed link: plain HTML that works on a phone, without
  * JavaScript or external assets. Every value from a deal or a config is escaped.
  */
-
-/** An HTTP answer carrying one page; structurally an API Gateway result. */
-export interface HtmlResponse {
-  statusCode: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/**
- * The pages load nothing and may only post back to this origin; the link's token must not leak through a referrer,
- * a frame or a cache.
- */
-export const PAGE_HEADERS: Readonly<Record<string, string>> = {
-  'content-type': 'text/html; charset=utf-8',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-};
-
-/** A page as an HTTP answer with the security headers every approval page carries. */
-export function htmlResponse(statusCode: number, page: string, headers: Record<string, string> = {}): HtmlResponse {
-  return { statusCode, headers: { ...PAGE_HEADERS, ...headers }, body: page };
-}
 
 /** What the pages show about one approval request. */
 export interface ApprovalView {
@@ -60,21 +36,12 @@ export function reviewPage(
       'it moves once every approval it needs is granted.</p>'
     : '';
   return layout(
-    `Approve or reject: ${deal.dealName ?? deal.dealId}`,
+    `Approve or reject: ${shortName(deal)}`,
     [
       `<p>${escapeHtml(approver.name)}, your approval is requested for this deal.</p>`,
-      facts([
-        ['Deal', dealTitle(deal)],
-        ['Owner', personLabel(deal.owner)],
-        ['Amount', dealAmount(deal)],
-        ['Stage', stage.name],
-        ['What you approve', approval.reason],
-        ['Values you approve', approvedValues(approval)],
-        ['Requested', formatTime(approval.requestedAt)],
-        ['Expires', formatTime(approval.expiresAt)],
-      ]),
+      factList(approvalFacts(view)),
       waiting,
-      list(`Goals of ${stage.name}`, stage.goals),
+      bulletList(`Goals of ${stage.name}`, stage.goals),
       problem,
       `<form method="post" action="/approvals/${escapeHtml(encodeURIComponent(approval.approvalId))}">`,
       `<input type="hidden" name="token" value="${escapeHtml(form.token)}">`,
@@ -104,7 +71,7 @@ export function confirmationPage(view: ApprovalView & { movedTo: string | null }
     [
       `<p>You ${approved ? 'approved' : 'rejected'} the request for <strong>${escapeHtml(dealTitle(deal))}</strong>.</p>`,
       `<p>${escapeHtml(outcome)}</p>`,
-      facts([
+      factList([
         ['Request', approval.reason],
         ['By', approval.decidedBy],
         ['At', approval.decidedAt ? formatTime(approval.decidedAt) : null],
@@ -127,7 +94,7 @@ export function alreadyDecidedPage(view: { deal: Deal; approval: Approval }): st
     'Already decided',
     [
       `<p>${escapeHtml(what)}</p>`,
-      facts([
+      factList([
         ['Deal', dealTitle(deal)],
         ['Comment', approval.comment],
       ]),
@@ -163,60 +130,31 @@ export function problemPage(title: string, message: string): string {
   return layout(title, `<p>${escapeHtml(message)}</p>`);
 }
 
-function facts(rows: [label: string, value: string | null][]): string {
-  const shown = rows.filter((row): row is [string, string] => row[1] !== null);
-  if (shown.length === 0) return '';
-  const items = shown.map(([label, value]) => `<dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd>`);
-  return `<dl>${items.join('')}</dl>`;
-}
-
-function list(title: string, items: string[]): string {
-  if (items.length === 0) return '';
-  return `<h2>${escapeHtml(title)}</h2><ul>${items.map((item) => `<li>${escapeHtml(item)}</li>`).join('')}</ul>`;
-}
+/** What the approval pages answer when a request fails: a 404 says nothing about why, so a guessed link learns nothing. */
+export const approvalErrorPages: ErrorPages = {
+  notFound: notFoundPage,
+  problem: problemPage,
+  failureAdvice:
+    'The page could not be completed. Open the link from your email again in a minute: it shows whether a ' +
+    'decision was recorded, and lets you decide if none was.',
+  failureLog: 'approval request failed',
+};
 
 const STYLE = `
-*{box-sizing:border-box}
 body{margin:0;background:#f3f4f6;color:#111;font:16px/1.5 -apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif}
 main{max-width:640px;margin:0 auto;padding:20px 16px;background:#fff;min-height:100vh}
 .brand{margin:0 0 8px;color:#555;font-size:14px;font-weight:600;letter-spacing:.04em;text-transform:uppercase}
 h1{font-size:22px;line-height:1.3;margin:0 0 16px;overflow-wrap:anywhere}
-h2{font-size:17px;margin:20px 0 8px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 12px;margin:16px 0}
-dt{color:#555}
-dd{margin:0;overflow-wrap:anywhere}
 ul{padding-left:20px}
 label{display:block;font-weight:600;margin:20px 0 6px}
 textarea{width:100%;font:inherit;padding:10px;border:1px solid #9ca3af;border-radius:6px}
 .hint{color:#555;font-size:14px}
-.problem{background:#fdecea;border:1px solid #d93025;color:#8a1c14;padding:10px 12px;border-radius:6px}
 .buttons{display:flex;gap:12px;flex-wrap:wrap;margin-top:16px}
 button{flex:1 1 140px;font:inherit;font-weight:600;padding:14px;border:0;border-radius:6px;color:#fff;cursor:pointer}
 .approve{background:#1e7d32}
 .reject{background:#c62828}
 `;
-
-/**
- * A whole page as every Stageflow page is built: the title (escaped), the inline style the CSP allows, no referrer
- * (review links carry tokens), a phone-width viewport, then `body` inside `<body>`.
- */
-export function htmlDocument(title: string, style: string, body: string[]): string {
-  return [
-    '<!doctype html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    '<meta name="referrer" content="no-referrer">',
-    `<title>${escapeHtml(title)} · Stageflow</title>`,
-    `<style>${style}</style>`,
-    '</head>',
-    '<body>',
-    ...body,
-    '</body>',
-    '</html>',
-  ].join('\n');
-}
 
 function layout(title: string, body: string): string {
   return htmlDocument(title, STYLE, [

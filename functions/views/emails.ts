@@ -1,8 +1,18 @@
-import escapeHtml from 'escape-html';
-import { describeCriterion } from './criteria.ts';
-import type { Approval, Deal, Owner, Reason } from './deal.ts';
-import { amountFormat, utcDateTime } from './formatters.ts';
-import type { Criterion, PipelineConfig, StageConfig } from './pipeline-config.ts';
+import type { Approval, Deal, Reason } from '../core/deal.ts';
+import type { Criterion, PipelineConfig, StageConfig } from '../core/pipeline-config.ts';
+import { type EmailMessage, render } from './email-layout.ts';
+import {
+  type Approver,
+  approvalFacts,
+  criterionLine,
+  dealAmount,
+  dealTitle,
+  formatTime,
+  missingFieldLines,
+  ownerName,
+  personLabel,
+  shortName,
+} from './wording.ts';
 
 /**
  * The emails Stageflow sends, as pure templates: each returns a plain-text body and an HTML body with the same
@@ -10,75 +20,12 @@ import type { Criterion, PipelineConfig, StageConfig } from './pipeline-config.t
  * link it is given (never a Step Functions task token).
  */
 
-export interface EmailMessage {
-  to: string;
-  subject: string;
-  text: string;
-  html: string;
-}
-
-/** Who an approval request goes to: an approver role's name and address from the pipeline config. */
-export interface Approver {
-  name: string;
-  email: string;
-}
-
 /** An owner notification was asked for a deal without an owner address; callers check `deal.owner?.email` first. */
 export class NoOwnerEmailError extends Error {
   constructor(deal: Deal) {
     super(`deal ${deal.pipeline}/${deal.dealId} has no owner email address to notify`);
     this.name = 'NoOwnerEmailError';
   }
-}
-
-/** Where CRMs keep a deal's value: HubSpot `amount`, Salesforce `Amount`, Pipedrive `value`. */
-const AMOUNT_FIELDS = ['amount', 'Amount', 'value'] as const;
-/** Where CRMs keep its currency: Pipedrive `currency`, HubSpot `deal_currency_code`, Salesforce `CurrencyIsoCode`. */
-const CURRENCY_FIELDS = ['currency', 'deal_currency_code', 'CurrencyIsoCode'] as const;
-
-/** An ISO timestamp as people read it, in UTC, e.g. `27 Nov 2026, 10:00 UTC`. */
-export function formatTime(iso: string): string {
-  const at = Date.parse(iso);
-  return Number.isNaN(at) ? iso : `${utcDateTime().format(at)} UTC`;
-}
-
-/**
- * The deal's amount for display, if the deal has one: numbers grouped (with the currency when the CRM sent an ISO
- * code), any other non-empty text as it came; null when no amount field is set.
- */
-export function dealAmount(deal: Deal): string | null {
-  const raw = AMOUNT_FIELDS.map((field) => deal.fields[field]).find(
-    (value): value is number | string =>
-      (typeof value === 'number' && Number.isFinite(value)) || (typeof value === 'string' && value.trim() !== ''),
-  );
-  if (raw === undefined) return null;
-  const amount = typeof raw === 'number' ? raw : Number(raw.trim());
-  if (typeof raw === 'string' && !Number.isFinite(amount)) return raw.trim();
-  const currency = CURRENCY_FIELDS.map((field) => deal.fields[field]).find(
-    (value): value is string => typeof value === 'string' && /^[A-Z]{3}$/.test(value),
-  );
-  return amountFormat(currency).format(amount);
-}
-
-/** The deal as people name it: `Acme rollout (D-1001)`, or the id alone when the CRM sent no name. */
-export function dealTitle(deal: Deal): string {
-  return deal.dealName ? `${deal.dealName} (${deal.dealId})` : deal.dealId;
-}
-
-/**
- * The deal's values an approval covers, as people read them: `discountPercent = 25`; null when its condition
- * looked at none.
- */
-export function approvedValues(approval: Approval): string | null {
-  const entries = Object.entries(approval.conditionValues ?? {});
-  if (entries.length === 0) return null;
-  return entries.map(([field, value]) => `${field} = ${value === null ? 'not set' : JSON.stringify(value)}`).join(', ');
-}
-
-/** A person as people name them: `Riley Rep <rep@example.com>`, or whichever part is known. */
-export function personLabel(person: Owner | null): string {
-  if (person?.name && person.email) return `${person.name} <${person.email}>`;
-  return person?.name || person?.email || 'not set';
 }
 
 /** Approval request to an approver: one review link, the deal, what is validated and until when. */
@@ -98,18 +45,9 @@ export function approvalRequestEmail(input: {
     heading: reminder ? `Reminder: your approval is still needed` : `Your approval is needed`,
     paragraphs: [
       `Hello ${approver.name},`,
-      `${ownerName(deal)} asks for your approval on the deal ${dealTitle(deal)} in ${stage.name}.`,
+      `${ownerName(deal) ?? 'The deal owner'} asks for your approval on the deal ${dealTitle(deal)} in ${stage.name}.`,
     ],
-    facts: [
-      ['Deal', dealTitle(deal)],
-      ['Owner', personLabel(deal.owner)],
-      ['Amount', dealAmount(deal)],
-      ['Stage', stage.name],
-      ['What you validate', approval.reason],
-      ['Values you approve', approvedValues(approval)],
-      ['Requested', formatTime(approval.requestedAt)],
-      ['Expires', formatTime(approval.expiresAt)],
-    ],
+    facts: approvalFacts(input),
     lists: [{ title: `Goals of ${stage.name}`, items: stage.goals }],
     action: { label: 'Review and decide', url: link },
     footer:
@@ -236,136 +174,14 @@ export function dealClosedEmail(input: { deal: Deal; stage: StageConfig }): Emai
   });
 }
 
-/** One open criterion for the owner: its description, with the exact rule. */
-export function criterionLine(criterion: Criterion): string {
-  const rule = describeCriterion(criterion);
-  return criterion.description ? `${criterion.description} (${rule})` : rule;
-}
-
-function shortName(deal: Deal): string {
-  return deal.dealName ?? deal.dealId;
-}
-
-function ownerName(deal: Deal): string {
-  return deal.owner?.name || deal.owner?.email || 'The deal owner';
-}
-
 function ownerEmail(deal: Deal): string {
   if (!deal.owner?.email) throw new NoOwnerEmailError(deal);
   return deal.owner.email;
 }
 
-/** The content of one email, rendered once as text and once as HTML so both always say the same. */
-export interface EmailContent {
-  to: string;
-  subject: string;
-  heading: string;
-  paragraphs: string[];
-  /** Label and value; a null value (unknown) is left out. */
-  facts: [label: string, value: string | null][];
-  /** Empty lists are left out. */
-  lists?: { title: string; items: string[] }[];
-  /** The one link of the email, if any. */
-  action?: { label: string; url: string };
-  footer?: string;
-}
-
-/** Renders an email's content as its text and HTML bodies (every value escaped in the HTML). */
-export function render(content: EmailContent): EmailMessage {
-  const facts = content.facts.filter((fact): fact is [string, string] => fact[1] !== null);
-  const lists = (content.lists ?? []).filter((list) => list.items.length > 0);
-  return {
-    to: content.to,
-    // A CRM-supplied name must not break the Subject header onto a second line, nor reverse or hide parts of it in
-    // the inbox (U+202E RIGHT-TO-LEFT OVERRIDE, U+200F, zero-width characters, NUL): controls and format characters go.
-    subject: content.subject
-      .replace(/\s+/g, ' ')
-      .replace(/[\p{Cc}\p{Cf}]/gu, '')
-      .trim(),
-    text: renderText(content, facts, lists),
-    html: renderHtml(content, facts, lists),
-  };
-}
-
-function renderText(
-  content: EmailContent,
-  facts: [string, string][],
-  lists: { title: string; items: string[] }[],
-): string {
-  const blocks = [
-    content.heading,
-    ...content.paragraphs,
-    facts.map(([label, value]) => `${label}: ${value}`).join('\n'),
-    ...lists.map((list) => [`${list.title}:`, ...list.items.map((item) => `- ${item}`)].join('\n')),
-    content.action ? `${content.action.label}: ${content.action.url}` : '',
-    content.footer ?? '',
-  ];
-  return `${blocks.filter((block) => block !== '').join('\n\n')}\n`;
-}
-
-const FONT = 'font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif';
-
-function renderHtml(
-  content: EmailContent,
-  facts: [string, string][],
-  lists: { title: string; items: string[] }[],
-): string {
-  const paragraph = (text: string) => `<p style="margin:0 0 12px;line-height:1.5">${escapeHtml(text)}</p>`;
-  const rows = facts.map(
-    ([label, value]) =>
-      `<tr><td style="padding:4px 12px 4px 0;color:#555;vertical-align:top;white-space:nowrap">${escapeHtml(label)}</td>` +
-      `<td style="padding:4px 0;vertical-align:top">${escapeHtml(value)}</td></tr>`,
-  );
-  const sections = lists.map(
-    (list) =>
-      `<h2 style="font-size:16px;margin:20px 0 8px">${escapeHtml(list.title)}</h2>` +
-      `<ul style="margin:0;padding-left:20px;line-height:1.5">${list.items.map((item) => `<li>${escapeHtml(item)}</li>`).join('')}</ul>`,
-  );
-  const action = content.action
-    ? `<p style="margin:24px 0"><a href="${escapeHtml(content.action.url)}" style="display:inline-block;padding:12px 20px;` +
-      `background:#1f5fd6;color:#ffffff;border-radius:6px;text-decoration:none;font-weight:600">` +
-      `${escapeHtml(content.action.label)}</a></p>`
-    : '';
-  const footer = content.footer
-    ? `<p style="margin:16px 0 0;color:#555;font-size:13px;line-height:1.5">${escapeHtml(content.footer)}</p>`
-    : '';
-  return [
-    '<!doctype html><html lang="en"><head><meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${escapeHtml(content.subject)}</title></head>`,
-    `<body style="margin:0;padding:16px;background:#f3f4f6;color:#111;${FONT}">`,
-    '<div style="max-width:560px;margin:0 auto;background:#ffffff;border-radius:8px;padding:20px">',
-    `<h1 style="font-size:20px;margin:0 0 16px">${escapeHtml(content.heading)}</h1>`,
-    ...content.paragraphs.map(paragraph),
-    rows.length > 0
-      ? `<table role="presentation" style="border-collapse:collapse;margin:8px 0">${rows.join('')}</table>`
-      : '',
-    ...sections,
-    action,
-    footer,
-    '</div></body></html>',
-  ].join('\n');
-}
-
-/**
- * The missing fields of refused moves, by their descriptions in the stage config (the field name when a criterion has
- * none), e.g. "Decision maker identified (decisionMaker is not empty)".
- */
-export function missingFieldLines(reasons: Reason[], config: PipelineConfig): string[] {
-  return reasons.flatMap((reason) => {
-    const missing = Array.isArray(reason.missing) ? (reason.missing as string[]) : [];
-    const stage = config.stages.find((s) => s.key === reason.stage);
-    const criteria = [...(stage?.exitCriteria ?? []), ...(stage?.entryCriteria ?? [])];
-    return missing.map((field) => {
-      const criterion = criteria.find((c) => c.field === field);
-      return criterion ? criterionLine(criterion) : field;
-    });
-  });
-}
-
 /**
  * Tells the owner a move was refused: the reasons, the missing fields by their descriptions, and the guidance of the
- * stage the deal is still in (CONTRACT section 4).
+ * stage the deal is still in.
  */
 export function moveRefusedEmail(input: {
   deal: Deal;

@@ -1,10 +1,11 @@
-import { unmetCriteria } from './criteria.ts';
-import type { Deal } from './deal.ts';
-import { criterionLine, dealTitle, type EmailMessage, render } from './emails.ts';
-import type { PipelineConfig, StageConfig } from './pipeline-config.ts';
+import { unmetCriteria } from '../core/criteria.ts';
+import type { Deal } from '../core/deal.ts';
+import type { PipelineConfig, StageConfig } from '../core/pipeline-config.ts';
+import { type EmailMessage, render } from './email-layout.ts';
+import { criterionLine, dealTitle } from './wording.ts';
 
 /**
- * The stale-deal digest (CONTRACT section 10): each owner gets their stale deals with what each still needs to move
+ * The stale-deal digest: each owner gets their stale deals with what each still needs to move
  * on; the pipeline's `digest.to` gets a summary. Pure templates, like the other emails.
  */
 
@@ -31,8 +32,6 @@ export function missingToMove(stale: StaleDeal): string[] {
 const dealLink = (baseUrl: string, pipeline: string, dealId: string) =>
   `${baseUrl}/board/deals/${encodeURIComponent(dealId)}?${new URLSearchParams({ pipeline })}`;
 
-const nameOf = (deal: StaleDeal['deal']) => dealTitle(deal as Deal);
-
 /** One owner's digest: every stale deal of theirs in the pipeline, each with what it is missing and its page. */
 export function ownerDigestEmail(input: {
   to: string;
@@ -52,7 +51,7 @@ export function ownerDigestEmail(input: {
     ],
     facts: [],
     lists: deals.map((stale) => ({
-      title: `${nameOf(stale.deal)}: ${stale.daysInStage} days in ${stale.stage.name} (stale after ${stale.staleAfterDays})`,
+      title: `${dealTitle(stale.deal)}: ${stale.daysInStage} days in ${stale.stage.name} (stale after ${stale.staleAfterDays})`,
       items: [...missingToMove(stale), `Open the deal: ${dealLink(baseUrl, config.pipeline, stale.deal.dealId)}`],
     })),
     action: {
@@ -91,7 +90,7 @@ export function summaryDigestEmail(input: {
         title: 'Stalest deals',
         items: stalest.map(
           (s) =>
-            `${nameOf(s.deal)}: ${s.daysInStage} days in ${s.stage.name}, owner ${s.deal.owner?.email ?? 'not set'}`,
+            `${dealTitle(s.deal)}: ${s.daysInStage} days in ${s.stage.name}, owner ${s.deal.owner?.email ?? 'not set'}`,
         ),
       },
     ],
