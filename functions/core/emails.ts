@@ -1,6 +1,7 @@
 import escapeHtml from 'escape-html';
 import { describeCriterion } from './criteria.ts';
-import type { Approval, Deal, Owner, Reason } from './deal.ts';
+import type { Approval, Deal, Owner } from './deal.ts';
+import type { Reason } from './decide/reasons.ts';
 import { amountFormat, utcDateTime } from './formatters.ts';
 import type { Criterion, PipelineConfig, StageConfig } from './pipeline-config.ts';
 
@@ -353,10 +354,10 @@ function renderHtml(
  */
 export function missingFieldLines(reasons: Reason[], config: PipelineConfig): string[] {
   return reasons.flatMap((reason) => {
-    const missing = Array.isArray(reason.missing) ? (reason.missing as string[]) : [];
+    if (reason.code !== 'EXIT_CRITERIA_UNMET') return [];
     const stage = config.stages.find((s) => s.key === reason.stage);
     const criteria = [...(stage?.exitCriteria ?? []), ...(stage?.entryCriteria ?? [])];
-    return missing.map((field) => {
+    return reason.missing.map((field) => {
       const criterion = criteria.find((c) => c.field === field);
       return criterion ? criterionLine(criterion) : field;
     });

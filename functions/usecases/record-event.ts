@@ -1,6 +1,6 @@
 import { DuplicateEventError, type EventRecord } from '../adapters/deal-repository.ts';
 import type { Decision, EventResult, StageEvent } from '../core/deal.ts';
-import { decideEvent } from '../core/decide.ts';
+import { decideEvent } from '../core/decide/entry-points.ts';
 import { isOwnEcho } from './echoes.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';

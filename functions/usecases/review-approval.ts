@@ -14,7 +14,7 @@ import {
 } from '../core/approval-pages.ts';
 import { approvalTokenMatches } from '../core/approval-token.ts';
 import type { Decision } from '../core/deal.ts';
-import { decideApproval as decideOnDeal } from '../core/decide.ts';
+import { decideApproval as decideOnDeal } from '../core/decide/entry-points.ts';
 import { personLabel } from '../core/emails.ts';
 import { UnsupportedMediaTypeError } from '../core/errors.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';

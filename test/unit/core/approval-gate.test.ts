@@ -4,7 +4,8 @@ import { requiredExitApprovals } from '../../../functions/core/approval-gate.ts'
 import { reviewPage } from '../../../functions/core/approval-pages.ts';
 import { readCondition } from '../../../functions/core/criteria.ts';
 import type { Deal, Decision } from '../../../functions/core/deal.ts';
-import { ApprovalNotPendingError, decideApproval } from '../../../functions/core/decide.ts';
+import { decideApproval } from '../../../functions/core/decide/entry-points.ts';
+import { ApprovalNotPendingError } from '../../../functions/core/errors.ts';
 import { requireStage } from '../../../functions/core/stages.ts';
 import { dealIn, EXIT_FIELDS, grant, pipeline, send, Timeline } from './scenario.ts';
 

@@ -425,7 +425,7 @@ describe('hubspot adapter: answers', () => {
         outcome: 'rejected',
         dealId: '9001',
         stage: 'identify',
-        reasons: [{ code: 'UNKNOWN_STAGE', message: "no stage 'hubspot:x'" }],
+        reasons: [{ code: 'UNKNOWN_STAGE', message: "no stage 'hubspot:x'", stage: 'hubspot:x' }],
       },
     ]);
     expect(response.statusCode).toBe(202);
@@ -436,7 +436,7 @@ describe('hubspot adapter: answers', () => {
           outcome: 'rejected',
           dealId: '9001',
           stage: 'identify',
-          reasons: [{ code: 'UNKNOWN_STAGE', message: "no stage 'hubspot:x'" }],
+          reasons: [{ code: 'UNKNOWN_STAGE', message: "no stage 'hubspot:x'", stage: 'hubspot:x' }],
         },
       ],
     });
