@@ -12,13 +12,6 @@ export interface Draft {
   ended: Approval[];
 }
 
-/** What caused a move, for its history entry and its stage time. */
-export interface Trigger {
-  eventId: string | null;
-  source: HistoryEntry['source'];
-  occurredAt: string;
-}
-
 /** A draft of a decision on a copy of `deal`: the input is never changed. */
 export function startDraft(config: PipelineConfig, deal: Deal, ctx: DecisionContext): Draft {
   return { config, ctx, deal: structuredClone(deal), requested: [], ended: [] };

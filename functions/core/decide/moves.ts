@@ -9,7 +9,7 @@ import type { Fields, HistoryEntry, PendingMove } from '../deal.ts';
 import type { ExitApproval, PipelineConfig, StageConfig } from '../pipeline-config.ts';
 import { closableFrom, isClosed, nextOpenStage, requireStage, stageIndex, statusOf } from '../stages.ts';
 import { endApproval, requestEntryApprovals, requestExitApprovals } from './approvals.ts';
-import { type Draft, historyEntry, type Trigger } from './draft.ts';
+import { type Draft, historyEntry } from './draft.ts';
 import {
   approvalPending,
   approvalValuesChanged,
@@ -20,6 +20,13 @@ import {
   type Reason,
   skipNotAllowed,
 } from './reasons.ts';
+
+/** What caused a move, for its history entry and its stage time. */
+export interface Trigger {
+  eventId: string | null;
+  source: HistoryEntry['source'];
+  occurredAt: string;
+}
 
 /** What a move out of the deal's stage came to, and its history entry. */
 export interface MoveResult {

@@ -31,12 +31,13 @@ interface ReasonDetails {
   STAGE_RETIRED: { from: string; to: string };
 }
 
+/** Every code a reason can have. */
 export type ReasonCode = keyof ReasonDetails;
 
 type DetailName = { [C in ReasonCode]: keyof ReasonDetails[C] }[ReasonCode];
 
-/** The reason with code `C`, e.g. `ReasonOf<'EXIT_CRITERIA_UNMET'>` with its `missing` fields. */
-export type ReasonOf<C extends ReasonCode> = { code: C; message: string } & ReasonDetails[C] & {
+/** One code's reason; the details only other codes carry are absent from it. */
+type ReasonWith<C extends ReasonCode> = { code: C; message: string } & ReasonDetails[C] & {
     [D in Exclude<DetailName, keyof ReasonDetails[C]>]?: never;
   };
 
@@ -44,13 +45,17 @@ export type ReasonOf<C extends ReasonCode> = { code: C; message: string } & Reas
  * Any reason, told apart by `code`: narrowing on the code gives its details their types. A detail that only other
  * codes carry reads as `undefined`.
  */
-export type Reason = { [C in ReasonCode]: ReasonOf<C> }[ReasonCode];
+export type Reason = { [C in ReasonCode]: ReasonWith<C> }[ReasonCode];
+
+/** The reason(s) with code `C`, e.g. `ReasonOf<'EXIT_CRITERIA_UNMET'>` with its `missing` fields. */
+export type ReasonOf<C extends ReasonCode> = Extract<Reason, { code: C }>;
 
 /** How reasons and approval requests name an approver role: its configured name, or the role itself. */
 export function approverName(config: PipelineConfig, role: string): string {
   return config.approvers[role]?.name ?? role;
 }
 
+/** An event naming a stage the pipeline does not have. */
 export function unknownStage(config: PipelineConfig, stage: string): ReasonOf<'UNKNOWN_STAGE'> {
   const keys = config.stages.map((s) => s.key);
   return {
@@ -80,6 +85,7 @@ export function startStageNotAllowed(
   };
 }
 
+/** A move out of a closed stage: closed deals take no moves. */
 export function dealClosed(stage: StageConfig): ReasonOf<'DEAL_CLOSED'> {
   return {
     code: 'DEAL_CLOSED',
@@ -90,6 +96,7 @@ export function dealClosed(stage: StageConfig): ReasonOf<'DEAL_CLOSED'> {
   };
 }
 
+/** A move back to an earlier stage in a pipeline that does not allow it. */
 export function backwardNotAllowed(
   config: PipelineConfig,
   from: StageConfig,
@@ -105,6 +112,7 @@ export function backwardNotAllowed(
   };
 }
 
+/** A move forward past `next`, the stage that comes after `from`, in a pipeline that does not allow skips. */
 export function skipNotAllowed(from: StageConfig, to: StageConfig, next: StageConfig): ReasonOf<'SKIP_NOT_ALLOWED'> {
   return {
     code: 'SKIP_NOT_ALLOWED',
@@ -159,6 +167,7 @@ export function criteriaUnmet(
   };
 }
 
+/** A move that waits on the approvals of `roles`; it applies once all are granted. */
 export function approvalPending(
   config: PipelineConfig,
   from: StageConfig,
@@ -176,6 +185,7 @@ export function approvalPending(
   };
 }
 
+/** An approver rejected the approval a pending move needed: the move is cancelled. */
 export function approvalRejected(config: PipelineConfig, approval: Approval): ReasonOf<'APPROVAL_REJECTED'> {
   const said = approval.comment === null ? '' : `, saying: "${approval.comment}"`;
   return {
@@ -190,6 +200,7 @@ export function approvalRejected(config: PipelineConfig, approval: Approval): Re
   };
 }
 
+/** An approval ran out of time without a decision: a pending move that needed it is cancelled. */
 export function approvalExpired(config: PipelineConfig, approval: Approval): ReasonOf<'APPROVAL_EXPIRED'> {
   return {
     code: 'APPROVAL_EXPIRED',

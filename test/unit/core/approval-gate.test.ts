@@ -19,7 +19,7 @@ const dealOf = (d: Decision): Deal => {
 /** Values a CRM or a careless sender may put in a numeric field, none of which reads as a plain number. */
 const UNREADABLE_DISCOUNTS: unknown[] = ['30%', '30,5', '1e999', '0x1E', '３０', [30], { value: 30 }, true, 'thirty'];
 
-describe('a condition that cannot read its field fails closed (issue 13 item 4)', () => {
+describe('a condition that cannot read its field fails closed', () => {
   it.each(UNREADABLE_DISCOUNTS.map((value) => [JSON.stringify(value), value]))(
     'discountPercent %s asks the sales manager and says why',
     (_label, discountPercent) => {
@@ -66,7 +66,7 @@ describe('a condition that cannot read its field fails closed (issue 13 item 4)'
   });
 });
 
-describe('an approval is tied to the values it approves (issue 13 item 5)', () => {
+describe('an approval is tied to the values it approves', () => {
   const askedAt25 = (tl: Timeline) => {
     const d = send(tl, dealIn('propose', tl), 'negotiate', { ...EXIT_FIELDS.propose, discountPercent: 25 });
     expect(d.outcome).toBe('pending_approval');
