@@ -8,7 +8,8 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Deal, Decision, EventResult, HistoryEntry, Outcome, Reason, Source } from '../core/deal.ts';
+import type { Deal, Decision, EventResult, HistoryEntry, Outcome, Source } from '../core/deal.ts';
+import type { Reason } from '../core/decide/reasons.ts';
 import { BadRequestError, ConcurrentUpdateError } from '../core/errors.ts';
 import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.ts';
 

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
-import { describeCriterion, readCondition } from './criteria.ts';
-import type { Approval, Deal, Fields, Reason } from './deal.ts';
-import type { ExitApproval, PipelineConfig, StageConfig } from './pipeline-config.ts';
+import { readCondition } from './criteria.ts';
+import type { Approval, Deal, Fields } from './deal.ts';
+import type { ExitApproval, StageConfig } from './pipeline-config.ts';
 
 /**
  * The exit-approval gate of a stage: which approvals a forward move needs with the deal's current fields, and where
@@ -62,49 +62,13 @@ export function assessApprovals(
   return { waiting, missing, outdated };
 }
 
-/** The reason telling the rep that a value an approval covered changed, so the approval is asked again. */
-export function approvalValuesChanged(config: PipelineConfig, approval: Approval, fields: Fields): Reason {
-  const approver = config.approvers[approval.role]?.name ?? approval.role;
-  const changes = changedConditionValues(approval, fields).map(
-    (field) =>
-      `${field} from ${JSON.stringify(approval.conditionValues?.[field])} to ` +
-      `${JSON.stringify(Object.hasOwn(fields, field) ? fields[field] : null)}`,
-  );
-  const when = approval.status === 'approved' ? 'granted' : 'asked';
-  return {
-    code: 'APPROVAL_VALUES_CHANGED',
-    message:
-      `The approval of ${approver} was ${when} for other values: ${changes.join(', ')} changed since. ` +
-      'It no longer covers the deal, so it is asked again for the values the deal holds now.',
-    role: approval.role,
-    approvalId: approval.approvalId,
-    fields: changedConditionValues(approval, fields),
-  };
-}
-
 /** What the approver is told when the approval is needed because its condition could not read the field. */
 export function unreadableNote(need: ExitApproval, fields: Fields): string {
   const field = need.when?.field ?? '';
   return `${field} is ${JSON.stringify(fields[field])}, which could not be read as ${readsAs(need)}`;
 }
 
-function readsAs(need: ExitApproval): string {
+/** How an approval's condition reads its field: what a value must look like for the condition to decide. */
+export function readsAs(need: ExitApproval): string {
   return need.when?.require === 'date' ? 'a date' : 'a number';
-}
-
-/** The reason telling the rep that an unreadable value made an approval necessary, and how to fix it. */
-export function conditionUnreadable(config: PipelineConfig, need: ExitApproval, fields: Fields): Reason {
-  const field = need.when?.field ?? '';
-  const approver = config.approvers[need.role]?.name ?? need.role;
-  const condition = need.when ? describeCriterion(need.when) : '';
-  return {
-    code: 'CONDITION_UNREADABLE',
-    message:
-      `${unreadableNote(need, fields)}, so the condition "${condition}" cannot be checked and the approval of ` +
-      `${approver} is required. Send ${field} as ${readsAs(need)} (e.g. ${need.when?.require === 'date' ? '2026-12-01' : '30 or "30.5"'}) ` +
-      'to let the condition decide.',
-    field,
-    value: fields[field],
-    role: need.role,
-  };
 }

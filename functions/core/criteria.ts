@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import type { Fields } from './deal.ts';
-import type { Criterion } from './pipeline-config.ts';
+import type { Criterion, StageConfig } from './pipeline-config.ts';
 
 /**
  * Exit and entry criteria: conditions on one deal field each. CRMs send nearly every value as a string, so the
@@ -120,4 +120,9 @@ export function describeCriterion(c: Criterion): string {
       return bounds.length === 0 ? `${c.field} is a number` : `${c.field} ${bounds.join(' and ')}`;
     }
   }
+}
+
+/** The exit criteria of `stage` that the fields do not meet yet: what the owner still has to do. */
+export function openExitCriteria(stage: StageConfig, fields: Fields): Criterion[] {
+  return unmetCriteria(stage.exitCriteria, fields);
 }

@@ -1,3 +1,5 @@
+import type { Reason } from './decide/reasons.ts';
+
 /**
  * The deal model and the decisions the core takes about it. Plain data only: no AWS, no I/O.
  */
@@ -41,43 +43,13 @@ export interface StageEvent {
   /**
    * Who made the change at the source, as the CRM marks it (HubSpot `changeSource`/`sourceId`, Pipedrive
    * `meta.change_source`/`user_id`, Salesforce `LastModifiedById`), e.g. `INTEGRATION:userId:45678`; lets Stageflow
-   * recognise its own write-back coming back (CONTRACT 3.5).
+   * recognise its own write-back coming back.
    */
   origin?: string;
 }
 
 export const OUTCOMES = ['applied', 'pending_approval', 'rejected', 'duplicate', 'stale'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
-
-export const REASON_CODES = [
-  'EXIT_CRITERIA_UNMET',
-  'ENTRY_CRITERIA_UNMET',
-  'SKIP_NOT_ALLOWED',
-  'BACKWARD_NOT_ALLOWED',
-  'CLOSED_LOST_REQUIRES_QUALIFY',
-  'CLOSED_STAGE_NOT_REACHABLE',
-  'DEAL_CLOSED',
-  'UNKNOWN_STAGE',
-  'UNKNOWN_DEAL',
-  'START_STAGE_NOT_ALLOWED',
-  'APPROVAL_PENDING',
-  'APPROVAL_REJECTED',
-  'APPROVAL_EXPIRED',
-  'ALREADY_IN_STAGE',
-  'STALE_EVENT',
-  'CONDITION_UNREADABLE',
-  'APPROVAL_VALUES_CHANGED',
-  'STAGE_RETIRED',
-  'APPROVAL_NOT_NEEDED',
-] as const;
-export type ReasonCode = (typeof REASON_CODES)[number];
-
-/** Why the rules decided as they did: a code, a sentence, and details such as `missing`. */
-export interface Reason {
-  code: ReasonCode;
-  message: string;
-  [detail: string]: unknown;
-}
 
 export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired', 'cancelled'] as const;
 export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];

@@ -1,3 +1,5 @@
+import type { Approval } from './deal.ts';
+
 /**
  * Named errors. Each refusal a user can cause carries an HTTP status, a stable code and a sentence that says
  * how to fix it; nothing else (no stack trace) ever reaches the user.
@@ -71,5 +73,22 @@ export class InvalidConfigError extends Error {
     super(message, options);
     this.name = 'InvalidConfigError';
     this.issues = issues;
+  }
+}
+
+/** An approval was decided or expired that is not pending; callers check the status first, so this is a bug guard. */
+export class ApprovalNotPendingError extends Error {
+  readonly approvalId: string;
+  /** The approval as stored, or null when the deal has no approval with that id. */
+  readonly approval: Approval | null;
+  constructor(approvalId: string, approval: Approval | null) {
+    super(
+      approval === null
+        ? `the deal has no approval '${approvalId}'`
+        : `approval '${approvalId}' is ${approval.status}, not pending`,
+    );
+    this.name = 'ApprovalNotPendingError';
+    this.approvalId = approvalId;
+    this.approval = approval;
   }
 }

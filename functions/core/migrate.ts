@@ -1,10 +1,11 @@
 import { requiredExitApprovals } from './approval-gate.ts';
-import type { Approval, Deal, Decision, DecisionContext, HistoryEntry, Reason } from './deal.ts';
+import type { Approval, Deal, Decision, DecisionContext, HistoryEntry } from './deal.ts';
+import { approvalNotNeeded, type Reason, stageRetired } from './decide/reasons.ts';
 import type { PipelineConfig, StageConfig, VersionedPipeline } from './pipeline-config.ts';
 import { stageOf } from './stages.ts';
 
 /**
- * Config rollouts (CONTRACT section 7): what a new version of a pipeline does to one open deal when it goes live.
+ * Config rollouts: what a new version of a pipeline does to one open deal when it goes live.
  * Pure: the caller reads the deal, decides here and commits under the deal's optimistic lock.
  */
 
@@ -92,28 +93,13 @@ export function migrateDeal(
     approval.decidedAt = ctx.now;
     ended.push({ ...approval });
   }
-  if (ended.length > 0) {
-    const roles = [...new Set(ended.map((a) => a.role))];
-    reasons.push({
-      code: 'APPROVAL_NOT_NEEDED',
-      message:
-        `Version ${next.version} of the pipeline no longer needs ${roles.join(', ')} here: ` +
-        'the pending request is cancelled.',
-      roles,
-      approvalIds: ended.map((a) => a.approvalId),
-    });
-  }
+  if (ended.length > 0) reasons.push(approvalNotNeeded(next.version, ended));
   const moved = stage.key !== deal.stage;
   if (moved) {
     migrated.stage = stage.key;
     migrated.visit += 1;
     migrated.pendingMove = null;
-    reasons.push({
-      code: 'STAGE_RETIRED',
-      message: `Version ${next.version} retires stage ${deal.stage}: the deal moves to ${stage.key} (retiredStages).`,
-      from: deal.stage,
-      to: stage.key,
-    });
+    reasons.push(stageRetired(next.version, deal.stage, stage.key));
   } else if (migrated.pendingMove !== null) {
     const target = stageUnder(next.config, migrated.pendingMove.to);
     const stillWaiting = migrated.approvals.some((a) => a.status === 'pending' && a.visit === migrated.visit);

@@ -1,6 +1,6 @@
 import { DuplicateEventError, type EventRecord } from '../adapters/deal-repository.ts';
 import type { Decision, EventResult, StageEvent } from '../core/deal.ts';
-import { decideEvent } from '../core/decide.ts';
+import { decideEvent } from '../core/decide/entry-points.ts';
 import { isOwnEcho } from './echoes.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
@@ -78,7 +78,7 @@ async function decideAndRecord(event: StageEvent, services: Services): Promise<E
   return result;
 }
 
-/** The history of an echo says so, with the stage it named and the CRM's origin marker (CONTRACT 3.5). */
+/** The history of an echo says so, with the stage it named and the CRM's origin marker. */
 function markEcho(decision: Decision, event: StageEvent): void {
   decision.history = decision.history.map((entry) =>
     entry.type === 'fields'

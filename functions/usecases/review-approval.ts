@@ -4,7 +4,7 @@ import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts'
 import { loadSecrets } from '../adapters/secrets.ts';
 import { approvalTokenMatches } from '../core/approval-token.ts';
 import type { Decision } from '../core/deal.ts';
-import { decideApproval as decideOnDeal } from '../core/decide.ts';
+import { decideApproval as decideOnDeal } from '../core/decide/entry-points.ts';
 import { UnsupportedMediaTypeError } from '../core/errors.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import { requireStage, stageOf } from '../core/stages.ts';

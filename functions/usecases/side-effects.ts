@@ -2,8 +2,8 @@ import type { WorkflowPosition } from '../../workflows/definition.ts';
 import { type ApprovalBase, decisionOf, type LastDecision, type StoredDeal } from '../adapters/deal-repository.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
 import { hashApprovalToken, newApprovalToken } from '../core/approval-token.ts';
+import { openExitCriteria } from '../core/criteria.ts';
 import type { Approval } from '../core/deal.ts';
-import { openExitCriteria } from '../core/decide.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import { requireStage } from '../core/stages.ts';
 import {
@@ -304,7 +304,7 @@ async function notifyOwner(run: EffectRun): Promise<void> {
 async function mailRefusal(run: EffectRun, target: string): Promise<void> {
   const { change, decided, pipeline, services } = run;
   const { deal } = change.after;
-  const missing = decided.reasons.flatMap((r) => (Array.isArray(r.missing) ? (r.missing as string[]) : [])).sort();
+  const missing = decided.reasons.flatMap((r) => (r.code === 'EXIT_CRITERIA_UNMET' ? r.missing : [])).sort();
   const notice = `refused:${target}:${missing.join(',')}:${decided.reasons.map((r) => r.code).join(',')}`;
   const now = services.clock().toISOString();
   if (!(await services.deals.claimDailyNotice(deal.pipeline, deal.dealId, notice, now))) return;

@@ -1,6 +1,6 @@
 import type { ApprovalTimer, WorkflowPosition, WorkflowRequest } from '../../workflows/definition.ts';
 import type { Approval, Deal, Decision } from '../core/deal.ts';
-import { expireApproval } from '../core/decide.ts';
+import { expireApproval } from '../core/decide/entry-points.ts';
 import type { EffectServices } from './effect-services.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext } from './services.ts';

@@ -1,4 +1,5 @@
-import type { Approval, Deal, Reason } from '../core/deal.ts';
+import type { Approval, Deal } from '../core/deal.ts';
+import type { Reason } from '../core/decide/reasons.ts';
 import type { Criterion, PipelineConfig, StageConfig } from '../core/pipeline-config.ts';
 import { type EmailMessage, render } from './email-layout.ts';
 import {

@@ -1,6 +1,7 @@
 import { amountOf } from '../core/amount.ts';
 import { describeCriterion } from '../core/criteria.ts';
-import type { Approval, Deal, Owner, Reason } from '../core/deal.ts';
+import type { Approval, Deal, Owner } from '../core/deal.ts';
+import type { Reason } from '../core/decide/reasons.ts';
 import { once } from '../core/formatters.ts';
 import type { Criterion, PipelineConfig, StageConfig } from '../core/pipeline-config.ts';
 
@@ -114,10 +115,10 @@ export function criterionLine(criterion: Criterion): string {
  */
 export function missingFieldLines(reasons: Reason[], config: PipelineConfig): string[] {
   return reasons.flatMap((reason) => {
-    const missing = 'missing' in reason && Array.isArray(reason.missing) ? (reason.missing as string[]) : [];
-    const stage = config.stages.find((s) => 'stage' in reason && s.key === reason.stage);
+    if (reason.code !== 'EXIT_CRITERIA_UNMET') return [];
+    const stage = config.stages.find((s) => s.key === reason.stage);
     const criteria = [...(stage?.exitCriteria ?? []), ...(stage?.entryCriteria ?? [])];
-    return missing.map((field) => {
+    return reason.missing.map((field) => {
       const criterion = criteria.find((c) => c.field === field);
       return criterion ? criterionLine(criterion) : field;
     });

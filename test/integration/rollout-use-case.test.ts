@@ -9,7 +9,7 @@ import { DealRepository } from '../../functions/adapters/deal-repository.ts';
 import { PipelineCatalog } from '../../functions/adapters/pipeline-catalog.ts';
 import { ensureTable } from '../../functions/adapters/table.ts';
 import { configVersion, loadPipelineConfig } from '../../functions/core/config-loader.ts';
-import { decideEvent } from '../../functions/core/decide.ts';
+import { decideEvent } from '../../functions/core/decide/entry-points.ts';
 import { UnmappedRetiredStageError } from '../../functions/core/migrate.ts';
 import type { PipelineConfig, VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { readRolloutPlan, rolloutPipeline } from '../../functions/usecases/rollout.ts';

@@ -184,7 +184,9 @@ describe('board pages', () => {
           outcome: 'rejected',
           eventId: 'e',
           source: 'generic',
-          reasons: [{ code: 'EXIT_CRITERIA_UNMET', message: `missing ${HOSTILE}` }],
+          reasons: [
+            { code: 'EXIT_CRITERIA_UNMET', message: `missing ${HOSTILE}`, stage: 'qualify', missing: [HOSTILE] },
+          ],
         },
       ],
       stale: true,

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { requiredExitApprovals } from '../../../functions/core/approval-gate.ts';
+import { openExitCriteria } from '../../../functions/core/criteria.ts';
 import type { Deal, Decision, DecisionContext, Fields, StageEvent } from '../../../functions/core/deal.ts';
-import { decideApproval, decideEvent, expireApproval, openExitCriteria } from '../../../functions/core/decide.ts';
+import { decideApproval, decideEvent, expireApproval } from '../../../functions/core/decide/entry-points.ts';
 import { requireStage, stageIndex, statusOf } from '../../../functions/core/stages.ts';
 import { dealIn, EXIT_FIELDS, pipeline, stageEvent, Timeline, timing } from './scenario.ts';
 

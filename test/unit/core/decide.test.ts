@@ -1,13 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { requiredExitApprovals } from '../../../functions/core/approval-gate.ts';
-import type { Deal, Decision, Fields, Reason } from '../../../functions/core/deal.ts';
-import {
-  ApprovalNotPendingError,
-  decideApproval,
-  decideEvent,
-  expireApproval,
-  openExitCriteria,
-} from '../../../functions/core/decide.ts';
+import { openExitCriteria } from '../../../functions/core/criteria.ts';
+import type { Deal, Decision, Fields } from '../../../functions/core/deal.ts';
+import { decideApproval, decideEvent, expireApproval } from '../../../functions/core/decide/entry-points.ts';
+import type { Reason } from '../../../functions/core/decide/reasons.ts';
+import { ApprovalNotPendingError } from '../../../functions/core/errors.ts';
 import type { PipelineConfig, VersionedPipeline } from '../../../functions/core/pipeline-config.ts';
 import { requireStage } from '../../../functions/core/stages.ts';
 import { dealIn, EXIT_FIELDS, grant, pipeline, send, stageEvent, Timeline } from './scenario.ts';

@@ -1,5 +1,5 @@
 import type { Deal, Decision, DecisionContext, Fields, StageEvent } from '../../../functions/core/deal.ts';
-import { decideApproval, decideEvent } from '../../../functions/core/decide.ts';
+import { decideApproval, decideEvent } from '../../../functions/core/decide/entry-points.ts';
 import type { VersionedPipeline } from '../../../functions/core/pipeline-config.ts';
 import { defaultPipeline } from './default-pipeline.ts';
 

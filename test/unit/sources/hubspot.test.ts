@@ -100,7 +100,7 @@ describe('hubspot adapter: authenticate', () => {
     expect(() => hubspotAdapter.authenticate(request, ctx)).not.toThrow();
   });
 
-  it('verifies against the query string as received: %20, + and ~ stay as sent (issue 13 item 13)', () => {
+  it('verifies against the query string as received: %20, + and ~ stay as sent', () => {
     const rawQuery = 'pipeline=enterprise&note=a%20b+c~d&path=x%2Fy';
     const query = { pipeline: 'enterprise', note: 'a b c~d', path: 'x/y' };
     const good = signedRequest(body, {
@@ -319,7 +319,7 @@ describe('hubspot adapter: parse', () => {
     );
   });
 
-  it("reads closed_lost_reason as the default pipeline's lostReason, ahead of a stage change saved with it (issue 13 item 14)", () => {
+  it("reads closed_lost_reason as the default pipeline's lostReason, ahead of a stage change saved with it", () => {
     const at = Date.parse('2026-11-27T10:00:00Z');
     const parsed = parse(
       JSON.stringify([
@@ -425,7 +425,7 @@ describe('hubspot adapter: answers', () => {
         outcome: 'rejected',
         dealId: '9001',
         stage: 'identify',
-        reasons: [{ code: 'UNKNOWN_STAGE', message: "no stage 'hubspot:x'" }],
+        reasons: [{ code: 'UNKNOWN_STAGE', message: "no stage 'hubspot:x'", stage: 'hubspot:x' }],
       },
     ]);
     expect(response.statusCode).toBe(202);
@@ -436,7 +436,7 @@ describe('hubspot adapter: answers', () => {
           outcome: 'rejected',
           dealId: '9001',
           stage: 'identify',
-          reasons: [{ code: 'UNKNOWN_STAGE', message: "no stage 'hubspot:x'" }],
+          reasons: [{ code: 'UNKNOWN_STAGE', message: "no stage 'hubspot:x'", stage: 'hubspot:x' }],
         },
       ],
     });
