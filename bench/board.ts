@@ -1,8 +1,9 @@
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoDb } from '../functions/adapters/aws-clients.ts';
-import { dealItem, type StoredDeal } from '../functions/adapters/deal-repository.ts';
+import { dealItem } from '../functions/adapters/deals/deals.ts';
 import { InsightsStore } from '../functions/adapters/insights-store.ts';
 import type { Deal } from '../functions/core/deal.ts';
+import type { StoredDeal } from '../functions/core/stored-deal.ts';
 import type { LocalStack } from '../infra/local/stack.ts';
 import { TABLE_NAME } from '../infra/local/stack.ts';
 import { percentile } from './stats.ts';

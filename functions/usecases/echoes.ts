@@ -1,6 +1,6 @@
-import type { CrmState, StoredDeal } from '../adapters/deal-repository.ts';
 import { OWN_CRM_ORIGINS, optionalEnv } from '../adapters/environment.ts';
 import type { StageEvent } from '../core/deal.ts';
+import type { CrmState, StoredDeal } from '../core/stored-deal.ts';
 
 /** How long a stage value Stageflow wrote to a CRM deal is expected to come back as a webhook. */
 export const ECHO_WINDOW_MS = 60 * 60 * 1000;

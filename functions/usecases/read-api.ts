@@ -1,6 +1,6 @@
-import type { StoredDeal } from '../adapters/deal-repository.ts';
 import { type Approval, type HistoryEntry, MAX_ID_LENGTH } from '../core/deal.ts';
 import { BadRequestError, NotFoundError } from '../core/errors.ts';
+import type { StoredDeal } from '../core/stored-deal.ts';
 import type { Services } from './services.ts';
 
 const DEFAULT_PAGE = 50;

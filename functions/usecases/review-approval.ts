@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import * as z from 'zod';
-import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts';
+import type { ApprovalRecord } from '../adapters/deals/approvals.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
 import {
   type ApprovalView,
@@ -19,6 +19,7 @@ import { personLabel } from '../core/emails.ts';
 import { UnsupportedMediaTypeError } from '../core/errors.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import { requireStage, stageOf } from '../core/stages.ts';
+import type { StoredDeal } from '../core/stored-deal.ts';
 import { type HttpResult, rawBody } from '../http/responses.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';

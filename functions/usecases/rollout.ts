@@ -1,8 +1,9 @@
-import type { DealRepository, StoredDeal } from '../adapters/deal-repository.ts';
+import type { DealRepository } from '../adapters/deal-repository.ts';
 import { planRollout, type RolloutPlan } from '../core/config-plan.ts';
 import type { Decision } from '../core/deal.ts';
 import { migrateDeal, needsMigration, stageUnder, UnmappedRetiredStageError } from '../core/migrate.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
+import type { StoredDeal } from '../core/stored-deal.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
 

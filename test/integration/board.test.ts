@@ -1,12 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import type { StoredDeal } from '../../functions/adapters/deal-repository.ts';
 import { InsightsStore } from '../../functions/adapters/insights-store.ts';
 import { ensureTable } from '../../functions/adapters/table.ts';
 import { COUNTER } from '../../functions/core/board.ts';
 import type { Deal } from '../../functions/core/deal.ts';
-import { projectInsights } from '../../functions/usecases/insights-projection.ts';
+import type { StoredDeal } from '../../functions/core/stored-deal.ts';
+import { projectInsights } from '../../functions/usecases/effects/insights-projection.ts';
 import { EXIT_FIELDS, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
 
 const DAY_MS = 86_400_000;

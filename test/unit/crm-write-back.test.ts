@@ -3,11 +3,11 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CrmCallResult, CrmClient, CrmNote, CrmStageValue } from '../../functions/adapters/crm/types.ts';
-import type { LastDecision, StoredDeal } from '../../functions/adapters/deal-repository.ts';
 import type { StageEvent } from '../../functions/core/deal.ts';
-import { writeBackPlan } from '../../functions/usecases/crm-write-back.ts';
+import type { LastDecision, StoredDeal } from '../../functions/core/stored-deal.ts';
 import { isOwnEcho } from '../../functions/usecases/echoes.ts';
 import type { EffectServices } from '../../functions/usecases/effect-services.ts';
+import { writeBackPlan } from '../../functions/usecases/effects/crm-write-back.ts';
 import { applySideEffects } from '../../functions/usecases/side-effects.ts';
 import {
   approvalServices,

@@ -1,6 +1,6 @@
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { TABLE_KEYS } from '../../../functions/adapters/deal-repository.ts';
+import { TABLE_KEYS } from '../../../functions/adapters/deals/keys.ts';
 
 /** Item reads. No Scan: every read goes by key or through the stage index (CONTRACT section 6: no table scans). */
 const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
