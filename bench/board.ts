@@ -9,7 +9,7 @@ import { TABLE_NAME } from '../infra/local/stack.ts';
 import { percentile } from './stats.ts';
 
 /**
- * The board benchmark (CONTRACT section 8): at least 10,000 open deals stored straight into the table (BatchWrite,
+ * The board benchmark: at least 10,000 open deals stored straight into the table (BatchWrite,
  * items shaped as the webhook writes them), then `GET /board?pipeline=default` once to warm up and 20 times in a row.
  */
 

@@ -6,7 +6,7 @@ import type { Services } from './services.ts';
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 100;
 
-/** The public shape of an approval (CONTRACT section 6); tokens and task tokens never appear. */
+/** The public shape of an approval; tokens and task tokens never appear. */
 function approvalView(approval: Approval) {
   return {
     approvalId: approval.approvalId,

@@ -78,7 +78,7 @@ async function decideAndRecord(event: StageEvent, services: Services): Promise<E
   return result;
 }
 
-/** The history of an echo says so, with the stage it named and the CRM's origin marker (CONTRACT 3.5). */
+/** The history of an echo says so, with the stage it named and the CRM's origin marker. */
 function markEcho(decision: Decision, event: StageEvent): void {
   decision.history = decision.history.map((entry) =>
     entry.type === 'fields'

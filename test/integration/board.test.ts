@@ -81,7 +81,7 @@ async function ownersDeals() {
   return { owner, stale, fresh, lost, lostReason };
 }
 
-describe('the board on the local stack (CONTRACT section 10)', () => {
+describe('the board on the local stack', () => {
   it('shows a column per stage with cards, counts, totals and the stale mark; filters by owner and stale', async () => {
     const { owner, stale, fresh, lost } = await ownersDeals();
     const board = await page(`/board?pipeline=default&owner=${encodeURIComponent(owner.email)}`);

@@ -90,7 +90,7 @@ function store(stored: StoredDeal): void {
   deals.deals.set(`${stored.deal.pipeline}#${stored.deal.dealId}`, structuredClone(stored));
 }
 
-describe('writeBackPlan (CONTRACT section 9)', () => {
+describe('writeBackPlan', () => {
   const refused = hubspotDeal('identify', 5, refusal(5));
   const change = { before: { ...refused, version: 4, lastDecision: undefined }, after: refused };
 
@@ -169,7 +169,7 @@ describe('write-back through the outbox', () => {
   });
 });
 
-describe('echoes of Stageflow writes (CONTRACT 3.5)', () => {
+describe('echoes of Stageflow writes', () => {
   const moveTo = (stage: string, origin?: string): StageEvent => ({
     source: 'hubspot',
     eventId: 'hs-echo',
