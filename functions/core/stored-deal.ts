@@ -68,7 +68,7 @@ export interface DealWrite {
 }
 
 /** The workflow state of a deal no execution has taken yet. */
-export const NEW_WORKFLOW: WorkflowState = {
+const NEW_WORKFLOW: WorkflowState = {
   executionArn: null,
   generation: 0,
   waitToken: null,

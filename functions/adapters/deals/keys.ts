@@ -72,7 +72,7 @@ export const stageIndexKeys = (deal: Deal) => ({
 });
 
 /** Where a listing of a stage goes on: the shard, and the key to start after within it. */
-export interface PageToken {
+interface PageToken {
   shard: number;
   key?: Record<string, unknown>;
 }
