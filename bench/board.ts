@@ -1,14 +1,15 @@
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoDb } from '../functions/adapters/aws-clients.ts';
-import { dealItem, type StoredDeal } from '../functions/adapters/deal-repository.ts';
+import { dealItem } from '../functions/adapters/deals/deals.ts';
 import { InsightsStore } from '../functions/adapters/insights-store.ts';
 import type { Deal } from '../functions/core/deal.ts';
+import type { StoredDeal } from '../functions/core/stored-deal.ts';
 import type { LocalStack } from '../infra/local/stack.ts';
 import { TABLE_NAME } from '../infra/local/stack.ts';
 import { percentile } from './stats.ts';
 
 /**
- * The board benchmark (CONTRACT section 8): at least 10,000 open deals stored straight into the table (BatchWrite,
+ * The board benchmark: at least 10,000 open deals stored straight into the table (BatchWrite,
  * items shaped as the webhook writes them), then `GET /board?pipeline=default` once to warm up and 20 times in a row.
  */
 

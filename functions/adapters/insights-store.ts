@@ -3,22 +3,10 @@ import { type DynamoDBDocumentClient, GetCommand, QueryCommand, TransactWriteCom
 import type { Counters } from '../core/board.ts';
 
 /**
- * The insights read model, in the deals' table (see README "Data model"):
- *
- * | item                       | pk                                   | sk             |
- * |----------------------------|--------------------------------------|----------------|
- * | day aggregate (counters)   | INSIGHTS#<pipeline>#<shard>          | DAY#<yyyy-mm-dd> |
- * | per-deal projection marker | INSIGHTS#<pipeline>#DEAL#<dealId>    | MARKER         |
- * | open-deal totals (board)   | INSIGHTS#<pipeline>#<shard>          | TOTALS         |
- *
- * The totals item holds each open stage's deal count and amount sums (`count#qualify`, `amount#qualify#EUR`, …),
- * moved by every change that moves a deal or changes its amount, so the board's column counts and totals never need
- * to read every deal.
- * A day aggregate holds one number attribute per counter (`entered#qualify`, `dwell#propose#12`, …), added to
- * atomically. Each deal's changes add to the shard of its id, so a busy day spreads over {@link INSIGHTS_SHARDS}
- * partitions. The marker remembers the last deal version projected (the guard that makes a retried change count
- * once), when the deal started (for its cycle time) and which stages it has entered (so the funnel counts deals,
- * not visits).
+ * The insights read model, in the deals' table (its items are described in docs/data-model.md): day aggregates of
+ * counters (`entered#qualify`, `dwell#propose#12`, …, added to atomically), the open-deal totals the board's columns
+ * show, and a per-deal marker that makes a retried change count once. A deal's changes add to the shard of its id, so
+ * a busy day spreads over {@link INSIGHTS_SHARDS} partitions.
  */
 
 /** How many partitions one pipeline's day aggregates are split into; never change it once counters are stored. */

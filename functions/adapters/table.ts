@@ -7,7 +7,7 @@ import {
   UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { TABLE_KEYS } from './deal-repository.ts';
+import { TABLE_KEYS } from './deals/keys.ts';
 
 /**
  * The table's key schema, as DynamoDB's CreateTable takes it. The local stack creates the table from this; the CDK

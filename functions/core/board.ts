@@ -91,8 +91,8 @@ export function exitChecklist(stage: StageConfig, fields: Fields): ChecklistItem
   }));
 }
 
-// Insights: the read model keeps counters per day (see functions/usecases/insights-projection.ts); these turn their
-// sums over a period into the figures the page shows.
+// Insights: the read model keeps counters per day (see functions/usecases/effects/insights-projection.ts); these
+// turn their sums over a period into the figures the page shows.
 
 /** Counter names of the insights read model. `#` separates the parts; stage keys never contain it. */
 export const COUNTER = {

@@ -1,4 +1,7 @@
-import type { StoredDeal } from '../adapters/deal-repository.ts';
+import type { Approval } from '../core/deal.ts';
+import type { VersionedPipeline } from '../core/pipeline-config.ts';
+import type { LastDecision, StoredDeal } from '../core/stored-deal.ts';
+import type { EffectServices } from './effect-services.ts';
 
 /**
  * One committed change of a deal item, as the table's stream delivers it (old and new image): the input of every
@@ -7,4 +10,43 @@ import type { StoredDeal } from '../adapters/deal-repository.ts';
 export interface DealChange {
   before: StoredDeal | null;
   after: StoredDeal;
+}
+
+/** One decision's side effects, with the marks of those already done: what every effect is given. */
+export interface EffectRun {
+  change: DealChange;
+  decided: LastDecision;
+  pipeline: VersionedPipeline;
+  services: EffectServices;
+  /** Runs `effect` unless an earlier attempt at this decision did, then marks it done. */
+  once(effect: string, run: () => Promise<void>): Promise<void>;
+  /**
+   * Marks that `effect` begins, for an effect whose write cannot be repeated blindly; true when an earlier attempt
+   * began it and never marked it done, so it may have been written already.
+   */
+  begin(effect: string): Promise<boolean>;
+}
+
+/** The decision a change carries: null when the write only changed the workflow state. */
+export function decisionOf(before: StoredDeal | null, after: StoredDeal): LastDecision | null {
+  const decided = after.lastDecision;
+  if (!decided || decided.version !== after.version) return null;
+  return before?.lastDecision?.version === decided.version ? null : decided;
+}
+
+/** Approvals the decision asked for: pending after it, unknown before. */
+export function requestedApprovals({ before, after }: DealChange): Approval[] {
+  const known = new Set(before?.deal.approvals.map((a) => a.approvalId));
+  return after.deal.approvals.filter((a) => a.status === 'pending' && !known.has(a.approvalId));
+}
+
+/** Approvals the decision ended: pending before it, decided, expired or cancelled after. */
+export function endedApprovals({ before, after }: DealChange): Approval[] {
+  const pending = new Set(before?.deal.approvals.filter((a) => a.status === 'pending').map((a) => a.approvalId));
+  return after.deal.approvals.filter((a) => a.status !== 'pending' && pending.has(a.approvalId));
+}
+
+/** True when the decision put the deal into a stage (a new deal, a move, a pending move applied). */
+export function enteredStage({ before, after }: DealChange): boolean {
+  return before === null || before.deal.stage !== after.deal.stage || before.deal.visit !== after.deal.visit;
 }

@@ -1,6 +1,6 @@
-import type { CrmState, StoredDeal } from '../adapters/deal-repository.ts';
 import { OWN_CRM_ORIGINS, optionalEnv } from '../adapters/environment.ts';
 import type { StageEvent } from '../core/deal.ts';
+import type { CrmState, StoredDeal } from '../core/stored-deal.ts';
 
 /** How long a stage value Stageflow wrote to a CRM deal is expected to come back as a webhook. */
 export const ECHO_WINDOW_MS = 60 * 60 * 1000;
@@ -40,7 +40,7 @@ export function wroteRecently(crm: CrmState | undefined, stage: string, now: Dat
 }
 
 /**
- * Is this stage change Stageflow's own write-back coming back (CONTRACT 3.5)? Only a change to another stage than the
+ * Is this stage change Stageflow's own write-back coming back? Only a change to another stage than the
  * deal's can be (one naming the current stage moves nothing anyway). It is when the CRM marks it as Stageflow's
  * own user; when the marker says a person did it, it is not, whatever the value; otherwise (an unmarked or generic
  * integration change) it is when Stageflow wrote that stage to the deal recently.

@@ -1,7 +1,8 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { isDealKey, toStoredDeal } from '../adapters/deal-repository.ts';
+import { toStoredDeal } from '../adapters/deals/deals.ts';
+import { isDealKey } from '../adapters/deals/keys.ts';
 import type { DealChange } from './deal-change.ts';
 import type { EffectServices } from './effect-services.ts';
 import { applySideEffects } from './side-effects.ts';

@@ -1,12 +1,12 @@
-import type { StoredDeal } from '../adapters/deal-repository.ts';
 import { type Approval, type HistoryEntry, MAX_ID_LENGTH } from '../core/deal.ts';
 import { BadRequestError, NotFoundError } from '../core/errors.ts';
+import type { StoredDeal } from '../core/stored-deal.ts';
 import type { Services } from './services.ts';
 
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 100;
 
-/** The public shape of an approval (CONTRACT section 6); tokens and task tokens never appear. */
+/** The public shape of an approval; tokens and task tokens never appear. */
 function approvalView(approval: Approval) {
   return {
     approvalId: approval.approvalId,

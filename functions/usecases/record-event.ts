@@ -1,4 +1,4 @@
-import { DuplicateEventError, type EventRecord } from '../adapters/deal-repository.ts';
+import { DuplicateEventError, type EventRecord } from '../adapters/deals/events.ts';
 import type { Decision, EventResult, StageEvent } from '../core/deal.ts';
 import { decideEvent } from '../core/decide/entry-points.ts';
 import { isOwnEcho } from './echoes.ts';

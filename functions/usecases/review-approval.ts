@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import * as z from 'zod';
-import type { ApprovalRecord, StoredDeal } from '../adapters/deal-repository.ts';
+import type { ApprovalRecord } from '../adapters/deals/approvals.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
 import { approvalTokenMatches } from '../core/approval-token.ts';
 import type { Decision } from '../core/deal.ts';
@@ -8,6 +8,7 @@ import { decideApproval as decideOnDeal } from '../core/decide/entry-points.ts';
 import { UnsupportedMediaTypeError } from '../core/errors.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import { requireStage, stageOf } from '../core/stages.ts';
+import type { StoredDeal } from '../core/stored-deal.ts';
 import { type HttpResult, rawBody } from '../http/responses.ts';
 import {
   type ApprovalView,

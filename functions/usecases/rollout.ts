@@ -1,13 +1,14 @@
-import type { DealRepository, StoredDeal } from '../adapters/deal-repository.ts';
+import type { DealRepository } from '../adapters/deal-repository.ts';
 import { planRollout, type RolloutPlan } from '../core/config-plan.ts';
 import type { Decision } from '../core/deal.ts';
 import { migrateDeal, needsMigration, stageUnder, UnmappedRetiredStageError } from '../core/migrate.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
+import type { StoredDeal } from '../core/stored-deal.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
 
 /**
- * A new version of a pipeline goes live (CONTRACT section 7): its open deals move to it, one optimistic-lock commit
+ * A new version of a pipeline goes live: its open deals move to it, one optimistic-lock commit
  * each, found through the `byStage` index page by page (never a scan). A deal already on the version is skipped, so
  * a second run, or a run after a crash halfway, moves every open deal exactly once. The rollout writes only the table:
  * the outbox sees each commit on the stream (`lastDecision.kind = 'config'`, a new `configVersion`), replaces the

@@ -10,7 +10,7 @@ import {
   TableEncryption,
 } from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
-import { TABLE_KEYS } from '../../functions/adapters/deal-repository.ts';
+import { TABLE_KEYS } from '../../functions/adapters/deals/keys.ts';
 import { tableDefinition } from '../../functions/adapters/table.ts';
 
 /**

@@ -1,12 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import type { StoredDeal } from '../../functions/adapters/deal-repository.ts';
 import { InsightsStore } from '../../functions/adapters/insights-store.ts';
 import { ensureTable } from '../../functions/adapters/table.ts';
 import { COUNTER } from '../../functions/core/board.ts';
 import type { Deal } from '../../functions/core/deal.ts';
-import { projectInsights } from '../../functions/usecases/insights-projection.ts';
+import type { StoredDeal } from '../../functions/core/stored-deal.ts';
+import { projectInsights } from '../../functions/usecases/effects/insights-projection.ts';
 import { EXIT_FIELDS, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
 
 const DAY_MS = 86_400_000;
@@ -81,7 +81,7 @@ async function ownersDeals() {
   return { owner, stale, fresh, lost, lostReason };
 }
 
-describe('the board on the local stack (CONTRACT section 10)', () => {
+describe('the board on the local stack', () => {
   it('shows a column per stage with cards, counts, totals and the stale mark; filters by owner and stale', async () => {
     const { owner, stale, fresh, lost } = await ownersDeals();
     const board = await page(`/board?pipeline=default&owner=${encodeURIComponent(owner.email)}`);

@@ -2,15 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SESClient } from '@aws-sdk/client-ses';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import {
-  type ApprovalBase,
-  type ApprovalRecord,
-  type CommitInput,
-  type DealRepository,
-  type StoredDeal,
-  storedAfter,
-  type WorkflowState,
-} from '../../functions/adapters/deal-repository.ts';
+import type { DealRepository } from '../../functions/adapters/deal-repository.ts';
+import type { ApprovalBase, ApprovalRecord } from '../../functions/adapters/deals/approvals.ts';
+import type { CommitInput } from '../../functions/adapters/deals/deals.ts';
 import { SECRET_NAMES } from '../../functions/adapters/environment.ts';
 import type { InsightsStore } from '../../functions/adapters/insights-store.ts';
 import { Mailer } from '../../functions/adapters/mailer.ts';
@@ -20,6 +14,7 @@ import { hashApprovalToken, newApprovalToken } from '../../functions/core/approv
 import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
 import type { Approval, Deal } from '../../functions/core/deal.ts';
 import { ConcurrentUpdateError } from '../../functions/core/errors.ts';
+import { type StoredDeal, storedAfter, type WorkflowState } from '../../functions/core/stored-deal.ts';
 import type { DealChange } from '../../functions/usecases/deal-change.ts';
 import type { EffectServices } from '../../functions/usecases/effect-services.ts';
 import { applySideEffects } from '../../functions/usecases/side-effects.ts';

@@ -3,11 +3,11 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CrmCallResult, CrmClient, CrmNote, CrmStageValue } from '../../functions/adapters/crm/types.ts';
-import type { LastDecision, StoredDeal } from '../../functions/adapters/deal-repository.ts';
 import type { StageEvent } from '../../functions/core/deal.ts';
-import { writeBackPlan } from '../../functions/usecases/crm-write-back.ts';
+import type { LastDecision, StoredDeal } from '../../functions/core/stored-deal.ts';
 import { isOwnEcho } from '../../functions/usecases/echoes.ts';
 import type { EffectServices } from '../../functions/usecases/effect-services.ts';
+import { writeBackPlan } from '../../functions/usecases/effects/crm-write-back.ts';
 import { applySideEffects } from '../../functions/usecases/side-effects.ts';
 import {
   approvalServices,
@@ -90,7 +90,7 @@ function store(stored: StoredDeal): void {
   deals.deals.set(`${stored.deal.pipeline}#${stored.deal.dealId}`, structuredClone(stored));
 }
 
-describe('writeBackPlan (CONTRACT section 9)', () => {
+describe('writeBackPlan', () => {
   const refused = hubspotDeal('identify', 5, refusal(5));
   const change = { before: { ...refused, version: 4, lastDecision: undefined }, after: refused };
 
@@ -169,7 +169,7 @@ describe('write-back through the outbox', () => {
   });
 });
 
-describe('echoes of Stageflow writes (CONTRACT 3.5)', () => {
+describe('echoes of Stageflow writes', () => {
   const moveTo = (stage: string, origin?: string): StageEvent => ({
     source: 'hubspot',
     eventId: 'hs-echo',

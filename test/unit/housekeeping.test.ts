@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-/** Repository hygiene (issue 13 item 17): no unused runtime dependency, a clean tree after a bench, no import circle. */
+/** Repository hygiene: no unused runtime dependency, and a clean tree after a bench (import circles are Biome's). */
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -32,28 +32,5 @@ describe('repository hygiene', () => {
 
   it('keeps bench results out of version control, so `npm run bench` leaves the tree clean', () => {
     expect(() => execFileSync('git', ['check-ignore', '-q', 'bench/results.json'], { cwd: root })).not.toThrow();
-  });
-
-  it('has no import circle among the local stack modules', () => {
-    const files = sourceFiles('infra/local');
-    const edges = new Map(
-      files.map((file) => {
-        const text = readFileSync(file, 'utf8');
-        const targets = [...text.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+\.ts)'/g)].map((m) =>
-          resolve(dirname(file), m[1] ?? ''),
-        );
-        return [file, targets.filter((target) => files.includes(target))];
-      }),
-    );
-    const cycles: string[] = [];
-    const visit = (file: string, path: string[]) => {
-      if (path.includes(file)) {
-        cycles.push([...path.slice(path.indexOf(file)), file].map((f) => relative(root, f)).join(' → '));
-        return;
-      }
-      for (const next of edges.get(file) ?? []) visit(next, [...path, file]);
-    };
-    for (const file of files) visit(file, []);
-    expect(cycles).toEqual([]);
   });
 });

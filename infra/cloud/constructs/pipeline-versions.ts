@@ -10,6 +10,7 @@ import {
   PhysicalResourceId,
 } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { pipelineKey } from '../../../functions/adapters/deals/keys.ts';
 import type { VersionedPipeline } from '../../../functions/core/pipeline-config.ts';
 
 /** Properties of the stored pipeline versions. */
@@ -21,10 +22,9 @@ export interface PipelineVersionsProps {
 }
 
 /**
- * Stores each deployed pipeline version in the table, where the functions read the version a deal is pinned to:
- * one item `{pk: PIPELINE#<id>, sk: VERSION#<version>, config, version}` per version (the keys of
- * `DealRepository.putPipelineVersion`). A new version is a new item; earlier ones are never deleted, because deals
- * in flight are still evaluated under them (CONTRACT section 7).
+ * Stores each deployed pipeline version in the table, where the functions read the version a deal is pinned to: one
+ * pipeline config version item per version (see docs/data-model.md). A new version is a new item; earlier ones are
+ * never deleted, because deals in flight are still evaluated under them.
  */
 export class PipelineVersions extends Construct {
   /** The role of the function that writes the items. */
@@ -38,7 +38,7 @@ export class PipelineVersions extends Construct {
     this.role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
     logGroup.grantWrite(this.role);
     for (const [pipelineId, { config, version }] of props.pipelines) {
-      const key = { pk: `PIPELINE#${pipelineId}`, sk: `VERSION#${version}` };
+      const key = pipelineKey(pipelineId, version);
       const put: AwsSdkCall = {
         service: 'DynamoDB',
         action: 'PutItem',

@@ -1,8 +1,8 @@
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { TABLE_KEYS } from '../../../functions/adapters/deal-repository.ts';
+import { TABLE_KEYS } from '../../../functions/adapters/deals/keys.ts';
 
-/** Item reads. No Scan: every read goes by key or through the stage index (CONTRACT section 6: no table scans). */
+/** Item reads. No Scan: every read goes by key or through the stage index. */
 const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
 /** Item writes, alone or inside TransactWriteItems (which is authorized per contained operation). */
 const WRITE_ACTIONS = [

@@ -1,12 +1,11 @@
-import type { CrmCallResult } from '../adapters/crm/types.ts';
-import type { LastDecision, StoredDeal } from '../adapters/deal-repository.ts';
-import type { Approval, Decision, HistoryEntry } from '../core/deal.ts';
-import type { PipelineConfig } from '../core/pipeline-config.ts';
-import { crmStageValue } from '../sources/crm-maps.ts';
-import { missingFieldLines, personLabel } from '../views/wording.ts';
-import type { DealChange } from './deal-change.ts';
-import { retryOnConflict } from './retry-on-conflict.ts';
-import { type EffectRun, enteredStage } from './side-effects.ts';
+import type { CrmCallResult } from '../../adapters/crm/types.ts';
+import type { Approval, Decision, HistoryEntry } from '../../core/deal.ts';
+import type { PipelineConfig } from '../../core/pipeline-config.ts';
+import type { LastDecision, StoredDeal } from '../../core/stored-deal.ts';
+import { crmStageValue } from '../../sources/crm-maps.ts';
+import { missingFieldLines, personLabel } from '../../views/wording.ts';
+import { type DealChange, type EffectRun, enteredStage } from '../deal-change.ts';
+import { retryOnConflict } from '../retry-on-conflict.ts';
 
 /** How many of Stageflow's recent stage writes a deal keeps (for recognising their echoes). */
 const KEPT_WRITES = 5;
@@ -18,7 +17,7 @@ export interface WriteBackPlan {
 }
 
 /**
- * When a decision is written back (CONTRACT section 9): a refused or held move sets the CRM back to the deal's stage
+ * When a decision is written back: a refused or held move sets the CRM back to the deal's stage
  * with a note saying why (the reasons and missing fields, or the approvals asked and of whom); a pending move applied
  * by its last approval moves the CRM, naming who approved; an approval rejected or expired gets a note. Echoes,
  * field updates and moves the CRM made itself write nothing.

@@ -1,8 +1,8 @@
-import { stageShard } from '../adapters/deal-repository.ts';
-import { INSIGHTS_SHARDS, type InsightsStore, type ProjectionMarker } from '../adapters/insights-store.ts';
-import { COUNTER, type Counters, daysBetween, LOST_REASON_FIELDS, totalsContribution } from '../core/board.ts';
-import type { Deal } from '../core/deal.ts';
-import type { DealChange } from './deal-change.ts';
+import { stageShard } from '../../adapters/deals/keys.ts';
+import { INSIGHTS_SHARDS, type InsightsStore, type ProjectionMarker } from '../../adapters/insights-store.ts';
+import { COUNTER, type Counters, daysBetween, LOST_REASON_FIELDS, totalsContribution } from '../../core/board.ts';
+import type { Deal } from '../../core/deal.ts';
+import type { DealChange } from '../deal-change.ts';
 
 /** The longest lost reason kept as its own counter; longer texts are cut, so free text cannot grow an item unbounded. */
 const MAX_REASON_LENGTH = 80;
@@ -11,7 +11,7 @@ const MAX_REASON_LENGTH = 80;
 export type ProjectionResult = 'projected' | 'unchanged' | 'duplicate';
 
 /**
- * Projects one committed deal change into the insights read model (seam 3): a change that moves the deal adds to the
+ * Projects one committed deal change into the insights read model: a change that moves the deal adds to the
  * counters of the day of the move (the CRM's `occurredAt`): the stage entered (once per deal and stage), the days
  * spent in the stage left, and on closing, won or lost with the cycle time or the lost reason. Field updates change
  * nothing. Idempotent: the deal's marker records the last version projected, and the counters and the marker are

@@ -1,0 +1,136 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { Deal, HistoryEntry } from '../../core/deal.ts';
+import { ConcurrentUpdateError } from '../../core/errors.ts';
+import {
+  type CrmState,
+  type DealWrite,
+  type LastDecision,
+  type StoredDeal,
+  storedAfter,
+  type WorkflowState,
+} from '../../core/stored-deal.ts';
+import { DuplicateEventError, type EventRecord, eventRecordPut } from './events.ts';
+import { dealKey, HISTORY_PREFIX, historyKey, stageIndexKeys } from './keys.ts';
+import { isConditionFailure, type TableRef } from './table-ref.ts';
+
+/** One decision to commit, with the event that caused it. */
+export interface CommitInput extends DealWrite {
+  /** The event that caused the decision; its record makes the write happen at most once. */
+  event?: EventRecord;
+}
+
+/** A deal as its table item: keys, stage index keys and the stored deal (for bulk loads such as the benchmark's). */
+export function dealItem(stored: StoredDeal): Record<string, unknown> {
+  return { ...dealKey(stored.deal.pipeline, stored.deal.dealId), ...stageIndexKeys(stored.deal), ...stored };
+}
+
+/** A deal item (a query result or a stream image) as the use cases see it. */
+export function toStoredDeal(item: Record<string, unknown>): StoredDeal {
+  const stored: StoredDeal = {
+    deal: item.deal as Deal,
+    version: item.version as number,
+    workflow: item.workflow as WorkflowState,
+  };
+  if (item.lastDecision) stored.lastDecision = item.lastDecision as LastDecision;
+  if (item.crm) stored.crm = item.crm as CrmState;
+  return stored;
+}
+
+/** The deal items and their history: read, committed with the event that caused a decision, or moved by the workflow. */
+export class DealItems {
+  constructor(private readonly table: TableRef) {}
+
+  async get(pipeline: string, dealId: string): Promise<StoredDeal | null> {
+    const { Item } = await this.table.db.send(
+      new GetCommand({ TableName: this.table.tableName, Key: dealKey(pipeline, dealId), ConsistentRead: true }),
+    );
+    return Item ? toStoredDeal(Item) : null;
+  }
+
+  async history(pipeline: string, dealId: string): Promise<HistoryEntry[]> {
+    const entries: HistoryEntry[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.table.db.send(
+        new QueryCommand({
+          TableName: this.table.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :history)',
+          ExpressionAttributeValues: { ':pk': dealKey(pipeline, dealId).pk, ':history': HISTORY_PREFIX },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) entries.push(item.entry as HistoryEntry);
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return entries;
+  }
+
+  /**
+   * Writes a decision in one transaction: the event record (condition: never seen), the deal (condition: unchanged
+   * since read) and its new history entries. Throws DuplicateEventError or ConcurrentUpdateError.
+   */
+  async commit({ event, ...write }: CommitInput): Promise<StoredDeal | null> {
+    const { tableName } = this.table;
+    const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [];
+    if (event) items.push({ Put: eventRecordPut(tableName, event) });
+    const stored = storedAfter(write);
+    const { deal } = write.decision;
+    if (deal && stored) {
+      items.push({ Put: { TableName: tableName, Item: dealItem(stored), ...versionCondition(write.before) } });
+      write.decision.history.forEach((entry, n) => {
+        items.push({
+          Put: {
+            TableName: tableName,
+            Item: { ...historyKey(deal.pipeline, deal.dealId, stored.version, n), entry },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        });
+      });
+    }
+    if (items.length === 0) return stored;
+    try {
+      await this.table.db.send(new TransactWriteCommand({ TransactItems: items }));
+    } catch (error) {
+      throw translateCancellation(error, event);
+    }
+    return stored;
+  }
+
+  /** Changes only the workflow state of a deal, under the same optimistic lock as every deal write. */
+  async updateWorkflow(before: StoredDeal, workflow: Partial<WorkflowState>, deal?: Deal): Promise<StoredDeal> {
+    const next: StoredDeal = {
+      ...before,
+      deal: deal ?? before.deal,
+      version: before.version + 1,
+      workflow: { ...before.workflow, ...workflow },
+    };
+    try {
+      await this.table.db.send(
+        new PutCommand({ TableName: this.table.tableName, Item: dealItem(next), ...versionCondition(before) }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new ConcurrentUpdateError(`deal ${before.deal.dealId} changed meanwhile`, { cause: error });
+      }
+      throw error;
+    }
+    return next;
+  }
+}
+
+function versionCondition(before: StoredDeal | null) {
+  return before
+    ? { ConditionExpression: 'version = :version', ExpressionAttributeValues: { ':version': before.version } }
+    : { ConditionExpression: 'attribute_not_exists(pk)' };
+}
+
+function translateCancellation(error: unknown, event: EventRecord | undefined): unknown {
+  if (!(error instanceof TransactionCanceledException)) return error;
+  const codes = (error.CancellationReasons ?? []).map((reason) => reason.Code);
+  if (event && codes[0] === 'ConditionalCheckFailed') return new DuplicateEventError(event.source, event.eventId);
+  if (codes.includes('ConditionalCheckFailed') || codes.includes('TransactionConflict')) {
+    return new ConcurrentUpdateError('the deal changed while the decision was taken', { cause: error });
+  }
+  return error;
+}

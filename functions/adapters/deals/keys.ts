@@ -1,0 +1,100 @@
+import type { Deal, Source } from '../../core/deal.ts';
+import { BadRequestError } from '../../core/errors.ts';
+
+// The item kinds, their keys, attributes, TTLs and the stage index are described in docs/data-model.md.
+
+/** The attribute names of the table's keys, its stage index and its TTL. */
+export const TABLE_KEYS = { partition: 'pk', sort: 'sk', stageIndex: 'byStage', ttl: 'ttl' } as const;
+
+/** How long items that only guard against repeats are kept, in days (after their time, or an approval's expiry). */
+export const KEPT_DAYS = { eventRecord: 90, approval: 90, outboxMark: 30, dailyNotice: 2 } as const;
+
+/** The TTL attribute's value (epoch seconds) for an item kept `days` after the ISO time `from`. */
+export function ttlAfter(from: string, days: number): number {
+  return Math.floor(Date.parse(from) / 1000) + days * 86_400;
+}
+
+/** A number as a sort key part that sorts as the number does. */
+const sortable = (n: number, digits: number) => String(n).padStart(digits, '0');
+
+export const dealKey = (pipeline: string, dealId: string) => ({ pk: `DEAL#${pipeline}#${dealId}`, sk: 'DEAL' });
+export const HISTORY_PREFIX = 'HISTORY#';
+export const historyKey = (pipeline: string, dealId: string, version: number, n: number) => ({
+  pk: dealKey(pipeline, dealId).pk,
+  sk: `${HISTORY_PREFIX}${sortable(version, 10)}#${sortable(n, 3)}`,
+});
+export const eventKey = (source: Source, eventId: string) => ({ pk: `EVENT#${source}#${eventId}`, sk: 'EVENT' });
+export const approvalKey = (approvalId: string) => ({ pk: `APPROVAL#${approvalId}`, sk: 'APPROVAL' });
+export const outboxKey = (pipeline: string, dealId: string, version: number) => ({
+  pk: `OUTBOX#${pipeline}#${dealId}`,
+  sk: sortable(version, 10),
+});
+export const noticeKey = (pipeline: string, dealId: string, day: string, notice: string) => ({
+  pk: `NOTICE#${pipeline}#${dealId}`,
+  sk: `${day}#${notice}`,
+});
+export const pipelinePartition = (pipeline: string) => `PIPELINE#${pipeline}`;
+export const VERSION_PREFIX = 'VERSION#';
+export const pipelineKey = (pipeline: string, version: string) => ({
+  pk: pipelinePartition(pipeline),
+  sk: `${VERSION_PREFIX}${version}`,
+});
+export const liveKey = (pipeline: string) => ({ pk: pipelinePartition(pipeline), sk: 'LIVE' });
+
+/** True for the key of a deal item (the outbox consumes those; history, events and approvals have their own keys). */
+export function isDealKey(key: Record<string, unknown>): boolean {
+  return typeof key.pk === 'string' && key.pk.startsWith('DEAL#') && key.sk === 'DEAL';
+}
+
+/**
+ * How many partitions of the `byStage` index one stage is split into. Items keep the shard they were written with, so
+ * this number and {@link stageShard} must never change once deals are stored.
+ */
+export const STAGE_INDEX_SHARDS = 8;
+
+/** The index shard of a deal: a stable hash (FNV-1a) of its id. */
+export function stageShard(dealId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < dealId.length; i++) {
+    hash ^= dealId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % STAGE_INDEX_SHARDS;
+}
+
+/** The stage index partition of one shard of a stage. */
+export const stagePartition = (pipeline: string, stage: string, shard: number) => `STAGE#${pipeline}#${stage}#${shard}`;
+
+/** A deal's stage index keys: they change only when the deal enters a stage. */
+export const stageIndexKeys = (deal: Deal) => ({
+  gsi1pk: stagePartition(deal.pipeline, deal.stage, stageShard(deal.dealId)),
+  gsi1sk: `${deal.stageEventAt}#${deal.dealId}`,
+});
+
+/** Where a listing of a stage goes on: the shard, and the key to start after within it. */
+interface PageToken {
+  shard: number;
+  key?: Record<string, unknown>;
+}
+
+export function encodePageToken(token: PageToken): string {
+  return Buffer.from(JSON.stringify(token)).toString('base64url');
+}
+
+/** The page token a client sent back; anything this API did not hand out is refused. */
+export function decodePageToken(token: string): PageToken {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    const { shard, key } = (parsed ?? {}) as Partial<PageToken>;
+    const validKey = key === undefined || (key !== null && typeof key === 'object' && !Array.isArray(key));
+    if (Number.isInteger(shard) && (shard as number) >= 0 && (shard as number) < STAGE_INDEX_SHARDS && validKey) {
+      return { shard: shard as number, key };
+    }
+  } catch {
+    // fall through to the refusal below
+  }
+  throw new BadRequestError(
+    'INVALID_NEXT_TOKEN',
+    "nextToken is not one this API returned — pass the value of a previous answer's nextToken unchanged",
+  );
+}

@@ -1,0 +1,115 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { Deal } from '../../core/deal.ts';
+import type { StoredDeal } from '../../core/stored-deal.ts';
+import { toStoredDeal } from './deals.ts';
+import { decodePageToken, encodePageToken, STAGE_INDEX_SHARDS, stagePartition, TABLE_KEYS } from './keys.ts';
+import type { TableRef } from './table-ref.ts';
+
+/** The attributes of a deal that a query asked for; the id is always among them. */
+export type DealAttributes = Pick<Deal, 'dealId'> & Partial<Deal>;
+
+/** Which deals of a stage {@link StageIndex.query} reads, and which of their attributes. */
+export interface StageQuery {
+  /** Paths inside the deal to read, e.g. `['dealName']`, `['fields', 'amount']`; the deal id is always read. */
+  attributes: string[][];
+  /** Only deals that entered the stage before this time (ISO): the stale ones. */
+  enteredBefore?: string;
+  /** Only deals that entered the stage at or after this time (ISO). */
+  enteredSince?: string;
+  /** Only deals of this owner (email address). */
+  ownerEmail?: string;
+  /** Only the deals longest in the stage, at most this many (read as the first of each shard, oldest entry first). */
+  oldest?: number;
+}
+
+/** The deals of one stage, read through the sharded `byStage` index (never a scan). */
+export class StageIndex {
+  constructor(private readonly table: TableRef) {}
+
+  /**
+   * Deals of one pipeline in one stage, one page at a time: shard by shard, the most recent stage entries first within
+   * a shard.
+   */
+  async list(
+    pipeline: string,
+    stage: string,
+    page: { limit: number; nextToken?: string },
+  ): Promise<{ deals: StoredDeal[]; nextToken: string | null }> {
+    const deals: StoredDeal[] = [];
+    let { shard, key } = page.nextToken ? decodePageToken(page.nextToken) : { shard: 0, key: undefined };
+    while (shard < STAGE_INDEX_SHARDS && deals.length < page.limit) {
+      const result = await this.table.db.send(
+        new QueryCommand({
+          TableName: this.table.tableName,
+          IndexName: TABLE_KEYS.stageIndex,
+          KeyConditionExpression: 'gsi1pk = :stage',
+          ExpressionAttributeValues: { ':stage': stagePartition(pipeline, stage, shard) },
+          ScanIndexForward: false,
+          Limit: page.limit - deals.length,
+          ExclusiveStartKey: key,
+        }),
+      );
+      deals.push(...(result.Items ?? []).map(toStoredDeal));
+      key = result.LastEvaluatedKey;
+      if (!key) shard++;
+    }
+    return { deals, nextToken: shard < STAGE_INDEX_SHARDS ? encodePageToken({ shard, key }) : null };
+  }
+
+  /**
+   * Every deal of one stage that the query selects (or its `oldest` ones), with only the attributes asked for: all
+   * shards read in parallel, each to its end or its first `oldest`.
+   */
+  async query(pipeline: string, stage: string, query: StageQuery): Promise<DealAttributes[]> {
+    const names: Record<string, string> = { '#deal': 'deal' };
+    const nameOf = (part: string) => {
+      const existing = Object.entries(names).find(([, name]) => name === part)?.[0];
+      if (existing) return existing;
+      const placeholder = `#a${Object.keys(names).length}`;
+      names[placeholder] = part;
+      return placeholder;
+    };
+    const paths = [['dealId'], ...query.attributes].map((path) => ['#deal', ...path.map(nameOf)].join('.'));
+    const values: Record<string, unknown> = {};
+    let range = '';
+    if (query.enteredBefore !== undefined) {
+      range += ' AND gsi1sk < :before';
+      values[':before'] = query.enteredBefore;
+    } else if (query.enteredSince !== undefined) {
+      range += ' AND gsi1sk >= :since';
+      values[':since'] = query.enteredSince;
+    }
+    let filter: string | undefined;
+    if (query.ownerEmail !== undefined) {
+      filter = `#deal.${nameOf('owner')}.${nameOf('email')} = :owner`;
+      values[':owner'] = query.ownerEmail;
+    }
+    const readShard = async (shard: number) => {
+      const deals: DealAttributes[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await this.table.db.send(
+          new QueryCommand({
+            TableName: this.table.tableName,
+            IndexName: TABLE_KEYS.stageIndex,
+            KeyConditionExpression: `gsi1pk = :stage${range}`,
+            FilterExpression: filter,
+            ProjectionExpression: [...new Set(paths)].join(', '),
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: { ...values, ':stage': stagePartition(pipeline, stage, shard) },
+            ExclusiveStartKey: startKey,
+            Limit: query.oldest,
+          }),
+        );
+        for (const item of page.Items ?? []) deals.push(item.deal as DealAttributes);
+        startKey = query.oldest === undefined ? page.LastEvaluatedKey : undefined;
+      } while (startKey);
+      return deals;
+    };
+    const shards = await Promise.all(Array.from({ length: STAGE_INDEX_SHARDS }, (_, shard) => readShard(shard)));
+    const deals = shards.flat();
+    if (query.oldest === undefined) return deals;
+    const entered = (deal: DealAttributes) => deal.stageEventAt ?? '';
+    return deals.sort((a, b) => entered(a).localeCompare(entered(b))).slice(0, query.oldest);
+  }
+}

@@ -1,0 +1,75 @@
+import { openExitCriteria } from '../../core/criteria.ts';
+import { requireStage } from '../../core/stages.ts';
+import {
+  approvalDecidedEmail,
+  approvalExpiredEmail,
+  dealClosedEmail,
+  moveRefusedEmail,
+  ownerApprovalsCancelledEmail,
+  ownerApprovalsRequestedEmail,
+  stageEntryEmail,
+} from '../../views/emails.ts';
+import { type EffectRun, endedApprovals, enteredStage, requestedApprovals } from '../deal-change.ts';
+import type { EffectServices } from '../effect-services.ts';
+
+/**
+ * What the owner is told about a decision, saying what actually happened: the stage entered (its guidance, or the
+ * close), the approvals asked, an approver's decision, an expiry, cancelled approvals, or a refused move.
+ */
+export async function notifyOwner(run: EffectRun): Promise<void> {
+  const { change, decided, pipeline, services } = run;
+  const { deal } = change.after;
+  if (!deal.owner?.email) return;
+  const { config } = pipeline;
+  const send = (effect: string, message: Parameters<EffectServices['mailer']['send']>[0]) =>
+    run.once(effect, () => services.mailer.send(message));
+  if (enteredStage(change)) {
+    const stage = requireStage(config, deal.stage);
+    if (stage.closed) await send('owner:closed', dealClosedEmail({ deal, stage }));
+    else if (config.rules.notifyOwnerOnStageEntry) {
+      await send('owner:stage', stageEntryEmail({ deal, stage, openCriteria: openExitCriteria(stage, deal.fields) }));
+    }
+  }
+  const requested = requestedApprovals(change);
+  const first = requested[0];
+  if (first) {
+    const stage = requireStage(config, first.stage);
+    await send(
+      'owner:requested',
+      ownerApprovalsRequestedEmail({ deal, stage, approvals: requested, approvers: config.approvers }),
+    );
+  }
+  for (const approval of endedApprovals(change)) {
+    if (approval.status === 'approved' || approval.status === 'rejected') {
+      await send(`owner:decided:${approval.approvalId}`, approvalDecidedEmail({ deal, approval }));
+    } else if (approval.status === 'expired') {
+      await send(`owner:expired:${approval.approvalId}`, approvalExpiredEmail({ deal, approval }));
+    }
+  }
+  const cancelled = endedApprovals(change).filter((a) => a.status === 'cancelled');
+  if (cancelled.length > 0) {
+    await send('owner:cancelled', ownerApprovalsCancelledEmail({ deal, approvals: cancelled }));
+  }
+  if (decided.kind === 'event' && decided.outcome === 'rejected' && decided.target && !decided.echo) {
+    await run.once('owner:refused', () => mailRefusal(run, decided.target ?? ''));
+  }
+}
+
+/** The refusal email, at most once a day for the same refusal (deal, target stage, missing fields). */
+async function mailRefusal(run: EffectRun, target: string): Promise<void> {
+  const { change, decided, pipeline, services } = run;
+  const { deal } = change.after;
+  const missing = decided.reasons.flatMap((r) => (r.code === 'EXIT_CRITERIA_UNMET' ? r.missing : [])).sort();
+  const notice = `refused:${target}:${missing.join(',')}:${decided.reasons.map((r) => r.code).join(',')}`;
+  const now = services.clock().toISOString();
+  if (!(await services.deals.claimDailyNotice(deal.pipeline, deal.dealId, notice, now))) return;
+  const stage = requireStage(pipeline.config, deal.stage);
+  try {
+    await services.mailer.send(
+      moveRefusedEmail({ deal, target, reasons: decided.reasons, stage, config: pipeline.config }),
+    );
+  } catch (error) {
+    await services.deals.releaseDailyNotice(deal.pipeline, deal.dealId, notice, now);
+    throw error;
+  }
+}

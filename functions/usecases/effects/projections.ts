@@ -1,0 +1,16 @@
+import type { DealChange } from '../deal-change.ts';
+import type { EffectServices } from '../effect-services.ts';
+import { projectInsights } from './insights-projection.ts';
+
+/** A read model fed by every committed deal change; it must be idempotent per (deal, version) itself. */
+export type Projection = (change: DealChange, services: EffectServices) => Promise<void>;
+
+/**
+ * The read models every deal change is projected into. Projections see every change, workflow-only writes included;
+ * the side effects see only decisions.
+ */
+export const PROJECTIONS: Projection[] = [
+  async (change, services) => {
+    await projectInsights(change, services);
+  },
+];
