@@ -5,7 +5,7 @@ import type { PipelineConfig } from '../../functions/core/pipeline-config.ts';
 import { crmStageValue } from '../../functions/sources/crm-maps.ts';
 import { genericSignatureHeader } from '../../functions/sources/generic.ts';
 import { hubspotSignatureHeaders } from '../../functions/sources/hubspot.ts';
-import { HubSpotStandIn } from './crm-standins.ts';
+import { HubSpotSandbox } from './hubspot-sandbox.ts';
 import { DEVELOPMENT_SECRETS, type LocalStack, optionsFromEnvironment, startLocalStack } from './stack.ts';
 
 /**
@@ -244,7 +244,7 @@ function genericSource(api: string, run: string): DealSource {
  * A HubSpot deal: the rep drags it in the HubSpot stand-in, HubSpot's signed webhooks v3 batch (CONTRACT 3.2) reports
  * each move with the properties filled in, and the stand-in receives Stageflow's write-back.
  */
-function hubspotSource(api: string, hubspot: HubSpotStandIn, config: PipelineConfig): DealSource {
+function hubspotSource(api: string, hubspot: HubSpotSandbox, config: PipelineConfig): DealSource {
   const secret = process.env.HUBSPOT_CLIENT_SECRET || DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET;
   const dealId = String(Date.now());
   let eventId = Date.now() * 100;
@@ -302,7 +302,7 @@ function hubspotSource(api: string, hubspot: HubSpotStandIn, config: PipelineCon
 }
 
 /** The note Stageflow added to the HubSpot deal after the first `notesBefore`, and the stage the deal shows. */
-async function hubspotNote(hubspot: HubSpotStandIn, dealId: string, notesBefore: number): Promise<string> {
+async function hubspotNote(hubspot: HubSpotSandbox, dealId: string, notesBefore: number): Promise<string> {
   const note = await waitFor(
     async () => hubspot.notes(dealId)[notesBefore],
     `Stageflow's note on HubSpot deal ${dealId} (${hubspot.url})`,
@@ -433,7 +433,7 @@ interface Connection {
   /** The stack this process started, or null when one was running already. */
   started: LocalStack | null;
   /** The HubSpot stand-in the started stack writes back to. */
-  hubspot: HubSpotStandIn | null;
+  hubspot: HubSpotSandbox | null;
   source: DealSource;
 }
 
@@ -468,7 +468,7 @@ async function connect(log: string[], run: string): Promise<Connection> {
   }
   const where = options.dataDir ? `with data in ${options.dataDir}` : 'in memory';
   console.log(`No stack answers at ${api}: starting one in this process (${where}; it stops when the demo ends)…`);
-  const hubspot = await new HubSpotStandIn({ print: (line) => console.log(`      ${line}`) }).start();
+  const hubspot = await new HubSpotSandbox({ print: (line) => console.log(`      ${line}`) }).start();
   // The demo's stack writes back to the stand-in, never to a HubSpot account the environment may name.
   process.env.HUBSPOT_ACCESS_TOKEN = hubspot.accessToken;
   process.env.HUBSPOT_API_BASE_URL = hubspot.url;
@@ -485,7 +485,7 @@ async function connect(log: string[], run: string): Promise<Connection> {
   };
 }
 
-async function demo(api: string, ses: string, source: DealSource, hubspot: HubSpotStandIn | null): Promise<void> {
+async function demo(api: string, ses: string, source: DealSource, hubspot: HubSpotSandbox | null): Promise<void> {
   const { dealId } = source;
   console.log(`\n${source.intro.join('\n')}`);
   for (const step of story()) {

@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CrmSource, CrmStageValue } from '../../functions/adapters/crm/types.ts';
 import { crmStageValue, mapStage } from '../../functions/sources/crm-maps.ts';
-import { type CrmStandIn, type ReceivedRequest, startCrmStandIns } from '../../infra/local/crm-standins.ts';
 import { DEVELOPMENT_SECRETS } from '../../infra/local/stack.ts';
 import { basicAuth, defaultPipelineConfig, fixture } from '../fixtures/signing.ts';
 import {
@@ -15,11 +14,13 @@ import {
   uniqueNumber,
   waitFor,
 } from '../support/api.ts';
+import { startCrmStandIns } from '../support/crm/index.ts';
+import type { CrmStandIn, ReceivedRequest } from '../support/crm/server.ts';
 import { decide, reviewLink, waitForEmail } from '../support/mail.ts';
 import { type StackProcess, startStackProcess } from '../support/stack-process.ts';
 
 /**
- * Write-back (CONTRACT section 9) through the local stack, as `npm start` runs it with CRM credentials set, for each of
+ * Write-back through the local stack, as `npm start` runs it with CRM credentials set, for each of
  * the three CRMs: a stand-in plays the CRM's API and keeps the deal as the CRM would, and the test plays the rep who
  * moves the deal in the CRM (which then sends its webhook, in its own format).
  */
