@@ -7,7 +7,8 @@ import { ensureTable } from '../../functions/adapters/table.ts';
 import { COUNTER } from '../../functions/core/board.ts';
 import type { Deal } from '../../functions/core/deal.ts';
 import { projectInsights } from '../../functions/usecases/insights-projection.ts';
-import { EXIT_FIELDS, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
+import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
+import { postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
 
 const DAY_MS = 86_400_000;
 const daysAgo = (days: number) => new Date(Date.now() - days * DAY_MS).toISOString();
@@ -81,7 +82,7 @@ async function ownersDeals() {
   return { owner, stale, fresh, lost, lostReason };
 }
 
-describe('the board on the local stack (CONTRACT section 10)', () => {
+describe('the board on the local stack', () => {
   it('shows a column per stage with cards, counts, totals and the stale mark; filters by owner and stale', async () => {
     const { owner, stale, fresh, lost } = await ownersDeals();
     const board = await page(`/board?pipeline=default&owner=${encodeURIComponent(owner.email)}`);
