@@ -12,6 +12,9 @@ export type OpenStage = (typeof OPEN_STAGES)[number];
 /** Where the story ends: the stage a deal is won at. */
 export const WON_STAGE = 'closed_won';
 
+/** The pipeline the story runs through. */
+export const STORY_PIPELINE = 'default';
+
 /** Fields that satisfy each open stage's exit criteria: a deal that has them may leave the stage. */
 export const EXIT_FIELDS: Readonly<Record<string, Fields>> = {
   identify: { decisionMaker: 'Jane Roe', firstMeetingDate: '2026-11-20' },

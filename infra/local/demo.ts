@@ -1,10 +1,16 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
-import { type Fields, OUTCOMES, type Outcome } from '../../functions/core/deal.ts';
-import type { PipelineConfig } from '../../functions/core/pipeline-config.ts';
-import { crmStageValue } from '../../functions/sources/crm-maps.ts';
-import { ApiClient, type ApiResponse, mentions, reviewLinks } from './api-client.ts';
-import { exitFields, STORY_DEAL, WON_STAGE } from './default-story.ts';
+import { ApiClient, mentions, reviewLinks } from './api-client.ts';
+import { exitFields, STORY_DEAL, STORY_PIPELINE, WON_STAGE } from './default-story.ts';
+import {
+  clock,
+  DemoError,
+  describeReasons,
+  getDeal,
+  parsed,
+  StageGuidanceSchema,
+  timeline,
+  waitFor,
+} from './demo-answers.ts';
+import { type DealSource, genericSource, hubspotNote, hubspotSource, type Step } from './demo-sources.ts';
 import { HubSpotSandbox } from './hubspot-sandbox.ts';
 import { DEVELOPMENT_SECRETS, type LocalStack, optionsFromEnvironment, startLocalStack } from './stack.ts';
 
@@ -15,73 +21,10 @@ import { DEVELOPMENT_SECRETS, type LocalStack, optionsFromEnvironment, startLoca
  * prints it.
  */
 
-const PIPELINE = 'default';
-const WAIT_MS = 30_000;
 const APPROVERS = [
   ['finance', 'finance@example.com'],
   ['legal', 'legal@example.com'],
 ] as const;
-
-/** The demo could not finish; the message says what went wrong and what to do about it. */
-class DemoError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'DemoError';
-  }
-}
-
-const ReasonSchema = z.looseObject({ code: z.string(), message: z.string(), missing: z.array(z.string()).optional() });
-
-const WebhookAnswerSchema = z.object({
-  outcome: z.enum(OUTCOMES),
-  dealId: z.string(),
-  stage: z.string().nullable(),
-  reasons: z.array(ReasonSchema),
-});
-type WebhookAnswer = z.infer<typeof WebhookAnswerSchema>;
-
-const DealSchema = z.object({
-  dealId: z.string(),
-  stage: z.string(),
-  status: z.enum(['open', 'won', 'lost']),
-  approvals: z.array(
-    z.object({
-      role: z.string(),
-      status: z.string(),
-      decidedBy: z.string().nullable(),
-      decidedAt: z.string().nullable(),
-      comment: z.string().nullable(),
-    }),
-  ),
-  history: z.array(
-    z.object({
-      at: z.string(),
-      type: z.string(),
-      from: z.string().nullable(),
-      to: z.string().nullable(),
-      outcome: z.string(),
-      eventId: z.string().nullable(),
-      source: z.string().nullable().optional(),
-      crm: z.string().optional(),
-      status: z.number().optional(),
-      reasons: z.array(ReasonSchema),
-      approval: z.object({ role: z.string(), status: z.string() }).optional(),
-    }),
-  ),
-});
-type DealView = z.infer<typeof DealSchema>;
-
-const StageGuidanceSchema = z.object({
-  stages: z.array(z.object({ key: z.string(), name: z.string(), definition: z.string() })),
-});
-
-/** One CRM event of the story: the stage the rep moves the deal to and the fields recorded on the way. */
-interface Step {
-  stage: string;
-  fields: Fields;
-  expected: Outcome;
-  why: string;
-}
 
 /** Each move brings what the stage it leaves needed; two moves break the rules on purpose to show the refusals. */
 function story(): Step[] {
@@ -123,170 +66,6 @@ function story(): Step[] {
   ];
 }
 
-/** The answer's body, checked against `schema`. */
-function parsed<T>(response: ApiResponse, schema: z.ZodType<T>, what: string): T {
-  if (response.body === undefined) {
-    throw new DemoError(
-      `${what} answered ${response.status} with a body that is not JSON: ${response.text.slice(0, 200)}`,
-    );
-  }
-  const result = schema.safeParse(response.body);
-  if (!result.success) {
-    throw new DemoError(
-      `${what} answered ${response.status} with ${response.text.slice(0, 300)}\n${z.prettifyError(result.error)}`,
-    );
-  }
-  return result.data;
-}
-
-/** The answer to a webhook: 202 with its decision; a refused signature says which secrets to set. */
-function webhookAnswer<T>(response: ApiResponse, path: string, schema: z.ZodType<T>): T {
-  if (response.status === 401) {
-    throw new DemoError(
-      `the stack refused the signature of POST ${path} (401) — run the demo with the secrets the stack uses ` +
-        '(GENERIC_WEBHOOK_SECRET, HUBSPOT_CLIENT_SECRET)',
-    );
-  }
-  if (response.status !== 202) {
-    throw new DemoError(`POST ${path} answered ${response.status}: ${response.text.slice(0, 300)}`);
-  }
-  return parsed(response, schema, `POST ${path}`);
-}
-
-function formattedAmount(): string {
-  const { amount, currency } = STORY_DEAL.fields;
-  return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(amount);
-}
-
-/** Where the deal lives: the CRM whose webhooks tell Stageflow about the rep's moves. */
-interface DealSource {
-  dealId: string;
-  /** What the reader is told about the source before the moves. */
-  intro: string[];
-  /** The rep records the step's fields and moves the deal; the answer to the webhook that reports the move. */
-  move(step: Step): Promise<WebhookAnswer>;
-  /** What Stageflow wrote back to the CRM about the decision just answered, once it arrived (none for generic). */
-  writtenBack(answer: WebhookAnswer): Promise<string[]>;
-}
-
-/** A CRM that sends Stageflow's generic signed JSON webhook and hears nothing back. */
-function genericSource(client: ApiClient, run: string): DealSource {
-  const dealId = `DEMO-${run}`;
-  const { dealName, owner } = STORY_DEAL;
-  let eventCount = 0;
-  return {
-    dealId,
-    intro: [
-      `Deal ${dealId} "${dealName}", owner ${owner.name} <${owner.email}>, amount ${formattedAmount()}`,
-      '',
-      'The CRM sends signed webhooks (POST /webhooks/generic):',
-    ],
-    async move({ stage, fields }) {
-      eventCount++;
-      const eventId = `demo-${run}-${eventCount}`;
-      const response = await client.postGeneric({
-        eventId,
-        dealId,
-        pipeline: PIPELINE,
-        stage,
-        dealName,
-        owner,
-        fields,
-      });
-      return webhookAnswer(response, '/webhooks/generic', WebhookAnswerSchema);
-    },
-    writtenBack: async () => [],
-  };
-}
-
-/**
- * A HubSpot deal: the rep drags it in the HubSpot sandbox, HubSpot's signed webhooks v3 batch reports each move with
- * the properties filled in, and the sandbox receives Stageflow's write-back.
- */
-function hubspotSource(client: ApiClient, hubspot: HubSpotSandbox, config: PipelineConfig): DealSource {
-  const dealId = String(Date.now());
-  let eventId = Date.now() * 100;
-  const dealstage = (stage: string) => {
-    const value = crmStageValue(config, 'hubspot', stage);
-    if (!value) throw new DemoError(`the ${PIPELINE} pipeline maps no HubSpot dealstage to ${stage}`);
-    return value;
-  };
-  const property = (propertyName: string, propertyValue: unknown) => ({
-    eventId: ++eventId,
-    subscriptionId: 1,
-    portalId: 62515,
-    occurredAt: Date.now(),
-    subscriptionType: 'deal.propertyChange',
-    objectId: Number(dealId),
-    propertyName,
-    propertyValue: String(propertyValue),
-    changeSource: 'CRM_UI',
-    attemptNumber: 0,
-  });
-  let notesBefore = 0;
-  return {
-    dealId,
-    intro: [
-      `Deal ${dealId} "${STORY_DEAL.dealName}" in HubSpot, amount ${formattedAmount()}`,
-      '',
-      `The deal lives in HubSpot (a local stand-in at ${hubspot.url}); the rep drags it from stage to stage and`,
-      'HubSpot sends signed webhooks (POST /webhooks/hubspot). The stand-in prints what Stageflow writes back:',
-    ],
-    async move(step) {
-      const value = dealstage(step.stage);
-      // The first move creates the deal in HubSpot, named; later ones are the rep dragging it.
-      const created = hubspot.stageOf(dealId) === undefined;
-      if (created) hubspot.addDeal(dealId, String(value.value));
-      else hubspot.moveDeal(dealId, value);
-      notesBefore = hubspot.notes(dealId).length;
-      const events = [
-        ...(created ? [property('dealname', STORY_DEAL.dealName)] : []),
-        ...Object.entries(step.fields).map(([name, field]) => property(name, field)),
-        property('dealstage', value.value),
-      ];
-      const batch = z.object({ results: z.array(WebhookAnswerSchema) });
-      const answer = webhookAnswer(await client.postHubspot(events), '/webhooks/hubspot', batch);
-      const last = answer.results.at(-1);
-      if (!last) throw new DemoError('POST /webhooks/hubspot answered no result for the move');
-      return last;
-    },
-    async writtenBack(answer) {
-      if (answer.outcome !== 'rejected' && answer.outcome !== 'pending_approval') return [];
-      return [await hubspotNote(hubspot, dealId, notesBefore)];
-    },
-  };
-}
-
-/** The note Stageflow added to the HubSpot deal after the first `notesBefore`, and the stage the deal shows. */
-async function hubspotNote(hubspot: HubSpotSandbox, dealId: string, notesBefore: number): Promise<string> {
-  const note = await waitFor(
-    async () => hubspot.notes(dealId)[notesBefore],
-    `Stageflow's note on HubSpot deal ${dealId} (${hubspot.url})`,
-  );
-  const firstLine = note.split('<br>')[0] ?? '';
-  return `HubSpot shows ${hubspot.stageOf(dealId)}, with Stageflow's note "${firstLine}"`;
-}
-
-async function getDeal(client: ApiClient, dealId: string): Promise<DealView> {
-  const response = await client.getDeal(dealId, PIPELINE);
-  if (response.status !== 200) throw new DemoError(`GET /deals/${dealId} answered ${response.status}`);
-  return parsed(response, DealSchema, `GET /deals/${dealId}`);
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new DemoError(`gave up after ${WAIT_MS / 1000} s waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-function describeReasons(reasons: z.infer<typeof ReasonSchema>[]): string[] {
-  return reasons.map((r) => `${r.code}: ${r.message}${r.missing ? ` (missing: ${r.missing.join(', ')})` : ''}`);
-}
-
 /** The approver opens the approval email about `dealId` (once local SES holds it) and approves through its link. */
 async function approveFromEmail(client: ApiClient, ses: string, role: string, to: string, dealId: string) {
   const email = await waitFor(async () => {
@@ -301,37 +80,6 @@ async function approveFromEmail(client: ApiClient, ses: string, role: string, to
   console.log(`  ${role}: email to ${to}, "${email.subject}"`);
   const { title, confirmation } = await client.approveThroughPage(link, `Signed contract details checked by ${role}.`);
   console.log(`    opened the review page (200, "${title}"), pressed Approve (200, "${confirmation}")`);
-}
-
-function clock(iso: string): string {
-  return iso.replace('T', ' ').replace(/(\.\d{3})?Z$/, (_, ms: string | undefined) => `${ms ?? ''} UTC`);
-}
-
-/** What a history entry did: a move from → to, or which approval ended and how. */
-function change(entry: DealView['history'][number]): string {
-  return entry.approval
-    ? `${entry.approval.role} ${entry.approval.status}`
-    : `${entry.from ?? '—'} → ${entry.to ?? '—'}`;
-}
-
-function timeline(deal: DealView): string[] {
-  const rows = deal.history.map((h) => [
-    clock(h.at),
-    h.type,
-    change(h),
-    h.outcome,
-    // A write-back names its CRM and the HTTP status it answered.
-    [h.source ?? h.crm, h.status === undefined ? h.eventId : `HTTP ${h.status}`].filter(Boolean).join(' ') || '—',
-    h.reasons.map((r) => r.code).join(', '),
-  ]);
-  const header = ['time', 'type', 'change', 'outcome', 'source / event', 'reasons'];
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]?.length ?? 0)));
-  const line = (cells: string[]) =>
-    `  ${cells
-      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd()}`;
-  return [line(header), ...rows.map(line)];
 }
 
 interface Connection {
@@ -385,8 +133,9 @@ async function connect(log: string[], run: string): Promise<Connection> {
   process.env.HUBSPOT_API_BASE_URL = hubspot.url;
   const stack = await startLocalStack({ ...options, log: (line) => log.push(line) });
   console.log(`Started: API ${stack.url}, mail viewer ${stack.sesUrl}/, HubSpot stand-in ${hubspot.url}`);
-  const pipeline = stack.pipelines.get(PIPELINE);
-  if (!pipeline) throw new DemoError(`the stack has no pipeline '${PIPELINE}' — is STAGEFLOW_CONFIG another file?`);
+  const pipeline = stack.pipelines.get(STORY_PIPELINE);
+  if (!pipeline)
+    throw new DemoError(`the stack has no pipeline '${STORY_PIPELINE}' — is STAGEFLOW_CONFIG another file?`);
   const client = apiClient(stack.url, stack.sesUrl);
   return {
     client,
@@ -434,7 +183,7 @@ async function demo({ client, ses, source, hubspot }: Connection): Promise<void>
     }, `the write-back of the win in the history of deal ${dealId}`);
   }
 
-  console.log(`\nTimeline of ${dealId} (GET ${api}/deals/${dealId}?pipeline=${PIPELINE}):`);
+  console.log(`\nTimeline of ${dealId} (GET ${api}/deals/${dealId}?pipeline=${STORY_PIPELINE}):`);
   for (const line of timeline(final)) console.log(line);
   console.log('\nApprovals:');
   for (const a of won.approvals) {
@@ -443,8 +192,8 @@ async function demo({ client, ses, source, hubspot }: Connection): Promise<void>
     console.log(`  ${a.role.padEnd(8)} ${a.status} by ${a.decidedBy ?? 'nobody'}${when}${comment}`);
   }
 
-  const guidanceUrl = `${api}/pipelines/${PIPELINE}/stages`;
-  const guidance = parsed(await client.stageGuidance(PIPELINE), StageGuidanceSchema, `GET ${guidanceUrl}`);
+  const guidanceUrl = `${api}/pipelines/${STORY_PIPELINE}/stages`;
+  const guidance = parsed(await client.stageGuidance(STORY_PIPELINE), StageGuidanceSchema, `GET ${guidanceUrl}`);
   const wonStage = guidance.stages.find((s) => s.key === won.stage);
   console.log(`\nStage guidance for ${wonStage?.name ?? won.stage} (${won.stage}): ${guidanceUrl}`);
   if (wonStage) console.log(`  ${wonStage.definition}`);
