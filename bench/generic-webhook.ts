@@ -15,7 +15,7 @@ export interface Delivery {
 }
 
 /** Posts one event to `POST /webhooks/generic` and times it. */
-export async function deliver(client: ApiClient, event: GenericEvent): Promise<Delivery> {
+export async function timedDelivery(client: ApiClient, event: GenericEvent): Promise<Delivery> {
   const { status, body, ms } = await client.postGeneric(event);
   const outcome = status === 202 ? (body as { outcome?: string } | undefined)?.outcome : undefined;
   return { status, outcome: outcome ?? `HTTP ${status}`, ms };

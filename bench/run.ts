@@ -12,7 +12,7 @@ import { type Bundles, buildBundles, byFunction, type FunctionName } from './bun
 import { type ColdInit, type ColdTarget, eventCapture, measureColdInits } from './cold-init.ts';
 import { costOfDeals, type DealUsage, dealCost } from './cost-model.ts';
 import { type DeployedFunction, deployedFunctions } from './deployment.ts';
-import { dealStory, deliver } from './generic-webhook.ts';
+import { dealStory, timedDelivery } from './generic-webhook.ts';
 import { type BenchResults, GOALS, ratiosOf, resultsTable } from './report.ts';
 import { median } from './stats.ts';
 import { type FloorTemplates, measureStorageFloor, type StorageFloor } from './storage-floor.ts';
@@ -119,7 +119,7 @@ function wonDealCost(won: WonDeal, usage: MeteredUsage, deployed: Record<Functio
 /** A deal at `deliver` with its Finance/Legal approvals pending, and what each cold start invokes. */
 async function coldTargets(stack: LocalStack, client: ApiClient, id: string, won: WonDeal, bundles: Bundles) {
   const dealId = `COLD-${id}`;
-  for (const event of dealStory(dealId, `cold-${id}`).slice(0, 9)) await deliver(client, event);
+  for (const event of dealStory(dealId, `cold-${id}`).slice(0, 9)) await timedDelivery(client, event);
   const link = new URL(await reviewLink(client, 'finance@example.com', dealId));
   const capture = await eventCapture();
   let probe = 0;

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ApiClient, type GenericEvent } from '../infra/local/api-client.ts';
-import { type Delivery, deliver } from './generic-webhook.ts';
+import { type Delivery, timedDelivery } from './generic-webhook.ts';
 
 /**
  * The load generator, in a worker thread so that sending and timing never wait on the event loop that runs the
@@ -26,7 +26,7 @@ async function send({ api, secret }: SendersInput, lanes: GenericEvent[][]): Pro
   const start = performance.now();
   await Promise.all(
     lanes.map(async (events) => {
-      for (const event of events) deliveries.push(await deliver(client, event));
+      for (const event of events) deliveries.push(await timedDelivery(client, event));
     }),
   );
   return { deliveries, wallMs: performance.now() - start };

@@ -4,7 +4,7 @@ import { ENV, jsonEnv } from '../functions/adapters/environment.ts';
 import { executionName } from '../functions/adapters/workflow-client.ts';
 import { type ApiClient, mentions, reviewLinks } from '../infra/local/api-client.ts';
 import type { LocalStack } from '../infra/local/stack.ts';
-import { dealStory, deliver } from './generic-webhook.ts';
+import { dealStory, timedDelivery } from './generic-webhook.ts';
 import type { UsageMeter } from './usage-meter.ts';
 
 /**
@@ -85,7 +85,7 @@ export async function driveWonDeal(
   const dealId = `WON-${id}`;
   const events = dealStory(dealId, `won-${id}`);
   for (const [n, event] of events.entries()) {
-    const { outcome } = await deliver(client, event);
+    const { outcome } = await timedDelivery(client, event);
     const expected = n === events.length - 1 ? 'pending_approval' : 'applied';
     if (outcome !== expected) {
       throw new WonDealError(`event ${n} of deal ${dealId} (${event.stage ?? 'field update'}) answered ${outcome}`);

@@ -25,7 +25,7 @@ const VENDOR_SIGNERS: WebhookSigners = {
 };
 
 /** A client of the stack at `api` (the shared test stack by default), signing with the development secrets. */
-export function apiClient(api = stackUrls().api, ses?: string): ApiClient {
+export function apiClient({ api = stackUrls().api, ses }: { api?: string; ses?: string } = {}): ApiClient {
   const secrets = {
     generic: DEVELOPMENT_SECRETS.GENERIC_WEBHOOK_SECRET,
     hubspot: DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET,
@@ -50,18 +50,18 @@ export async function postGeneric(
   event: GenericEvent | string,
   options: { secret?: string; timestamp?: number; headers?: Record<string, string>; api?: string } = {},
 ) {
-  const { status, body } = await apiClient(options.api).postGeneric(event, options);
+  const { status, body } = await apiClient({ api: options.api }).postGeneric(event, options);
   return { status, body: body as Record<string, unknown> };
 }
 
 /** A HubSpot webhooks v3 batch, signed as HubSpot signs it, posted to the stack. */
 export async function postHubspot(events: Record<string, unknown>[], api?: string) {
-  const { status, body } = await apiClient(api).postHubspot(events);
+  const { status, body } = await apiClient({ api }).postHubspot(events);
   return { status, body: body as Record<string, unknown> };
 }
 
 export async function getDeal(dealId: string, pipeline = 'default', api?: string) {
-  const { status, body } = await apiClient(api).getDeal(dealId, pipeline);
+  const { status, body } = await apiClient({ api }).getDeal(dealId, pipeline);
   return { status, body: body as DealView };
 }
 

@@ -4,7 +4,7 @@ import { apiClient, waitFor } from './api.ts';
 export type { StoredEmail };
 
 export function sentEmails(sesUrl: string): Promise<StoredEmail[]> {
-  return apiClient(undefined, sesUrl).sentEmails();
+  return apiClient({ ses: sesUrl }).sentEmails();
 }
 
 /** Waits for an email to `to` whose text mentions every given string (a deal id, a role…). */
