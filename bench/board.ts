@@ -4,6 +4,7 @@ import { dealItem } from '../functions/adapters/deals/deals.ts';
 import { InsightsStore } from '../functions/adapters/insights-store.ts';
 import type { Deal } from '../functions/core/deal.ts';
 import type { StoredDeal } from '../functions/core/stored-deal.ts';
+import { fieldsOnReaching, OPEN_STAGES, type OpenStage } from '../infra/local/default-story.ts';
 import type { LocalStack } from '../infra/local/stack.ts';
 import { TABLE_NAME } from '../infra/local/stack.ts';
 import { percentile } from './stats.ts';
@@ -14,16 +15,6 @@ import { percentile } from './stats.ts';
  */
 
 export const BOARD_LOAD = { deals: 10_000, requests: 20, owners: 40, writers: 8 } as const;
-
-const OPEN_STAGES = ['identify', 'qualify', 'propose', 'negotiate', 'deliver'];
-/** The fields a deal has gathered by the time it reaches each stage (the exit fields of the stages before it). */
-const FIELDS_BY_STAGE: Record<string, Record<string, unknown>> = {
-  identify: {},
-  qualify: { decisionMaker: 'Jane Roe', firstMeetingDate: '2026-10-02' },
-  propose: { champion: 'Sam Champion', budgetConfirmed: true },
-  negotiate: { decisionCriteria: 'ROI in 12 months', quoteId: 'Q-1', pricingPresented: true, closePlan: 'Sign by Dec' },
-  deliver: { signaturePackageReady: true, signatureDate: '2026-12-10', kickoffDate: '2027-01-05' },
-};
 
 export interface BoardBench {
   /** The open deals the board counted (the bench's and any the earlier parts of the run left open). */
@@ -38,9 +29,13 @@ export interface BoardBench {
 
 function benchDeal(n: number, runId: string, version: string): StoredDeal {
   const stageIndex = n % OPEN_STAGES.length;
-  const stage = OPEN_STAGES[stageIndex] as string;
-  const fields: Record<string, unknown> = { amount: 1000 + (n % 97) * 750, currency: 'EUR', industry: 'Software' };
-  for (const key of OPEN_STAGES.slice(0, stageIndex + 1)) Object.assign(fields, FIELDS_BY_STAGE[key]);
+  const stage = OPEN_STAGES[stageIndex] as OpenStage;
+  const fields: Record<string, unknown> = {
+    amount: 1000 + (n % 97) * 750,
+    currency: 'EUR',
+    industry: 'Software',
+    ...fieldsOnReaching(stage),
+  };
   const enteredAt = new Date(Date.now() - ((n * 7919) % (60 * 86_400)) * 1000).toISOString();
   const created = new Date(Date.parse(enteredAt) - 20 * 86_400_000).toISOString();
   const deal: Deal = {

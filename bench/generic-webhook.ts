@@ -1,29 +1,10 @@
-import { genericSignatureHeader } from '../functions/sources/generic.ts';
+import type { ApiClient, GenericEvent } from '../infra/local/api-client.ts';
+import { EXIT_FIELDS, nextStage, OPEN_STAGES, STORY_DEAL } from '../infra/local/default-story.ts';
 
 /**
- * The benchmark's CRM: signed generic webhooks (CONTRACT section 3.1) and the story of one deal through the default
- * pipeline. Kept free of the local stack's modules so the load senders' worker thread loads little.
+ * The benchmark's CRM: signed generic webhooks, timed, and the story of one deal through the default pipeline. Kept
+ * free of the local stack's modules so the load senders' worker thread loads little.
  */
-
-/** A generic webhook event as a CRM sends it. */
-export interface GenericEvent {
-  eventId: string;
-  dealId: string;
-  pipeline?: string;
-  stage?: string;
-  dealName?: string;
-  owner?: { email: string; name: string };
-  fields?: Record<string, unknown>;
-}
-
-/** The body and headers of one delivery, signed now (CONTRACT 3.1). */
-export function signedDelivery(event: GenericEvent, secret: string): { body: string; headers: Record<string, string> } {
-  const body = JSON.stringify(event);
-  return {
-    body,
-    headers: { 'content-type': 'application/json', 'stageflow-signature': genericSignatureHeader(secret, body) },
-  };
-}
 
 export interface Delivery {
   status: number;
@@ -34,56 +15,30 @@ export interface Delivery {
 }
 
 /** Posts one event to `POST /webhooks/generic` and times it. */
-export async function postGeneric(api: string, secret: string, event: GenericEvent): Promise<Delivery> {
-  const { body, headers } = signedDelivery(event, secret);
-  const start = performance.now();
-  const response = await fetch(`${api}/webhooks/generic`, { method: 'POST', headers, body });
-  const text = await response.text();
-  const ms = performance.now() - start;
-  let outcome = `HTTP ${response.status}`;
-  if (response.status === 202) outcome = (JSON.parse(text) as { outcome?: string }).outcome ?? outcome;
-  return { status: response.status, outcome, ms };
+export async function timedDelivery(client: ApiClient, event: GenericEvent): Promise<Delivery> {
+  const { status, body, ms } = await client.postGeneric(event);
+  const outcome = status === 202 ? (body as { outcome?: string } | undefined)?.outcome : undefined;
+  return { status, outcome: outcome ?? `HTTP ${status}`, ms };
 }
 
 /**
- * From each open stage of the default pipeline to the next: the exit fields a field update brings first, the move,
- * and the rest of the exit fields the move brings itself (CONTRACT section 4).
- */
-const STEPS = [
-  { update: { decisionMaker: 'Jane Roe' }, to: 'qualify', with: { firstMeetingDate: '2026-11-20' } },
-  { update: { champion: 'Sam Champion' }, to: 'propose', with: { budgetConfirmed: true } },
-  {
-    update: { decisionCriteria: 'ROI within 12 months', quoteId: 'Q-2041' },
-    to: 'negotiate',
-    with: { pricingPresented: true, closePlan: 'Sign before quarter end', discountPercent: 10 },
-  },
-  {
-    update: { signaturePackageReady: true, signatureDate: '2026-12-10' },
-    to: 'deliver',
-    with: { kickoffDate: '2027-01-05' },
-  },
-  { update: { contractSigned: true, orderFormSigned: true }, to: 'closed_won', with: {} },
-];
-
-/**
- * The 11 events of a deal won without detours: created at `identify`, then per stage a field update and a move. The
- * first 10 bring it to `deliver` (where Finance and Legal are asked) with the fields to close; the last asks to close
- * it won, which waits for their approvals.
+ * The 11 events of a deal won without detours: created at `identify`, then per open stage a field update that brings
+ * the first half of its exit fields and a move to the next stage that brings the rest. The first 10 bring it to
+ * `deliver` (where Finance and Legal are asked) with the fields to close; the last asks to close it won, which waits
+ * for their approvals.
  */
 export function dealStory(dealId: string, eventPrefix: string): GenericEvent[] {
+  const { owner, fields } = STORY_DEAL;
   const events: GenericEvent[] = [
-    {
-      eventId: `${eventPrefix}-0`,
-      dealId,
-      stage: 'identify',
-      dealName: `Bench deal ${dealId}`,
-      owner: { email: 'rep@example.com', name: 'Riley Rep' },
-      fields: { amount: 48_000, currency: 'USD' },
-    },
+    { eventId: `${eventPrefix}-0`, dealId, stage: 'identify', dealName: `Bench deal ${dealId}`, owner, fields },
   ];
-  for (const step of STEPS) {
-    events.push({ eventId: `${eventPrefix}-${events.length}`, dealId, fields: step.update });
-    events.push({ eventId: `${eventPrefix}-${events.length}`, dealId, stage: step.to, fields: step.with });
+  for (const stage of OPEN_STAGES) {
+    const exitFields = Object.entries(EXIT_FIELDS[stage] ?? {});
+    const half = Math.ceil(exitFields.length / 2);
+    const update = Object.fromEntries(exitFields.slice(0, half));
+    const rest = Object.fromEntries(exitFields.slice(half));
+    events.push({ eventId: `${eventPrefix}-${events.length}`, dealId, fields: update });
+    events.push({ eventId: `${eventPrefix}-${events.length}`, dealId, stage: nextStage(stage), fields: rest });
   }
   return events;
 }

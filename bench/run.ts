@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ENV, requireEnv } from '../functions/adapters/environment.ts';
+import { ApiClient } from '../infra/local/api-client.ts';
 import { freePort } from '../infra/local/emulators.ts';
 import { type LocalStack, startLocalStack, TABLE_NAME } from '../infra/local/stack.ts';
 import { BOARD_LOAD, type BoardBench, runBoardBench } from './board.ts';
@@ -11,7 +12,7 @@ import { type Bundles, buildBundles, byFunction, type FunctionName } from './bun
 import { type ColdInit, type ColdTarget, eventCapture, measureColdInits } from './cold-init.ts';
 import { costOfDeals, type DealUsage, dealCost } from './cost-model.ts';
 import { type DeployedFunction, deployedFunctions } from './deployment.ts';
-import { dealStory, postGeneric, signedDelivery } from './generic-webhook.ts';
+import { dealStory, timedDelivery } from './generic-webhook.ts';
 import { type BenchResults, GOALS, ratiosOf, resultsTable } from './report.ts';
 import { median } from './stats.ts';
 import { type FloorTemplates, measureStorageFloor, type StorageFloor } from './storage-floor.ts';
@@ -20,7 +21,7 @@ import { LOAD, runWebhookLoad, type WebhookLoad } from './webhook-load.ts';
 import { driveWonDeal, reviewLink, type WonDeal } from './won-deal.ts';
 
 /**
- * `npm run bench`: the benchmarks of CONTRACT section 8 against an in-process local stack (in memory, on free ports),
+ * `npm run bench`: the benchmarks against an in-process local stack (in memory, on free ports),
  * printed as a table and written to bench/results.json. It measures; it never fails on a goal.
  */
 
@@ -116,10 +117,10 @@ function wonDealCost(won: WonDeal, usage: MeteredUsage, deployed: Record<Functio
 }
 
 /** A deal at `deliver` with its Finance/Legal approvals pending, and what each cold start invokes. */
-async function coldTargets(stack: LocalStack, secret: string, id: string, won: WonDeal, bundles: Bundles) {
+async function coldTargets(stack: LocalStack, client: ApiClient, id: string, won: WonDeal, bundles: Bundles) {
   const dealId = `COLD-${id}`;
-  for (const event of dealStory(dealId, `cold-${id}`).slice(0, 9)) await postGeneric(stack.url, secret, event);
-  const link = new URL(await reviewLink(stack.sesUrl, 'finance@example.com', dealId));
+  for (const event of dealStory(dealId, `cold-${id}`).slice(0, 9)) await timedDelivery(client, event);
+  const link = new URL(await reviewLink(client, 'finance@example.com', dealId));
   const capture = await eventCapture();
   let probe = 0;
   const target = (name: FunctionName | 'hello' | 'floor', event: ColdTarget['event']): ColdTarget => ({
@@ -132,10 +133,11 @@ async function coldTargets(stack: LocalStack, secret: string, id: string, won: W
     floor: target('floor', async () => ({})),
     webhook: target('webhook', () => {
       probe += 1;
-      const { body, headers } = signedDelivery(
-        { eventId: `cold-${id}-probe-${probe}`, dealId, fields: { coldStartProbe: probe } },
-        secret,
-      );
+      const { body, headers } = client.signedGeneric({
+        eventId: `cold-${id}-probe-${probe}`,
+        dealId,
+        fields: { coldStartProbe: probe },
+      });
       return capture.capture('/webhooks/generic', { method: 'POST', headers, body });
     }),
     approvals: target('approvals', () => capture.capture(`${link.pathname}${link.search}`)),
@@ -321,11 +323,12 @@ async function measure(stack: LocalStack, bundles: Bundles, deployed: Record<Fun
   const loadAverages: Record<string, number[]> = {};
   const meter = await instrument();
   const secret = requireEnv('GENERIC_WEBHOOK_SECRET');
+  const client = new ApiClient({ api: stack.url, ses: stack.sesUrl, secrets: { generic: secret } });
 
   step('driving one deal identify → closed_won with the Finance/Legal approvals');
   loadAverages.wonDeal = loadavg();
   meter.start();
-  const won = await driveWonDeal(stack, secret, meter, id);
+  const won = await driveWonDeal(stack, client, meter, id);
   const cost = wonDealCost(won, meter.stop(), deployed);
 
   step(`webhook load: ${LOAD.deals * LOAD.eventsPerDeal} events over ${LOAD.deals} deals, ${LOAD.senders} senders`);
@@ -352,7 +355,7 @@ async function measure(stack: LocalStack, bundles: Bundles, deployed: Record<Fun
 
   step(`cold starts: ${COLD_RUNS} fresh Node.js processes per bundle`);
   loadAverages.coldInit = loadavg();
-  const cold = await coldTargets(stack, secret, id, won, bundles);
+  const cold = await coldTargets(stack, client, id, won, bundles);
   await meter.idle(500, 30_000);
   const coldInit = await measureColdInits(cold.targets, COLD_RUNS);
   await cold.close();

@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { dealStory, type GenericEvent } from './generic-webhook.ts';
+import type { GenericEvent } from '../infra/local/api-client.ts';
+import { dealStory } from './generic-webhook.ts';
 import { percentile } from './stats.ts';
 import type { SendersInput, SendersOutput } from './webhook-senders.ts';
 
-/** CONTRACT section 8: 2,000 signed generic events over 200 deals from 20 concurrent senders. */
+/** The webhook load: 2,000 signed generic events over 200 deals from 20 concurrent senders. */
 export const LOAD = { senders: 20, deals: 200, eventsPerDeal: 10, warmupDeals: 100, warmupEventsPerDeal: 10 } as const;
 
 export interface WebhookLoad {

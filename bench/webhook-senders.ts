@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { type Delivery, type GenericEvent, postGeneric } from './generic-webhook.ts';
+import { ApiClient, type GenericEvent } from '../infra/local/api-client.ts';
+import { type Delivery, timedDelivery } from './generic-webhook.ts';
 
 /**
  * The load generator, in a worker thread so that sending and timing never wait on the event loop that runs the
@@ -20,11 +21,12 @@ export interface SendersOutput {
 }
 
 async function send({ api, secret }: SendersInput, lanes: GenericEvent[][]): Promise<SendersOutput> {
+  const client = new ApiClient({ api, secrets: { generic: secret } });
   const deliveries: Delivery[] = [];
   const start = performance.now();
   await Promise.all(
     lanes.map(async (events) => {
-      for (const event of events) deliveries.push(await postGeneric(api, secret, event));
+      for (const event of events) deliveries.push(await timedDelivery(client, event));
     }),
   );
   return { deliveries, wallMs: performance.now() - start };

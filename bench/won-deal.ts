@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
 import { ENV, jsonEnv } from '../functions/adapters/environment.ts';
 import { executionName } from '../functions/adapters/workflow-client.ts';
+import { type ApiClient, mentions, reviewLinks } from '../infra/local/api-client.ts';
 import type { LocalStack } from '../infra/local/stack.ts';
-import { dealStory, postGeneric } from './generic-webhook.ts';
+import { dealStory, timedDelivery } from './generic-webhook.ts';
 import type { UsageMeter } from './usage-meter.ts';
 
 /**
@@ -18,7 +18,7 @@ const WAIT_MS = 30_000;
 /** How long no handler may run before the workflow counts as caught up. */
 const QUIET_MS = 150;
 
-/** The deal did not go as CONTRACT section 4 says it should: the benchmark cannot measure a won deal. */
+/** The deal did not go as the default pipeline says it should: the benchmark cannot measure a won deal. */
 export class WonDealError extends Error {
   constructor(message: string) {
     super(message);
@@ -35,45 +35,17 @@ export interface WonDeal {
   approvalRequests: number;
 }
 
-const SesStoreSchema = z.object({
-  emails: z.array(
-    z.object({
-      destination: z.object({ to: z.array(z.string()) }),
-      subject: z.string(),
-      body: z.object({ text: z.string().optional() }),
-    }),
-  ),
-});
-
 /** The review link of the approval email to `to` about `dealId` (its query holds a token: never print it). */
-export async function reviewLink(sesUrl: string, to: string, dealId: string): Promise<string> {
+export async function reviewLink(client: ApiClient, to: string, dealId: string): Promise<string> {
   const deadline = Date.now() + WAIT_MS;
   while (Date.now() < deadline) {
-    const { emails } = SesStoreSchema.parse(await (await fetch(`${sesUrl}/store`)).json());
-    for (const email of emails) {
-      const text = email.body.text ?? '';
-      const link = /https?:\/\/\S+\/approvals\/\S+\?token=\S+/.exec(text)?.[0];
-      if (link && email.destination.to.includes(to) && `${email.subject}\n${text}`.includes(dealId)) return link;
+    for (const email of await client.sentEmails()) {
+      const [link] = reviewLinks(email);
+      if (link && email.destination.to.includes(to) && mentions(email, dealId)) return link;
     }
     await sleep(200);
   }
   throw new WonDealError(`no approval email to ${to} about deal ${dealId} reached local SES in ${WAIT_MS / 1000} s`);
-}
-
-/** Opens the review page as the approver would, then approves through its form. */
-async function approve(link: string): Promise<void> {
-  const page = await fetch(link);
-  await page.text();
-  const url = new URL(link);
-  const decided = await fetch(`${url.origin}${url.pathname}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ token: url.searchParams.get('token') ?? '', decision: 'approve', comment: '' }),
-  });
-  await decided.text();
-  if (page.status !== 200 || decided.status !== 200) {
-    throw new WonDealError(`the approval page answered ${page.status}, its form ${decided.status}; expected 200 twice`);
-  }
 }
 
 /** The deal's first execution (generation 1), once it has ended; fails unless it succeeded. */
@@ -104,11 +76,16 @@ async function finishedExecution(stepFunctionsUrl: string, dealId: string): Prom
  * Drives one deal to `closed_won` with the Finance and Legal approvals, and counts its state transitions.
  * @throws WonDealError when an answer differs from what the default pipeline gives.
  */
-export async function driveWonDeal(stack: LocalStack, secret: string, meter: UsageMeter, id: string): Promise<WonDeal> {
+export async function driveWonDeal(
+  stack: LocalStack,
+  client: ApiClient,
+  meter: UsageMeter,
+  id: string,
+): Promise<WonDeal> {
   const dealId = `WON-${id}`;
   const events = dealStory(dealId, `won-${id}`);
   for (const [n, event] of events.entries()) {
-    const { outcome } = await postGeneric(stack.url, secret, event);
+    const { outcome } = await timedDelivery(client, event);
     const expected = n === events.length - 1 ? 'pending_approval' : 'applied';
     if (outcome !== expected) {
       throw new WonDealError(`event ${n} of deal ${dealId} (${event.stage ?? 'field update'}) answered ${outcome}`);
@@ -116,7 +93,7 @@ export async function driveWonDeal(stack: LocalStack, secret: string, meter: Usa
     await meter.idle(QUIET_MS, WAIT_MS);
   }
   for (const approver of APPROVERS) {
-    await approve(await reviewLink(stack.sesUrl, approver, dealId));
+    await client.approveThroughPage(await reviewLink(client, approver, dealId), '');
     await meter.idle(QUIET_MS, WAIT_MS);
   }
   const executionArn = await finishedExecution(stack.stepFunctionsUrl, dealId);

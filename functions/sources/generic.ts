@@ -7,7 +7,7 @@ import { configuredSecret, hmacSha256, safeEqual } from './credentials.ts';
 import { acceptedEvent } from './json-answers.ts';
 import type { SourceAdapter, WebhookRequest } from './types.ts';
 
-/** How far the signed time may be from our clock, either way (CONTRACT 3.1). */
+/** How far the signed time may be from our clock, either way. */
 const TOLERANCE_SECONDS = 300;
 
 const SIGNATURE_FORMAT =
@@ -15,7 +15,7 @@ const SIGNATURE_FORMAT =
 
 const id = z.string().min(1).max(MAX_ID_LENGTH);
 
-/** The generic webhook body of CONTRACT 3.1. Unknown keys are refused so that a misspelt field is not lost. */
+/** The generic webhook body. Unknown keys are refused so that a misspelt field is not lost. */
 export const GenericEventSchema = z
   .strictObject({
     eventId: id.describe('unique per event: a redelivery with the same id is a duplicate'),
@@ -84,18 +84,17 @@ function authenticate(req: WebhookRequest, secret: string): void {
   }
 }
 
-/** The `v1` signature of a generic webhook: hex HMAC-SHA256 of `<t>.<raw body>` (CONTRACT 3.1). */
+/** The `v1` signature of a generic webhook: hex HMAC-SHA256 of `<t>.<raw body>`. */
 export function genericSignature(secret: string, t: string | number, rawBody: string): string {
   return hmacSha256(secret, `${t}.${rawBody}`, 'hex');
 }
 
-/** The `Stageflow-Signature` header a sender puts on `rawBody`, signed now (the client side of CONTRACT 3.1). */
-export function genericSignatureHeader(secret: string, rawBody: string): string {
-  const t = Math.floor(Date.now() / 1000);
+/** The `Stageflow-Signature` header a sender puts on `rawBody`, signed at `t` (Unix seconds; now by default). */
+export function genericSignatureHeader(secret: string, rawBody: string, t = Math.floor(Date.now() / 1000)): string {
   return `t=${t},v1=${genericSignature(secret, t, rawBody)}`;
 }
 
-/** `POST /webhooks/generic` (CONTRACT 3.1): one signed JSON event. */
+/** `POST /webhooks/generic`: one signed JSON event. */
 export const genericAdapter: SourceAdapter = {
   source: 'generic',
   contentTypes: ['application/json'],

@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { dealAt, EXIT_FIELDS, getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
+import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
+import { dealAt, getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
 import { launchChromium, openCspCheckedPage } from '../support/browser.ts';
 import { reviewLink, waitForEmail } from '../support/mail.ts';
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dealAt, EXIT_FIELDS, getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
+import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
+import { dealAt, getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
 import { approvalIdOf, decide, reviewLink, sentEmails, waitForEmail } from '../support/mail.ts';
 import { type StackProcess, startStackProcess } from '../support/stack-process.ts';
 

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { dealAt, EXIT_FIELDS, getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
+import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
+import { dealAt, getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
 import { decide, reviewLink, sentEmails, waitForEmail } from '../support/mail.ts';
 import { type StackProcess, startStackProcess } from '../support/stack-process.ts';
 
@@ -135,7 +136,7 @@ describe('reminders and expiry (a stack with approval timing in seconds)', () =>
   }, 180_000);
 });
 
-describe('an approval is tied to the values it approves (issue 13 item 5)', () => {
+describe('an approval is tied to the values it approves', () => {
   it('asks the sales manager again when the discount is raised while the approval is pending', async () => {
     const { ses } = stackUrls();
     const dealId = await dealAt('propose');

@@ -7,7 +7,8 @@ import { COUNTER } from '../../functions/core/board.ts';
 import type { Deal } from '../../functions/core/deal.ts';
 import type { StoredDeal } from '../../functions/core/stored-deal.ts';
 import { projectInsights } from '../../functions/usecases/effects/insights-projection.ts';
-import { EXIT_FIELDS, postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
+import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
+import { postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
 
 const DAY_MS = 86_400_000;
 const daysAgo = (days: number) => new Date(Date.now() - days * DAY_MS).toISOString();

@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import escapeHtml from 'escape-html';
 import { XMLParser } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
+import { exitFields } from '../../infra/local/default-story.ts';
 import { DEVELOPMENT_SECRETS } from '../../infra/local/stack.ts';
 import { basicAuth, fixture, signHubspot } from '../fixtures/signing.ts';
-import { type DealView, EXIT_FIELDS, getDeal, stackUrls, uniqueId, uniqueNumber } from '../support/api.ts';
+import { type DealView, getDeal, stackUrls, uniqueId, uniqueNumber } from '../support/api.ts';
 
 /**
- * The three CRM sources (CONTRACT 3.2–3.5) driven through HTTP on the local stack, each delivery built from the
+ * The three CRM sources driven through HTTP on the local stack, each delivery built from the
  * vendor-shaped fixtures and signed as the CRM signs it, with the stack's development secrets.
  */
 
@@ -24,12 +25,6 @@ interface ErrorBody {
 
 const MINUTE = 60_000;
 
-/** The fields that let a deal leave `stage` (CONTRACT section 4). */
-function exitFields(stage: string): Record<string, unknown> {
-  const fields = EXIT_FIELDS[stage];
-  if (!fields) throw new Error(`test/support/api.ts has no exit fields for '${stage}'`);
-  return fields;
-}
 const IDENTIFY_EXIT = exitFields('identify');
 const QUALIFY_EXIT = exitFields('qualify');
 
@@ -97,7 +92,7 @@ async function postHubspot(
   return { status: response.status, body: (await response.json()) as { results: WebhookResult[] } & ErrorBody };
 }
 
-describe('HubSpot deliveries as HubSpot sends them (issue 13 item 13)', () => {
+describe('HubSpot deliveries as HubSpot sends them', () => {
   it('verifies the signature over the URI as called, with %20 and ~ in its query', async () => {
     const objectId = uniqueNumber();
     const answer = await postHubspot([hubspotCreation(objectId, Date.now() - MINUTE)], {
@@ -265,7 +260,7 @@ async function postSalesforce(xml: string, token: string | null = DEVELOPMENT_SE
 
 const ACK = { notificationsResponse: { Ack: 'true' } };
 
-describe('HubSpot webhooks v3 through the local stack (CONTRACT 3.2)', () => {
+describe('HubSpot webhooks v3 through the local stack', () => {
   it('creates a deal, moves it through two stages by dealstage values and stores other properties as fields', async () => {
     const objectId = uniqueNumber();
     const dealId = String(objectId);
@@ -350,7 +345,7 @@ describe('HubSpot webhooks v3 through the local stack (CONTRACT 3.2)', () => {
     expect(moves(after.body)).toEqual([{ from: 'identify', to: 'qualify', outcome: 'applied' }]);
   });
 
-  it('takes an event with the same eventId but another occurredAt as a new one (CONTRACT 3.2)', async () => {
+  it('takes an event with the same eventId but another occurredAt as a new one', async () => {
     const objectId = uniqueNumber();
     const at = clock();
     await postHubspot([hubspotCreation(objectId, at(0))]);
@@ -421,7 +416,7 @@ describe('HubSpot webhooks v3 through the local stack (CONTRACT 3.2)', () => {
   });
 });
 
-describe('Pipedrive webhooks v2 through the local stack (CONTRACT 3.3)', () => {
+describe('Pipedrive webhooks v2 through the local stack', () => {
   it('creates a deal, moves it through two stages by stage_id and stores other data as fields', async () => {
     const dealId = uniqueNumber();
     const at = clock();
@@ -533,7 +528,7 @@ describe('Pipedrive webhooks v2 through the local stack (CONTRACT 3.3)', () => {
   });
 });
 
-describe('Pipedrive data is the whole state (CONTRACT 3.3, issue 13 item 11)', () => {
+describe('Pipedrive data is the whole state', () => {
   it('moves a deal whose exit fields came only in a dropped webhook, from the next snapshot naming only stage_id', async () => {
     const dealId = uniqueNumber();
     const at = clock();
@@ -563,7 +558,7 @@ describe('Pipedrive data is the whole state (CONTRACT 3.3, issue 13 item 11)', (
   });
 });
 
-describe("the default pipeline reads the CRMs' own field names (issue 13 item 14)", () => {
+describe("the default pipeline reads the CRMs' own field names", () => {
   it('closes a HubSpot deal lost with closed_lost_reason saved in the same change, whatever the batch order', async () => {
     const objectId = uniqueNumber();
     const at = clock();
@@ -598,7 +593,7 @@ describe("the default pipeline reads the CRMs' own field names (issue 13 item 14
   });
 });
 
-describe('Salesforce outbound messages through the local stack (CONTRACT 3.4)', () => {
+describe('Salesforce outbound messages through the local stack', () => {
   it('creates an opportunity, moves it through two stages by StageName and stores other fields', async () => {
     const dealId = uniqueId('006');
     const at = clock();

@@ -2,30 +2,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CrmSource, CrmStageValue } from '../../functions/adapters/crm/types.ts';
 import { crmStageValue, mapStage } from '../../functions/sources/crm-maps.ts';
-import { type CrmStandIn, type ReceivedRequest, startCrmStandIns } from '../../infra/local/crm-standins.ts';
+import { EXIT_FIELDS, OPEN_STAGES } from '../../infra/local/default-story.ts';
 import { DEVELOPMENT_SECRETS } from '../../infra/local/stack.ts';
 import { basicAuth, defaultPipelineConfig, fixture } from '../fixtures/signing.ts';
-import {
-  type DealView,
-  EXIT_FIELDS,
-  getDeal,
-  postGeneric,
-  postHubspot,
-  uniqueId,
-  uniqueNumber,
-  waitFor,
-} from '../support/api.ts';
+import { type DealView, getDeal, postGeneric, postHubspot, uniqueId, uniqueNumber, waitFor } from '../support/api.ts';
+import { startCrmStandIns } from '../support/crm/index.ts';
+import type { CrmStandIn, ReceivedRequest } from '../support/crm/server.ts';
 import { decide, reviewLink, waitForEmail } from '../support/mail.ts';
 import { type StackProcess, startStackProcess } from '../support/stack-process.ts';
 
 /**
- * Write-back (CONTRACT section 9) through the local stack, as `npm start` runs it with CRM credentials set, for each of
+ * Write-back through the local stack, as `npm start` runs it with CRM credentials set, for each of
  * the three CRMs: a stand-in plays the CRM's API and keeps the deal as the CRM would, and the test plays the rep who
  * moves the deal in the CRM (which then sends its webhook, in its own format).
  */
 
 const config = defaultPipelineConfig();
-const OPEN_STAGES = ['identify', 'qualify', 'propose', 'negotiate', 'deliver'];
 /** The origin marker an integration's change carries in each CRM, and how Stageflow records it. */
 const INTEGRATION_ORIGIN = { hubspot: 'INTEGRATION:app:1', pipedrive: 'api:9001', salesforce: '005INTEGRATION0001' };
 

@@ -38,7 +38,7 @@ function runDemo(env: Record<string, string> = {}): Promise<DemoRun> {
   });
 }
 
-describe('npm run demo (CONTRACT section 1)', () => {
+describe('npm run demo', () => {
   it('drives one deal to closed_won on the running stack, both approvals clicked through, and prints the timeline', async () => {
     const run = await runDemo();
     expect(run.stderr).not.toContain('The demo failed');

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
 import { DEVELOPMENT_SECRETS } from '../../infra/local/stack.ts';
 import { signGeneric } from '../fixtures/signing.ts';
-import { dealAt, EXIT_FIELDS, getDeal, postGeneric, stackUrls, uniqueId } from '../support/api.ts';
+import { dealAt, getDeal, postGeneric, stackUrls, uniqueId } from '../support/api.ts';
 
 const owner = { email: 'rep@example.com', name: 'Riley Rep' };
 
-describe('generic webhook: outcomes (CONTRACT 3 and 4, through HTTP on the local stack)', () => {
+describe('generic webhook: outcomes (through HTTP on the local stack)', () => {
   it('creates a deal in identify and answers 202 applied', async () => {
     const dealId = uniqueId('D');
     const { status, body } = await postGeneric({
@@ -29,7 +30,7 @@ describe('generic webhook: outcomes (CONTRACT 3 and 4, through HTTP on the local
     expect(deal.body.configVersion).toMatch(/^[0-9a-f]{16}$/);
   });
 
-  it('refuses to start a deal past the first stage, but keeps what the event brought (issue 13 item 7)', async () => {
+  it('refuses to start a deal past the first stage, but keeps what the event brought', async () => {
     const dealId = uniqueId('D');
     const { status, body } = await postGeneric({
       eventId: uniqueId('E'),
@@ -43,7 +44,7 @@ describe('generic webhook: outcomes (CONTRACT 3 and 4, through HTTP on the local
     expect((await getDeal(dealId)).body).toMatchObject({ stage: 'identify', fields: { champion: 'Sam' } });
   });
 
-  it('applies a move that arrived before the deal’s creation once the creation arrives (issue 13 item 7)', async () => {
+  it('applies a move that arrived before the deal’s creation once the creation arrives', async () => {
     const dealId = uniqueId('D');
     const created = new Date(Date.now() - 120_000).toISOString();
     const moved = new Date(Date.now() - 60_000).toISOString();

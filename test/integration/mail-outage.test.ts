@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
 import { freePort } from '../../infra/local/emulators.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
-import { dealAt, EXIT_FIELDS, getDeal, postGeneric, uniqueId, waitFor } from '../support/api.ts';
+import { dealAt, getDeal, postGeneric, uniqueId, waitFor } from '../support/api.ts';
 import { decide, reviewLink, sentEmails, waitForEmail } from '../support/mail.ts';
 
 /**

@@ -1,11 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dealAt, EXIT_FIELDS, getDeal, postGeneric, uniqueId, waitFor } from '../support/api.ts';
+import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
+import { dealAt, getDeal, postGeneric, uniqueId, waitFor } from '../support/api.ts';
 import { decide, reviewLink, waitForEmail } from '../support/mail.ts';
 import { stackOnDisk } from '../support/stack-process.ts';
 
 /**
- * A stack of its own, on disk, stopped and started again in the middle of deals' lives (CONTRACT sections 2 and 7).
+ * A stack of its own, on disk, stopped and started again in the middle of deals' lives.
  * The stage config is a copy that the test edits between runs.
  */
 describe('restart safety and config versions', () => {

@@ -5,8 +5,9 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { RolloutPlan } from '../../functions/core/config-plan.ts';
+import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
 import { freePort, startDynamoDbLocal } from '../../infra/local/emulators.ts';
-import { dealAt, EXIT_FIELDS, getDeal, postGeneric, uniqueId } from '../support/api.ts';
+import { dealAt, getDeal, postGeneric, uniqueId } from '../support/api.ts';
 import { waitForEmail } from '../support/mail.ts';
 import { stackOnDisk } from '../support/stack-process.ts';
 
@@ -37,7 +38,7 @@ interface StageYaml {
 }
 
 /**
- * An admin edits the stage config of a stack with data on disk (CONTRACT section 7): adds an exit criterion, drops
+ * An admin edits the stage config of a stack with data on disk: adds an exit criterion, drops
  * Legal's approval and removes the propose stage. The plan names what that does to the open deals, start and synth
  * refuse until the removed stage is mapped, then the open deals follow the new version.
  */

@@ -1,22 +1,36 @@
 import { inject } from 'vitest';
+import { ApiClient, type GenericEvent, type WebhookSigners } from '../../infra/local/api-client.ts';
+import { EXIT_FIELDS, OPEN_STAGES, type OpenStage, STORY_DEAL } from '../../infra/local/default-story.ts';
 import { DEVELOPMENT_SECRETS } from '../../infra/local/stack.ts';
 import { signGeneric, signHubspot } from '../fixtures/signing.ts';
 
 /** HTTP helpers for tests that drive the local stack as a CRM, an approver or an API client would. */
 
+export type { GenericEvent };
+
 export function stackUrls() {
   return inject('stack');
 }
 
-export interface GenericEvent {
-  eventId: string;
-  dealId: string;
-  pipeline?: string;
-  stage?: string;
-  occurredAt?: string;
-  dealName?: string;
-  owner?: { email?: string; name?: string };
-  fields?: Record<string, unknown>;
+/** The tests sign with the signers written from the vendors' docs, not with Stageflow's own sender side. */
+const VENDOR_SIGNERS: WebhookSigners = {
+  generic: (secret, body, t) => signGeneric(body, secret, t),
+  hubspot: (secret, url, body) => {
+    const timestamp = Date.now();
+    return {
+      'x-hubspot-signature-v3': signHubspot(body, secret, url, timestamp),
+      'x-hubspot-request-timestamp': String(timestamp),
+    };
+  },
+};
+
+/** A client of the stack at `api` (the shared test stack by default), signing with the development secrets. */
+export function apiClient({ api = stackUrls().api, ses }: { api?: string; ses?: string } = {}): ApiClient {
+  const secrets = {
+    generic: DEVELOPMENT_SECRETS.GENERIC_WEBHOOK_SECRET,
+    hubspot: DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET,
+  };
+  return new ApiClient({ api, ses, secrets, signers: VENDOR_SIGNERS });
 }
 
 let sequence = 0;
@@ -36,36 +50,19 @@ export async function postGeneric(
   event: GenericEvent | string,
   options: { secret?: string; timestamp?: number; headers?: Record<string, string>; api?: string } = {},
 ) {
-  const body = typeof event === 'string' ? event : JSON.stringify(event);
-  const signature = signGeneric(body, options.secret ?? DEVELOPMENT_SECRETS.GENERIC_WEBHOOK_SECRET, options.timestamp);
-  const response = await fetch(`${options.api ?? stackUrls().api}/webhooks/generic`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'stageflow-signature': signature, ...options.headers },
-    body,
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  const { status, body } = await apiClient({ api: options.api }).postGeneric(event, options);
+  return { status, body: body as Record<string, unknown> };
 }
 
-/** A HubSpot webhooks v3 batch, signed as HubSpot signs it (CONTRACT 3.2), posted to the stack. */
-export async function postHubspot(events: Record<string, unknown>[], api = stackUrls().api) {
-  const url = `${api}/webhooks/hubspot`;
-  const body = JSON.stringify(events);
-  const timestamp = Date.now();
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-hubspot-signature-v3': signHubspot(body, DEVELOPMENT_SECRETS.HUBSPOT_CLIENT_SECRET, url, timestamp),
-      'x-hubspot-request-timestamp': String(timestamp),
-    },
-    body,
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+/** A HubSpot webhooks v3 batch, signed as HubSpot signs it, posted to the stack. */
+export async function postHubspot(events: Record<string, unknown>[], api?: string) {
+  const { status, body } = await apiClient({ api }).postHubspot(events);
+  return { status, body: body as Record<string, unknown> };
 }
 
-export async function getDeal(dealId: string, pipeline = 'default', api = stackUrls().api) {
-  const response = await fetch(`${api}/deals/${encodeURIComponent(dealId)}?pipeline=${pipeline}`);
-  return { status: response.status, body: (await response.json()) as DealView };
+export async function getDeal(dealId: string, pipeline = 'default', api?: string) {
+  const { status, body } = await apiClient({ api }).getDeal(dealId, pipeline);
+  return { status, body: body as DealView };
 }
 
 export interface DealView {
@@ -79,33 +76,16 @@ export interface DealView {
   history: { type: string; from: string | null; to: string | null; outcome: string; eventId: string | null }[];
 }
 
-/** Fields that satisfy each default stage's exit criteria (CONTRACT section 4). */
-export const EXIT_FIELDS: Record<string, Record<string, unknown>> = {
-  identify: { decisionMaker: 'Jane Roe', firstMeetingDate: '2026-11-20' },
-  qualify: { champion: 'Sam Champion', budgetConfirmed: true },
-  propose: { decisionCriteria: 'ROI in 12 months', quoteId: 'Q-1', pricingPresented: true, closePlan: 'Sign by Dec' },
-  negotiate: { signaturePackageReady: true, signatureDate: '2026-12-10', kickoffDate: '2027-01-05' },
-  deliver: { contractSigned: true, orderFormSigned: true },
-};
-
 /** Moves a new deal forward stage by stage, each event bringing the fields the stage needs to be left. */
 export async function dealAt(
-  stage: string,
+  stage: OpenStage,
   options: { dealId?: string; extraFields?: Record<string, unknown>; api?: string } = {},
 ): Promise<string> {
   const dealId = options.dealId ?? uniqueId('D');
-  const order = ['identify', 'qualify', 'propose', 'negotiate', 'deliver'];
   let fields: Record<string, unknown> = { ...options.extraFields };
-  for (const key of order.slice(0, order.indexOf(stage) + 1)) {
+  for (const key of OPEN_STAGES.slice(0, OPEN_STAGES.indexOf(stage) + 1)) {
     const result = await postGeneric(
-      {
-        eventId: uniqueId('E'),
-        dealId,
-        stage: key,
-        dealName: `Deal ${dealId}`,
-        owner: { email: 'rep@example.com', name: 'Riley Rep' },
-        fields,
-      },
+      { eventId: uniqueId('E'), dealId, stage: key, dealName: `Deal ${dealId}`, owner: STORY_DEAL.owner, fields },
       { api: options.api },
     );
     if (result.body.outcome !== 'applied') {

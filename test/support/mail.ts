@@ -1,17 +1,10 @@
-import { waitFor } from './api.ts';
+import type { StoredEmail } from '../../infra/local/api-client.ts';
+import { apiClient, waitFor } from './api.ts';
 
-/** One email as aws-ses-v2-local's `GET /store` returns it. */
-export interface StoredEmail {
-  destination: { to: string[] };
-  subject: string;
-  body: { text?: string; html?: string };
-  at?: number;
-}
+export type { StoredEmail };
 
-export async function sentEmails(sesUrl: string): Promise<StoredEmail[]> {
-  const response = await fetch(`${sesUrl}/store`);
-  const store = (await response.json()) as { emails: StoredEmail[] };
-  return store.emails;
+export function sentEmails(sesUrl: string): Promise<StoredEmail[]> {
+  return apiClient({ ses: sesUrl }).sentEmails();
 }
 
 /** Waits for an email to `to` whose text mentions every given string (a deal id, a role…). */
@@ -43,12 +36,6 @@ export function approvalIdOf(link: string): string {
 
 /** Approves or rejects through the review page's form, as the browser would post it. */
 export async function decide(link: string, decision: 'approve' | 'reject', comment = '') {
-  const url = new URL(link);
-  const token = url.searchParams.get('token') ?? '';
-  const response = await fetch(`${url.origin}${url.pathname}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ token, decision, comment }).toString(),
-  });
-  return { status: response.status, html: await response.text() };
+  const { status, text } = await apiClient().decideApproval(link, decision, comment);
+  return { status, html: text };
 }

@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { crmClients, crmClientsFromEnvironment } from '../../../functions/adapters/crm/index.ts';
 import { CRM_SETTING_NAMES, ENV } from '../../../functions/adapters/environment.ts';
-import { startCrmStandIns } from '../../../infra/local/crm-standins.ts';
+import { startCrmStandIns } from '../../support/crm/index.ts';
 
 type StandIns = Awaited<ReturnType<typeof startCrmStandIns>>;
 let standIns: StandIns;

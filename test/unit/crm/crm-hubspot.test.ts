@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HubSpotClient } from '../../../functions/adapters/crm/hubspot.ts';
 import type { CrmNote } from '../../../functions/adapters/crm/types.ts';
-import { HubSpotStandIn } from '../../../infra/local/crm-standins.ts';
+import { HubSpotStandIn } from '../../support/crm/hubspot.ts';
 import { fastRetries, gaps } from './fast-retries.ts';
 
 /** A note about decision 7 of the default pipeline. */

@@ -3,16 +3,14 @@ import { HubSpotClient } from '../../../functions/adapters/crm/hubspot.ts';
 import { PipedriveClient } from '../../../functions/adapters/crm/pipedrive.ts';
 import { SalesforceClient } from '../../../functions/adapters/crm/salesforce.ts';
 import type { CrmClient, CrmNote } from '../../../functions/adapters/crm/types.ts';
-import {
-  type CrmStandIn,
-  HubSpotStandIn,
-  PipedriveStandIn,
-  SalesforceStandIn,
-} from '../../../infra/local/crm-standins.ts';
+import { HubSpotStandIn } from '../../support/crm/hubspot.ts';
+import { PipedriveStandIn } from '../../support/crm/pipedrive.ts';
+import { SalesforceStandIn } from '../../support/crm/salesforce.ts';
+import type { CrmStandIn } from '../../support/crm/server.ts';
 import { fastRetries } from './fast-retries.ts';
 
 /**
- * A note is written at most once per decision (CONTRACT section 9), though none of the three CRMs takes an idempotency
+ * A note is written at most once per decision, though none of the three CRMs takes an idempotency
  * key: when a write may have been stored without its answer, or an earlier attempt is in doubt, the client looks for
  * the note's reference on the deal before writing again.
  */

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PipedriveClient } from '../../../functions/adapters/crm/pipedrive.ts';
 import type { CrmNote } from '../../../functions/adapters/crm/types.ts';
-import { PipedriveStandIn } from '../../../infra/local/crm-standins.ts';
+import { PipedriveStandIn } from '../../support/crm/pipedrive.ts';
 import { fastRetries, gaps } from './fast-retries.ts';
 
 /** A note about decision 7 of the default pipeline. */

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SalesforceClient } from '../../../functions/adapters/crm/salesforce.ts';
 import type { CrmNote } from '../../../functions/adapters/crm/types.ts';
-import { SalesforceStandIn } from '../../../infra/local/crm-standins.ts';
+import { SalesforceStandIn } from '../../support/crm/salesforce.ts';
 import { fastRetries } from './fast-retries.ts';
 
 /** A note about decision 7 of the default pipeline. */
