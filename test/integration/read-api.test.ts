@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
+import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
 import { dealAt, stackUrls } from '../support/api.ts';
 
 async function getJson(path: string) {

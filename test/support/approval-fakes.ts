@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SESClient } from '@aws-sdk/client-ses';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
 import {
   type ApprovalBase,
   type ApprovalRecord,
@@ -17,7 +18,6 @@ import { Mailer } from '../../functions/adapters/mailer.ts';
 import type { PipelineCatalog } from '../../functions/adapters/pipeline-catalog.ts';
 import { WorkflowClient } from '../../functions/adapters/workflow-client.ts';
 import { hashApprovalToken, newApprovalToken } from '../../functions/core/approval-token.ts';
-import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
 import type { Approval, Deal } from '../../functions/core/deal.ts';
 import { ConcurrentUpdateError } from '../../functions/core/errors.ts';
 import type { DealChange } from '../../functions/usecases/deal-change.ts';

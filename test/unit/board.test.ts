@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
 import {
   boardCard,
   COUNTER,
@@ -10,7 +11,6 @@ import {
   percentile,
 } from '../../functions/core/board.ts';
 import { boardPage, dealPage, insightsPage, MAX_CARDS_PER_COLUMN } from '../../functions/core/board-pages.ts';
-import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
 import type { Deal } from '../../functions/core/deal.ts';
 
 const { config } = loadPipelineConfig('stage-config/default.yaml');
