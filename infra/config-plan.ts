@@ -1,6 +1,6 @@
 /**
  * `npm run config:plan -- [file] [--json] [--table <name>]`: what making the file live would change against the live
- * version, and its impact on the open deals (CONTRACT section 7). Exit 0: no decision needed; 1: invalid file; 2: a
+ * version, and its impact on the open deals. Exit 0: no decision needed; 1: invalid file; 2: a
  * decision is needed (open deals in a removed stage without a `retiredStages` entry).
  *
  * Where the live version and the deals are read:

@@ -100,7 +100,7 @@ const fieldRenames = z.record(z.string().min(1), z.string().min(1)).default({}).
 const writeBack = z
   .boolean()
   .default(true)
-  .describe('write decisions back to this CRM when its credentials are set (CONTRACT section 9); false never writes');
+  .describe('write decisions back to this CRM when its credentials are set; false never writes');
 
 /** How open deals meet a new version: they move to it (the default), or keep theirs (`new-deals-only`). */
 export const ROLLOUTS = ['open-deals', 'new-deals-only'] as const;

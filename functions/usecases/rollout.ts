@@ -7,7 +7,7 @@ import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
 
 /**
- * A new version of a pipeline goes live (CONTRACT section 7): its open deals move to it, one optimistic-lock commit
+ * A new version of a pipeline goes live: its open deals move to it, one optimistic-lock commit
  * each, found through the `byStage` index page by page (never a scan). A deal already on the version is skipped, so
  * a second run, or a run after a crash halfway, moves every open deal exactly once. The rollout writes only the table:
  * the outbox sees each commit on the stream (`lastDecision.kind = 'config'`, a new `configVersion`), replaces the

@@ -37,7 +37,7 @@ interface StageYaml {
 }
 
 /**
- * An admin edits the stage config of a stack with data on disk (CONTRACT section 7): adds an exit criterion, drops
+ * An admin edits the stage config of a stack with data on disk: adds an exit criterion, drops
  * Legal's approval and removes the propose stage. The plan names what that does to the open deals, start and synth
  * refuse until the removed stage is mapped, then the open deals follow the new version.
  */
