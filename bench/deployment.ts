@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { loadPipelines } from '../functions/core/config-loader.ts';
+import { loadPipelines } from '../functions/adapters/config-files.ts';
 import { addStageflow } from '../infra/cloud/stageflow.ts';
 import { byFunction, FUNCTIONS, type FunctionName } from './bundles.ts';
 import type { Architecture } from './cost-model.ts';

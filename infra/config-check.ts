@@ -2,8 +2,7 @@
  * `npm run config:check -- [file]`: validates a stage config (default: STAGEFLOW_CONFIG, else the default pipeline)
  * and prints its summary, or prints every error with its location and exits 1.
  */
-import { resolveConfigFile } from '../functions/core/config-loader.ts';
-import { checkConfigFile } from '../functions/core/config-summary.ts';
+import { checkConfigFile, resolveConfigFile } from '../functions/adapters/config-files.ts';
 
 const { ok, output } = checkConfigFile(resolveConfigFile(process.argv[2]));
 (ok ? process.stdout : process.stderr).write(`${output}\n`);

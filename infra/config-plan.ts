@@ -1,6 +1,6 @@
 /**
  * `npm run config:plan -- [file] [--json] [--table <name>]`: what making the file live would change against the live
- * version, and its impact on the open deals (CONTRACT section 7). Exit 0: no decision needed; 1: invalid file; 2: a
+ * version, and its impact on the open deals. Exit 0: no decision needed; 1: invalid file; 2: a
  * decision is needed (open deals in a removed stage without a `retiredStages` entry).
  *
  * Where the live version and the deals are read:
@@ -13,9 +13,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { loadPipelineConfig, resolveConfigFile } from '../functions/adapters/config-files.ts';
 import { DealRepository } from '../functions/adapters/deal-repository.ts';
-import { formatConfigIssues, loadPipelineConfig, resolveConfigFile } from '../functions/core/config-loader.ts';
-import { formatRolloutPlan, planRollout, type RolloutPlan } from '../functions/core/config-plan.ts';
+import { formatRolloutPlan, planRollout, type RolloutPlan } from '../functions/core/config/plan.ts';
+import { formatConfigIssues } from '../functions/core/config/read.ts';
 import { InvalidConfigError } from '../functions/core/errors.ts';
 import type { VersionedPipeline } from '../functions/core/pipeline-config.ts';
 import { readRolloutPlan } from '../functions/usecases/rollout.ts';

@@ -12,8 +12,8 @@ const OUTCOME_METRICS: Record<EventResult['outcome'], string> = {
 
 /**
  * What operators see of the use cases: structured log lines keyed by deal and event id, and CloudWatch metrics
- * (embedded metric format) for outcomes and approval latency, published as they happen — most invocations (a page
- * view, a stage wait) have none, and a flush per invocation would log an empty-metrics warning each time.
+ * (embedded metric format) for outcomes, CRM write-backs and approval latency. The handler flushes the metrics at the
+ * end of each invocation (`logMetrics`).
  */
 export class Telemetry {
   constructor(
@@ -23,7 +23,6 @@ export class Telemetry {
 
   eventRecorded(event: StageEvent, result: EventResult): void {
     this.metrics.addMetric(OUTCOME_METRICS[result.outcome], MetricUnit.Count, 1);
-    this.metrics.publishStoredMetrics();
     this.logger.info('event recorded', {
       source: event.source,
       eventId: event.eventId,
@@ -36,11 +35,10 @@ export class Telemetry {
     });
   }
 
-  /** A CRM write-back's result (CONTRACT section 9): `CrmSyncSucceeded` / `CrmSyncFailed`, and `CrmAuthFailed` for a 401. */
+  /** A CRM write-back's result: `CrmSyncSucceeded` / `CrmSyncFailed`, and `CrmAuthFailed` for a 401. */
   crmSynced(deal: { pipeline: string; dealId: string }, crm: string, ok: boolean, status: number, message?: string) {
     this.metrics.addMetric(ok ? 'CrmSyncSucceeded' : 'CrmSyncFailed', MetricUnit.Count, 1);
     if (status === 401) this.metrics.addMetric('CrmAuthFailed', MetricUnit.Count, 1);
-    this.metrics.publishStoredMetrics();
     const line = { pipeline: deal.pipeline, dealId: deal.dealId, crm, status, message };
     if (status === 401) this.logger.error('CRM refused the write-back credentials: set them again', line);
     else if (ok) this.logger.info('CRM write-back synced', line);
@@ -50,7 +48,6 @@ export class Telemetry {
   /** A CRM call about to be retried (429, 5xx, network): `CrmSyncRetried`. */
   crmRetried(crm: string, status: number, attempt: number): void {
     this.metrics.addMetric('CrmSyncRetried', MetricUnit.Count, 1);
-    this.metrics.publishStoredMetrics();
     this.logger.info('CRM write-back retried', { crm, status, attempt });
   }
 

@@ -1,22 +1,21 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { htmlErrors } from '../http/html-errors.ts';
 import type { HttpResult } from '../http/responses.ts';
+import { logger, metrics } from '../powertools.ts';
 import { decideApproval, readApprovalForm, showApproval } from '../usecases/review-approval.ts';
 import { servicesFromEnvironment } from '../usecases/services.ts';
 import { problemPage } from '../views/approval-pages.ts';
 import { htmlResponse } from '../views/page.ts';
 
-const logger = new Logger({ serviceName: 'stageflow-approvals' });
-const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-approvals' });
 const services = servicesFromEnvironment({ logger, metrics });
 
-/** `GET`/`HEAD`/`POST /approvals/{approvalId}`: the approval review page and the decision form (CONTRACT section 5). */
+/** `GET`/`HEAD`/`POST /approvals/{approvalId}`: the approval review page and the decision form. */
 export const handler = middy<APIGatewayProxyEventV2, HttpResult>()
-  .use(injectLambdaContext(logger))
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
   .use(htmlErrors(logger))
   .handler((event) => {
     const approvalId = event.pathParameters?.approvalId ?? '';

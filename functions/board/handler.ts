@@ -1,6 +1,5 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { dynamoDb } from '../adapters/aws-clients.ts';
@@ -9,20 +8,20 @@ import { InsightsStore } from '../adapters/insights-store.ts';
 import { NotFoundError } from '../core/errors.ts';
 import { boardErrors } from '../http/html-errors.ts';
 import type { HttpResult } from '../http/responses.ts';
+import { logger, metrics } from '../powertools.ts';
 import { showBoard, showDeal, showInsights } from '../usecases/board.ts';
 import { servicesFromEnvironment } from '../usecases/services.ts';
 import { boardLogin, loginSettingsFromEnvironment } from './login.ts';
 
-const logger = new Logger({ serviceName: 'stageflow-board' });
-const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-board' });
 const services = {
   ...servicesFromEnvironment({ logger, metrics }),
   insights: new InsightsStore(dynamoDb(), requireEnv(ENV.tableName)),
 };
 
-/** The board's pages (CONTRACT section 10): the pipeline board, one deal, and the insights; behind a login in the cloud. */
+/** The board's pages: the pipeline board, one deal, and the insights; behind a login in the cloud. */
 export const handler = middy<APIGatewayProxyEventV2, HttpResult>()
-  .use(injectLambdaContext(logger))
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
   .use(boardErrors(logger))
   .use(boardLogin(loginSettingsFromEnvironment()))
   .handler((event) => {

@@ -2,7 +2,7 @@ import * as z from 'zod';
 
 /**
  * The schema of a pipeline's stage config (`stage-config/<pipeline>.yaml`).
- * This is the single definition of the config's shape; `config-loader.ts` is the single reader of the files.
+ * This is the single definition of the config's shape; `config/read.ts` reads a config's text against it.
  */
 
 const key = z
@@ -97,6 +97,10 @@ export type StageConfig = z.infer<typeof StageSchema>;
 
 const stageMap = z.record(z.string().min(1), key).describe('CRM value → stage key');
 const fieldRenames = z.record(z.string().min(1), z.string().min(1)).default({}).describe('CRM field → deal field');
+const writeBack = z
+  .boolean()
+  .default(true)
+  .describe('write decisions back to this CRM when its credentials are set; false never writes');
 
 /** How open deals meet a new version: they move to it (the default), or keep theirs (`new-deals-only`). */
 export const ROLLOUTS = ['open-deals', 'new-deals-only'] as const;
@@ -148,12 +152,7 @@ export const PipelineConfigSchema = z
           .strictObject({
             stages: stageMap.describe('HubSpot dealstage → stage key'),
             fields: fieldRenames,
-            writeBack: z
-              .boolean()
-              .default(true)
-              .describe(
-                'write decisions back to this CRM when its credentials are set (CONTRACT section 9); false never writes',
-              ),
+            writeBack,
           })
           .optional()
           .describe('HubSpot webhooks v3'),
@@ -172,12 +171,7 @@ export const PipelineConfigSchema = z
               )
               .default({})
               .describe('the values of enum and set custom fields, which Pipedrive sends as option ids'),
-            writeBack: z
-              .boolean()
-              .default(true)
-              .describe(
-                'write decisions back to this CRM when its credentials are set (CONTRACT section 9); false never writes',
-              ),
+            writeBack,
           })
           .optional()
           .describe('Pipedrive webhooks v2'),
@@ -185,12 +179,7 @@ export const PipelineConfigSchema = z
           .strictObject({
             stages: stageMap.describe('Salesforce StageName → stage key'),
             fields: fieldRenames,
-            writeBack: z
-              .boolean()
-              .default(true)
-              .describe(
-                'write decisions back to this CRM when its credentials are set (CONTRACT section 9); false never writes',
-              ),
+            writeBack,
           })
           .optional()
           .describe('Salesforce outbound messages'),

@@ -1,16 +1,14 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { type CrmClientsOptions, crmClientsFromEnvironment } from '../adapters/crm/index.ts';
 import { Telemetry } from '../adapters/telemetry.ts';
+import { logger, metrics } from '../powertools.ts';
 import { effectServicesFromEnvironment } from '../usecases/effect-services.ts';
 import { outboxRecordHandler } from '../usecases/outbox-records.ts';
 
-const logger = new Logger({ serviceName: 'stageflow-outbox' });
-const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-outbox' });
 const telemetry = new Telemetry(logger, metrics);
 const crmOptions: CrmClientsOptions = {
   onRetry: (notice) => telemetry.crmRetried(notice.source, notice.status, notice.attempt),
@@ -22,7 +20,8 @@ const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
 /** The table's stream: every committed decision's side effects (workflow, emails, CRM write-back), with partial failures. */
 export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>()
-  .use(injectLambdaContext(logger))
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
   .handler((event, context) =>
     processPartialResponse(event, outboxRecordHandler(services), processor, { context, processInParallel: false }),
   );

@@ -1,22 +1,21 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { NotFoundError } from '../core/errors.ts';
 import { httpErrors } from '../http/middleware.ts';
 import { type HttpResult, json } from '../http/responses.ts';
+import { logger, metrics } from '../powertools.ts';
 import { effectServicesFromEnvironment } from '../usecases/effect-services.ts';
 import { checkHealth } from '../usecases/health.ts';
 import { getDeal, listDeals, stageGuidance } from '../usecases/read-api.ts';
 
-const logger = new Logger({ serviceName: 'stageflow-read-api' });
-const metrics = new Metrics({ namespace: 'Stageflow', serviceName: 'stageflow-read-api' });
 const services = effectServicesFromEnvironment({ logger, metrics });
 
-/** The read API (CONTRACT section 6): deals, stage guidance and health. */
+/** The read API: deals, stage guidance and health. */
 export const handler = middy<APIGatewayProxyEventV2, HttpResult>()
-  .use(injectLambdaContext(logger))
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
   .use(httpErrors(logger))
   .handler(async (event) => {
     const query = event.queryStringParameters ?? {};

@@ -1,5 +1,5 @@
 import type { DealRepository } from '../adapters/deal-repository.ts';
-import { planRollout, type RolloutPlan } from '../core/config-plan.ts';
+import { planRollout, type RolloutPlan } from '../core/config/plan.ts';
 import type { Decision } from '../core/deal.ts';
 import { migrateDeal, needsMigration, stageUnder, UnmappedRetiredStageError } from '../core/migrate.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';

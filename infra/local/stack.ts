@@ -1,16 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { CreateStateMachineCommand } from '@aws-sdk/client-sfn';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { dynamoDb, stepFunctions } from '../../functions/adapters/aws-clients.ts';
+import { loadPipelineConfig, loadPipelines } from '../../functions/adapters/config-files.ts';
 import { DealRepository } from '../../functions/adapters/deal-repository.ts';
 import { ENV, SECRET_NAMES, type SecretName } from '../../functions/adapters/environment.ts';
 import { ensureTable } from '../../functions/adapters/table.ts';
-import { loadPipelineConfig, loadPipelines } from '../../functions/core/config-loader.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { buildStateMachineDefinition } from '../../workflows/definition.ts';
 import { type RunningProcess, startDynamoDbLocal, startSesLocal } from './emulators.ts';
@@ -18,7 +16,7 @@ import { type HttpHandler, lambdaContext, startHttpHost } from './http-host.ts';
 import { startStreamPoller } from './stream-poller.ts';
 import { startWorkflowEngine, type WorkflowEngine } from './workflow-engine.ts';
 
-/** The ports and places of the embedded stack (CONTRACT section 2), each overridable by its environment variable. */
+/** The ports and places of the embedded stack, each overridable by its environment variable. */
 export interface LocalStackOptions {
   port: number;
   sesPort: number;
@@ -75,7 +73,7 @@ export interface LocalStack {
   stepFunctionsUrl: string;
   engine: WorkflowEngine;
   pipelines: Map<string, VersionedPipeline>;
-  /** The local SES, stopped and started again to show that a mail outage only delays mail (issue 13 item 2). */
+  /** The local SES, stopped and started again to show that a mail outage only delays mail. */
   mail: { stop(): Promise<void>; start(): Promise<void> };
   stop(): Promise<void>;
 }
@@ -142,11 +140,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     workflowHandler = handlers.workflow;
     const { servicesFromEnvironment } = await import('../../functions/usecases/services.ts');
     const { MAX_WEBHOOK_BYTES } = await import('../../functions/usecases/receive-webhook.ts');
-    const services = servicesFromEnvironment({
-      logger: new Logger({ serviceName: 'stageflow-local' }),
-      metrics: new Metrics({ namespace: 'Stageflow' }),
-    });
-    // The edited file goes live before anything is served: open deals move to it (CONTRACT section 7). The outbox,
+    // The handlers' own Logger and Metrics: what start-up records is flushed with the next invocation's metrics.
+    const { logger, metrics } = await import('../../functions/powertools.ts');
+    const services = servicesFromEnvironment({ logger, metrics });
+    // The edited file goes live before anything is served: open deals move to it. The outbox,
     // fed from the stream below, then replaces their executions with ones on the new version's state machine and
     // tells the approvers and owners of cancelled approvals.
     const { rolloutPipeline } = await import('../../functions/usecases/rollout.ts');
@@ -166,6 +163,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const resumed = await resumeOpenDeals(services, pipelines, registerStateMachine);
     if (resumed > 0) options.log(`resumed ${resumed} open deal(s) at their current stage`);
 
+    // Each route names its function, as its Lambda would be named: log lines tell the functions apart.
+    const functions = {
+      webhook: { handler: handlers.webhook, functionName: 'stageflow-webhook' },
+      approvals: { handler: handlers.approvals, functionName: 'stageflow-approvals' },
+      readApi: { handler: handlers.readApi, functionName: 'stageflow-read-api' },
+      board: { handler: handlers.board, functionName: 'stageflow-board' },
+    };
     const host = await startHttpHost({
       port: options.port,
       // API Gateway's own payload limit: the handlers enforce the contract's 256 KiB themselves, answering in each
@@ -173,16 +177,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
       tooLargeMessage: `the body is over the limit of ${MAX_WEBHOOK_BYTES} bytes (256 KiB) — split the batch`,
       routes: [
-        { method: 'POST', path: '/webhooks/{source}', handler: handlers.webhook },
-        { method: 'GET', path: '/approvals/{approvalId}', handler: handlers.approvals },
-        { method: 'POST', path: '/approvals/{approvalId}', handler: handlers.approvals },
-        { method: 'GET', path: '/deals', handler: handlers.readApi },
-        { method: 'GET', path: '/deals/{dealId}', handler: handlers.readApi },
-        { method: 'GET', path: '/pipelines/{pipeline}/stages', handler: handlers.readApi },
-        { method: 'GET', path: '/health', handler: handlers.readApi },
-        { method: 'GET', path: '/board', handler: handlers.board },
-        { method: 'GET', path: '/board/deals/{dealId}', handler: handlers.board },
-        { method: 'GET', path: '/board/insights', handler: handlers.board },
+        { method: 'POST', path: '/webhooks/{source}', ...functions.webhook },
+        { method: 'GET', path: '/approvals/{approvalId}', ...functions.approvals },
+        { method: 'POST', path: '/approvals/{approvalId}', ...functions.approvals },
+        { method: 'GET', path: '/deals', ...functions.readApi },
+        { method: 'GET', path: '/deals/{dealId}', ...functions.readApi },
+        { method: 'GET', path: '/pipelines/{pipeline}/stages', ...functions.readApi },
+        { method: 'GET', path: '/health', ...functions.readApi },
+        { method: 'GET', path: '/board', ...functions.board },
+        { method: 'GET', path: '/board/deals/{dealId}', ...functions.board },
+        { method: 'GET', path: '/board/insights', ...functions.board },
       ],
     });
     running.push({ stop: () => host.close() });
@@ -258,6 +262,8 @@ function configureEnvironment(
   env.AWS_ACCESS_KEY_ID ??= 'local';
   env.AWS_SECRET_ACCESS_KEY ??= 'local';
   env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+  // One process runs every handler: one service name, and each log line names its function (`function_name`).
+  env.POWERTOOLS_SERVICE_NAME ??= 'stageflow-local';
   env.POWERTOOLS_DEV ??= 'true';
   env[ENV.tableName] = TABLE_NAME;
   env[ENV.dynamoDbEndpoint] = dynamoDbUrl;

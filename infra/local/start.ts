@@ -1,5 +1,5 @@
 import { SECRET_NAMES } from '../../functions/adapters/environment.ts';
-import { formatConfigIssues } from '../../functions/core/config-loader.ts';
+import { formatConfigIssues } from '../../functions/core/config/read.ts';
 import { InvalidConfigError } from '../../functions/core/errors.ts';
 import { UnmappedRetiredStageError } from '../../functions/core/migrate.ts';
 import { DEVELOPMENT_SECRETS, optionsFromEnvironment, startLocalStack } from './stack.ts';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { loadPipelines } from '../../functions/core/config-loader.ts';
+import { loadPipelines } from '../../functions/adapters/config-files.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { addStageflow, type StageflowStacks } from '../../infra/cloud/stageflow.ts';
 

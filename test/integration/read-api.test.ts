@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
+import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
 import { dealAt, stackUrls } from '../support/api.ts';
 
 async function getJson(path: string) {
@@ -7,7 +7,7 @@ async function getJson(path: string) {
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-describe('read API (CONTRACT section 6)', () => {
+describe('read API', () => {
   it('answers /health with exactly {"status":"ok"} once the stack is up', async () => {
     expect(await getJson('/health')).toEqual({ status: 200, body: { status: 'ok' } });
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { RolloutPlan } from '../../functions/core/config-plan.ts';
+import type { RolloutPlan } from '../../functions/core/config/plan.ts';
 import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
 import { freePort, startDynamoDbLocal } from '../../infra/local/emulators.ts';
 import { dealAt, getDeal, postGeneric, uniqueId } from '../support/api.ts';

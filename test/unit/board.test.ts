@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
 import { COUNTER, cardFields, exitChecklist, insightsFrom, isStale, percentile } from '../../functions/core/board.ts';
-import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
 import type { Deal } from '../../functions/core/deal.ts';
 import { boardCard, columnTotal } from '../../functions/views/board-cards.ts';
 import { boardPage, dealPage, insightsPage, MAX_CARDS_PER_COLUMN } from '../../functions/views/board-pages.ts';

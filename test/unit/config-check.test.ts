@@ -2,8 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG_FILE, loadPipelineConfig, resolveConfigFile } from '../../functions/core/config-loader.ts';
-import { checkConfigFile } from '../../functions/core/config-summary.ts';
+import {
+  checkConfigFile,
+  DEFAULT_CONFIG_FILE,
+  loadPipelineConfig,
+  resolveConfigFile,
+} from '../../functions/adapters/config-files.ts';
 import { describeCriterion } from '../../functions/core/criteria.ts';
 import type { Criterion } from '../../functions/core/pipeline-config.ts';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
+import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

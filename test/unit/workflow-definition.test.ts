@@ -3,7 +3,7 @@ import { CreateStateMachineCommand, SendTaskSuccessCommand, StartExecutionComman
 import aslValidator from 'asl-validator';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPipelineConfig } from '../../functions/core/config-loader.ts';
+import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
 import { InvalidConfigError } from '../../functions/core/errors.ts';
 import { type PipelineConfig, PipelineConfigSchema } from '../../functions/core/pipeline-config.ts';
 import { startWorkflowEngine, type WorkflowEngine } from '../../infra/local/workflow-engine.ts';

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { loadPipelineConfig } from '../../../functions/core/config-loader.ts';
+import { loadPipelineConfig } from '../../../functions/adapters/config-files.ts';
 import type { VersionedPipeline } from '../../../functions/core/pipeline-config.ts';
 
 const defaultFile = fileURLToPath(new URL('../../../stage-config/default.yaml', import.meta.url));

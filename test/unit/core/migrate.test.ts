@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { configVersion } from '../../../functions/core/config-loader.ts';
-import { diffConfigs, formatRolloutPlan, planRollout } from '../../../functions/core/config-plan.ts';
+import { diffConfigs, formatRolloutPlan, planRollout } from '../../../functions/core/config/plan.ts';
+import { configVersion } from '../../../functions/core/config/read.ts';
 import type { Deal } from '../../../functions/core/deal.ts';
 import { migrateDeal, UnmappedRetiredStageError } from '../../../functions/core/migrate.ts';
 import type { PipelineConfig, VersionedPipeline } from '../../../functions/core/pipeline-config.ts';

@@ -4,13 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  configVersion,
-  formatConfigIssues,
-  loadPipelineConfig,
-  loadPipelines,
-  parsePipelineConfig,
-} from '../../functions/core/config-loader.ts';
+import { loadPipelineConfig, loadPipelines } from '../../functions/adapters/config-files.ts';
+import { configVersion, formatConfigIssues, parsePipelineConfig } from '../../functions/core/config/read.ts';
 import { InvalidConfigError } from '../../functions/core/errors.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

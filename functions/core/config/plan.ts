@@ -1,13 +1,13 @@
 import { isDeepStrictEqual } from 'node:util';
-import { describeCriterion, unmetCriteria } from './criteria.ts';
-import type { Deal } from './deal.ts';
-import { approvalsNoLongerNeeded, needsMigration, stageUnder, unmappedStagesMessage } from './migrate.ts';
-import type { Criterion, ExitApproval, PipelineConfig, StageConfig, VersionedPipeline } from './pipeline-config.ts';
-import { stageOf } from './stages.ts';
+import { describeCriterion, unmetCriteria } from '../criteria.ts';
+import type { Deal } from '../deal.ts';
+import { approvalsNoLongerNeeded, needsMigration, stageUnder, unmappedStagesMessage } from '../migrate.ts';
+import type { Criterion, ExitApproval, PipelineConfig, StageConfig, VersionedPipeline } from '../pipeline-config.ts';
+import { stageOf } from '../stages.ts';
 
 /**
- * `config:plan`: what a new version of a pipeline changes against the live one, and what it does to the open deals
- * (CONTRACT section 7). Pure: the caller reads the live version and the open deals.
+ * `config:plan`: what a new version of a pipeline changes against the live one, and what it does to the open deals.
+ * Pure: the caller reads the live version and the open deals.
  */
 
 /** One change of one item: a criterion, an approval, a guidance text, a setting. */

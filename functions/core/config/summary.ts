@@ -1,29 +1,8 @@
-import { formatConfigIssues, loadPipelineConfig } from './config-loader.ts';
-import { describeCriterion } from './criteria.ts';
-import { InvalidConfigError } from './errors.ts';
-import type { ExitApproval, PipelineConfig, StageConfig, VersionedPipeline } from './pipeline-config.ts';
-import { closableFrom, startStages } from './stages.ts';
+import { describeCriterion } from '../criteria.ts';
+import type { ExitApproval, PipelineConfig, StageConfig, VersionedPipeline } from '../pipeline-config.ts';
+import { closableFrom, startStages } from '../stages.ts';
 
-/**
- * What `npm run config:check` prints: a readable summary of a valid stage config, or every error of an invalid one.
- */
-
-/** The outcome of checking one stage config file. */
-export interface ConfigCheck {
-  ok: boolean;
-  /** The summary when `ok`, else the located errors. */
-  output: string;
-}
-
-/** Loads a stage config file and says whether it is valid, with a summary or its errors. */
-export function checkConfigFile(file: string): ConfigCheck {
-  try {
-    return { ok: true, output: summarizePipeline(loadPipelineConfig(file), file) };
-  } catch (error) {
-    if (error instanceof InvalidConfigError) return { ok: false, output: formatConfigIssues(error, file) };
-    throw error;
-  }
-}
+/** What `npm run config:check` prints for a valid stage config: its rules, stages, approvers and CRM names. */
 
 function describeApproval({ role, when }: ExitApproval): string {
   return when ? `${role} when ${describeCriterion(when)}` : role;
