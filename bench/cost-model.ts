@@ -1,5 +1,5 @@
 /**
- * What a won deal costs in AWS, from the calls counted while one deal was driven to `closed_won` (CONTRACT section 8):
+ * What a won deal costs in AWS, from the calls counted while one deal was driven to `closed_won`:
  * us-east-1 list prices and the arithmetic, nothing else, so that both can be checked by a unit test.
  */
 

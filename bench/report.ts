@@ -1,8 +1,8 @@
 import type { FunctionName } from './bundles.ts';
 
 /**
- * The goals of issue 13, as ratios to floors measured in the same run on the same machine (the earlier absolute goals
- * were above what DynamoDB Local allows on two cores). The benchmark reports them; it never fails on them.
+ * The goals, as ratios to floors measured in the same run on the same machine (absolute figures would measure the
+ * machine and DynamoDB Local more than Stageflow; see docs/performance.md). The benchmark reports them; it never fails on them.
  */
 export const GOALS = {
   /** webhooks_per_s ≥ this × floor_webhooks_per_s */
@@ -16,12 +16,12 @@ export const GOALS = {
   boardP99Ms: 1000,
 } as const;
 
-/** `bench/results.json`: the keys of CONTRACT section 8, then how they were measured. */
+/** `bench/results.json`: the published keys (docs/performance.md), then how they were measured. */
 export interface BenchResults {
   webhook_p50_ms: number;
   webhook_p99_ms: number;
   webhooks_per_s: number;
-  /** The storage floor: the webhook load's DynamoDB calls alone, straight from Node (CONTRACT section 8). */
+  /** The storage floor: the webhook load's DynamoDB calls alone, straight from Node. */
   floor_webhooks_per_s: number;
   floor_p50_ms: number;
   floor_p99_ms: number;

@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-s
 import { percentile } from './stats.ts';
 
 /**
- * The storage floor of CONTRACT section 8: the DynamoDB calls a webhook's answer path must make, alone — for each
+ * The storage floor: the DynamoDB calls a webhook's answer path must make, alone — for each
  * event, read the deal, then one transaction writing the event record, the deal and one history item — issued
  * straight from Node with the AWS SDK by as many concurrent workers as the webhook load has senders, for as many
  * events over as many deals. No HTTP, no signature, no decision: what the product could reach if all but storage

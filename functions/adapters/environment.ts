@@ -41,7 +41,7 @@ export const SECRET_NAMES = [
 export type SecretName = (typeof SECRET_NAMES)[number];
 
 /**
- * The CRM write-back connections (CONTRACT section 9), by environment variable name (local) and by key in the CRM
+ * The CRM write-back connections, by environment variable name (local) and by key in the CRM
  * secret's JSON (cloud, `CRM_SECRETS_ARN`: a secret of its own, so the internet-facing webhook function cannot read
  * tokens that write to the CRMs). Unlike `SECRET_NAMES` each is optional: write-back runs for every CRM whose
  * settings are all set, and none has a default. The base URLs sit beside the credentials, so one `put-secret-value`
@@ -84,7 +84,7 @@ export function jsonEnv(name: string): Record<string, string> {
 }
 
 /**
- * Who Stageflow's own write-back is in each CRM's change markers (CONTRACT 3.5), so its echo is recognised even when
+ * Who Stageflow's own write-back is in each CRM's change markers, so its echo is recognised even when
  * the value written is no longer recent: the HubSpot `sourceId` of the private app (e.g. `userId:45678`), the
  * Pipedrive API token's user id, the Salesforce integration user's id. Optional, not secret (plain environment).
  */

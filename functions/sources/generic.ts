@@ -106,8 +106,8 @@ export const genericAdapter: SourceAdapter = {
   parse(req, ctx) {
     const body = validateBody(
       GenericEventSchema,
-      parseJsonBody(req.rawBody, 'one generic event object (CONTRACT 3.1)'),
-      'a generic event (CONTRACT 3.1)',
+      parseJsonBody(req.rawBody, 'one generic event object with eventId, dealId and stage or fields'),
+      'a generic event',
     );
     resolvePipeline(ctx, body.pipeline, 'pipeline');
     const event: StageEvent = {

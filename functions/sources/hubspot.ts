@@ -116,8 +116,8 @@ function authenticate(req: WebhookRequest, secret: string, publicBaseUrl: string
 }
 
 /**
- * The headers HubSpot puts on a delivery of `rawBody` to `url`, signed now: the sender's side of CONTRACT 3.2 (the demo
- * plays HubSpot with it).
+ * The headers HubSpot puts on a delivery of `rawBody` to `url`, signed now: the sender's side of HubSpot's
+ * v3 signature (the demo plays HubSpot with it).
  */
 export function hubspotSignatureHeaders(secret: string, url: string, rawBody: string): Record<string, string> {
   const timestamp = String(Date.now());
@@ -163,7 +163,7 @@ function toStageEvent(event: HubSpotDealEvent, pipeline: string, config: Pipelin
   const crm = config.crm.hubspot;
   const stageEvent: StageEvent = {
     source: 'hubspot',
-    // HubSpot's eventId alone is not unique (CONTRACT 3.2).
+    // HubSpot's eventId alone is not unique.
     eventId: `${event.portalId}:${event.subscriptionId}:${event.eventId}:${event.occurredAt}`,
     pipeline,
     dealId: String(event.objectId),
@@ -195,7 +195,7 @@ function toStageEvent(event: HubSpotDealEvent, pipeline: string, config: Pipelin
 }
 
 /**
- * `POST /webhooks/hubspot[?pipeline=<id>]` (CONTRACT 3.2): a HubSpot webhooks v3 batch, legacy `deal.*` events or
+ * `POST /webhooks/hubspot[?pipeline=<id>]`: a HubSpot webhooks v3 batch, legacy `deal.*` events or
  * new-platform `object.*` events of deals. Events of other objects are skipped, because HubSpot retries a whole batch
  * on any error; a batch with none of a deal is answered with no results.
  */
@@ -224,7 +224,7 @@ export const hubspotAdapter: SourceAdapter = {
   respondError: jsonError,
 };
 
-/** HubSpot's marker of who made the change (`changeSource`, e.g. `INTEGRATION`, with `sourceId`), CONTRACT 3.5. */
+/** HubSpot's marker of who made the change (`changeSource`, e.g. `INTEGRATION`, with `sourceId`): it tells Stageflow's own write-back from a person's move. */
 function hubspotOrigin(event: Record<string, unknown>): string | undefined {
   const changeSource = typeof event.changeSource === 'string' ? event.changeSource.slice(0, 64) : undefined;
   const sourceId = typeof event.sourceId === 'string' ? event.sourceId.slice(0, 128) : undefined;

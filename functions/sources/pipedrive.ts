@@ -124,7 +124,7 @@ function stageOf(data: DealData, crm: PipedriveCrm): string | undefined {
 }
 
 /**
- * What a create or change says about the deal: `data` is the deal's whole state at `meta.timestamp` (CONTRACT 3.3),
+ * What a create or change says about the deal: `data` is the deal's whole state at `meta.timestamp`,
  * so its stage and every field count, whether or not `previous` names them. Pipedrive drops webhooks while an
  * account is rate-limited, and the next snapshot repairs what they carried; the core's per-field newest-wins rule
  * keeps an older snapshot from overwriting a newer value, and an older stage is `stale`.
@@ -140,7 +140,7 @@ function describeDeal(data: DealData, config: PipelineConfig): Pick<StageEvent, 
   return described;
 }
 
-/** `POST /webhooks/pipedrive[?pipeline=<id>]` (CONTRACT 3.3): one Pipedrive webhooks v2 deal event. */
+/** `POST /webhooks/pipedrive[?pipeline=<id>]`: one Pipedrive webhooks v2 deal event. */
 export const pipedriveAdapter: SourceAdapter = {
   source: 'pipedrive',
   contentTypes: ['application/json'],

@@ -200,7 +200,7 @@ function soapFault(error: RequestError): WebhookResponse {
 }
 
 /**
- * `POST /webhooks/salesforce?token=<SALESFORCE_WEBHOOK_TOKEN>[&pipeline=<id>]` (CONTRACT 3.4): a Salesforce outbound
+ * `POST /webhooks/salesforce?token=<SALESFORCE_WEBHOOK_TOKEN>[&pipeline=<id>]`: a Salesforce outbound
  * message (SOAP 1.1) with one or more Opportunity notifications, acknowledged with the SOAP `Ack` once all are recorded.
  * The status is `200`, as every SOAP 1.1 response (WS-I Basic Profile) and every reference listener answers; a `202`
  * would tell some clients there is no body to read.

@@ -20,7 +20,7 @@ export interface WebhookRequest {
   receivedAt: Date;
 }
 
-/** The credentials each source is verified with (CONTRACT section 2). Never echoed in any answer. */
+/** The credentials each source is verified with. Never echoed in any answer. */
 export interface WebhookSecrets {
   genericWebhookSecret: string;
   hubspotClientSecret: string;

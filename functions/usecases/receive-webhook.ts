@@ -9,7 +9,7 @@ import type { SourceAdapter, WebhookRequest } from '../sources/types.ts';
 import { recordEvent } from './record-event.ts';
 import type { Services } from './services.ts';
 
-/** CONTRACT section 3: bodies over 256 KiB are refused. */
+/** Bodies over 256 KiB are refused. */
 export const MAX_WEBHOOK_BYTES = 256 * 1024;
 
 /**

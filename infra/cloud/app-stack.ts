@@ -161,7 +161,7 @@ export class StageflowAppStack extends Stack {
     grantTableAccess(table, outbox, 'readWrite');
     mail.grantSend(outbox);
     secrets.grantRead(outbox);
-    // The CRM write-back tokens: a secret of their own that only the outbox reads (CONTRACT section 9).
+    // The CRM write-back tokens: a secret of their own that only the outbox reads.
     const crmCredentials = new CrmCredentials(this, 'CrmCredentials');
     for (const [name, value] of Object.entries(crmCredentials.grantRead(outbox.function))) {
       outbox.function.addEnvironment(name, value);

@@ -3,7 +3,7 @@ import type { BuildOptions } from 'esbuild';
 
 /**
  * How every Stageflow function is bundled, in one place: CDK deploys with `functionBundling`, and the benchmark builds
- * the same bundle with `esbuildOptions` to measure what actually deploys (CONTRACT section 8).
+ * the same bundle with `esbuildOptions` to measure what actually deploys.
  */
 
 /** esbuild's ESM output cannot `require()` Node built-ins that the AWS SDK still requires; this gives it one. */

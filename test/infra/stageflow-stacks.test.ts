@@ -191,7 +191,7 @@ describe('least privilege', () => {
   });
 
   it.each([
-    // The answer paths touch neither Step Functions nor SES: the outbox does (issue 10 item 4).
+    // The answer paths touch neither Step Functions nor SES: the outbox does.
     ['webhook', [...TABLE_READ, ...TABLE_WRITE, ...SECRET_READ]],
     ['approvals', [...TABLE_READ, ...TABLE_WRITE, ...SECRET_READ]],
     ['workflow', [...TABLE_READ, ...TABLE_WRITE, 'states:SendTaskSuccess', 'states:StartExecution']],

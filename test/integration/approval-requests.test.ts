@@ -4,7 +4,7 @@ import { dealAt, getDeal, postGeneric, stackUrls, uniqueId, waitFor } from '../s
 import { approvalIdOf, decide, reviewLink, sentEmails, waitForEmail } from '../support/mail.ts';
 import { type StackProcess, startStackProcess } from '../support/stack-process.ts';
 
-/** Issue 13 group A: every pending approval has exactly one request in an approver's inbox. */
+/** Every pending approval has exactly one request in an approver's inbox. */
 describe('approval requests reach the approvers', () => {
   it('asks legal again with a new link after a rejection, while finance is still pending (item 1)', async () => {
     const { ses } = stackUrls();
@@ -57,7 +57,7 @@ describe('approval requests reach the approvers', () => {
 });
 
 /**
- * Issue 10: a re-asked approval's reminder and expiry run end to end, on a stack whose approvals are reminded after
+ * A re-asked approval's reminder and expiry run end to end, on a stack whose approvals are reminded after
  * 2 s and expire after 10 s. Each test follows the new approval by its id (the path of its review links, whose tokens
  * differ per email) and ends with the owner told of its expiry and the move that waited for it cancelled.
  */

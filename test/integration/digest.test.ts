@@ -7,7 +7,7 @@ import { type StackProcess, startStackProcess } from '../support/stack-process.t
  * The stale-deal digest on a stack of its own that runs it every 2 seconds (DIGEST_INTERVAL_SECONDS): the owner of a
  * stale deal is emailed what it misses, the pipeline's digest.to gets the summary, an owner without one is not emailed.
  */
-describe('the stale-deal digest (CONTRACT section 10)', () => {
+describe('the stale-deal digest', () => {
   let stack: StackProcess | undefined;
 
   beforeAll(async () => {

@@ -5,7 +5,7 @@ import { fixture } from '../fixtures/signing.ts';
 import { getDeal, postGeneric, postHubspot, stackUrls, uniqueId, uniqueNumber } from '../support/api.ts';
 
 /**
- * Inputs that look valid but that storage cannot hold as sent (issue 13, items 6 and 9): each is stored safely or
+ * Inputs that look valid but that storage cannot hold as sent: each is stored safely or
  * refused with a 400 that names the limit, never a 500 that the sender would retry forever.
  */
 
@@ -18,7 +18,7 @@ function rawCreate(dealId: string, fieldsJson: string): string {
   return `{"eventId":"${uniqueId('E')}","dealId":"${dealId}","stage":"identify","fields":${fieldsJson}}`;
 }
 
-describe('webhook inputs at the edge of what storage holds (issue 13 item 6)', () => {
+describe('webhook inputs at the edge of what storage holds', () => {
   it('keeps numbers a double cannot hold exactly as their exact text', async () => {
     const dealId = uniqueId('D');
     const { status, body } = await postGeneric(
@@ -104,7 +104,7 @@ describe('webhook inputs at the edge of what storage holds (issue 13 item 6)', (
   });
 });
 
-describe('read API inputs (issue 13 item 9)', () => {
+describe('read API inputs', () => {
   const api = () => stackUrls().api;
 
   it('answers 400 for a deal id longer than any deal id can be', async () => {
@@ -147,7 +147,7 @@ describe('read API inputs (issue 13 item 9)', () => {
   });
 });
 
-describe('the local host refuses an oversized body (issue 13 item 9)', () => {
+describe('the local host refuses an oversized body', () => {
   it("names the contract's 256 KiB in its 413, not the platform's 10 MB", async () => {
     // `Expect: 100-continue`, as curl sends for large bodies: the host answers before any of the body is sent.
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
@@ -165,7 +165,7 @@ describe('the local host refuses an oversized body (issue 13 item 9)', () => {
   });
 });
 
-describe('event times far in the future (issue 13 item 8)', () => {
+describe('event times far in the future', () => {
   it('takes an occurredAt more than 5 minutes ahead as the receive time, so later events still apply', async () => {
     const dealId = uniqueId('D');
     const future = await postGeneric({

@@ -7,7 +7,7 @@ import { dealAt, getDeal, postGeneric, uniqueId, waitFor } from '../support/api.
 import { decide, reviewLink, sentEmails, waitForEmail } from '../support/mail.ts';
 
 /**
- * Issue 13 item 2: with the mail service down, decisions are recorded and answered as usual; their emails wait in
+ * With the mail service down, decisions are recorded and answered as usual; their emails wait in
  * the outbox and go out once mail is back, and no workflow fails meanwhile.
  */
 describe('a mail outage', () => {

@@ -9,7 +9,7 @@ import { sentEmails, waitForEmail } from '../support/mail.ts';
 import { freePorts, type StackProcess, startStackProcess } from '../support/stack-process.ts';
 
 /**
- * The outbox's promise (issue 10 item 4): a decision that was committed has its side effects, exactly once, even when
+ * The outbox's promise: a decision that was committed has its side effects, exactly once, even when
  * the process dies between the commit and the effects.
  */
 describe('a crash between the commit and its side effects', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type BenchResults, GOALS, ratiosOf, resultsTable } from '../../bench/report.ts';
 
-/** The bench prints each product figure beside its floor and the ratio (CONTRACT section 8, issue 13 item 15). */
+/** The bench prints each product figure beside its floor and the ratio. */
 
 const results: BenchResults = {
   webhook_p50_ms: 120,

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { freePorts } from '../support/stack-process.ts';
 
-describe('npm start with an invalid stage config (CONTRACT section 7)', () => {
+describe('npm start with an invalid stage config', () => {
   it('refuses to start, printing every error with its location, and exits 1', async () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'infra/local/start.ts', '--in-memory'], {
       env: { ...process.env, ...(await freePorts()), STAGEFLOW_CONFIG: 'test/fixtures/configs/several_errors.yaml' },

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CRM_SETTING_NAMES } from '../../functions/adapters/environment.ts';
 import { writeBackLines } from '../../infra/local/write-back-status.ts';
 
-/** What `npm start` prints about CRM write-back: per CRM, where it writes or why it does not (CONTRACT section 9). */
+/** What `npm start` prints about CRM write-back: per CRM, where it writes or why it does not. */
 
 const saved = Object.fromEntries(CRM_SETTING_NAMES.map((name) => [name, process.env[name]]));
 afterEach(() => {

@@ -5,7 +5,7 @@ import type { CrmCallResult, CrmSource } from './types.ts';
 
 /** How a write-back call retries. The defaults are what runs in production; tests shorten them. */
 export interface RetryPolicy {
-  /** How long one call keeps retrying 429s, 5xx and network errors before it reports failure (CONTRACT: ≥ 15 min). */
+  /** How long one call keeps retrying 429s, 5xx and network errors before it reports failure: at least 15 minutes. */
   budgetMs: number;
   /** The first backoff when the CRM did not say when to come back; it doubles, with jitter, on each retry. */
   minDelayMs: number;
@@ -119,7 +119,7 @@ export class CrmHttpError extends Error {
     this.retryAfterMs = retryAfterMs;
   }
 
-  /** 429 and 5xx are worth another try (CONTRACT section 9); every other status would answer the same again. */
+  /** 429 and 5xx are worth another try; every other status would answer the same again. */
   get retryable(): boolean {
     return this.status === 429 || this.status >= 500;
   }

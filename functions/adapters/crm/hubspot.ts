@@ -24,7 +24,7 @@ export interface HubSpotSettings {
   baseUrl?: string;
 }
 
-/** HubSpot CRM v3 (CONTRACT section 9): `dealstage` on the deal, notes associated to it. */
+/** HubSpot CRM v3: `dealstage` on the deal, notes associated to it. */
 export class HubSpotClient implements CrmClient {
   readonly source = 'hubspot';
   private readonly api: JsonApi;

@@ -19,7 +19,7 @@ export interface CrmClientsOptions extends CrmClientOptions {
 let built: { key: string; options: CrmClientsOptions | undefined; clients: CrmClients } | undefined;
 
 /**
- * The clients of the CRMs whose settings are set (CONTRACT section 9): from the environment locally, from the
+ * The clients of the CRMs whose settings are set: from the environment locally, from the
  * Secrets Manager secret in the cloud (cached five minutes, like the webhook secrets). Cheap to call per batch: the
  * same clients come back while the settings and `options` stay the same, so their request caps and the Salesforce
  * session span invocations; changed settings (a rotated token) build new ones. Pass the same `options` object

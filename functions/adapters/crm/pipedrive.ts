@@ -21,7 +21,7 @@ export interface PipedriveSettings {
 }
 
 /**
- * Pipedrive (CONTRACT section 9): deals through API v2 (`stage_id`, or `status` for the closed stages), notes through
+ * Pipedrive: deals through API v2 (`stage_id`, or `status` for the closed stages), notes through
  * v1, where notes still live. Deal ids are numeric.
  */
 export class PipedriveClient implements CrmClient {

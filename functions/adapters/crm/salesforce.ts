@@ -37,7 +37,7 @@ interface Session {
 }
 
 /**
- * Salesforce REST (CONTRACT section 9): `StageName` on the Opportunity, a completed Task on it as the note. The
+ * Salesforce REST: `StageName` on the Opportunity, a completed Task on it as the note. The
  * access token comes from the OAuth 2.0 client credentials flow, is shared by concurrent calls, and is fetched again
  * once when Salesforce answers `401 INVALID_SESSION_ID` (an expired or revoked session).
  */

@@ -29,7 +29,7 @@ export interface CrmNote {
   inDoubt?: boolean;
 }
 
-/** Writes Stageflow's decisions to one CRM (CONTRACT section 9). Never throws: every outcome is a result. */
+/** Writes Stageflow's decisions to one CRM. Never throws: every outcome is a result. */
 export interface CrmClient {
   source: CrmSource;
   /**

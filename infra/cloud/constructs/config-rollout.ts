@@ -20,7 +20,7 @@ export interface ConfigRolloutProps {
 }
 
 /**
- * Makes each deployed pipeline version live (CONTRACT section 7): one custom resource per pipeline whose property is
+ * Makes each deployed pipeline version live: one custom resource per pipeline whose property is
  * the version, so it runs once per new version, after the version is stored. Its function walks the open deals
  * through the `byStage` index and moves them; a refusal (open deals in a removed stage without `retiredStages`) or
  * any error fails the deployment, which rolls back. The `RolloutFailed` metric raises an alarm.

@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { CRM_SETTING_NAMES, ENV } from '../../../functions/adapters/environment.ts';
 
 /**
- * The CRM write-back settings (CONTRACT section 9): one Secrets Manager secret whose value is a JSON object keyed by
+ * The CRM write-back settings: one Secrets Manager secret whose value is a JSON object keyed by
  * `CRM_SETTING_NAMES` (what `loadCrmSettings` in `functions/adapters/secrets.ts` reads), every key created empty.
  * It is a secret of its own, granted only to the function that writes back, so the internet-facing webhook function
  * cannot read tokens that change CRM deals. A CRM is written back to once its keys are set, e.g.

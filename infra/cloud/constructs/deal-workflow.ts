@@ -56,8 +56,8 @@ export function workflowArns(scope: Construct, pipeline: string): { stateMachine
  *
  * A deploy that changes the definition changes the state machine's revision, which replaces the version resource:
  * CloudFormation publishes a new version and points `live` at it. The previous version is kept
- * (UpdateReplacePolicy Retain), so executions already running finish on the version they started on (CONTRACT
- * section 7) and the alias can be pointed back at it.
+ * (UpdateReplacePolicy Retain), so executions already running finish on the version they started on
+ * and the alias can be pointed back at it.
  */
 export class DealWorkflow extends Construct {
   readonly stateMachine: StateMachine;

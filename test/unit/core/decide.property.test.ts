@@ -177,7 +177,7 @@ describe('transition rules hold for any sequence of events and approvals', () =>
           }
           if (Date.parse(event.occurredAt) < Date.parse(before.stageEventAt) && !before.heldMove) {
             expect(after.stage).toBe(before.stage);
-            // Naming the current stage is a field update (CONTRACT 3.5); naming another is a stale move.
+            // Naming the current stage is a field update; naming another is a stale move.
             const otherStage =
               event.stage !== undefined && stageKeys.includes(event.stage) && event.stage !== before.stage;
             if (otherStage) expect(decision.outcome).toBe('stale');

@@ -105,7 +105,7 @@ describe('decideEvent: the first event of a deal', () => {
   });
 });
 
-describe('a move that overtakes the deal’s creation (issue 13 item 7)', () => {
+describe('a move that overtakes the deal’s creation', () => {
   it.each(['qualify', 'closed_won'])(
     'creates the deal in identify with the fields of a first move to %s, and holds the move',
     (stage) => {

@@ -130,7 +130,7 @@ describe('pipedrive adapter: parse', () => {
     );
   });
 
-  it('translates a stage change: the new stage and every field of data, not only those previous names (issue 13 item 11)', () => {
+  it('translates a stage change: the new stage and every field of data, not only those previous names', () => {
     const [event] = parse(fixture('pipedrive', 'deal-change-stage.json'));
     expect(event).toMatchObject({
       source: 'pipedrive',
@@ -223,7 +223,7 @@ describe('pipedrive adapter: parse', () => {
     expect(onlyStage).toStrictEqual(asSent);
   });
 
-  it("reads lost_reason as the default pipeline's lostReason, so a real lost event closes the deal (issue 13 item 14)", () => {
+  it("reads lost_reason as the default pipeline's lostReason, so a real lost event closes the deal", () => {
     const lost = json('deal-won.json');
     lost.data.status = 'lost';
     lost.data.lost_reason = 'Went with a competitor';

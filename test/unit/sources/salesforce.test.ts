@@ -319,7 +319,7 @@ describe('salesforce adapter: parse', () => {
 });
 
 describe('salesforce adapter: answers', () => {
-  it('acknowledges with HTTP 200 (CONTRACT 3.4: a SOAP response) and the SOAP notificationsResponse Ack', () => {
+  it('acknowledges with HTTP 200 (a SOAP response) and the SOAP notificationsResponse Ack', () => {
     const response = salesforceAdapter.respond([{ outcome: 'applied', dealId: '006A', stage: 'qualify', reasons: [] }]);
     expect(response.statusCode).toBe(200);
     expect(response.headers?.['content-type']).toMatch(/^text\/xml/);
