@@ -1,6 +1,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Counters } from '../core/board.ts';
+import { queryAll } from './deals/table-ref.ts';
 
 /**
  * The insights read model, in the deals' table (its items are described in docs/data-model.md): day aggregates of
@@ -154,28 +155,23 @@ export class InsightsStore {
   async sum(pipeline: string, from: string, to: string): Promise<Counters> {
     const totals: Counters = {};
     const readShard = async (shard: number) => {
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await this.db.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-            ExpressionAttributeValues: {
-              ':pk': dayKey(pipeline, shard, '').pk,
-              ':from': `DAY#${from}`,
-              ':to': `DAY#${to}`,
-            },
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of page.Items ?? []) {
-          for (const [name, value] of Object.entries(item)) {
-            if (name === 'pk' || name === 'sk' || typeof value !== 'number') continue;
-            totals[name] = (totals[name] ?? 0) + value;
-          }
+      const items = await queryAll(
+        { db: this.db, tableName: this.tableName },
+        {
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: {
+            ':pk': dayKey(pipeline, shard, '').pk,
+            ':from': `DAY#${from}`,
+            ':to': `DAY#${to}`,
+          },
+        },
+      );
+      for (const item of items) {
+        for (const [name, value] of Object.entries(item)) {
+          if (name === 'pk' || name === 'sk' || typeof value !== 'number') continue;
+          totals[name] = (totals[name] ?? 0) + value;
         }
-        startKey = page.LastEvaluatedKey;
-      } while (startKey);
+      }
     };
     await Promise.all(Array.from({ length: INSIGHTS_SHARDS }, (_, shard) => readShard(shard)));
     return totals;

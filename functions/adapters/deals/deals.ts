@@ -1,5 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deal, HistoryEntry } from '../../core/deal.ts';
 import { ConcurrentUpdateError } from '../../core/errors.ts';
 import {
@@ -12,7 +12,7 @@ import {
 } from '../../core/stored-deal.ts';
 import { DuplicateEventError, type EventRecord, eventRecordPut } from './events.ts';
 import { dealKey, HISTORY_PREFIX, historyKey, stageIndexKeys } from './keys.ts';
-import { isConditionFailure, type TableRef } from './table-ref.ts';
+import { isConditionFailure, queryAll, type TableRef } from './table-ref.ts';
 
 /** One decision to commit, with the event that caused it. */
 export interface CommitInput extends DealWrite {
@@ -49,21 +49,11 @@ export class DealItems {
   }
 
   async history(pipeline: string, dealId: string): Promise<HistoryEntry[]> {
-    const entries: HistoryEntry[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.table.db.send(
-        new QueryCommand({
-          TableName: this.table.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :history)',
-          ExpressionAttributeValues: { ':pk': dealKey(pipeline, dealId).pk, ':history': HISTORY_PREFIX },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) entries.push(item.entry as HistoryEntry);
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return entries;
+    const items = await queryAll(this.table, {
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :history)',
+      ExpressionAttributeValues: { ':pk': dealKey(pipeline, dealId).pk, ':history': HISTORY_PREFIX },
+    });
+    return items.map((item) => item.entry as HistoryEntry);
   }
 
   /**

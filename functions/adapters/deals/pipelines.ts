@@ -1,7 +1,8 @@
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { PipelineConfig, VersionedPipeline } from '../../core/pipeline-config.ts';
 import { liveKey, pipelineKey, pipelinePartition, VERSION_PREFIX } from './keys.ts';
 import type { TableRef } from './table-ref.ts';
+import { queryAll } from './table-ref.ts';
 
 /** The stored pipeline configs: every deployed version (never deleted), and which one is live. */
 export class PipelineItems {
@@ -25,23 +26,11 @@ export class PipelineItems {
 
   /** Every stored version of a pipeline (one per deployed config), e.g. to resume deals pinned to older ones. */
   async listVersions(pipeline: string): Promise<VersionedPipeline[]> {
-    const versions: VersionedPipeline[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.table.db.send(
-        new QueryCommand({
-          TableName: this.table.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :version)',
-          ExpressionAttributeValues: { ':pk': pipelinePartition(pipeline), ':version': VERSION_PREFIX },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        versions.push({ config: item.config as PipelineConfig, version: item.version as string });
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return versions;
+    const items = await queryAll(this.table, {
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :version)',
+      ExpressionAttributeValues: { ':pk': pipelinePartition(pipeline), ':version': VERSION_PREFIX },
+    });
+    return items.map((item) => ({ config: item.config as PipelineConfig, version: item.version as string }));
   }
 
   /** The version of a pipeline that went live last (its open deals were moved to it), or null before the first. */

@@ -4,6 +4,7 @@ import type { StoredDeal } from '../../core/stored-deal.ts';
 import { toStoredDeal } from './deals.ts';
 import { decodePageToken, encodePageToken, STAGE_INDEX_SHARDS, stagePartition, TABLE_KEYS } from './keys.ts';
 import type { TableRef } from './table-ref.ts';
+import { queryAll } from './table-ref.ts';
 
 /** The attributes of a deal that a query asked for; the id is always among them. */
 export type DealAttributes = Pick<Deal, 'dealId'> & Partial<Deal>;
@@ -85,26 +86,24 @@ export class StageIndex {
       values[':owner'] = query.ownerEmail;
     }
     const readShard = async (shard: number) => {
-      const deals: DealAttributes[] = [];
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await this.table.db.send(
-          new QueryCommand({
-            TableName: this.table.tableName,
-            IndexName: TABLE_KEYS.stageIndex,
-            KeyConditionExpression: `gsi1pk = :stage${range}`,
-            FilterExpression: filter,
-            ProjectionExpression: [...new Set(paths)].join(', '),
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: { ...values, ':stage': stagePartition(pipeline, stage, shard) },
-            ExclusiveStartKey: startKey,
-            Limit: query.oldest,
-          }),
-        );
-        for (const item of page.Items ?? []) deals.push(item.deal as DealAttributes);
-        startKey = query.oldest === undefined ? page.LastEvaluatedKey : undefined;
-      } while (startKey);
-      return deals;
+      const input = {
+        IndexName: TABLE_KEYS.stageIndex,
+        KeyConditionExpression: `gsi1pk = :stage${range}`,
+        FilterExpression: filter,
+        ProjectionExpression: [...new Set(paths)].join(', '),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ...values, ':stage': stagePartition(pipeline, stage, shard) },
+      };
+      // The oldest N need only each shard's first page of N; everything else reads every page.
+      const items =
+        query.oldest === undefined
+          ? await queryAll(this.table, input)
+          : ((
+              await this.table.db.send(
+                new QueryCommand({ ...input, TableName: this.table.tableName, Limit: query.oldest }),
+              )
+            ).Items ?? []);
+      return items.map((item) => item.deal as DealAttributes);
     };
     const shards = await Promise.all(Array.from({ length: STAGE_INDEX_SHARDS }, (_, shard) => readShard(shard)));
     const deals = shards.flat();

@@ -1,4 +1,4 @@
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, paginateQuery, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 
 /** The deals' table, as every item kind's reads and writes reach it. */
 export interface TableRef {
@@ -9,4 +9,16 @@ export interface TableRef {
 /** True when a write's condition failed (the item exists, or its version moved on). */
 export function isConditionFailure(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+/** Every item a query matches, read page after page. */
+export async function queryAll(
+  table: TableRef,
+  input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for await (const page of paginateQuery({ client: table.db }, { ...input, TableName: table.tableName })) {
+    items.push(...(page.Items ?? []));
+  }
+  return items;
 }
