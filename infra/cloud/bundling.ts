@@ -17,9 +17,8 @@ export const NODE_TARGET = 'node24';
 const MAIN_FIELDS = ['module', 'main'];
 
 /**
- * The bundling of every function: minified ESM, without source maps. `--enable-source-maps` was measured on the
- * webhook bundle (a 3 MB map): a median import of about 1,080 ms against 700 ms without it, on this loaded
- * two-core machine (README "Performance"). Errors are named classes logged with their message and cause, which is
+ * The bundling of every function: minified ESM, without source maps. `--enable-source-maps` costs the webhook
+ * bundle (a 3 MB map) a median import of about 1,080 ms against 700 ms without it (docs/decisions.md). Errors are named classes logged with their message and cause, which is
  * what an operator reads; a stack trace can be mapped offline by building the same commit with `sourcemap: true`.
  *
  * The AWS SDK is bundled (`externalModules: []`) rather than taken from the Lambda runtime: the runtime's copy is

@@ -6,7 +6,7 @@ import { type StackProcess, startStackProcess } from '../support/stack-process.t
 
 /** Every pending approval has exactly one request in an approver's inbox. */
 describe('approval requests reach the approvers', () => {
-  it('asks legal again with a new link after a rejection, while finance is still pending (item 1)', async () => {
+  it('asks legal again with a new link after a rejection, while finance is still pending', async () => {
     const { ses } = stackUrls();
     const dealId = await dealAt('deliver');
     const legal = await waitForEmail(ses, 'legal@example.com', [dealId]);
@@ -34,7 +34,7 @@ describe('approval requests reach the approvers', () => {
     await waitFor(async () => ((await getDeal(dealId)).body.stage === 'closed_won' ? true : undefined), 'closed_won');
   });
 
-  it('30 copies of one move into deliver at once ask each approver once (item 3)', async () => {
+  it('30 copies of one move into deliver at once ask each approver once', async () => {
     const { ses } = stackUrls();
     const dealId = await dealAt('negotiate');
     const move = { eventId: uniqueId('E'), dealId, stage: 'deliver', fields: EXIT_FIELDS.negotiate };
