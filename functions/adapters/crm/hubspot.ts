@@ -18,7 +18,10 @@ const NOTES_SEARCHED = 100;
 export const HUBSPOT_CAP: RequestCap = { concurrency: 4, intervalCap: 80, intervalMs: 10_000 };
 
 export interface HubSpotSettings {
-  /** A private app's access token (scopes `crm.objects.deals.read` and `crm.objects.deals.write`). */
+  /**
+   * A private app's access token, with the scopes `crm.objects.deals.read` and `.write`, and for the notes
+   * `crm.objects.contacts.read` and `.write`.
+   */
   accessToken: string;
   /** Default {@link HUBSPOT_DEFAULT_BASE_URL}. */
   baseUrl?: string;
