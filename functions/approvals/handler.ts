@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { htmlErrors } from '../http/html-errors.ts';
+import { approvalErrors } from '../http/html-errors.ts';
 import type { HttpResult } from '../http/responses.ts';
 import { logger, metrics } from '../powertools.ts';
 import { decideApproval, readApprovalForm, showApproval } from '../usecases/review-approval.ts';
@@ -16,7 +16,7 @@ const services = servicesFromEnvironment({ logger, metrics });
 export const handler = middy<APIGatewayProxyEventV2, HttpResult>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
-  .use(htmlErrors(logger))
+  .use(approvalErrors(logger))
   .handler((event) => {
     const approvalId = event.pathParameters?.approvalId ?? '';
     switch (event.requestContext.http.method) {

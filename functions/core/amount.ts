@@ -30,8 +30,8 @@ export function amountOf(fields: Fields): Amount {
       (code): code is string => typeof code === 'string' && /^[A-Z]{3}$/.test(code),
     ) ?? null;
   if (raw === undefined) return { value: null, text: null, currency };
-  const value = typeof raw === 'number' ? raw : Number(raw.trim());
-  return Number.isFinite(value)
-    ? { value, text: null, currency }
-    : { value: null, text: (raw as string).trim(), currency };
+  if (typeof raw === 'number') return { value: raw, text: null, currency };
+  const text = raw.trim();
+  const value = Number(text);
+  return Number.isFinite(value) ? { value, text: null, currency } : { value: null, text, currency };
 }

@@ -27,7 +27,7 @@ export function htmlPageErrors(logger: Logger, pages: ErrorPages): MiddlewareObj
 }
 
 /** The approval pages' error answers. */
-export const htmlErrors = (logger: Logger) => htmlPageErrors(logger, approvalErrorPages);
+export const approvalErrors = (logger: Logger) => htmlPageErrors(logger, approvalErrorPages);
 
 /** The board's error answers. */
 export const boardErrors = (logger: Logger) => htmlPageErrors(logger, boardErrorPages);
