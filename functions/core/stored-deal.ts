@@ -44,6 +44,12 @@ export interface LastDecision {
 export interface CrmState {
   source: 'hubspot' | 'pipedrive' | 'salesforce';
   writes: { stage: string; at: string }[];
+  /** The deal's pipeline in the CRM (HubSpot pipeline id, Pipedrive `pipeline_id`, Salesforce `RecordTypeId`). */
+  pipeline?: string;
+  /** HubSpot: the portal (account) the deal lives in. */
+  portalId?: string;
+  /** Salesforce: the org's instance URL. */
+  instanceUrl?: string;
 }
 
 /** A deal as stored: the deal, its version (the optimistic lock), its workflow state and what was last decided. */
