@@ -1,3 +1,4 @@
+import type { CrmStageValue } from '../../../functions/adapters/crm/types.ts';
 import {
   CrmSandbox,
   type CrmSandboxOptions,
@@ -6,7 +7,6 @@ import {
   type SandboxAnswer,
   type SandboxRequest,
 } from '../../../infra/local/crm-sandbox.ts';
-import type { CrmStageValue } from '../../../functions/adapters/crm/types.ts';
 import { type ScriptedFailure, withFailureScripting } from './server.ts';
 
 /** The scopes that let an app's token move deals and write their notes (`deals:full`) and read them (`deals:read`). */
