@@ -245,7 +245,10 @@ describe('HubSpot client', () => {
   });
 
   it("refuses a dealstage of another pipeline than the deal's, as HubSpot does", async () => {
-    const result = await client().setStage('1001', { field: 'dealstage', value: HUBSPOT_RENEWALS_PIPELINE.stages[0] });
+    const result = await client().setStage('1001', {
+      field: 'dealstage',
+      value: HUBSPOT_RENEWALS_PIPELINE.stages[0] as string,
+    });
 
     expect(result).toMatchObject({ ok: false, status: 400, message: expect.stringContaining('VALIDATION_ERROR') });
     expect(hubspot.stageOf('1001')).toBe('qualifiedtobuy');
