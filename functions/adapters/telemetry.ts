@@ -35,12 +35,16 @@ export class Telemetry {
     });
   }
 
-  /** A CRM write-back's result: `CrmSyncSucceeded` / `CrmSyncFailed`, and `CrmAuthFailed` for a 401. */
-  crmSynced(deal: { pipeline: string; dealId: string }, crm: string, ok: boolean, status: number, message?: string) {
+  /**
+   * A CRM write-back's result: `CrmSyncSucceeded` / `CrmSyncFailed`, and `CrmAuthFailed` for a 401. The CRM's reason
+   * is logged as `reason`; a 403 (a scope or permission the credentials lack) is an error whose line says which.
+   */
+  crmSynced(deal: { pipeline: string; dealId: string }, crm: string, ok: boolean, status: number, reason?: string) {
     this.metrics.addMetric(ok ? 'CrmSyncSucceeded' : 'CrmSyncFailed', MetricUnit.Count, 1);
     if (status === 401) this.metrics.addMetric('CrmAuthFailed', MetricUnit.Count, 1);
-    const line = { pipeline: deal.pipeline, dealId: deal.dealId, crm, status, message };
+    const line = { pipeline: deal.pipeline, dealId: deal.dealId, crm, status, reason };
     if (status === 401) this.logger.error('CRM refused the write-back credentials: set them again', line);
+    else if (status === 403) this.logger.error(`CRM refused the write-back: ${reason ?? 'permission denied'}`, line);
     else if (ok) this.logger.info('CRM write-back synced', line);
     else this.logger.warn('CRM write-back failed', line);
   }

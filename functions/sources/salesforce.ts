@@ -7,6 +7,7 @@ import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { invalidEvent, issuesOf, pipelineFromQuery, resolvePipeline, sortByOccurredAt } from './body.ts';
 import { configuredSecret, safeEqual } from './credentials.ts';
 import { mapStage, renameFields } from './crm-maps.ts';
+import { sameSalesforceId } from './salesforce-ids.ts';
 import { MAX_KEY_LENGTH } from './storable-json.ts';
 import type { SourceAdapter, WebhookResponse } from './types.ts';
 
@@ -236,10 +237,10 @@ export const salesforceAdapter: SourceAdapter = {
     }
     const notifications = envelope.data.Envelope.Body.notifications;
     const orgId = configuredSecret(ctx.secrets.salesforceOrgId, 'SALESFORCE_ORG_ID');
-    if (!safeEqual(notifications.OrganizationId, orgId)) {
+    if (!sameSalesforceId(notifications.OrganizationId, orgId)) {
       throw new UnauthorizedError(
         "the message's OrganizationId is not this server's SALESFORCE_ORG_ID — send outbound messages from the " +
-          'configured org, or set SALESFORCE_ORG_ID to its 18-character id',
+          'configured org, or set SALESFORCE_ORG_ID to its org id (15 or 18 characters, from Setup › Company Information)',
       );
     }
     const pipeline = pipelineFromQuery(req);

@@ -44,7 +44,7 @@ export class HubSpotSandbox extends CrmSandbox {
     return headers.authorization === `Bearer ${this.accessToken}`;
   }
 
-  protected route({ method, path, json }: SandboxRequest, authenticated: boolean): SandboxAnswer {
+  protected route({ method, path, query, json }: SandboxRequest, authenticated: boolean): SandboxAnswer {
     if (!authenticated) {
       return hubspotError(
         401,
@@ -56,7 +56,7 @@ export class HubSpotSandbox extends CrmSandbox {
     if (method === 'PATCH' && dealPath) return this.updateDeal(decodeURIComponent(dealPath[1] as string), json);
     if (method === 'POST' && path === '/crm/v3/objects/notes') return this.createNote(json);
     const dealNotes = path.match(/^\/crm\/v4\/objects\/deals\/([^/]+)\/associations\/notes$/);
-    if (method === 'GET' && dealNotes) return this.dealNotes(decodeURIComponent(dealNotes[1] as string));
+    if (method === 'GET' && dealNotes) return this.dealNotes(decodeURIComponent(dealNotes[1] as string), query);
     if (method === 'POST' && path === '/crm/v3/objects/notes/batch/read') return this.readNotes(json);
     return hubspotError(404, 'OBJECT_NOT_FOUND', `No route for ${method} ${path}`);
   }
@@ -87,14 +87,26 @@ export class HubSpotSandbox extends CrmSandbox {
     };
   }
 
-  /** `GET /crm/v4/objects/deals/{id}/associations/notes`: the ids of the deal's notes. */
-  private dealNotes(id: string): SandboxAnswer {
+  /**
+   * `GET /crm/v4/objects/deals/{id}/associations/notes?limit=&after=`: the ids of the deal's notes, oldest first, a
+   * page of at most `limit` (default and most {@link ASSOCIATIONS_PAGE}); `paging.next.after` names the next page.
+   */
+  private dealNotes(id: string, query: URLSearchParams): SandboxAnswer {
     if (!this.deal(id)) return hubspotError(404, 'OBJECT_NOT_FOUND', 'resource not found');
-    const results = this.noteIdsOf(id).map((noteId) => ({
+    const limit = Number(query.get('limit') ?? ASSOCIATIONS_PAGE);
+    const start = Number(query.get('after') ?? 0);
+    if (!Number.isInteger(limit) || limit < 1 || limit > ASSOCIATIONS_PAGE || !Number.isInteger(start) || start < 0) {
+      return hubspotError(400, 'VALIDATION_ERROR', `limit must be 1 to ${ASSOCIATIONS_PAGE}, after a cursor it gave`);
+    }
+    const noteIds = this.noteIdsOf(id);
+    const results = noteIds.slice(start, start + limit).map((noteId) => ({
       toObjectId: Number(noteId),
       associationTypes: [{ category: 'HUBSPOT_DEFINED', typeId: NOTE_TO_DEAL, label: null }],
     }));
-    return { status: 200, body: { results } };
+    const next = start + limit;
+    if (next >= noteIds.length) return { status: 200, body: { results } };
+    const link = `${this.url}/crm/v4/objects/deals/${encodeURIComponent(id)}/associations/notes?after=${next}`;
+    return { status: 200, body: { results, paging: { next: { after: String(next), link } } } };
   }
 
   /** `POST /crm/v3/objects/notes/batch/read` `{properties, inputs: [{id}]}`: the notes with their `hs_note_body`. */
@@ -152,6 +164,8 @@ export class HubSpotSandbox extends CrmSandbox {
 
 /** HubSpot's association type id of a note to its deal. */
 const NOTE_TO_DEAL = 214;
+/** The most associations one v4 read answers (and its default `limit`). */
+const ASSOCIATIONS_PAGE = 500;
 
 export function hubspotError(status: number, category: string, message: string): SandboxAnswer {
   return { status, body: { status: 'error', message, correlationId: randomUUID(), category } };

@@ -6,8 +6,9 @@ import { EXIT_FIELDS, OPEN_STAGES } from '../../infra/local/default-story.ts';
 import { DEVELOPMENT_SECRETS } from '../../infra/local/stack.ts';
 import { basicAuth, defaultPipelineConfig, fixture } from '../fixtures/signing.ts';
 import { type DealView, getDeal, postGeneric, postHubspot, uniqueId, uniqueNumber, waitFor } from '../support/api.ts';
+import { HUBSPOT_WRITE_BACK_SCOPES } from '../support/crm/hubspot.ts';
 import { startCrmStandIns } from '../support/crm/index.ts';
-import type { CrmStandIn, ReceivedRequest } from '../support/crm/server.ts';
+import type { CrmStandIn, ReceivedRequest, ScriptedFailure } from '../support/crm/server.ts';
 import { decide, reviewLink, waitForEmail } from '../support/mail.ts';
 import { type StackProcess, startStackProcess } from '../support/stack-process.ts';
 
@@ -50,6 +51,8 @@ interface CrmDriver {
   standIn: CrmStandIn;
   /** The deal's path in the CRM's API, where stage writes go. */
   dealPath(id: string): string;
+  /** How the CRM answers a call over its API limit: HubSpot and Pipedrive `429`, Salesforce `403`. */
+  overLimit: ScriptedFailure;
   /** Creates the deal in the CRM, in Identify, and delivers the CRM's webhook about it. */
   newDeal(): Promise<string>;
   /** Delivers the webhook of a change to the deal: its stage set to `value` and `fields` filled in, by `origin`. */
@@ -86,6 +89,7 @@ function hubspotDriver(): CrmDriver {
     source: 'hubspot',
     standIn,
     dealPath: (id) => `/crm/v3/objects/deals/${id}`,
+    overLimit: { status: 429, retryAfter: '1' },
     async newDeal() {
       const id = String(uniqueNumber());
       standIn.addDeal(id, 'appointmentscheduled');
@@ -122,6 +126,7 @@ function pipedriveDriver(): CrmDriver {
     source: 'pipedrive',
     standIn,
     dealPath: (id) => `/api/v2/deals/${id}`,
+    overLimit: { status: 429, retryAfter: '1' },
     async newDeal() {
       const id = String(uniqueNumber() % 1_000_000_000);
       standIn.addDeal(Number(id), 1);
@@ -179,6 +184,8 @@ function salesforceDriver(): CrmDriver {
     source: 'salesforce',
     standIn,
     dealPath: (id) => `/services/data/v62.0/sobjects/Opportunity/${id}`,
+    // Salesforce's REST API answers its limit with 403 REQUEST_LIMIT_EXCEEDED, and names no wait.
+    overLimit: { status: 403 },
     async newDeal() {
       const id = uniqueId('006');
       standIn.addDeal(id, 'Identify');
@@ -277,15 +284,15 @@ describe.each([
     expect((await deal(id)).history.length).toBe(recorded);
   });
 
-  it("retries a 429 until the write lands, and the set-back's late echo never moves the deal", async () => {
+  it("retries the CRM's API limit until the write lands, and the set-back's late echo never moves the deal", async () => {
     const id = await crm.newDeal();
-    crm.standIn.failNext(2, { status: 429, retryAfter: '1' }, crm.dealPath(id));
+    crm.standIn.failNext(2, crm.overLimit, crm.dealPath(id));
     expect((await move(id, 'qualify')).outcome).toBe('rejected');
     await waitFor(async () => ((await syncs(id)).length === 1 ? true : undefined), 'the write-back', 30_000);
     expect((await syncs(id))[0]).toMatchObject({ outcome: 'synced' });
     expect(stageWrites(crm, id).map((request) => request.status)).toEqual([
-      429,
-      429,
+      crm.overLimit.status,
+      crm.overLimit.status,
       crm.source === 'salesforce' ? 204 : 200,
     ]);
     expect(crmStage(crm, id)).toBe('identify');
@@ -345,6 +352,27 @@ describe.each([
     const won = stageWrites(crm, id).filter((request) => JSON.stringify(request.body).includes(closedWon));
     expect(won).toHaveLength(1);
   });
+});
+
+it('records a HubSpot note refused for a missing scope as failed with 403, and the terminal names the scope', async () => {
+  const hubspot = hubspotDriver();
+  const id = await hubspot.newDeal();
+  crms.hubspot.grantScopes(['crm.objects.deals.read', 'crm.objects.deals.write', 'crm.objects.contacts.read']);
+  try {
+    const value = crmValue('hubspot', 'qualify');
+    crms.hubspot.moveDeal(id, value);
+    expect((await hubspot.deliver(id, value, {})).outcome).toBe('rejected');
+    await waitFor(async () => ((await syncs(id)).length === 1 ? true : undefined), 'the write-back');
+  } finally {
+    crms.hubspot.grantScopes(HUBSPOT_WRITE_BACK_SCOPES);
+  }
+  expect((await syncs(id))[0]).toMatchObject({ outcome: 'failed', status: 403 });
+  expect(crms.hubspot.requestsTo('/crm/v3/objects/notes').filter((request) => request.status === 403)).toHaveLength(1);
+  // One log entry (the terminal prints each as JSON): its message names the scope and where to add it.
+  const entry = new RegExp(
+    `"message": "CRM refused the write-back: [^"]*crm\\.objects\\.contacts\\.write[^"]*Private Apps[^"]*"[^}]*"dealId": "${id}"`,
+  );
+  await waitFor(async () => (entry.test(stack.output()) ? true : undefined), 'the log entry naming the scope');
 });
 
 it('makes no CRM call for a generic deal', async () => {

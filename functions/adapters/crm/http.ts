@@ -108,22 +108,30 @@ export class JsonApi {
 /** What {@link CrmHttp.writeOnce} answers for a write the CRM already held. */
 const FOUND: CrmResponse = { status: 200, headers: new Headers(), body: undefined };
 
-/** A CRM answered with a status that is not a success. `retryAfterMs` is when the CRM asked to be called again. */
+/**
+ * A CRM answered with a status that is not a success. `retryAfterMs` is when the CRM asked to be called again;
+ * `overLimit` says the answer is the CRM's API limit in another status than `429` (Salesforce's `403`).
+ */
 export class CrmHttpError extends Error {
   readonly status: number;
   readonly retryAfterMs: number | undefined;
-  constructor(status: number, message: string, retryAfterMs?: number) {
+  readonly overLimit: boolean;
+  constructor(status: number, message: string, retryAfterMs?: number, overLimit = false) {
     super(message);
     this.name = new.target.name;
     this.status = status;
     this.retryAfterMs = retryAfterMs;
+    this.overLimit = overLimit;
   }
 
-  /** 429 and 5xx are worth another try; every other status would answer the same again. */
+  /** 429, 5xx and the CRM's API limit are worth another try; every other status would answer the same again. */
   get retryable(): boolean {
-    return this.status === 429 || this.status >= 500;
+    return this.status === 429 || this.status >= 500 || this.overLimit;
   }
 }
+
+/** Whether a CRM's non-2xx answer is its API limit though its status is not `429`. */
+export type OverLimitAnswer = (response: CrmResponse) => boolean;
 
 /** The CRM could not be reached, or did not answer in time. Always retried. */
 export class CrmNetworkError extends Error {
@@ -161,6 +169,7 @@ export class CrmHttp {
   private readonly queue: PQueue;
   private readonly policy: RetryPolicy;
   private readonly secrets = new Set<string>();
+  private isOverLimit: OverLimitAnswer = () => false;
 
   constructor(
     readonly source: CrmSource,
@@ -181,6 +190,11 @@ export class CrmHttp {
   /** A value (token, client secret) that must never appear in a result's message. */
   keepSecret(value: string): void {
     if (value !== '') this.secrets.add(value);
+  }
+
+  /** Answers that `isOverLimit` recognises are the CRM's API limit: retried with backoff within the budget, like a 429. */
+  retryOverLimit(isOverLimit: OverLimitAnswer): void {
+    this.isOverLimit = isOverLimit;
   }
 
   /** One HTTP exchange through the cap. Throws {@link CrmNetworkError} when no answer arrives. */
@@ -242,7 +256,8 @@ export class CrmHttp {
   /** The error for a non-2xx answer, with the CRM's own message and the wait it asked for. */
   failure(response: CrmResponse): CrmHttpError {
     const message = this.errorMessage(response.body) ?? `HTTP ${response.status}`;
-    return new CrmHttpError(response.status, message, retryAfterMs(response.status, response.headers));
+    const wait = retryAfterMs(response.status, response.headers);
+    return new CrmHttpError(response.status, message, wait, this.isOverLimit(response));
   }
 
   /** Runs `operation` (one attempt: one or more requests) until it succeeds, fails for good, or the budget ends. */

@@ -10,6 +10,10 @@ const NOTE_TO_DEAL = 214;
 const NOTE_LIMIT = 65_536;
 /** The batch read takes 100 ids: a note in doubt is among the deal's newest. */
 const NOTES_SEARCHED = 100;
+/** The most associations one v4 read answers; `paging.next.after` names the next page. */
+const ASSOCIATIONS_PAGE = 500;
+/** Where a private app's scopes are edited, for the operator told that one is missing. */
+const SCOPES_SETTING = "the private app's Scopes tab (HubSpot: Settings › Integrations › Private Apps)";
 
 /**
  * HubSpot allows a private app 100 requests per 10 s on its lowest tiers (190 above), per app: stay at 80 in any
@@ -61,13 +65,7 @@ export class HubSpotClient implements CrmClient {
 
   /** Whether one of the deal's newest notes tells of `ref`: the deal's note ids, then their bodies. */
   private async hasNote(crmDealId: string, ref: string): Promise<boolean> {
-    const path = `/crm/v4/objects/deals/${encodeURIComponent(crmDealId)}/associations/notes?limit=500`;
-    const linked = await this.api.read('GET', path);
-    const ids = listField(linked, 'results')
-      .map((association) => Number((association as { toObjectId?: unknown }).toObjectId))
-      .filter(Number.isSafeInteger)
-      .sort((a, b) => b - a)
-      .slice(0, NOTES_SEARCHED);
+    const ids = (await this.noteIds(crmDealId)).sort((a, b) => b - a).slice(0, NOTES_SEARCHED);
     if (ids.length === 0) return false;
     const read = { properties: ['hs_note_body'], inputs: ids.map((id) => ({ id: String(id) })) };
     const notes = listField(await this.api.read('POST', '/crm/v3/objects/notes/batch/read', read), 'results');
@@ -75,11 +73,56 @@ export class HubSpotClient implements CrmClient {
       carriesRef(stringField((found as { properties?: unknown }).properties, 'hs_note_body') ?? '', ref),
     );
   }
+
+  /** The ids of every note associated to the deal, read page by page (v4 answers at most 500 a page). */
+  private async noteIds(crmDealId: string): Promise<number[]> {
+    const ids: number[] = [];
+    const seen = new Set<string>();
+    let after: string | undefined;
+    do {
+      const query = new URLSearchParams({ limit: String(ASSOCIATIONS_PAGE), ...(after ? { after } : {}) });
+      const path = `/crm/v4/objects/deals/${encodeURIComponent(crmDealId)}/associations/notes?${query}`;
+      const page = await this.api.read('GET', path);
+      for (const association of listField(page, 'results')) {
+        const id = Number((association as { toObjectId?: unknown }).toObjectId);
+        if (Number.isSafeInteger(id)) ids.push(id);
+      }
+      after = nextAfter(page);
+      // A cursor seen before would read the same pages forever.
+      if (after !== undefined && seen.has(after)) break;
+      if (after !== undefined) seen.add(after);
+    } while (after !== undefined);
+    return ids;
+  }
 }
 
-/** HubSpot's error body: `{status: "error", message, correlationId, category, errors?}`. */
+/** `paging.next.after` of a HubSpot page: the cursor of the next page, absent on the last. */
+function nextAfter(page: unknown): string | undefined {
+  const paging = page !== null && typeof page === 'object' ? (page as { paging?: unknown }).paging : undefined;
+  const next = paging !== null && typeof paging === 'object' ? (paging as { next?: unknown }).next : undefined;
+  return stringField(next, 'after');
+}
+
+/**
+ * HubSpot's error body: `{status: "error", message, correlationId, category, errors?}`. A `403` `MISSING_SCOPES`
+ * lists the scopes the call needs in `errors[].context.requiredGranularScopes` (or `requiredScopes`): the message
+ * names them and where a HubSpot admin adds them.
+ */
 function hubSpotErrorMessage(body: unknown): string | undefined {
   const message = stringField(body, 'message');
   const category = stringField(body, 'category');
+  if (category === 'MISSING_SCOPES') {
+    const scopes = requiredScopes(body);
+    const needed = scopes.length > 0 ? scopes.join(', ') : 'a scope this call needs';
+    return `MISSING_SCOPES: the HubSpot token lacks ${needed}; add it in ${SCOPES_SETTING}`;
+  }
   return message && category ? `${category}: ${message}` : message;
+}
+
+function requiredScopes(body: unknown): string[] {
+  return listField(body, 'errors').flatMap((error) => {
+    const context = error !== null && typeof error === 'object' ? (error as { context?: unknown }).context : undefined;
+    const named = [...listField(context, 'requiredGranularScopes'), ...listField(context, 'requiredScopes')];
+    return named.filter((scope): scope is string => typeof scope === 'string');
+  });
 }

@@ -54,6 +54,7 @@ export class SalesforceClient implements CrmClient {
     this.loginUrl = settings.loginUrl.replace(/\/+$/, '');
     this.http = new CrmHttp('salesforce', salesforceErrorMessage, SALESFORCE_CAP, options);
     this.http.keepSecret(settings.clientSecret);
+    this.http.retryOverLimit(isRequestLimitExceeded);
   }
 
   setStage(crmDealId: string, value: CrmStageValue): Promise<CrmCallResult> {
@@ -148,11 +149,19 @@ function tokenFailure(error: CrmHttpError): CrmHttpError {
 }
 
 function isInvalidSession(response: CrmResponse): boolean {
-  return (
-    response.status === 401 &&
-    Array.isArray(response.body) &&
-    response.body.some((error) => stringField(error, 'errorCode') === 'INVALID_SESSION_ID')
-  );
+  return response.status === 401 && hasErrorCode(response, 'INVALID_SESSION_ID');
+}
+
+/**
+ * Salesforce answers a call over the org's API request limit with `403` and `errorCode` `REQUEST_LIMIT_EXCEEDED`
+ * (its REST API has no `429`): the limit frees up as the rolling 24 hours move on, so the call is retried like a 429.
+ */
+export function isRequestLimitExceeded(response: CrmResponse): boolean {
+  return response.status === 403 && hasErrorCode(response, 'REQUEST_LIMIT_EXCEEDED');
+}
+
+function hasErrorCode(response: CrmResponse, errorCode: string): boolean {
+  return Array.isArray(response.body) && response.body.some((error) => stringField(error, 'errorCode') === errorCode);
 }
 
 /** Salesforce REST errors are an array of `{message, errorCode, fields}`; its token endpoint answers `{error, error_description}`. */

@@ -1,3 +1,4 @@
+import type { CrmStageValue } from '../../../functions/adapters/crm/types.ts';
 import {
   CrmSandbox,
   type CrmSandboxOptions,
@@ -8,25 +9,63 @@ import {
 } from '../../../infra/local/crm-sandbox.ts';
 import { type ScriptedFailure, withFailureScripting } from './server.ts';
 
+/** The scopes that let an app's token move deals and write their notes (`deals:full`) and read them (`deals:read`). */
+export const PIPEDRIVE_WRITE_BACK_SCOPES = ['deals:read', 'deals:full'] as const;
+
+/** The account's first pipeline (id 1, the one every account starts with) and a second one an admin added. */
+export const PIPEDRIVE_PIPELINES: Record<number, readonly number[]> = { 1: [1, 2, 3, 4, 5], 2: [6, 7, 8, 9] };
+
 export interface PipedriveStandInOptions extends CrmSandboxOptions {
   /** The API token it accepts in `x-api-token`. */
   apiToken?: string;
+  /** The scopes the token carries; default {@link PIPEDRIVE_WRITE_BACK_SCOPES}. */
+  scopes?: readonly string[];
+  /** The account's pipelines by `pipeline_id`, with their `stage_id`s; default {@link PIPEDRIVE_PIPELINES}. */
+  pipelines?: Record<number, readonly number[]>;
 }
 
-/** Pipedrive: `PATCH /api/v2/deals/{id}` (`stage_id`, `status`), `POST /api/v1/notes`; errors `{success: false, error}`. */
+/**
+ * Pipedrive: `PATCH /api/v2/deals/{id}` (`stage_id`, `status`), `POST /api/v1/notes`; errors `{success: false, error}`.
+ * The account has several pipelines: a `stage_id` must be a stage of one of them, and it takes the deal to that
+ * stage's pipeline. The token carries scopes; a call outside them answers `403` "Scope and URL mismatch".
+ */
 export class PipedriveStandIn extends withFailureScripting(CrmSandbox) {
   readonly source = 'pipedrive';
   readonly apiToken: string;
+  readonly pipelines: Record<number, readonly number[]>;
+  private granted: Set<string>;
   private nextNoteId = 100;
 
   constructor(pipedrive: PipedriveStandInOptions = {}) {
     super(pipedrive);
     this.apiToken = pipedrive.apiToken ?? 'pipedrive-stand-in-token';
+    this.granted = new Set(pipedrive.scopes ?? PIPEDRIVE_WRITE_BACK_SCOPES);
+    this.pipelines = pipedrive.pipelines ?? PIPEDRIVE_PIPELINES;
   }
 
-  /** Creates (or resets) an open deal in `stage_id`. */
+  /** The scopes the token carries from now on. */
+  grantScopes(scopes: readonly string[]): void {
+    this.granted = new Set(scopes);
+  }
+
+  /** Creates (or resets) an open deal in `stage_id`, in the pipeline that holds the stage. */
   addDeal(id: number, stageId: number, status: 'open' | 'won' | 'lost' = 'open'): void {
-    this.deals.set(String(id), { stage_id: stageId, status, notes: [] });
+    const pipelineId = this.pipelineOfStage(stageId);
+    if (pipelineId === undefined) throw new Error(`the Pipedrive stand-in has no stage ${stageId} in any pipeline`);
+    this.deals.set(String(id), { stage_id: stageId, pipeline_id: pipelineId, status, notes: [] });
+  }
+
+  /** The `pipeline_id` of the deal. */
+  pipelineOf(id: number | string): number | undefined {
+    return this.deal(String(id))?.pipeline_id as number | undefined;
+  }
+
+  /** A person moves the deal; a stage of another pipeline takes the deal to that pipeline. */
+  override moveDeal(id: string | number, value: CrmStageValue): void {
+    super.moveDeal(id, value);
+    const pipelineId = value.field === 'stage_id' ? this.pipelineOfStage(Number(value.value)) : undefined;
+    const deal = this.deal(String(id));
+    if (deal && pipelineId !== undefined) deal.pipeline_id = pipelineId;
   }
 
   /** The deal's current stage as Stageflow reads it: its `status` when won or lost, else its `stage_id`. */
@@ -48,6 +87,11 @@ export class PipedriveStandIn extends withFailureScripting(CrmSandbox) {
 
   protected route({ method, path, query, json }: SandboxRequest, authenticated: boolean): SandboxAnswer {
     if (!authenticated) return pipedriveError(401, 'unauthorized access');
+    // Reading notes takes either deals scope; moving deals and writing notes takes `deals:full`.
+    const needed = method === 'GET' ? ['deals:read', 'deals:full'] : ['deals:full'];
+    if (!needed.some((scope) => this.granted.has(scope))) {
+      return scopeMismatch();
+    }
     const dealPath = path.match(/^\/api\/v2\/deals\/(\d+)$/);
     if (method === 'PATCH' && dealPath) return this.updateDeal(dealPath[1] as string, json);
     if (method === 'POST' && path === '/api/v1/notes') return this.addNote(json);
@@ -65,15 +109,31 @@ export class PipedriveStandIn extends withFailureScripting(CrmSandbox) {
     if (body.status !== undefined && !['open', 'won', 'lost', 'deleted'].includes(String(body.status))) {
       return pipedriveError(400, 'Validation failed: status: Parameter must be one of open, won, lost, deleted');
     }
+    const pipelineId = body.stage_id === undefined ? deal.pipeline_id : this.pipelineOfStage(Number(body.stage_id));
+    if (pipelineId === undefined) {
+      return pipedriveError(400, `Validation failed: stage_id: Stage with id ${String(body.stage_id)} does not exist`);
+    }
     if (body.stage_id !== undefined) deal.stage_id = body.stage_id;
+    deal.pipeline_id = pipelineId;
     if (body.status !== undefined) deal.status = body.status;
     return {
       status: 200,
       body: {
         success: true,
-        data: { id: Number(id), stage_id: deal.stage_id, status: deal.status, update_time: nowIso() },
+        data: {
+          id: Number(id),
+          stage_id: deal.stage_id,
+          pipeline_id: deal.pipeline_id,
+          status: deal.status,
+          update_time: nowIso(),
+        },
       },
     };
+  }
+
+  private pipelineOfStage(stageId: number): number | undefined {
+    const found = Object.entries(this.pipelines).find(([, stages]) => stages.includes(stageId));
+    return found ? Number(found[0]) : undefined;
   }
 
   /** `GET /api/v1/notes?deal_id=&start=&limit=&sort=add_time DESC`: the deal's notes, a page of them. */
@@ -131,6 +191,8 @@ export class PipedriveStandIn extends withFailureScripting(CrmSandbox) {
       }
       case 401:
         return pipedriveError(401, 'unauthorized access');
+      case 403:
+        return scopeMismatch();
       default: {
         const answer = pipedriveError(failure.status, failure.status >= 500 ? 'Internal server error' : 'Bad request');
         return 'retryAfter' in failure && failure.retryAfter !== undefined
@@ -139,6 +201,11 @@ export class PipedriveStandIn extends withFailureScripting(CrmSandbox) {
       }
     }
   }
+}
+
+/** Pipedrive's answer to a call the token's scopes do not cover. */
+function scopeMismatch(): SandboxAnswer {
+  return { status: 403, body: { success: false, error: 'Scope and URL mismatch', errorCode: 403 } };
 }
 
 function pipedriveError(status: number, error: string): SandboxAnswer {

@@ -13,19 +13,24 @@ export interface SalesforceStandInOptions extends CrmSandboxOptions {
   clientSecret?: string;
   /** The `StageName` picklist values it accepts; any value when unset. */
   stageNames?: string[];
+  /** The connected app's OAuth scopes, which its tokens carry; default `api` (the REST API needs it). */
+  scopes?: readonly string[];
 }
 
 const API = '/services/data/v62.0';
 
 /**
  * Salesforce: the OAuth 2.0 client credentials token endpoint (answering `instance_url` = this server), `PATCH`
- * Opportunity → 204, `POST` Task → 201; errors an array of `{message, errorCode, fields}`.
+ * Opportunity → 204, `POST` Task → 201; errors an array of `{message, errorCode, fields}`. Its API limit answers
+ * `403` `REQUEST_LIMIT_EXCEEDED` (Salesforce's REST API has no `429`); a token without the `api` scope answers `401`
+ * `INVALID_SESSION_ID`.
  */
 export class SalesforceStandIn extends withFailureScripting(CrmSandbox) {
   readonly source = 'salesforce';
   readonly clientId: string;
   readonly clientSecret: string;
-  private readonly sessions = new Set<string>();
+  /** Each issued access token, with the scopes it carries. */
+  private readonly sessions = new Map<string, readonly string[]>();
   private nextTaskId = 1;
 
   constructor(private readonly salesforce: SalesforceStandInOptions = {}) {
@@ -63,8 +68,20 @@ export class SalesforceStandIn extends withFailureScripting(CrmSandbox) {
       const form = new URLSearchParams(rawBody);
       return form.get('client_id') === this.clientId && form.get('client_secret') === this.clientSecret;
     }
+    return this.sessionScopes(headers) !== undefined;
+  }
+
+  private sessionScopes(headers: Record<string, string>): readonly string[] | undefined {
     const token = headers.authorization?.match(/^(?:Bearer|OAuth) (.+)$/)?.[1];
-    return token !== undefined && this.sessions.has(token);
+    return token === undefined ? undefined : this.sessions.get(token);
+  }
+
+  /** Salesforce's REST API answers its limit with `403`, never `429`: a scripted `429` would test a path it never takes. */
+  override failNext(count: number, failure: ScriptedFailure, pathPrefix?: string): void {
+    if (failure.status === 429) {
+      throw new Error('Salesforce answers its API limit with 403 REQUEST_LIMIT_EXCEEDED: script { status: 403 }');
+    }
+    super.failNext(count, failure, pathPrefix);
   }
 
   protected override recordedBody(incoming: SandboxRequest): unknown {
@@ -77,6 +94,9 @@ export class SalesforceStandIn extends withFailureScripting(CrmSandbox) {
     const { method, path, json } = incoming;
     if (method === 'POST' && path === '/services/oauth2/token') return this.token(incoming, authenticated);
     if (!authenticated) return sessionExpired();
+    if (!this.sessionScopes(incoming.headers)?.includes('api')) {
+      return salesforceError(401, 'INVALID_SESSION_ID', 'This session is not valid for use with the REST API');
+    }
     const opportunity = path.match(new RegExp(`^${API}/sobjects/Opportunity/([^/]+)$`));
     if (method === 'PATCH' && opportunity)
       return this.updateOpportunity(decodeURIComponent(opportunity[1] as string), json);
@@ -97,13 +117,14 @@ export class SalesforceStandIn extends withFailureScripting(CrmSandbox) {
       return { status: 400, body: { error: 'invalid_client', error_description: 'invalid client credentials' } };
     }
     const accessToken = `00D000000000001!${randomUUID().replaceAll('-', '')}`;
-    this.sessions.add(accessToken);
+    const scopes = this.salesforce.scopes ?? ['api'];
+    this.sessions.set(accessToken, scopes);
     return {
       status: 200,
       body: {
         access_token: accessToken,
         signature: randomUUID(),
-        scope: 'api',
+        scope: scopes.join(' '),
         instance_url: this.url,
         id: `${this.url}/id/00D000000000001EAA/005000000000001AAA`,
         token_type: 'Bearer',
@@ -171,11 +192,6 @@ export class SalesforceStandIn extends withFailureScripting(CrmSandbox) {
     switch (failure.status) {
       case 401:
         return sessionExpired();
-      case 429:
-        return {
-          ...salesforceError(429, 'REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.'),
-          headers: failure.retryAfter === undefined ? {} : { 'retry-after': failure.retryAfter },
-        };
       case 403:
         return salesforceError(403, 'REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.');
       case 400:

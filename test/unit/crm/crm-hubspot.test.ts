@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HubSpotClient } from '../../../functions/adapters/crm/hubspot.ts';
 import type { CrmNote } from '../../../functions/adapters/crm/types.ts';
-import { HubSpotStandIn } from '../../support/crm/hubspot.ts';
+import { HUBSPOT_RENEWALS_PIPELINE, HubSpotStandIn } from '../../support/crm/hubspot.ts';
 import { fastRetries, gaps } from './fast-retries.ts';
 
 /** A note about decision 7 of the default pipeline. */
@@ -219,6 +219,39 @@ describe('HubSpot client', () => {
     for (let i = 3; i < starts.length; i += 1) {
       expect((starts[i] as number) - (starts[i - 3] as number)).toBeGreaterThanOrEqual(395);
     }
+  });
+
+  it('does not retry a 403 MISSING_SCOPES, and names the missing scope and where to add it', async () => {
+    hubspot.grantScopes(['crm.objects.deals.read', 'crm.objects.deals.write', 'crm.objects.contacts.read']);
+
+    const result = await client().addNote('1001', note('Stageflow set the stage back.'));
+
+    expect(result).toMatchObject({ ok: false, status: 403, attempts: 1 });
+    expect(result.message).toMatch(/crm\.objects\.contacts\.write.*Private Apps/);
+    expect(hubspot.requestsTo('/crm/v3/objects/notes').map((request) => request.status)).toEqual([403]);
+    expect(hubspot.notes('1001')).toEqual([]);
+  });
+
+  it("in doubt, reads every page of the deal's note associations (500 a page) to find the note", async () => {
+    hubspot.seedNotes('1001', 1_200);
+    await client().addNote('1001', note('Stageflow set the stage back.'));
+
+    const result = await client().addNote('1001', { ...note('Stageflow set the stage back.'), inDoubt: true });
+
+    expect(result).toMatchObject({ ok: true, status: 200 });
+    expect(hubspot.notes('1001')).toHaveLength(1_201);
+    const pages = hubspot.requestsTo('/crm/v4/objects/deals/1001/associations/notes');
+    expect(pages.map((request) => request.status)).toEqual([200, 200, 200]);
+  });
+
+  it("refuses a dealstage of another pipeline than the deal's, as HubSpot does", async () => {
+    const result = await client().setStage('1001', {
+      field: 'dealstage',
+      value: HUBSPOT_RENEWALS_PIPELINE.stages[0] as string,
+    });
+
+    expect(result).toMatchObject({ ok: false, status: 400, message: expect.stringContaining('VALIDATION_ERROR') });
+    expect(hubspot.stageOf('1001')).toBe('qualifiedtobuy');
   });
 
   it('refuses a stage value of another CRM without a request', async () => {

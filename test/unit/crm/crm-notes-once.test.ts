@@ -6,7 +6,7 @@ import type { CrmClient, CrmNote } from '../../../functions/adapters/crm/types.t
 import { HubSpotStandIn } from '../../support/crm/hubspot.ts';
 import { PipedriveStandIn } from '../../support/crm/pipedrive.ts';
 import { SalesforceStandIn } from '../../support/crm/salesforce.ts';
-import type { CrmStandIn } from '../../support/crm/server.ts';
+import type { CrmStandIn, ScriptedFailure } from '../../support/crm/server.ts';
 import { fastRetries } from './fast-retries.ts';
 
 /**
@@ -23,6 +23,8 @@ interface Subject {
   notePath: string;
   /** Where the client looks for a note. */
   lookupPath: string;
+  /** How the CRM refuses that look for good (a read permission missing), in its own answer. */
+  readRefused: ScriptedFailure;
 }
 
 const subjects: [string, () => Promise<Subject>][] = [
@@ -38,6 +40,7 @@ const subjects: [string, () => Promise<Subject>][] = [
         dealId: '1001',
         notePath: '/crm/v3/objects/notes',
         lookupPath: '/crm/v4/objects/deals',
+        readRefused: { status: 403 },
       };
     },
   ],
@@ -47,7 +50,14 @@ const subjects: [string, () => Promise<Subject>][] = [
       const standIn = await new PipedriveStandIn().start();
       standIn.addDeal(7, 2);
       const client = new PipedriveClient({ apiToken: standIn.apiToken, baseUrl: standIn.url }, fastRetries());
-      return { standIn, client, dealId: '7', notePath: '/api/v1/notes', lookupPath: '/api/v1/notes' };
+      return {
+        standIn,
+        client,
+        dealId: '7',
+        notePath: '/api/v1/notes',
+        lookupPath: '/api/v1/notes',
+        readRefused: { status: 403 },
+      };
     },
   ],
   [
@@ -58,7 +68,9 @@ const subjects: [string, () => Promise<Subject>][] = [
       const { clientId, clientSecret, url } = standIn;
       const client = new SalesforceClient({ clientId, clientSecret, loginUrl: url }, fastRetries());
       const notePath = '/services/data/v62.0/sobjects/Task';
-      return { standIn, client, dealId: '006000000000001AAA', notePath, lookupPath: '/services/data/v62.0/query' };
+      // Salesforce's 403 is its API limit, retried; a query it will never answer is a 400.
+      const lookupPath = '/services/data/v62.0/query';
+      return { standIn, client, dealId: '006000000000001AAA', notePath, lookupPath, readRefused: { status: 400 } };
     },
   ],
 ];
@@ -111,7 +123,7 @@ describe.each(subjects)('%s notes, at most once', (_name, start) => {
 
   it('in doubt and unable to look (the CRM refuses the read), writes the note rather than lose it', async () => {
     subject = await start();
-    subject.standIn.failNext(1, { status: 403 }, subject.lookupPath);
+    subject.standIn.failNext(1, subject.readRefused, subject.lookupPath);
 
     const result = await subject.client.addNote(subject.dealId, note('default#7', true));
 

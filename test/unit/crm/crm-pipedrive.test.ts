@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PipedriveClient } from '../../../functions/adapters/crm/pipedrive.ts';
 import type { CrmNote } from '../../../functions/adapters/crm/types.ts';
-import { PipedriveStandIn } from '../../support/crm/pipedrive.ts';
+import { PIPEDRIVE_PIPELINES, PipedriveStandIn } from '../../support/crm/pipedrive.ts';
 import { fastRetries, gaps } from './fast-retries.ts';
 
 /** A note about decision 7 of the default pipeline. */
@@ -123,5 +123,29 @@ describe('Pipedrive client', () => {
 
     expect(pipedrive.maxInFlight).toBe(3);
     expect(pipedrive.notes('7')).toHaveLength(9);
+  });
+
+  it('refuses a stage_id that is no stage of the account, without retrying', async () => {
+    const result = await client().setStage('7', { field: 'stage_id', value: 99 });
+
+    expect(result).toMatchObject({ ok: false, status: 400, attempts: 1, message: expect.stringContaining('stage_id') });
+    expect(pipedrive.dealState(7)).toEqual({ stage_id: 2, status: 'open' });
+  });
+
+  it('takes the deal to the pipeline of the stage it is written to, as Pipedrive does', async () => {
+    const [, secondPipelineStages = []] = Object.values(PIPEDRIVE_PIPELINES);
+    const stage = secondPipelineStages[0] as number;
+
+    expect(await client().setStage('7', { field: 'stage_id', value: stage })).toMatchObject({ ok: true });
+    expect(pipedrive.pipelineOf(7)).toBe(2);
+  });
+
+  it('does not retry a 403 for a token without deals:full, and reports it', async () => {
+    pipedrive.grantScopes(['deals:read']);
+
+    const result = await client().setStage('7', { field: 'stage_id', value: 3 });
+
+    expect(result).toEqual({ ok: false, status: 403, attempts: 1, message: 'Scope and URL mismatch' });
+    expect(pipedrive.dealState(7)).toEqual({ stage_id: 2, status: 'open' });
   });
 });

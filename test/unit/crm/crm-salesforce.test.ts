@@ -148,17 +148,49 @@ describe('Salesforce client', () => {
     expect(salesforce.requestsTo('/services/data')).toHaveLength(1);
   });
 
-  it('does not retry the daily limit (403 REQUEST_LIMIT_EXCEEDED)', async () => {
-    salesforce.failNext(1, { status: 403 }, '/services/data');
+  it('retries the API limit (403 REQUEST_LIMIT_EXCEEDED) with backoff until the write lands', async () => {
+    salesforce.failNext(2, { status: 403 }, '/services/data');
+    const options = fastRetries();
 
-    const result = await client().addNote(OPPORTUNITY, note('note'));
+    const result = await client(options).setStage(OPPORTUNITY, { field: 'StageName', value: 'Qualify' });
+
+    expect(result).toEqual({ ok: true, status: 204, attempts: 3 });
+    expect(salesforce.requestsTo('/services/data').map((request) => request.status)).toEqual([403, 403, 204]);
+    expect(options.notices).toEqual([
+      expect.objectContaining({ source: 'salesforce', status: 403, attempt: 1 }),
+      expect.objectContaining({ source: 'salesforce', status: 403, attempt: 2 }),
+    ]);
+    expect(salesforce.stageOf(OPPORTUNITY)).toBe('Qualify');
+  });
+
+  it('reports the API limit as a 403 once the retry budget is spent', async () => {
+    salesforce.failNext(1_000, { status: 403 }, '/services/data');
+
+    const result = await client(fastRetries({ retry: { budgetMs: 300 } })).addNote(OPPORTUNITY, note('note'));
 
     expect(result).toMatchObject({
       ok: false,
       status: 403,
-      attempts: 1,
       message: expect.stringContaining('REQUEST_LIMIT_EXCEEDED'),
     });
+    expect(result.attempts).toBeGreaterThan(1);
+  });
+
+  it('reports a connected app without the api scope as a 401, after one fresh token', async () => {
+    const limited = await new SalesforceStandIn({ scopes: ['refresh_token'] }).start();
+    try {
+      limited.addDeal(OPPORTUNITY, 'Propose');
+      const { clientId, clientSecret, url } = limited;
+      const app = new SalesforceClient({ clientId, clientSecret, loginUrl: url }, fastRetries());
+
+      const result = await app.setStage(OPPORTUNITY, { field: 'StageName', value: 'Qualify' });
+
+      expect(result).toMatchObject({ ok: false, status: 401, attempts: 1 });
+      expect(result.message).toContain('not valid for use with the REST API');
+      expect(limited.stageOf(OPPORTUNITY)).toBe('Propose');
+    } finally {
+      await limited.close();
+    }
   });
 
   it('caps the requests in flight', async () => {

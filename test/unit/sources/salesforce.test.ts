@@ -184,6 +184,31 @@ describe('salesforce adapter: parse', () => {
   });
 
   it.each([
+    ['the 15-character id Setup shows', '00D000000000062', orgId],
+    ['the 18-character id', orgId, orgId],
+    ['the 18-character id in lower case', orgId.toLowerCase(), orgId],
+    ['the 18-character id, with a message carrying the 15-character one', orgId, '00D000000000062'],
+    ['the 15-character id with spaces pasted around it', ' 00D000000000062 ', orgId],
+  ])('accepts SALESFORCE_ORG_ID given as %s', (_, configured, sent) => {
+    const withOrg = { ...ctx, secrets: { ...ctx.secrets, salesforceOrgId: configured } };
+    const body = fixture('salesforce', 'opportunity.xml').replace(orgId, sent);
+
+    expect(salesforceAdapter.parse(request(body), withOrg).length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['a 15-character id differing only in case (15-character ids are case-sensitive)', '00d000000000062'],
+    ['an 18-character id whose checksum does not match', '00D000000000062AAA'],
+    ['text that is no Salesforce id', 'not-an-org-id'],
+  ])('refuses SALESFORCE_ORG_ID given as %s', (_, configured) => {
+    const withOrg = { ...ctx, secrets: { ...ctx.secrets, salesforceOrgId: configured } };
+
+    expect(() => salesforceAdapter.parse(request(fixture('salesforce', 'opportunity.xml')), withOrg)).toThrow(
+      UnauthorizedError,
+    );
+  });
+
+  it.each([
     ['with internal entities and an external one', fixture('salesforce', 'doctype.xml')],
     ['in lower case', `<!doctype x>${fixture('salesforce', 'opportunity.xml').replace(/^<\?xml[^>]*>/, '')}`],
   ])('refuses a DOCTYPE %s before parsing anything', (_, body) => {
