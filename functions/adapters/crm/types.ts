@@ -15,6 +15,10 @@ export interface CrmCallResult {
   status: number;
   attempts: number;
   message?: string;
+  /** A failure that another call later may fix (429, 5xx, no answer); false for a success or a final refusal. */
+  retryable?: boolean;
+  /** How long the CRM asked to wait before the next call (`Retry-After`, Pipedrive's `x-ratelimit-reset`). */
+  retryAfterMs?: number;
 }
 
 /**
