@@ -69,7 +69,10 @@ export async function releaseLease(table: TableRef, lease: Lease): Promise<void>
 }
 
 /** The condition that fences a write on the leased item itself. */
-export function heldBy(lease: Lease): { ConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> } {
+export function heldBy(lease: Lease): {
+  ConditionExpression: string;
+  ExpressionAttributeValues: Record<string, unknown>;
+} {
   return { ConditionExpression: 'leaseId = :leaseId', ExpressionAttributeValues: { ':leaseId': lease.id } };
 }
 

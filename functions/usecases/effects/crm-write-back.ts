@@ -87,7 +87,8 @@ export async function writeBackToCrm(run: EffectRun): Promise<void> {
   const { deal } = change.after;
   const value = plan.setStage ? crmStageValue(pipeline.config, source, deal.stage) : null;
   // What the CRM deal shows: the move Stageflow refused or holds (its own moves leave nothing to undo).
-  const shown = decided.kind === 'event' && decided.target ? crmStageValue(pipeline.config, source, decided.target) : null;
+  const shown =
+    decided.kind === 'event' && decided.target ? crmStageValue(pipeline.config, source, decided.target) : null;
   if (!value && !plan.note) return;
   await run.once('crm', async () => {
     const now = services.clock().toISOString();

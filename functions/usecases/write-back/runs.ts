@@ -235,7 +235,15 @@ async function finish(
 }
 
 function unchanged(current: StoredDeal, entry: HistoryEntry): Decision {
-  return { outcome: 'applied', reasons: [], deal: current.deal, history: [entry], requested: [], ended: [], moved: false };
+  return {
+    outcome: 'applied',
+    reasons: [],
+    deal: current.deal,
+    history: [entry],
+    requested: [],
+    ended: [],
+    moved: false,
+  };
 }
 
 /** Completes a write-back that wrote nothing (its deal is gone, or a newer move superseded its stage write). */

@@ -25,7 +25,10 @@ export function crmClientsOf(observability: { logger: Logger; metrics: Metrics }
 }
 
 /** The write-back runs' services from the environment: the table, and the CRM clients whose credentials are set. */
-export function writeBackServicesFromEnvironment(observability: { logger: Logger; metrics: Metrics }): WriteBackServices {
+export function writeBackServicesFromEnvironment(observability: {
+  logger: Logger;
+  metrics: Metrics;
+}): WriteBackServices {
   const { logger, metrics } = observability;
   return {
     deals: new DealRepository(dynamoDb(), requireEnv(ENV.tableName)),
