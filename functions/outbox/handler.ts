@@ -6,9 +6,8 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { logger, metrics } from '../powertools.ts';
 import { effectServicesFromEnvironment } from '../usecases/effect-services.ts';
 import { outboxRecordHandler } from '../usecases/outbox-records.ts';
-import { crmClientsOf } from '../usecases/write-back/services.ts';
 
-const services = effectServicesFromEnvironment({ logger, metrics }, crmClientsOf({ logger, metrics }));
+const services = effectServicesFromEnvironment({ logger, metrics });
 // In order (processInParallel: false): a deal's changes take effect in the order they were committed.
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 

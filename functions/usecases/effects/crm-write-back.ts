@@ -71,8 +71,8 @@ function approvalNote(approval: Approval, what: string): string {
 
 /**
  * Hands a decision's write-back to the CRM the deal came from over to its deal's write-back queue, once (marked done
- * per decision), for a CRM whose credentials are set and whose `crm.<source>.writeBack` is not false. The outbox
- * makes no CRM call itself: the write-back runs (`usecases/write-back/runs.ts`) try the queue in decision order and
+ * per decision), unless the pipeline says `crm.<source>.writeBack: false`. The outbox makes no CRM call and holds no
+ * CRM credentials (a run finds the write-back's CRM unconnected and completes it without a word): the write-back runs (`usecases/write-back/runs.ts`) try the queue in decision order and
  * retry on their own schedule, so a CRM that is slow, down or rate-limited holds back nothing else. What is written
  * is fixed here: the deal's stage after the decision (skipped by the run when a newer decision moved the deal since)
  * and the note, which names its decision.
@@ -83,7 +83,6 @@ export async function writeBackToCrm(run: EffectRun): Promise<void> {
   if (!source || pipeline.config.crm[source]?.writeBack === false) return;
   const plan = writeBackPlan(change, decided, pipeline.config);
   if (!plan) return;
-  if (!(await services.crm())[source]) return;
   const { deal } = change.after;
   const value = plan.setStage ? crmStageValue(pipeline.config, source, deal.stage) : null;
   // What the CRM deal shows: the move Stageflow refused or holds (its own moves leave nothing to undo).

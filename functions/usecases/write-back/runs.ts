@@ -96,9 +96,10 @@ async function runDealWriteBacks(
       }
       if (deadline.aborted || lease.until - now.getTime() < MIN_TRY_MS + LEASE_MARGIN_MS) break;
       const client = clients[item.source];
+      // A CRM without credentials is not written back to: its write-backs complete without a word.
       const outcome = client
         ? await withCallDeadline(deadline, () => tryWriteBack(services, lease, item, client, options.schedule))
-        : await finish(services, lease, item, { ok: false, status: 0, wrote: false }, 'no credentials are set');
+        : await complete(services, lease, item);
       counts[outcome.kind] += 1;
       if (outcome.kind === 'rescheduled') {
         await deferBehind(services, lease, pending.slice(index + 1), outcome.dueAt);
