@@ -33,7 +33,9 @@ export const noticeKey = (pipeline: string, dealId: string, day: string, notice:
   pk: `NOTICE#${pipeline}#${dealId}`,
   sk: `${day}#${notice}`,
 });
-export const writeBackPartition = (pipeline: string, dealId: string) => `WRITEBACK#${pipeline}#${dealId}`;
+export const WRITE_BACK_PARTITION_PREFIX = 'WRITEBACK#';
+export const writeBackPartition = (pipeline: string, dealId: string) =>
+  `${WRITE_BACK_PARTITION_PREFIX}${pipeline}#${dealId}`;
 export const WRITE_BACK_PREFIX = 'ITEM#';
 export const writeBackKey = (pipeline: string, dealId: string, version: number) => ({
   pk: writeBackPartition(pipeline, dealId),
