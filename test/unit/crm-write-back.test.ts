@@ -190,7 +190,7 @@ describe('write-back: the outbox enqueues, the runs write', () => {
   });
 
   it('a refusal (401) is recorded as failed at once', async () => {
-    client.answer = { ok: false, status: 401, attempts: 1, message: 'bad token', retryable: false };
+    client.answer = { ok: false, status: 401, attempts: 1, message: 'bad token' };
     const after = hubspotDeal('identify', 5, refusal(5));
     store(after);
     await applySideEffects({ before: { ...after, version: 4, lastDecision: undefined }, after }, services);

@@ -316,15 +316,13 @@ export class CrmHttp {
           return true;
         },
       });
-      return { ok: true, status: response.status, attempts, retryable: false };
+      return { ok: true, status: response.status, attempts };
     } catch (error) {
       const status = error instanceof CrmHttpError ? error.status : 0;
       const message = error instanceof Error ? error.message : String(error);
-      const failed: CrmCallResult = { ok: false, status, attempts, message: this.redact(message), retryable: true };
-      if (error instanceof CrmHttpError) {
-        failed.retryable = error.retryable;
-        if (error.retryAfterMs !== undefined) failed.retryAfterMs = error.retryAfterMs;
-      }
+      const failed: CrmCallResult = { ok: false, status, attempts, message: this.redact(message) };
+      if (mayGoThroughLater(error)) failed.retryable = true;
+      if (error instanceof CrmHttpError && error.retryAfterMs !== undefined) failed.retryAfterMs = error.retryAfterMs;
       return failed;
     }
   }
@@ -343,6 +341,13 @@ export class CrmHttp {
     for (const secret of this.secrets) safe = safe.replaceAll(secret, '[redacted]');
     return safe.length > MAX_MESSAGE ? `${safe.slice(0, MAX_MESSAGE - 1)}…` : safe;
   }
+}
+
+/** A retryable status, no answer, or a call cut off by its run's end: a later call may go through. */
+function mayGoThroughLater(error: unknown): boolean {
+  if (error instanceof CrmHttpError) return error.retryable;
+  if (error instanceof CrmNetworkError) return true;
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
 }
 
 /** Where {@link redirected} puts its message in the answer's body. */
