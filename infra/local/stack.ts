@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -307,6 +308,7 @@ function configureEnvironment(
   env[ENV.mailFrom] ??= 'stageflow@example.com';
   env[ENV.pipelines] = JSON.stringify(Object.fromEntries([...pipelines].map(([id, p]) => [id, p.version])));
   env[ENV.stateMachines] = JSON.stringify({});
+  env[ENV.localBootId] = randomUUID();
   for (const name of SECRET_NAMES) env[name] ??= DEVELOPMENT_SECRETS[name];
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ENV, optionalEnv } from '../environment.ts';
 import { isConditionFailure, type TableRef } from './table-ref.ts';
 
 /**
@@ -33,14 +34,21 @@ export async function claimLease(
   durationMs: number,
 ): Promise<{ lease: Lease; item: Record<string, unknown> } | null> {
   const lease: Lease = { key, id: randomUUID(), until: nowMs + durationMs };
+  const boot = optionalEnv(ENV.localBootId);
   try {
     const { Attributes } = await table.db.send(
       new UpdateCommand({
         TableName: table.tableName,
         Key: key,
-        UpdateExpression: 'SET leaseId = :id, leaseUntil = :until',
-        ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil <= :now',
-        ExpressionAttributeValues: { ':id': lease.id, ':until': lease.until, ':now': nowMs },
+        UpdateExpression: `SET leaseId = :id, leaseUntil = :until${boot ? ', leaseBoot = :boot' : ''}`,
+        // A lease of an earlier start of the local stack was its dead process's: taken over at once.
+        ConditionExpression: `attribute_not_exists(leaseUntil) OR leaseUntil <= :now${boot ? ' OR leaseBoot <> :boot' : ''}`,
+        ExpressionAttributeValues: {
+          ':id': lease.id,
+          ':until': lease.until,
+          ':now': nowMs,
+          ...(boot ? { ':boot': boot } : {}),
+        },
         ReturnValues: 'ALL_NEW',
       }),
     );
