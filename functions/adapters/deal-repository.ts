@@ -4,16 +4,19 @@ import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import type { StoredDeal, WorkflowState } from '../core/stored-deal.ts';
 import { type ApprovalBase, ApprovalItems, type ApprovalRecord } from './deals/approvals.ts';
 import { type CommitInput, DealItems } from './deals/deals.ts';
-import { EffectMarks } from './deals/effect-marks.ts';
+import { EffectMarks, type EffectRunClaim } from './deals/effect-marks.ts';
+import type { Lease } from './deals/leases.ts';
 import { PipelineItems } from './deals/pipelines.ts';
 import { type DealAttributes, StageIndex, type StageQuery } from './deals/stage-index.ts';
+import { WriteBackQueue } from './deals/write-backs.ts';
 
 /**
  * The deals' table as the use cases see it: one object over the item kinds in `deals/` (deals and their history, the
- * stage index, approvals, the outbox's marks, pipeline configs). The table's items are described in
- * docs/data-model.md.
+ * stage index, approvals, the outbox's marks, pipeline configs) and the write-back queues (`writeBacks`). The table's
+ * items are described in docs/data-model.md.
  */
 export class DealRepository {
+  readonly writeBacks: WriteBackQueue;
   private readonly deals: DealItems;
   private readonly stages: StageIndex;
   private readonly approvals: ApprovalItems;
@@ -27,6 +30,7 @@ export class DealRepository {
     this.approvals = new ApprovalItems(table);
     this.marks = new EffectMarks(table);
     this.pipelines = new PipelineItems(table);
+    this.writeBacks = new WriteBackQueue(table);
   }
 
   getDeal(pipeline: string, dealId: string): Promise<StoredDeal | null> {
@@ -76,12 +80,24 @@ export class DealRepository {
     return this.approvals.markSent(base, sent, at);
   }
 
-  doneEffects(pipeline: string, dealId: string, version: number): Promise<Set<string>> {
-    return this.marks.done(pipeline, dealId, version);
+  /** See {@link EffectMarks.claimRun}. */
+  claimEffectRun(
+    pipeline: string,
+    dealId: string,
+    version: number,
+    nowMs: number,
+    durationMs: number,
+  ): Promise<EffectRunClaim | null> {
+    return this.marks.claimRun(pipeline, dealId, version, nowMs, durationMs);
   }
 
-  markEffectDone(pipeline: string, dealId: string, version: number, effect: string, now: string): Promise<void> {
-    return this.marks.markDone(pipeline, dealId, version, effect, now);
+  releaseEffectRun(lease: Lease): Promise<void> {
+    return this.marks.releaseRun(lease);
+  }
+
+  /** See {@link EffectMarks.markDone}. */
+  markEffectDone(lease: Lease, effect: string, now: string): Promise<void> {
+    return this.marks.markDone(lease, effect, now);
   }
 
   claimDailyNotice(pipeline: string, dealId: string, notice: string, now: string): Promise<boolean> {

@@ -23,6 +23,11 @@ export const ENV = {
   approvalExpirySeconds: 'APPROVAL_EXPIRY_SECONDS',
   /** Local only: run the stale-deal digest every N seconds (the cloud runs it on a daily schedule). */
   digestIntervalSeconds: 'DIGEST_INTERVAL_SECONDS',
+  /**
+   * Local only: this start of the local stack, whose one process runs every handler. A lease taken by another start
+   * belongs to a process that is gone and may be taken over at once (in the cloud a lease runs out instead).
+   */
+  localBootId: 'STAGEFLOW_LOCAL_BOOT_ID',
   /** Cloud only: the board's login (Cognito user pool, app client, hosted UI base URL). Unset locally: board open. */
   boardUserPoolId: 'BOARD_USER_POOL_ID',
   boardClientId: 'BOARD_CLIENT_ID',

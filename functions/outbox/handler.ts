@@ -3,22 +3,18 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { type CrmClientsOptions, crmClientsFromEnvironment } from '../adapters/crm/index.ts';
-import { Telemetry } from '../adapters/telemetry.ts';
 import { logger, metrics } from '../powertools.ts';
 import { effectServicesFromEnvironment } from '../usecases/effect-services.ts';
 import { outboxRecordHandler } from '../usecases/outbox-records.ts';
 
-const telemetry = new Telemetry(logger, metrics);
-const crmOptions: CrmClientsOptions = {
-  onRetry: (notice) => telemetry.crmRetried(notice.source, notice.status, notice.attempt),
-  onIncomplete: (source, problem) => logger.warn('CRM write-back not configured completely', { source, problem }),
-};
-const services = effectServicesFromEnvironment({ logger, metrics }, () => crmClientsFromEnvironment(crmOptions));
+const services = effectServicesFromEnvironment({ logger, metrics });
 // In order (processInParallel: false): a deal's changes take effect in the order they were committed.
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
-/** The table's stream: every committed decision's side effects (workflow, emails, CRM write-back), with partial failures. */
+/**
+ * The table's stream: every committed decision's side effects (workflow, emails, the CRM write-back handed to its
+ * queue), with partial failures.
+ */
 export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))

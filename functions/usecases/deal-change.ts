@@ -18,13 +18,11 @@ export interface EffectRun {
   decided: LastDecision;
   pipeline: VersionedPipeline;
   services: EffectServices;
-  /** Runs `effect` unless an earlier attempt at this decision did, then marks it done. */
-  once(effect: string, run: () => Promise<void>): Promise<void>;
   /**
-   * Marks that `effect` begins, for an effect whose write cannot be repeated blindly; true when an earlier attempt
-   * began it and never marked it done, so it may have been written already.
+   * Runs `effect` unless an earlier run of this decision did, then marks it done. The run holds a lease on the
+   * decision's marks: past its end it starts no effect, and its marks are refused once a successor took over.
    */
-  begin(effect: string): Promise<boolean>;
+  once(effect: string, run: () => Promise<void>): Promise<void>;
 }
 
 /** The decision a change carries: null when the write only changed the workflow state. */

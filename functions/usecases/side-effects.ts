@@ -1,3 +1,5 @@
+import { LeaseLostError } from '../adapters/deals/leases.ts';
+import { FUNCTION_TIMEOUT_SECONDS } from '../adapters/function-timeouts.ts';
 import type { LastDecision } from '../core/stored-deal.ts';
 import {
   type DealChange,
@@ -26,15 +28,13 @@ export async function applySideEffects(change: DealChange, services: EffectServi
   const decided = decisionOf(change.before, change.after);
   if (!decided || !hasEffects(change, decided)) return;
   const { deal } = change.after;
-  const done = await services.deals.doneEffects(deal.pipeline, deal.dealId, decided.version);
+  const runMs = FUNCTION_TIMEOUT_SECONDS.outbox * 1000;
+  const startedAt = services.clock().getTime();
+  const claim = await services.deals.claimEffectRun(deal.pipeline, deal.dealId, decided.version, startedAt, runMs);
+  if (!claim) throw new EffectRunInProgressError(`${deal.pipeline}/${deal.dealId}`, decided.version);
+  const { lease, done } = claim;
   const mark = async (effect: string) => {
-    await services.deals.markEffectDone(
-      deal.pipeline,
-      deal.dealId,
-      decided.version,
-      effect,
-      services.clock().toISOString(),
-    );
+    await services.deals.markEffectDone(lease, effect, services.clock().toISOString());
     done.add(effect);
   };
   const run: EffectRun = {
@@ -44,20 +44,28 @@ export async function applySideEffects(change: DealChange, services: EffectServi
     services,
     once: async (effect, effectRun) => {
       if (done.has(effect)) return;
+      // A run past its lease (its handler timed out) starts nothing more: a successor may be running.
+      if (services.clock().getTime() >= lease.until) throw new LeaseLostError(lease.key);
       await effectRun();
       await mark(effect);
     },
-    begin: async (effect) => {
-      const begun = `${effect}:begun`;
-      if (done.has(begun)) return true;
-      await mark(begun);
-      return false;
-    },
   };
-  await handOffToWorkflow(run);
-  await notifyApprovers(run);
-  await notifyOwner(run);
-  await writeBackToCrm(run);
+  try {
+    await handOffToWorkflow(run);
+    await notifyApprovers(run);
+    await notifyOwner(run);
+    await writeBackToCrm(run);
+  } finally {
+    await services.deals.releaseEffectRun(lease);
+  }
+}
+
+/** Another run of the same decision's side effects holds its lease: this one is retried once that run has ended. */
+export class EffectRunInProgressError extends Error {
+  constructor(dealKey: string, version: number) {
+    super(`the side effects of ${dealKey} version ${version} are being run by another invocation; retried later`);
+    this.name = 'EffectRunInProgressError';
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ENV } from '../../functions/adapters/environment.ts';
+import { FUNCTION_TIMEOUT_SECONDS } from '../../functions/adapters/function-timeouts.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { stateMachineName } from '../../workflows/definition.ts';
 import { StageflowAlarms } from './constructs/alarms.ts';
@@ -22,6 +23,7 @@ import { PipelineVersions } from './constructs/pipeline-versions.ts';
 import { StageflowFunction } from './constructs/stageflow-function.ts';
 import { grantTableAccess } from './constructs/table-access.ts';
 import { WebhookSecrets } from './constructs/webhook-secrets.ts';
+import { WriteBackRuns } from './constructs/write-back-runs.ts';
 import type { StageflowSettings } from './settings.ts';
 
 /** Properties of the stateless stack. */
@@ -41,10 +43,11 @@ export interface StageflowAppStackProps extends StackProps {
 export class StageflowAppStack extends Stack {
   readonly api: StageflowHttpApi;
   readonly functions: Record<
-    'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox' | 'rollout' | 'board' | 'digest',
+    'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox' | 'writeBack' | 'rollout' | 'board' | 'digest',
     StageflowFunction
   >;
   readonly outbox: Outbox;
+  readonly writeBackRuns: WriteBackRuns;
   readonly boardLogin: BoardLogin;
   readonly digestSchedule: DigestSchedule;
   readonly workflows: Map<string, DealWorkflow>;
@@ -102,8 +105,15 @@ export class StageflowAppStack extends Stack {
         entry: 'functions/outbox/handler.ts',
         serviceName: 'stageflow-outbox',
         environment: withSecrets,
-        // A batch of 25 changes, each a few table, Step Functions and SES calls, plus CRM write-backs that retry.
-        timeout: Duration.minutes(5),
+        // A batch of 25 changes, each a few table, Step Functions and SES calls (CRM write-backs are only enqueued).
+        timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.outbox),
+      }),
+      // The CRM write-backs: each deal's in order under a lease as long as this timeout.
+      writeBack: new StageflowFunction(this, 'WriteBack', {
+        entry: 'functions/write-back/handler.ts',
+        serviceName: 'stageflow-write-back',
+        environment,
+        timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.writeBack),
       }),
       // Makes each deployed version live: open deals move to it (15 minutes: a walk over every open deal).
       rollout: new StageflowFunction(this, 'Rollout', {
@@ -129,7 +139,7 @@ export class StageflowAppStack extends Stack {
         timeout: Duration.minutes(5),
       }),
     };
-    const { webhook, approvals, workflow, readApi, outbox, board, digest } = this.functions;
+    const { webhook, approvals, workflow, readApi, outbox, writeBack, board, digest } = this.functions;
 
     this.workflows = new Map(
       [...pipelines].map(([pipeline, { config }]) => [
@@ -161,10 +171,12 @@ export class StageflowAppStack extends Stack {
     grantTableAccess(table, outbox, 'readWrite');
     mail.grantSend(outbox);
     secrets.grantRead(outbox);
-    // The CRM write-back tokens: a secret of their own that only the outbox reads.
+    // The CRM write-back: its own function, the only one that reads the CRM tokens (a secret of their own).
+    this.writeBackRuns = new WriteBackRuns(this, 'WriteBackRuns', { table, runner: writeBack });
+    grantTableAccess(table, writeBack, 'readWrite');
     const crmCredentials = new CrmCredentials(this, 'CrmCredentials');
-    for (const [name, value] of Object.entries(crmCredentials.grantRead(outbox.function))) {
-      outbox.function.addEnvironment(name, value);
+    for (const [name, value] of Object.entries(crmCredentials.grantRead(writeBack.function))) {
+      writeBack.function.addEnvironment(name, value);
     }
     allow(outbox, ['states:SendTaskSuccess']);
     allow(outbox, ['states:StartExecution'], startThroughAlias);

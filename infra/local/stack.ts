@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { CreateStateMachineCommand } from '@aws-sdk/client-sfn';
@@ -8,6 +10,7 @@ import { dynamoDb, stepFunctions } from '../../functions/adapters/aws-clients.ts
 import { loadPipelineConfig, loadPipelines } from '../../functions/adapters/config-files.ts';
 import { DealRepository } from '../../functions/adapters/deal-repository.ts';
 import { ENV, SECRET_NAMES, type SecretName } from '../../functions/adapters/environment.ts';
+import { FUNCTION_TIMEOUT_SECONDS } from '../../functions/adapters/function-timeouts.ts';
 import { ensureTable } from '../../functions/adapters/table.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { buildStateMachineDefinition } from '../../workflows/definition.ts';
@@ -49,6 +52,10 @@ export const TABLE_NAME = 'stageflow';
 export const OUTBOX_PAUSED = 'STAGEFLOW_OUTBOX_PAUSED';
 const API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 const WORKFLOW_FUNCTION = 'stageflow-workflow';
+/** How often the local stack sweeps the due CRM write-backs (the cloud: on each new one, and every minute). */
+const WRITE_BACK_SWEEP_MS = 1_000;
+const MAX_SWEEPS = 4;
+const STOP_WAIT_MS = 2_000;
 
 export function optionsFromEnvironment(argv: string[] = process.argv.slice(2)): LocalStackOptions {
   const env = process.env;
@@ -200,14 +207,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (process.env[OUTBOX_PAUSED] === 'true') {
       options.log(`outbox paused (${OUTBOX_PAUSED}): decisions are recorded, their side effects wait`);
     } else {
+      const outboxTimeoutMs = FUNCTION_TIMEOUT_SECONDS.outbox * 1000;
       const poller = startStreamPoller({
         streams: new DynamoDBStreamsClient({ endpoint: dynamo.url }),
         streamArn,
-        handle: (event) => handlers.outbox(event, lambdaContext('stageflow-outbox')),
+        handle: (event) => handlers.outbox(event, lambdaContext('stageflow-outbox', undefined, outboxTimeoutMs)),
         checkpointFile: options.dataDir ? join(options.dataDir, 'outbox-checkpoint.json') : null,
         log: options.log,
       });
       running.push({ stop: () => poller.stop() });
+      const writeBackTimeoutMs = FUNCTION_TIMEOUT_SECONDS.writeBack * 1000;
+      running.push(
+        sweepEvery(WRITE_BACK_SWEEP_MS, () =>
+          handlers.writeBack({}, lambdaContext('stageflow-write-back', undefined, writeBackTimeoutMs)),
+        ),
+      );
     }
 
     return {
@@ -224,6 +238,27 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await stop();
     throw error;
   }
+}
+
+/**
+ * Starts `sweep` every `intervalMs` without waiting for the last one (a sweep held up by one deal's slow CRM must not
+ * hold back the others: each deal's lease keeps two sweeps off it), at most {@link MAX_SWEEPS} at once. A stop waits
+ * briefly for the sweeps in flight; one cut off by the stop leaves its work to its lease's end and the next start.
+ */
+function sweepEvery(intervalMs: number, sweep: () => Promise<unknown>): { stop(): Promise<void> } {
+  const inFlight = new Set<Promise<unknown>>();
+  const timer = setInterval(() => {
+    if (inFlight.size >= MAX_SWEEPS) return;
+    const running = sweep().catch((error: unknown) => console.error('[write-back] sweep failed:', error));
+    inFlight.add(running);
+    void running.finally(() => inFlight.delete(running));
+  }, intervalMs);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await Promise.race([Promise.all(inFlight), sleep(STOP_WAIT_MS)]);
+    },
+  };
 }
 
 /** Runs `task` every `seconds`, one run at a time (the next starts a full interval after the last ended). */
@@ -273,6 +308,7 @@ function configureEnvironment(
   env[ENV.mailFrom] ??= 'stageflow@example.com';
   env[ENV.pipelines] = JSON.stringify(Object.fromEntries([...pipelines].map(([id, p]) => [id, p.version])));
   env[ENV.stateMachines] = JSON.stringify({});
+  env[ENV.localBootId] = randomUUID();
   for (const name of SECRET_NAMES) env[name] ??= DEVELOPMENT_SECRETS[name];
 }
 
@@ -280,7 +316,7 @@ type TaskHandler = (event: unknown, context: Context) => Promise<unknown>;
 type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
 
 async function loadHandlers() {
-  const [webhook, approvals, readApi, workflow, outbox, board, digest] = await Promise.all([
+  const [webhook, approvals, readApi, workflow, outbox, board, digest, writeBack] = await Promise.all([
     import('../../functions/webhook/handler.ts'),
     import('../../functions/approvals/handler.ts'),
     import('../../functions/read-api/handler.ts'),
@@ -288,6 +324,7 @@ async function loadHandlers() {
     import('../../functions/outbox/handler.ts'),
     import('../../functions/board/handler.ts'),
     import('../../functions/digest/handler.ts'),
+    import('../../functions/write-back/handler.ts'),
   ]);
   return {
     webhook: webhook.handler as unknown as HttpHandler,
@@ -297,6 +334,7 @@ async function loadHandlers() {
     outbox: outbox.handler as unknown as StreamHandler,
     board: board.handler as unknown as HttpHandler,
     digest: digest.handler as unknown as TaskHandler,
+    writeBack: writeBack.handler as unknown as TaskHandler,
   };
 }
 

@@ -8,6 +8,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SECRET_NAMES } from '../../functions/adapters/environment.ts';
+import { FUNCTION_TIMEOUT_SECONDS } from '../../functions/adapters/function-timeouts.ts';
 import { tableDefinition } from '../../functions/adapters/table.ts';
 import { esbuildOptions } from '../../infra/cloud/bundling.ts';
 import { WORKFLOW_FUNCTION_ARN } from '../../infra/cloud/constructs/deal-workflow.ts';
@@ -212,6 +213,8 @@ describe('least privilege', () => {
         ...SECRET_READ,
       ],
     ],
+    // The only function that calls a CRM, and the only one holding the CRM credentials.
+    ['writeBack', [...TABLE_READ, ...TABLE_WRITE, ...STREAM_READ, ...SECRET_READ]],
     ['rollout', [...TABLE_READ, ...TABLE_WRITE]],
     ['board', [...TABLE_READ]],
     ['digest', [...TABLE_READ, 'ses:SendEmail']],
@@ -473,7 +476,13 @@ describe('the board login and the digest schedule', () => {
   });
 
   it('runs the digest function once a day with EventBridge Scheduler, without retries', () => {
-    const schedule = only(resources(app, 'AWS::Scheduler::Schedule'));
+    const schedule = only(
+      Object.fromEntries(
+        Object.entries(resources(app, 'AWS::Scheduler::Schedule')).filter(
+          ([, { Properties }]) => Properties.ScheduleExpression !== 'rate(1 minute)',
+        ),
+      ),
+    );
     expect(schedule.Properties).toMatchObject({
       ScheduleExpression: 'cron(0 7 * * ? *)',
       ScheduleExpressionTimezone: 'Etc/UTC',
@@ -509,10 +518,19 @@ describe('the board login and the digest schedule', () => {
   });
 });
 
+const mappingOf = (name: FunctionName) =>
+  only(
+    Object.fromEntries(
+      Object.entries(resources(app, 'AWS::Lambda::EventSourceMapping')).filter(
+        ([, { Properties }]) => (Properties.FunctionName as { Ref?: string }).Ref === functionIds()[name],
+      ),
+    ),
+  );
+
 describe('the outbox', () => {
   it('feeds the outbox function from the table stream: partial failures, bisect, bounded retries, failure queue', () => {
-    const [mapping, ...more] = Object.values(resources(app, 'AWS::Lambda::EventSourceMapping'));
-    expect(more).toEqual([]);
+    expect(Object.keys(resources(app, 'AWS::Lambda::EventSourceMapping'))).toHaveLength(2);
+    const mapping = mappingOf('outbox');
     expect(mapping?.Properties).toMatchObject({
       FunctionName: { Ref: functionIds().outbox },
       StartingPosition: 'TRIM_HORIZON',
@@ -523,6 +541,38 @@ describe('the outbox', () => {
       DestinationConfig: { OnFailure: { Destination: expect.anything() } },
     });
     expect(renderString(mapping?.Properties.EventSourceArn)).toMatch(/StageflowData.*StreamArn/);
+  });
+
+  it('gives the outbox a timeout as long as its effect runs may last, and the write-back one as long as its leases', () => {
+    const timeoutOf = (name: FunctionName) =>
+      resource(app, 'AWS::Lambda::Function', functionIds()[name]).Properties.Timeout;
+    expect(timeoutOf('outbox')).toBe(FUNCTION_TIMEOUT_SECONDS.outbox);
+    expect(timeoutOf('writeBack')).toBe(FUNCTION_TIMEOUT_SECONDS.writeBack);
+  });
+});
+
+describe('the CRM write-back', () => {
+  it('starts a run on each new write-back (the stream, filtered to write-back inserts), never retrying a batch', () => {
+    const mapping = mappingOf('writeBack');
+    expect(mapping.Properties).toMatchObject({ StartingPosition: 'LATEST', MaximumRetryAttempts: 0 });
+    expect(mapping.Properties).not.toHaveProperty('DestinationConfig');
+    const [filter, ...more] = (mapping.Properties.FilterCriteria as { Filters: { Pattern: string }[] }).Filters;
+    expect(more).toEqual([]);
+    expect(JSON.parse(filter?.Pattern ?? '{}')).toEqual({
+      eventName: ['INSERT'],
+      dynamodb: { Keys: { pk: { S: [{ prefix: 'WRITEBACK#' }] }, sk: { S: [{ prefix: 'ITEM#' }] } } },
+    });
+  });
+
+  it('sweeps the due retries every minute, without retrying a failed sweep', () => {
+    const schedules = Object.values(resources(app, 'AWS::Scheduler::Schedule')).filter(
+      ({ Properties }) => Properties.ScheduleExpression === 'rate(1 minute)',
+    );
+    expect(schedules).toHaveLength(1);
+    expect(schedules[0]?.Properties.Target).toMatchObject({
+      Arn: { 'Fn::GetAtt': [functionIds().writeBack, 'Arn'] },
+      RetryPolicy: { MaximumRetryAttempts: 0 },
+    });
   });
 });
 
@@ -552,17 +602,17 @@ describe('operations', () => {
     expect(alarms).toEqual(expect.arrayContaining(expected));
   });
 
-  it('gives the CRM write-back credentials a secret of their own, read by the outbox function alone', () => {
+  it('gives the CRM write-back credentials a secret of their own, read by the write-back function alone', () => {
     const crmSecrets = Object.entries(resources(app, 'AWS::SecretsManager::Secret')).filter(
       ([, s]) => !s.Properties.GenerateSecretString,
     );
     expect(crmSecrets).toHaveLength(1);
     const [crmSecretId] = crmSecrets[0] ?? [];
-    expect(environmentOf(functionIds().outbox)).toHaveProperty('CRM_SECRETS_ARN', { Ref: crmSecretId });
+    expect(environmentOf(functionIds().writeBack)).toHaveProperty('CRM_SECRETS_ARN', { Ref: crmSecretId });
     const readers = Object.entries(functionIds()).filter(([name]) =>
       JSON.stringify(statementsOf(app, roleIdOf(name as FunctionName))).includes(`"${crmSecretId}"`),
     );
-    expect(readers.map(([name]) => name)).toEqual(['outbox']);
+    expect(readers.map(([name]) => name)).toEqual(['writeBack']);
   });
 
   it('creates the secret with the CRM values empty and the link signing key generated: nothing in plain text', () => {

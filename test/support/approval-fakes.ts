@@ -6,6 +6,10 @@ import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
 import type { DealRepository } from '../../functions/adapters/deal-repository.ts';
 import type { ApprovalBase, ApprovalRecord } from '../../functions/adapters/deals/approvals.ts';
 import type { CommitInput } from '../../functions/adapters/deals/deals.ts';
+import type { EffectRunClaim } from '../../functions/adapters/deals/effect-marks.ts';
+import { type Lease, LeaseLostError } from '../../functions/adapters/deals/leases.ts';
+import type { TransactPart } from '../../functions/adapters/deals/table-ref.ts';
+import type { WriteBack, WriteBackProgress } from '../../functions/adapters/deals/write-backs.ts';
 import { SECRET_NAMES } from '../../functions/adapters/environment.ts';
 import type { InsightsStore } from '../../functions/adapters/insights-store.ts';
 import { Mailer } from '../../functions/adapters/mailer.ts';
@@ -92,6 +96,9 @@ export class InMemoryDeals {
   /** Every committed change of the deal item, as the table's stream would deliver it. */
   readonly changes: DealChange[] = [];
   readonly effectsDone = new Map<string, Set<string>>();
+  readonly effectLeases = new Map<string, Lease>();
+  readonly writeBacks = new InMemoryWriteBacks();
+  private leaseCount = 0;
   readonly notices = new Set<string>();
   conflicts = 0;
   /** Runs just before a commit is checked: lets a test make another writer win the race. */
@@ -158,6 +165,10 @@ export class InMemoryDeals {
     await tick();
     this.beforeCommit?.();
     const { before, decision } = input;
+    if (!decision.deal && input.alongside) {
+      this.writeBacks.apply(input.alongside);
+      return null;
+    }
     if (!decision.deal || !before) throw new Error('the approval use case only updates existing deals');
     if (this.deals.get(dealKey(decision.deal))?.version !== before.version) {
       this.conflicts++;
@@ -166,6 +177,7 @@ export class InMemoryDeals {
     const stored = storedAfter(input);
     if (!stored) throw new Error('a commit without a deal');
     this.deals.set(dealKey(decision.deal), structuredClone(stored));
+    this.writeBacks.apply(input.alongside ?? []);
     this.commits.push(structuredClone(input));
     this.changes.push(structuredClone({ before, after: stored }));
     return stored;
@@ -183,12 +195,32 @@ export class InMemoryDeals {
     return next;
   }
 
-  async doneEffects(_pipeline: string, dealId: string, version: number): Promise<Set<string>> {
-    return new Set(this.effectsDone.get(`${dealId}@${version}`));
+  async claimEffectRun(
+    _pipeline: string,
+    dealId: string,
+    version: number,
+    nowMs: number,
+    durationMs: number,
+  ): Promise<EffectRunClaim | null> {
+    const key = `${dealId}@${version}`;
+    const held = this.effectLeases.get(key);
+    if (held && held.until > nowMs) return null;
+    const lease: Lease = {
+      key: { pk: key, sk: 'OUTBOX' },
+      id: `lease-${++this.leaseCount}`,
+      until: nowMs + durationMs,
+    };
+    this.effectLeases.set(key, lease);
+    return { lease, done: new Set(this.effectsDone.get(key)) };
   }
 
-  async markEffectDone(_pipeline: string, dealId: string, version: number, effect: string): Promise<void> {
-    const key = `${dealId}@${version}`;
+  async releaseEffectRun(lease: Lease): Promise<void> {
+    if (this.effectLeases.get(lease.key.pk)?.id === lease.id) this.effectLeases.delete(lease.key.pk);
+  }
+
+  async markEffectDone(lease: Lease, effect: string): Promise<void> {
+    const key = lease.key.pk;
+    if (this.effectLeases.get(key)?.id !== lease.id) throw new LeaseLostError(lease.key);
     this.effectsDone.set(key, new Set([...(this.effectsDone.get(key) ?? []), effect]));
   }
 
@@ -230,6 +262,79 @@ export class InMemoryDeals {
 }
 
 /**
+ * The write-back queues in memory, as `WriteBackQueue` keeps them in the table: items per deal in decision order,
+ * a lease per deal fencing every change, completion applied with the commit that records the outcome.
+ */
+export class InMemoryWriteBacks {
+  readonly items = new Map<string, WriteBack>();
+  private readonly leases = new Map<string, Lease>();
+  private leaseCount = 0;
+
+  async enqueue(item: WriteBack): Promise<boolean> {
+    const key = itemKey(item);
+    if (this.items.has(key)) return false;
+    this.items.set(key, structuredClone(item));
+    return true;
+  }
+
+  async dueDeals(now: string, limit: number): Promise<{ pipeline: string; dealId: string }[]> {
+    const due = [...this.items.values()].filter((item) => !item.completedAt && item.dueAt <= now);
+    const deals = new Map(due.map((item) => [`${item.pipeline}#${item.dealId}`, item]));
+    return [...deals.values()].slice(0, limit).map(({ pipeline, dealId }) => ({ pipeline, dealId }));
+  }
+
+  async pending(pipeline: string, dealId: string): Promise<WriteBack[]> {
+    return [...this.items.values()]
+      .filter((item) => item.pipeline === pipeline && item.dealId === dealId && !item.completedAt)
+      .sort((a, b) => a.version - b.version)
+      .map((item) => structuredClone(item));
+  }
+
+  async claim(pipeline: string, dealId: string, nowMs: number, durationMs: number): Promise<Lease | null> {
+    const key = `${pipeline}#${dealId}`;
+    const held = this.leases.get(key);
+    if (held && held.until > nowMs) return null;
+    const lease: Lease = { key: { pk: key, sk: 'LEASE' }, id: `lease-${++this.leaseCount}`, until: nowMs + durationMs };
+    this.leases.set(key, lease);
+    return lease;
+  }
+
+  async release(lease: Lease): Promise<void> {
+    if (this.leases.get(lease.key.pk)?.id === lease.id) this.leases.delete(lease.key.pk);
+  }
+
+  async update(lease: Lease, item: WriteBack, progress: WriteBackProgress): Promise<WriteBack> {
+    this.check(lease);
+    const next = { ...item, ...progress };
+    this.items.set(itemKey(next), structuredClone(next));
+    return next;
+  }
+
+  completion(lease: Lease, item: WriteBack, now: string): TransactPart[] {
+    return [{ completeWriteBack: { lease, key: itemKey(item), now } } as unknown as TransactPart];
+  }
+
+  /** Applies the completions a commit carried. */
+  apply(parts: TransactPart[]): void {
+    for (const part of parts) {
+      const { completeWriteBack } = part as unknown as {
+        completeWriteBack?: { lease: Lease; key: string; now: string };
+      };
+      if (!completeWriteBack) continue;
+      this.check(completeWriteBack.lease);
+      const item = this.items.get(completeWriteBack.key);
+      if (item) this.items.set(completeWriteBack.key, { ...item, completedAt: completeWriteBack.now });
+    }
+  }
+
+  private check(lease: Lease): void {
+    if (this.leases.get(lease.key.pk)?.id !== lease.id) throw new LeaseLostError(lease.key);
+  }
+}
+
+const itemKey = (item: WriteBack) => `${item.pipeline}#${item.dealId}#${item.version}`;
+
+/**
  * The outbox, fed with every change committed since the last call (as the stream would), `times` times over — a
  * retried batch. Returns how many changes it handled.
  */
@@ -263,7 +368,6 @@ export function approvalServices(deals: InMemoryDeals, now: () => Date): EffectS
       default: STATE_MACHINE_ARN,
     }),
     mailer: new Mailer(new SESClient({ region: 'us-east-1', credentials }), 'stageflow@example.com'),
-    crm: async () => ({}),
     logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }),
     // Projections of the in-memory deals are not what these tests are about: an insights store that records nothing.
     insights: {

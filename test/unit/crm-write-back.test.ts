@@ -1,14 +1,18 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import { SESClient, SendEmailCommand } from '@aws-sdk/client-ses';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CrmCallResult, CrmClient, CrmNote, CrmStageValue } from '../../functions/adapters/crm/types.ts';
+import type { DealRepository } from '../../functions/adapters/deal-repository.ts';
 import type { StageEvent } from '../../functions/core/deal.ts';
 import type { LastDecision, StoredDeal } from '../../functions/core/stored-deal.ts';
 import { isOwnEcho } from '../../functions/usecases/echoes.ts';
 import type { EffectServices } from '../../functions/usecases/effect-services.ts';
 import { writeBackPlan } from '../../functions/usecases/effects/crm-write-back.ts';
 import { applySideEffects } from '../../functions/usecases/side-effects.ts';
+import { sweepWriteBacks } from '../../functions/usecases/write-back/runs.ts';
+import { DEFAULT_RETRY_SCHEDULE } from '../../functions/usecases/write-back/schedule.ts';
 import {
   approvalServices,
   dealAwaitingApprovals,
@@ -16,6 +20,7 @@ import {
   pipeline,
   useTestSecrets,
 } from '../support/approval-fakes.ts';
+import { silentTelemetry } from '../support/telemetry.ts';
 
 beforeAll(() => useTestSecrets());
 
@@ -82,7 +87,7 @@ beforeEach(() => {
   ses.on(SendEmailCommand).resolves({ MessageId: 'm-1' });
   deals = new InMemoryDeals();
   client = new RecordingClient();
-  services = { ...approvalServices(deals, () => NOW), crm: async () => ({ hubspot: client }) };
+  services = approvalServices(deals, () => NOW);
 });
 
 function store(stored: StoredDeal): void {
@@ -108,13 +113,35 @@ describe('writeBackPlan', () => {
   });
 });
 
-describe('write-back through the outbox', () => {
+/** The outbox, then a write-back sweep at `at` (default NOW) with `crm` as the CRM's client. */
+async function sweep(crm: CrmClient = client, at = NOW) {
+  return sweepWriteBacks(
+    {
+      deals: deals as unknown as DealRepository,
+      crm: async () => ({ hubspot: crm }),
+      telemetry,
+      logger,
+      clock: () => at,
+    },
+    { runMs: 60_000 },
+  );
+}
+const telemetry = silentTelemetry();
+const logger = new Logger({ logLevel: 'SILENT' });
+const later = (ms: number) => new Date(NOW.getTime() + ms);
+
+describe('write-back: the outbox enqueues, the runs write', () => {
   it('sets the CRM back to the deal stage with a note, once, and records the sync in the history', async () => {
     const after = hubspotDeal('identify', 5, refusal(5));
     store(after);
     const change = { before: { ...after, version: 4, lastDecision: undefined }, after };
     await applySideEffects(change, services);
     await applySideEffects(change, services);
+    // The outbox makes no CRM call: the write-back waits in the deal's queue.
+    expect(client.calls).toEqual([]);
+    expect(await deals.writeBacks.pending('default', after.deal.dealId)).toHaveLength(1);
+    await sweep();
+    await sweep();
     expect(client.calls.map((call) => call.kind)).toEqual(['stage', 'note']);
     // The owner is told once too: the refusal, with what is missing.
     const mails = ses.commandCalls(SendEmailCommand).map((call) => call.args[0].input);
@@ -128,18 +155,18 @@ describe('write-back through the outbox', () => {
     expect(synced?.crm?.writes).toEqual([{ stage: 'identify', at: NOW.toISOString() }]);
   });
 
-  it('a write-back cut off after its note was sent looks for the note before writing it again', async () => {
+  it('a run cut off after its note was sent has the next run look for the note before writing it again', async () => {
     const after = hubspotDeal('identify', 5, refusal(5));
     store(after);
-    const change = { before: { ...after, version: 4, lastDecision: undefined }, after };
+    await applySideEffects({ before: { ...after, version: 4, lastDecision: undefined }, after }, services);
     const crashing = new RecordingClient();
     crashing.addNote = async (dealId, note) => {
       crashing.calls.push({ kind: 'note', dealId, note });
       throw new Error('the process died before the outcome was recorded');
     };
-    await expect(applySideEffects(change, { ...services, crm: async () => ({ hubspot: crashing }) })).rejects.toThrow();
-    await applySideEffects(change, services);
-    await applySideEffects(change, services);
+    await sweep(crashing);
+    await sweep();
+    await sweep();
 
     expect(crashing.calls.find((call) => call.kind === 'note')?.note).toMatchObject({
       ref: 'default#5',
@@ -148,24 +175,99 @@ describe('write-back through the outbox', () => {
     expect(client.calls.filter((call) => call.kind === 'note').map((call) => call.note)).toEqual([
       expect.objectContaining({ ref: 'default#5', inDoubt: true }),
     ]);
+    expect(client.calls.filter((call) => call.kind === 'stage')).toEqual([]);
   });
 
   it('the race: a refused move whose set-back runs after the rep moved again never drags the deal back', async () => {
     const refused = hubspotDeal('identify', 5, refusal(5));
-    const change = { before: { ...refused, version: 4, lastDecision: undefined }, after: refused };
+    store(refused);
+    await applySideEffects({ before: { ...refused, version: 4, lastDecision: undefined }, after: refused }, services);
     // The rep fixed the fields and moved again; that applied before the set-back ran.
     store(hubspotDeal('qualify', 6, { ...refusal(6), outcome: 'applied', reasons: [] }));
-    await applySideEffects(change, services);
+    await sweep();
     expect(client.calls.map((call) => call.kind)).toEqual(['note']);
     expect(deals.stored.deal.stage).toBe('qualify');
   });
 
-  it('a failed write-back is recorded as failed and does not hold the outbox back', async () => {
+  it('a refusal (401) is recorded as failed at once', async () => {
     client.answer = { ok: false, status: 401, attempts: 1, message: 'bad token' };
     const after = hubspotDeal('identify', 5, refusal(5));
     store(after);
     await applySideEffects({ before: { ...after, version: 4, lastDecision: undefined }, after }, services);
+    await sweep();
     expect(deals.commits.at(-1)?.decision.history[0]).toMatchObject({ outcome: 'failed', status: 401 });
+    expect(await deals.writeBacks.pending('default', after.deal.dealId)).toEqual([]);
+  });
+
+  it('retries a 5xx on its schedule for the whole budget, then records it failed', async () => {
+    client.answer = { ok: false, status: 503, attempts: 1, message: 'down', retryable: true };
+    const after = hubspotDeal('identify', 5, refusal(5));
+    store(after);
+    await applySideEffects({ before: { ...after, version: 4, lastDecision: undefined }, after }, services);
+    let at = NOW;
+    for (let n = 0; n < 60; n++) {
+      await sweep(client, at);
+      const [item] = await deals.writeBacks.pending('default', after.deal.dealId);
+      if (!item) break;
+      at = new Date(Date.parse(item.dueAt));
+    }
+    const history = deals.commits.flatMap((commit) => commit.decision.history);
+    expect(history).toEqual([expect.objectContaining({ type: 'crm_sync', outcome: 'failed', status: 503 })]);
+    expect(at.getTime() - NOW.getTime()).toBeGreaterThanOrEqual(DEFAULT_RETRY_SCHEDULE.budgetMs);
+  });
+
+  it('waits as long as the CRM asks, however long, and never counts the wait as giving up', async () => {
+    client.answer = { ok: false, status: 429, attempts: 1, retryable: true, retryAfterMs: 3_600_000 };
+    const after = hubspotDeal('identify', 5, refusal(5));
+    store(after);
+    await applySideEffects({ before: { ...after, version: 4, lastDecision: undefined }, after }, services);
+    await sweep();
+    const [item] = await deals.writeBacks.pending('default', after.deal.dealId);
+    expect(item?.dueAt).toBe(later(3_600_000).toISOString());
+    await sweep(client, later(3_599_000));
+    expect(client.calls).toHaveLength(1);
+    client.answer = { ok: true, status: 200, attempts: 1 };
+    await sweep(client, later(3_600_000));
+    expect(deals.commits.at(-1)?.decision.history[0]).toMatchObject({ type: 'crm_sync', outcome: 'synced' });
+  });
+
+  it("keeps a deal's decisions in order: a later write-back waits behind an earlier one that is retried", async () => {
+    client.answer = { ok: false, status: 429, attempts: 1, retryable: true, retryAfterMs: 60_000 };
+    const first = hubspotDeal('identify', 5, refusal(5));
+    store(first);
+    await applySideEffects({ before: { ...first, version: 4, lastDecision: undefined }, after: first }, services);
+    await sweep();
+    const second = hubspotDeal('identify', 6, refusal(6));
+    store(second);
+    await applySideEffects({ before: first, after: second }, services);
+    client.answer = { ok: true, status: 200, attempts: 1 };
+    await sweep(client, later(1_000));
+    expect(client.calls).toHaveLength(1);
+    await sweep(client, later(60_000));
+    expect(client.calls.filter((call) => call.kind === 'note').map((call) => call.note?.ref)).toEqual([
+      'default#5',
+      'default#6',
+    ]);
+  });
+
+  it('a run whose lease ran out cannot record: its successor does, once', async () => {
+    const after = hubspotDeal('identify', 5, refusal(5));
+    store(after);
+    await applySideEffects({ before: { ...after, version: 4, lastDecision: undefined }, after }, services);
+    const slow = new RecordingClient();
+    let successor: Promise<unknown> = Promise.resolve();
+    slow.setStage = async (dealId, value) => {
+      slow.calls.push({ kind: 'stage', dealId, value });
+      // Meanwhile the lease ran out and another run took the deal over.
+      successor = sweep(client, later(120_000));
+      await successor;
+      return { ok: true, status: 200, attempts: 1 };
+    };
+    await sweep(slow);
+    await successor;
+    const history = deals.commits.flatMap((commit) => commit.decision.history);
+    expect(history).toEqual([expect.objectContaining({ type: 'crm_sync', outcome: 'synced' })]);
+    expect(slow.calls.filter((call) => call.kind === 'note')).toEqual([]);
   });
 });
 

@@ -1,11 +1,15 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import pRetry, { AbortError } from 'p-retry';
 import type { CrmCallResult, CrmSource } from './types.ts';
 
-/** How a write-back call retries. The defaults are what runs in production; tests shorten them. */
+/**
+ * How one write-back call retries within itself. The write-back runs keep retrying across calls on their own schedule
+ * (`functions/usecases/write-back/`); within a call only short blips are retried. Tests shorten these.
+ */
 export interface RetryPolicy {
-  /** How long one call keeps retrying 429s, 5xx and network errors before it reports failure: at least 15 minutes. */
+  /** How long one call keeps retrying 429s, 5xx and network errors before it reports a retryable failure. */
   budgetMs: number;
   /** The first backoff when the CRM did not say when to come back; it doubles, with jitter, on each retry. */
   minDelayMs: number;
@@ -16,7 +20,7 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  budgetMs: 15 * 60_000,
+  budgetMs: 15_000,
   minDelayMs: 1_000,
   maxDelayMs: 60_000,
   requestTimeoutMs: 10_000,
@@ -124,14 +128,34 @@ export class CrmHttpError extends Error {
     this.overLimit = overLimit;
   }
 
-  /** 429, 5xx and the CRM's API limit are worth another try; every other status would answer the same again. */
+  /** See {@link isRetryableFailure}. */
   get retryable(): boolean {
-    return this.status === 429 || this.status >= 500 || this.overLimit;
+    return isRetryableFailure(this.status, this.overLimit);
   }
 }
 
 /** Whether a CRM's non-2xx answer is its API limit though its status is not `429`. */
 export type OverLimitAnswer = (response: CrmResponse) => boolean;
+
+/**
+ * Whether a CRM's failure answer is worth another try: 429, 5xx and the CRM's API limit (`overLimit`, e.g.
+ * Salesforce's `403 REQUEST_LIMIT_EXCEEDED`) are; every other status would answer the same again. A redirect (3xx) is
+ * never followed and never retried: the credentials stay with the configured origin.
+ */
+export function isRetryableFailure(status: number, overLimit = false): boolean {
+  return status === 429 || status >= 500 || overLimit;
+}
+
+/** The run a call belongs to ends at this signal: its requests and waits are cut off (see {@link withCallDeadline}). */
+const callDeadline = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Runs `work` with every CRM request and retry wait it makes cut off when `deadline` aborts: a write-back run that
+ * holds a lease ends its CRM calls before the lease does, so no run writes after its successor started.
+ */
+export function withCallDeadline<T>(deadline: AbortSignal, work: () => Promise<T>): Promise<T> {
+  return callDeadline.run(deadline, work);
+}
 
 /** The CRM could not be reached, or did not answer in time. Always retried. */
 export class CrmNetworkError extends Error {
@@ -199,12 +223,16 @@ export class CrmHttp {
 
   /** One HTTP exchange through the cap. Throws {@link CrmNetworkError} when no answer arrives. */
   send(request: CrmRequest): Promise<CrmResponse> {
+    const deadline = callDeadline.getStore();
     return this.queue.add(async () => {
-      const signal = AbortSignal.timeout(this.policy.requestTimeoutMs);
+      const timeout = AbortSignal.timeout(this.policy.requestTimeoutMs);
+      const signal = deadline ? AbortSignal.any([timeout, deadline]) : timeout;
       try {
         const { method, headers, body } = request;
-        const response = await fetch(request.url, { method, headers, body, signal });
+        // A redirect is answered, never followed: fetch would send the credentials and the body to wherever it points.
+        const response = await fetch(request.url, { method, headers, body, signal, redirect: 'manual' });
         const text = await response.text();
+        if (isRedirect(response.status)) return redirected(request.url, response);
         return { status: response.status, headers: response.headers, body: parseBody(text) };
       } catch (error) {
         throw new CrmNetworkError(this.networkMessage(error), { cause: error });
@@ -255,7 +283,8 @@ export class CrmHttp {
 
   /** The error for a non-2xx answer, with the CRM's own message and the wait it asked for. */
   failure(response: CrmResponse): CrmHttpError {
-    const message = this.errorMessage(response.body) ?? `HTTP ${response.status}`;
+    const redirect = isRedirect(response.status) ? stringField(response.body, REDIRECT_MESSAGE) : undefined;
+    const message = redirect ?? this.errorMessage(response.body) ?? `HTTP ${response.status}`;
     const wait = retryAfterMs(response.status, response.headers);
     return new CrmHttpError(response.status, message, wait, this.isOverLimit(response));
   }
@@ -263,7 +292,7 @@ export class CrmHttp {
   /** Runs `operation` (one attempt: one or more requests) until it succeeds, fails for good, or the budget ends. */
   async call(operation: () => Promise<CrmResponse>): Promise<CrmCallResult> {
     let attempts = 0;
-    const deadline = performance.now() + this.policy.budgetMs;
+    const budgetEnd = performance.now() + this.policy.budgetMs;
     const attempt = async () => {
       attempts += 1;
       try {
@@ -275,8 +304,10 @@ export class CrmHttp {
         throw new AbortError(error instanceof Error ? error : String(error));
       }
     };
+    const runEnd = callDeadline.getStore();
     try {
       const response = await pRetry(attempt, {
+        signal: runEnd,
         retries: Number.POSITIVE_INFINITY,
         maxRetryTime: this.policy.budgetMs,
         minTimeout: this.policy.minDelayMs,
@@ -289,7 +320,7 @@ export class CrmHttp {
           const asked = requestedWait(error);
           const delayMs = asked === undefined ? retryDelay : Math.max(asked, this.policy.minDelayMs);
           // The CRM asks to come back after the budget ends: waiting would only delay the failure.
-          if (asked !== undefined && performance.now() + delayMs >= deadline) return false;
+          if (asked !== undefined && performance.now() + delayMs >= budgetEnd) return false;
           this.options.onRetry?.({
             source: this.source,
             status: error instanceof CrmHttpError ? error.status : 0,
@@ -297,7 +328,7 @@ export class CrmHttp {
             delayMs,
             message: this.redact(error.message),
           });
-          if (asked !== undefined) await sleep(delayMs);
+          if (asked !== undefined) await sleep(delayMs, undefined, { signal: runEnd });
           return true;
         },
       });
@@ -305,7 +336,10 @@ export class CrmHttp {
     } catch (error) {
       const status = error instanceof CrmHttpError ? error.status : 0;
       const message = error instanceof Error ? error.message : String(error);
-      return { ok: false, status, attempts, message: this.redact(message) };
+      const failed: CrmCallResult = { ok: false, status, attempts, message: this.redact(message) };
+      if (mayGoThroughLater(error)) failed.retryable = true;
+      if (error instanceof CrmHttpError && error.retryAfterMs !== undefined) failed.retryAfterMs = error.retryAfterMs;
+      return failed;
     }
   }
 
@@ -323,6 +357,32 @@ export class CrmHttp {
     for (const secret of this.secrets) safe = safe.replaceAll(secret, '[redacted]');
     return safe.length > MAX_MESSAGE ? `${safe.slice(0, MAX_MESSAGE - 1)}…` : safe;
   }
+}
+
+/** A retryable status, no answer, or a call cut off by its run's end: a later call may go through. */
+function mayGoThroughLater(error: unknown): boolean {
+  if (error instanceof CrmHttpError) return error.retryable;
+  if (error instanceof CrmNetworkError) return true;
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+}
+
+/** Where {@link redirected} puts its message in the answer's body. */
+const REDIRECT_MESSAGE = 'stageflowRedirect';
+
+function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400;
+}
+
+/** A redirect, as an answer: the place it points to is named in the message, never visited. */
+function redirected(url: string, response: Response): CrmResponse {
+  const location = response.headers.get('location');
+  const target = location && URL.canParse(location, url) ? new URL(location, url) : null;
+  const where = target ? (target.origin === new URL(url).origin ? target.pathname : target.origin) : 'nowhere';
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: { [REDIRECT_MESSAGE]: `redirected to ${where}; not followed (credentials go to the configured URL only)` },
+  };
 }
 
 function requestedWait(error: Error): number | undefined {

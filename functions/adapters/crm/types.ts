@@ -15,6 +15,10 @@ export interface CrmCallResult {
   status: number;
   attempts: number;
   message?: string;
+  /** Set on a failure that a later call may fix (429, 5xx, no answer); absent on a success or a final refusal. */
+  retryable?: true;
+  /** How long the CRM asked to wait before the next call (`Retry-After`, Pipedrive's `x-ratelimit-reset`). */
+  retryAfterMs?: number;
 }
 
 /**

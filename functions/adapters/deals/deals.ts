@@ -12,12 +12,22 @@ import {
 } from '../../core/stored-deal.ts';
 import { DuplicateEventError, type EventRecord, eventRecordPut } from './events.ts';
 import { dealKey, HISTORY_PREFIX, historyKey, stageIndexKeys } from './keys.ts';
-import { isConditionFailure, queryAll, type TableRef } from './table-ref.ts';
+import { isConditionFailure, queryAll, type TableRef, type TransactPart } from './table-ref.ts';
 
 /** One decision to commit, with the event that caused it. */
 export interface CommitInput extends DealWrite {
   /** The event that caused the decision; its record makes the write happen at most once. */
   event?: EventRecord;
+  /** Other writes that stand or fall with the decision (a completed write-back under its lease). */
+  alongside?: TransactPart[];
+}
+
+/** A condition of a write committed {@link CommitInput.alongside} the decision failed: nothing was written. */
+export class AlongsideWriteFailedError extends Error {
+  constructor(options?: ErrorOptions) {
+    super('a write that goes with the decision was refused; nothing was written', options);
+    this.name = 'AlongsideWriteFailedError';
+  }
 }
 
 /** A deal as its table item: keys, stage index keys and the stored deal (for bulk loads such as the benchmark's). */
@@ -60,9 +70,9 @@ export class DealItems {
    * Writes a decision in one transaction: the event record (condition: never seen), the deal (condition: unchanged
    * since read) and its new history entries. Throws DuplicateEventError or ConcurrentUpdateError.
    */
-  async commit({ event, ...write }: CommitInput): Promise<StoredDeal | null> {
+  async commit({ event, alongside = [], ...write }: CommitInput): Promise<StoredDeal | null> {
     const { tableName } = this.table;
-    const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [];
+    const items: TransactPart[] = [];
     if (event) items.push({ Put: eventRecordPut(tableName, event) });
     const stored = storedAfter(write);
     const { deal } = write.decision;
@@ -78,10 +88,16 @@ export class DealItems {
         });
       });
     }
+    const ownParts = items.length;
+    items.push(...alongside);
     if (items.length === 0) return stored;
     try {
       await this.table.db.send(new TransactWriteCommand({ TransactItems: items }));
     } catch (error) {
+      const codes = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+      if (codes.slice(ownParts).some((reason) => reason.Code === 'ConditionalCheckFailed')) {
+        throw new AlongsideWriteFailedError({ cause: error });
+      }
       throw translateCancellation(error, event);
     }
     return stored;

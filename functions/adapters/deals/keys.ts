@@ -7,7 +7,7 @@ import { BadRequestError } from '../../core/errors.ts';
 export const TABLE_KEYS = { partition: 'pk', sort: 'sk', stageIndex: 'byStage', ttl: 'ttl' } as const;
 
 /** How long items that only guard against repeats are kept, in days (after their time, or an approval's expiry). */
-export const KEPT_DAYS = { eventRecord: 90, approval: 90, outboxMark: 30, dailyNotice: 2 } as const;
+export const KEPT_DAYS = { eventRecord: 90, approval: 90, outboxMark: 30, dailyNotice: 2, writeBack: 30 } as const;
 
 /** The TTL attribute's value (epoch seconds) for an item kept `days` after the ISO time `from`. */
 export function ttlAfter(from: string, days: number): number {
@@ -32,6 +32,27 @@ export const outboxKey = (pipeline: string, dealId: string, version: number) => 
 export const noticeKey = (pipeline: string, dealId: string, day: string, notice: string) => ({
   pk: `NOTICE#${pipeline}#${dealId}`,
   sk: `${day}#${notice}`,
+});
+export const WRITE_BACK_PARTITION_PREFIX = 'WRITEBACK#';
+export const writeBackPartition = (pipeline: string, dealId: string) =>
+  `${WRITE_BACK_PARTITION_PREFIX}${pipeline}#${dealId}`;
+export const WRITE_BACK_PREFIX = 'ITEM#';
+export const writeBackKey = (pipeline: string, dealId: string, version: number) => ({
+  pk: writeBackPartition(pipeline, dealId),
+  sk: `${WRITE_BACK_PREFIX}${sortable(version, 10)}`,
+});
+export const writeBackLeaseKey = (pipeline: string, dealId: string) => ({
+  pk: writeBackPartition(pipeline, dealId),
+  sk: 'LEASE',
+});
+/**
+ * The `byStage` index partition that lists the write-backs waiting to run, by the time they are due. One partition:
+ * write-backs are bounded by the CRMs' own rate limits (a few per second), far below a partition's write limit.
+ */
+export const WRITE_BACK_DUE_PARTITION = 'WRITEBACK_DUE';
+export const writeBackDueKeys = (dueAt: string, pipeline: string, dealId: string, version: number) => ({
+  gsi1pk: WRITE_BACK_DUE_PARTITION,
+  gsi1sk: `${dueAt}#${pipeline}#${dealId}#${sortable(version, 10)}`,
 });
 export const pipelinePartition = (pipeline: string) => `PIPELINE#${pipeline}`;
 export const VERSION_PREFIX = 'VERSION#';

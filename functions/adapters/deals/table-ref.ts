@@ -1,4 +1,9 @@
-import { type DynamoDBDocumentClient, paginateQuery, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  paginateQuery,
+  type QueryCommandInput,
+  type TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
 
 /** The deals' table, as every item kind's reads and writes reach it. */
 export interface TableRef {
@@ -22,3 +27,6 @@ export async function queryAll(
   }
   return items;
 }
+
+/** One part of a DynamoDB transaction, as lib-dynamodb's TransactWriteCommand takes it. */
+export type TransactPart = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];

@@ -1,14 +1,9 @@
-import type { CrmCallResult } from '../../adapters/crm/types.ts';
-import type { Approval, Decision, HistoryEntry } from '../../core/deal.ts';
+import type { Approval } from '../../core/deal.ts';
 import type { PipelineConfig } from '../../core/pipeline-config.ts';
-import type { LastDecision, StoredDeal } from '../../core/stored-deal.ts';
+import type { LastDecision } from '../../core/stored-deal.ts';
 import { crmStageValue } from '../../sources/crm-maps.ts';
 import { missingFieldLines, personLabel } from '../../views/wording.ts';
 import { type DealChange, type EffectRun, enteredStage } from '../deal-change.ts';
-import { retryOnConflict } from '../retry-on-conflict.ts';
-
-/** How many of Stageflow's recent stage writes a deal keeps (for recognising their echoes). */
-const KEPT_WRITES = 5;
 
 /** What one decision writes back to the deal's CRM record: the stage to set it to (the deal's own), and a note. */
 export interface WriteBackPlan {
@@ -75,11 +70,12 @@ function approvalNote(approval: Approval, what: string): string {
 }
 
 /**
- * Writes a decision back to the CRM the deal came from, once (marked done per decision), for a CRM whose credentials
- * are set and whose `crm.<source>.writeBack` is not false. The stage written is the deal's stage at the moment of
- * writing, and the stage write is skipped when a newer decision moved the deal since (that one is written itself, or
- * came from the CRM): a late write-back can never undo a newer move. The result goes into the deal's history
- * (`crm_sync`); a failed write-back never changes the decision and does not hold the outbox back.
+ * Hands a decision's write-back to the CRM the deal came from over to its deal's write-back queue, once (marked done
+ * per decision), unless the pipeline says `crm.<source>.writeBack: false`. The outbox makes no CRM call and holds no
+ * CRM credentials (a run finds the write-back's CRM unconnected and completes it without a word): the write-back runs (`usecases/write-back/runs.ts`) try the queue in decision order and
+ * retry on their own schedule, so a CRM that is slow, down or rate-limited holds back nothing else. What is written
+ * is fixed here: the deal's stage after the decision (skipped by the run when a newer decision moved the deal since)
+ * and the note, which names its decision.
  */
 export async function writeBackToCrm(run: EffectRun): Promise<void> {
   const { change, decided, pipeline, services } = run;
@@ -87,91 +83,27 @@ export async function writeBackToCrm(run: EffectRun): Promise<void> {
   if (!source || pipeline.config.crm[source]?.writeBack === false) return;
   const plan = writeBackPlan(change, decided, pipeline.config);
   if (!plan) return;
-  const client = (await services.crm())[source];
-  if (!client) return;
+  const { deal } = change.after;
+  const value = plan.setStage ? crmStageValue(pipeline.config, source, deal.stage) : null;
+  // What the CRM deal shows: the move Stageflow refused or holds (its own moves leave nothing to undo).
+  const shown =
+    decided.kind === 'event' && decided.target ? crmStageValue(pipeline.config, source, decided.target) : null;
+  if (!value && !plan.note) return;
   await run.once('crm', async () => {
-    const { pipeline: pipelineId, dealId } = change.after.deal;
-    const current = await services.deals.getDeal(pipelineId, dealId);
-    if (!current) return;
-    const inDoubt = await run.begin('crm');
-    const superseded = current.deal.stage !== change.after.deal.stage || current.deal.visit !== change.after.deal.visit;
-    const results: CrmCallResult[] = [];
-    const stage = current.deal.stage;
-    let wrote = false;
-    if (plan.setStage && !superseded) {
-      const value = crmStageValue(pipeline.config, source, stage);
-      // What the CRM deal shows: the move Stageflow refused or holds (its own moves leave nothing to undo).
-      const shown =
-        decided.kind === 'event' && decided.target ? crmStageValue(pipeline.config, source, decided.target) : null;
-      if (value) {
-        const result = await client.setStage(dealId, value, shown);
-        results.push(result);
-        wrote = result.ok;
-      }
-    }
-    if (plan.note) {
-      // The note names its decision, so a write that may have been stored is looked for before it is repeated.
-      const ref = `${pipelineId}#${decided.version}`;
-      results.push(await client.addNote(dealId, { text: plan.note, ref, inDoubt }));
-    }
-    if (results.length === 0) return;
-    const failed = results.find((result) => !result.ok);
-    const status = (failed ?? results[0])?.status ?? 0;
-    services.telemetry.crmSynced(change.after.deal, source, !failed, status, failed?.message);
-    await recordSync(run, { ok: !failed, status, stage, wrote });
-  });
-}
-
-/** The write-back's history entry, and the stage written (its echo will be recognised), as a `crm_sync` decision. */
-async function recordSync(
-  run: EffectRun,
-  result: { ok: boolean; status: number; stage: string; wrote: boolean },
-): Promise<void> {
-  const { services, change } = run;
-  const source = change.after.crm?.source;
-  await retryOnConflict(async () => {
-    const current = await services.deals.getDeal(change.after.deal.pipeline, change.after.deal.dealId);
-    if (!current || !source) return;
-    const at = services.clock().toISOString();
-    const entry: HistoryEntry = {
-      at,
-      type: 'crm_sync',
-      from: null,
-      to: result.stage,
-      outcome: result.ok ? 'synced' : 'failed',
+    const now = services.clock().toISOString();
+    await services.deals.writeBacks.enqueue({
+      pipeline: deal.pipeline,
+      dealId: deal.dealId,
+      version: decided.version,
+      source,
+      stage: deal.stage,
+      visit: deal.visit,
+      setStage: value ? { value, shown } : null,
+      note: plan.note ? { text: plan.note, ref: `${deal.pipeline}#${decided.version}` } : null,
       eventId: change.after.lastDecision?.eventId ?? null,
-      source: null,
-      reasons: [],
-      status: result.status,
-      crm: source,
-    };
-    const writes = result.wrote
-      ? [...(current.crm?.writes ?? []), { stage: result.stage, at }].slice(-KEPT_WRITES)
-      : (current.crm?.writes ?? []);
-    await services.deals.commit({
-      before: current,
-      decision: unchanged(current, entry),
-      crm: { source, writes },
-      lastDecision: {
-        kind: 'crm_sync',
-        outcome: 'applied',
-        reasons: [],
-        eventId: null,
-        source,
-        at,
-      },
+      enqueuedAt: now,
+      dueAt: now,
+      tries: 0,
     });
   });
-}
-
-function unchanged(current: StoredDeal, entry: HistoryEntry): Decision {
-  return {
-    outcome: 'applied',
-    reasons: [],
-    deal: current.deal,
-    history: [entry],
-    requested: [],
-    ended: [],
-    moved: false,
-  };
 }

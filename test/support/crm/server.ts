@@ -2,8 +2,8 @@ import type { CrmSandbox, SandboxAnswer, SandboxRequest } from '../../../infra/l
 
 /**
  * What the CRM test doubles add to a local CRM sandbox: every request recorded (credentials masked), the next
- * requests told to fail (429 with `Retry-After`, 5xx, 401, …), answers delayed so requests overlap, and the most
- * requests answered at once.
+ * requests told to fail (429 with `Retry-After`, 5xx, 401, …) or redirected, requests held unanswered (a hanging
+ * CRM), answers delayed so requests overlap, and the most requests answered at once.
  */
 
 const SECRET_HEADERS = new Set(['authorization', 'x-api-token']);
@@ -42,6 +42,17 @@ export interface CrmStandIn extends CrmSandbox {
   setLatency(ms: number): void;
   /** The requests to paths starting with `prefix`. */
   requestsTo(prefix: string): ReceivedRequest[];
+  /** Forgets every scripted failure not yet used. */
+  clearFailures(): void;
+  /**
+   * From now on requests (to paths starting with `pathPrefix`, if given) get no answer until {@link releaseHeld}: a
+   * CRM that hangs. `stored`: it does the work of each request first, as a CRM whose answers are lost on the way back.
+   */
+  holdRequests(options?: { stored?: boolean; pathPrefix?: string }): void;
+  /** Answers the held requests (their callers may have given up long ago) and answers new ones again. */
+  releaseHeld(): void;
+  /** The next `count` requests (to paths starting with `pathPrefix`, if given) are redirected to `location` (307). */
+  redirectNext(count: number, location: string, pathPrefix?: string): void;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: TypeScript requires a mixin's base constructor to take `any[]`
@@ -53,8 +64,39 @@ export function withFailureScripting<Sandbox extends SandboxClass>(Sandbox: Sand
     readonly requests: ReceivedRequest[] = [];
     maxInFlight = 0;
     #failures: { failure: ScriptedFailure; pathPrefix: string | undefined }[] = [];
+    #redirects: { location: string; pathPrefix: string | undefined }[] = [];
     #inFlight = 0;
     #latencyMs = 0;
+    #hold:
+      | { stored: boolean; pathPrefix: string | undefined; released: Promise<void>; release: () => void }
+      | undefined;
+
+    clearFailures(): void {
+      this.#failures = [];
+      this.#redirects = [];
+    }
+
+    holdRequests(options: { stored?: boolean; pathPrefix?: string } = {}): void {
+      let release = () => {};
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      this.#hold = { stored: options.stored === true, pathPrefix: options.pathPrefix, released, release };
+    }
+
+    releaseHeld(): void {
+      this.#hold?.release();
+      this.#hold = undefined;
+    }
+
+    redirectNext(count: number, location: string, pathPrefix?: string): void {
+      for (let i = 0; i < count; i += 1) this.#redirects.push({ location, pathPrefix });
+    }
+
+    override async close(): Promise<void> {
+      this.releaseHeld();
+      await super.close();
+    }
 
     failNext(count: number, failure: ScriptedFailure, pathPrefix?: string): void {
       for (let i = 0; i < count; i += 1) this.#failures.push({ failure, pathPrefix });
@@ -77,9 +119,15 @@ export function withFailureScripting<Sandbox extends SandboxClass>(Sandbox: Sand
       this.maxInFlight = Math.max(this.maxInFlight, this.#inFlight);
       try {
         const authenticated = this.authenticated(request);
-        const scripted = this.#nextFailure(request.path);
+        const hold = this.#hold && request.path.startsWith(this.#hold.pathPrefix ?? '') ? this.#hold : undefined;
+        const redirect = this.#nextRedirect(request.path);
+        const scripted = redirect || hold ? undefined : this.#nextFailure(request.path);
         let answer: SandboxAnswer;
-        if (!scripted) answer = this.route(request, authenticated);
+        if (redirect) answer = { status: 307, headers: { location: redirect } };
+        else if (hold) {
+          answer = hold.stored ? this.route(request, authenticated) : { status: 504 };
+          await hold.released;
+        } else if (!scripted) answer = this.route(request, authenticated);
         else {
           if ('stored' in scripted && scripted.stored) this.route(request, authenticated);
           answer = this.failureAnswer(scripted);
@@ -98,6 +146,11 @@ export function withFailureScripting<Sandbox extends SandboxClass>(Sandbox: Sand
       } finally {
         this.#inFlight -= 1;
       }
+    }
+
+    #nextRedirect(path: string): string | undefined {
+      const index = this.#redirects.findIndex(({ pathPrefix }) => !pathPrefix || path.startsWith(pathPrefix));
+      return index >= 0 ? this.#redirects.splice(index, 1)[0]?.location : undefined;
     }
 
     #nextFailure(path: string): ScriptedFailure | undefined {
