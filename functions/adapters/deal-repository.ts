@@ -4,7 +4,7 @@ import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import type { StoredDeal, WorkflowState } from '../core/stored-deal.ts';
 import { type ApprovalBase, ApprovalItems, type ApprovalRecord } from './deals/approvals.ts';
 import { type CommitInput, DealItems } from './deals/deals.ts';
-import { EffectMarks } from './deals/effect-marks.ts';
+import { type EffectFailure, EffectMarks } from './deals/effect-marks.ts';
 import { PipelineItems } from './deals/pipelines.ts';
 import { type DealAttributes, StageIndex, type StageQuery } from './deals/stage-index.ts';
 
@@ -78,6 +78,16 @@ export class DealRepository {
 
   doneEffects(pipeline: string, dealId: string, version: number): Promise<Set<string>> {
     return this.marks.done(pipeline, dealId, version);
+  }
+
+  /** Records a side effect given up (dead-letter item and history entry); false when recorded before. */
+  recordEffectFailure(failure: EffectFailure): Promise<boolean> {
+    return this.marks.recordFailure(failure);
+  }
+
+  /** The side effects given up, oldest first. */
+  effectFailures(): Promise<EffectFailure[]> {
+    return this.marks.failures();
   }
 
   markEffectDone(pipeline: string, dealId: string, version: number, effect: string, now: string): Promise<void> {

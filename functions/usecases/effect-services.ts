@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { dynamoDb, ses, stepFunctions } from '../adapters/aws-clients.ts';
+import { dynamoDbCounters, ses, stepFunctions } from '../adapters/aws-clients.ts';
 import type { CrmClients } from '../adapters/crm/index.ts';
 import { ENV, jsonEnv, optionalEnv, requireEnv } from '../adapters/environment.ts';
 import { InsightsStore } from '../adapters/insights-store.ts';
@@ -34,6 +34,6 @@ export function effectServicesFromEnvironment(
     mailer: new Mailer(ses(), requireEnv(ENV.mailFrom), optionalEnv(ENV.sesConfigurationSet)),
     crm,
     logger: observability.logger,
-    insights: new InsightsStore(dynamoDb(), requireEnv(ENV.tableName)),
+    insights: new InsightsStore(dynamoDbCounters(), requireEnv(ENV.tableName)),
   };
 }
