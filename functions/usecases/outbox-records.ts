@@ -92,10 +92,11 @@ async function handleRecord(
   try {
     await applySideEffects(change, services, sequenceNumber);
   } catch (error) {
-    services.logger.error(
-      isRetryable(error) ? 'a side effect failed; the change is retried' : 'a side effect failed',
-      { deal: `${deal.pipeline}/${deal.dealId}`, version: change.after.version, error },
-    );
+    services.logger.error(isRetryable(error) ? 'a side effect failed; the change is retried' : 'a side effect failed', {
+      deal: `${deal.pipeline}/${deal.dealId}`,
+      version: change.after.version,
+      error,
+    });
     throw error;
   }
 }

@@ -139,7 +139,10 @@ function progressOf(watch: Watch, at: number, stallAfter: number): OutboxProgres
   for (const [shardId, failing] of watch.failing) {
     const seconds = Math.round((at - failing.since) / 1000);
     if (at - failing.since > stallAfter) {
-      return { state: 'stalled', reason: `a record of ${shardId} has kept failing for ${seconds} s (${failing.reason})` };
+      return {
+        state: 'stalled',
+        reason: `a record of ${shardId} has kept failing for ${seconds} s (${failing.reason})`,
+      };
     }
   }
   if (at - watch.lastReadAt > stallAfter) {

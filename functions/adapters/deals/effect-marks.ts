@@ -101,7 +101,10 @@ export class EffectMarks {
                   {
                     Put: {
                       TableName: tableName,
-                      Item: { ...failureHistoryKey(failure.pipeline, failure.dealId, failure.version, failure.effect), entry },
+                      Item: {
+                        ...failureHistoryKey(failure.pipeline, failure.dealId, failure.version, failure.effect),
+                        entry,
+                      },
                       ...once,
                     },
                   },

@@ -29,14 +29,8 @@ describe('amountOf', () => {
       { value: null, text: null, currency: null, notSummable: null },
     ],
     [{}, { value: null, text: null, currency: null, notSummable: null }],
-    [
-      { amount: '1000000000000.00' },
-      { value: 1e12, text: null, currency: null, notSummable: null },
-    ],
-    [
-      { amount: '0.000120' },
-      { value: 0.00012, text: null, currency: null, notSummable: null },
-    ],
+    [{ amount: '1000000000000.00' }, { value: 1e12, text: null, currency: null, notSummable: null }],
+    [{ amount: '0.000120' }, { value: 0.00012, text: null, currency: null, notSummable: null }],
   ])('reads %j as %j', (fields, expected) => {
     expect(amountOf(fields)).toEqual(expected);
   });
@@ -59,7 +53,11 @@ describe('amountOf', () => {
   });
 
   it('keeps a number field beyond the bound as its text', () => {
-    expect(amountOf({ amount: 2 ** 53 })).toMatchObject({ value: null, text: '9007199254740992', notSummable: 'too_large' });
+    expect(amountOf({ amount: 2 ** 53 })).toMatchObject({
+      value: null,
+      text: '9007199254740992',
+      notSummable: 'too_large',
+    });
     expect(amountOf({ amount: 0.1 + 0.2 })).toMatchObject({ value: null, notSummable: 'too_precise' });
   });
 
