@@ -90,6 +90,16 @@ export class DealRepository {
     return this.marks.failures();
   }
 
+  /** The addresses one digest run has emailed already. */
+  digestSent(pipeline: string, run: string): Promise<Set<string>> {
+    return this.marks.digestSent(pipeline, run);
+  }
+
+  /** Records that one digest run emailed `to`. */
+  markDigestSent(pipeline: string, run: string, to: string, now: string): Promise<void> {
+    return this.marks.markDigestSent(pipeline, run, to, now);
+  }
+
   markEffectDone(pipeline: string, dealId: string, version: number, effect: string, now: string): Promise<void> {
     return this.marks.markDone(pipeline, dealId, version, effect, now);
   }

@@ -48,13 +48,14 @@ describe('records that once stalled the outbox', () => {
       {
         eventId: uniqueId('E'),
         dealId: huge,
-        stage: 'identify',
+        pipeline: 'quick',
+        stage: 'open',
         owner: owner(huge),
         fields: { amount: '10000000000000000' },
       },
       { api },
     );
-    expect(created.status).toBe(202);
+    expect(created.body).toMatchObject({ outcome: 'applied' });
     const others = Array.from({ length: 150 }, () => uniqueId('AFTER'));
     for (const dealId of others) {
       const answer = await postGeneric(

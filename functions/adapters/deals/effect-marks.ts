@@ -4,6 +4,7 @@ import type { HistoryEntry } from '../../core/deal.ts';
 import {
   DEAD_LETTER_PARTITION,
   deadLetterKey,
+  digestRunKey,
   failureHistoryKey,
   KEPT_DAYS,
   noticeKey,
@@ -138,6 +139,27 @@ export class EffectMarks {
         sequenceNumber,
       }))
       .sort((a, b) => String(a.at).localeCompare(String(b.at))) as EffectFailure[];
+  }
+
+  /** The addresses one digest run (its scheduled time) has emailed already. */
+  async digestSent(pipeline: string, run: string): Promise<Set<string>> {
+    const { Item } = await this.table.db.send(
+      new GetCommand({ TableName: this.table.tableName, Key: digestRunKey(pipeline, run), ConsistentRead: true }),
+    );
+    return new Set((Item?.sent as Set<string> | undefined) ?? []);
+  }
+
+  /** Records that one digest run emailed `to`, so a retry of the run does not email it again. */
+  async markDigestSent(pipeline: string, run: string, to: string, now: string): Promise<void> {
+    await this.table.db.send(
+      new UpdateCommand({
+        TableName: this.table.tableName,
+        Key: digestRunKey(pipeline, run),
+        UpdateExpression: 'ADD sent :to SET #ttl = :ttl',
+        ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
+        ExpressionAttributeValues: { ':to': new Set([to]), ':ttl': ttlAfter(now, KEPT_DAYS.digestRun) },
+      }),
+    );
   }
 
   /** Claims a notice that may go out at most once a day (e.g. the same refusal): true for the first claim of the day. */
