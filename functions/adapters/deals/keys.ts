@@ -7,7 +7,14 @@ import { BadRequestError } from '../../core/errors.ts';
 export const TABLE_KEYS = { partition: 'pk', sort: 'sk', stageIndex: 'byStage', ttl: 'ttl' } as const;
 
 /** How long items that only guard against repeats are kept, in days (after their time, or an approval's expiry). */
-export const KEPT_DAYS = { eventRecord: 90, approval: 90, outboxMark: 30, dailyNotice: 2, deadLetter: 30, digestRun: 2 } as const;
+export const KEPT_DAYS = {
+  eventRecord: 90,
+  approval: 90,
+  outboxMark: 30,
+  dailyNotice: 2,
+  deadLetter: 30,
+  digestRun: 2,
+} as const;
 
 /** The TTL attribute's value (epoch seconds) for an item kept `days` after the ISO time `from`. */
 export function ttlAfter(from: string, days: number): number {
