@@ -73,8 +73,8 @@ const SEQUENCE_NUMBER = /^\d{21,40}$/;
 interface Watch {
   /** When a read last happened (or was attempted). */
   lastReadAt: number;
-  /** Per shard: since when its next record keeps failing, and why. */
-  failing: Map<string, { since: number; reason: string }>;
+  /** Per shard: since when its next record (by sequence number) keeps failing. */
+  failing: Map<string, { since: number; record: string }>;
   /** Shards whose checkpoint was proven to lie within the shard (or that have none). */
   verified: Set<string>;
 }
@@ -214,8 +214,9 @@ async function drainShard(reader: ShardReader): Promise<boolean> {
     }
     const failedRecord = records[failedAt]?.dynamodb?.SequenceNumber ?? '';
     const earlier = watch.failing.get(shardId);
-    if (failedAt > 0 || earlier?.reason !== failedRecord) {
-      watch.failing.set(shardId, { since: now(), reason: failedRecord });
+    // The clock restarts when the batch got further, or another record fails: the outbox made progress.
+    if (failedAt > 0 || earlier?.record !== failedRecord) {
+      watch.failing.set(shardId, { since: now(), record: failedRecord });
     }
     options.log(`outbox: a side effect failed; retrying in ${Math.round(backoff / 1000)} s`);
     await sleep(backoff);
