@@ -141,7 +141,7 @@ function progressOf(watch: Watch, at: number, stallAfter: number): OutboxProgres
     if (at - failing.since > stallAfter) {
       return {
         state: 'stalled',
-        reason: `a record of ${shardId} has kept failing for ${seconds} s (${failing.reason})`,
+        reason: `a record of ${shardId} has kept failing for ${seconds} s (sequence number ${failing.record})`,
       };
     }
   }
