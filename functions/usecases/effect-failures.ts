@@ -11,10 +11,15 @@ import type { EffectFailure } from '../adapters/deals/effect-marks.ts';
 import type { EffectServices } from './effect-services.ts';
 
 /**
- * Errors of our own that a retry resolves: a lost optimistic-lock race, a call that timed out or was aborted, a CRM
- * that did not answer, and a later change of a deal waiting for its earlier one.
+ * Errors a retry resolves, by name: a service saying it is unavailable (whatever its status), and errors of our own —
+ * a lost optimistic-lock race, a call that timed out or was aborted, a CRM that did not answer, and a later change of a
+ * deal waiting for its earlier one.
  */
 const RETRYABLE_NAMES: ReadonlySet<string> = new Set([
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalFailure',
+  'InternalServerError',
   'ConcurrentUpdateError',
   'TimeoutError',
   'AbortError',
