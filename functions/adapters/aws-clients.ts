@@ -9,7 +9,9 @@ import { ENV, optionalEnv } from './environment.ts';
  * the emulators; in the cloud they are unset and the SDK's defaults apply.
  */
 
+let baseDynamoDbClient: DynamoDBClient | undefined;
 let documentClient: DynamoDBDocumentClient | undefined;
+let counterClient: DynamoDBDocumentClient | undefined;
 let sesClient: SESClient | undefined;
 let sfnClient: SFNClient | undefined;
 
@@ -18,13 +20,30 @@ function endpointOptions(variable: string) {
   return endpoint ? { endpoint } : {};
 }
 
+function baseDynamoDb(): DynamoDBClient {
+  baseDynamoDbClient ??= new DynamoDBClient(endpointOptions(ENV.dynamoDbEndpoint));
+  return baseDynamoDbClient;
+}
+
+// Every object stored is plain data; the SDK takes one with an own `constructor` key (a CRM field of that name) for a
+// class instance unless told to store objects as maps.
+const MARSHALL_OPTIONS = { removeUndefinedValues: true, convertClassInstanceToMap: true };
+
 export function dynamoDb(): DynamoDBDocumentClient {
-  documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient(endpointOptions(ENV.dynamoDbEndpoint)), {
-    // Every object stored is plain data; the SDK takes one with an own `constructor` key (a CRM field of that name)
-    // for a class instance unless told to store objects as maps.
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
-  });
+  documentClient ??= DynamoDBDocumentClient.from(baseDynamoDb(), { marshallOptions: MARSHALL_OPTIONS });
   return documentClient;
+}
+
+/**
+ * The table for read-model counters: DynamoDB adds them up exactly as decimals, and a sum past 2^53 is read as the
+ * nearest double instead of failing the read (a total shown, never a total lost).
+ */
+export function dynamoDbCounters(): DynamoDBDocumentClient {
+  counterClient ??= DynamoDBDocumentClient.from(baseDynamoDb(), {
+    marshallOptions: MARSHALL_OPTIONS,
+    unmarshallOptions: { wrapNumbers: (text: string) => Number(text) },
+  });
+  return counterClient;
 }
 
 export function ses(): SESClient {

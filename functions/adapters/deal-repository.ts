@@ -4,7 +4,7 @@ import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import type { StoredDeal, WorkflowState } from '../core/stored-deal.ts';
 import { type ApprovalBase, ApprovalItems, type ApprovalRecord } from './deals/approvals.ts';
 import { type CommitInput, DealItems } from './deals/deals.ts';
-import { EffectMarks, type EffectRunClaim } from './deals/effect-marks.ts';
+import { type EffectFailure, EffectMarks, type EffectRunClaim } from './deals/effect-marks.ts';
 import type { Lease } from './deals/leases.ts';
 import { PipelineItems } from './deals/pipelines.ts';
 import { type DealAttributes, StageIndex, type StageQuery } from './deals/stage-index.ts';
@@ -98,6 +98,26 @@ export class DealRepository {
   /** See {@link EffectMarks.markDone}. */
   markEffectDone(lease: Lease, effect: string, now: string): Promise<void> {
     return this.marks.markDone(lease, effect, now);
+  }
+
+  /** Records a side effect given up (dead-letter item and history entry); false when recorded before. */
+  recordEffectFailure(failure: EffectFailure): Promise<boolean> {
+    return this.marks.recordFailure(failure);
+  }
+
+  /** The side effects given up, oldest first. */
+  effectFailures(): Promise<EffectFailure[]> {
+    return this.marks.failures();
+  }
+
+  /** The addresses one digest run has emailed already. */
+  digestSent(pipeline: string, run: string): Promise<Set<string>> {
+    return this.marks.digestSent(pipeline, run);
+  }
+
+  /** Records that one digest run emailed `to`. */
+  markDigestSent(pipeline: string, run: string, to: string, now: string): Promise<void> {
+    return this.marks.markDigestSent(pipeline, run, to, now);
   }
 
   claimDailyNotice(pipeline: string, dealId: string, notice: string, now: string): Promise<boolean> {

@@ -21,6 +21,8 @@ export const ENV = {
   crmSecretsArn: 'CRM_SECRETS_ARN',
   approvalReminderSeconds: 'APPROVAL_REMINDER_SECONDS',
   approvalExpirySeconds: 'APPROVAL_EXPIRY_SECONDS',
+  /** How many deals' changes the outbox works on at once within a batch (each deal's changes stay in order). */
+  outboxConcurrency: 'OUTBOX_CONCURRENCY',
   /** Local only: run the stale-deal digest every N seconds (the cloud runs it on a daily schedule). */
   digestIntervalSeconds: 'DIGEST_INTERVAL_SECONDS',
   /**

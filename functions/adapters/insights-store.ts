@@ -26,6 +26,16 @@ const dayKey = (pipeline: string, shard: number, day: string) => ({
   pk: `INSIGHTS#${pipeline}#${shard}`,
   sk: `DAY#${day}`,
 });
+/**
+ * One lost reason's counter of one day: an item of its own, so that a day with thousands of distinct reasons is
+ * thousands of small items, never one item near DynamoDB's 400 KB limit. It sorts right after its day's item.
+ */
+const reasonKey = (pipeline: string, shard: number, day: string, reason: string) => ({
+  pk: `INSIGHTS#${pipeline}#${shard}`,
+  sk: `DAY#${day}#REASON#${reason}`,
+});
+/** The sort key just past a day and its reason items (`$` sorts right after `#`). */
+const dayEnd = (day: string) => `DAY#${day}$`;
 
 const totalsKey = (pipeline: string, shard: number) => ({ pk: `INSIGHTS#${pipeline}#${shard}`, sk: 'TOTALS' });
 
@@ -76,6 +86,8 @@ export class InsightsStore {
     version: number;
     day: string;
     counters: Counters;
+    /** A lost deal's reason counter (`lostReason#<reason>`), kept in an item of its own. */
+    reason: { name: string; reason: string } | null;
     totals: Counters;
     startedAt: string | null;
     entered: string | null;
@@ -108,6 +120,17 @@ export class InsightsStore {
                       TableName: this.tableName,
                       Key: dayKey(input.pipeline, input.shard, input.day),
                       ...addCounters(input.counters),
+                    },
+                  },
+                ]
+              : []),
+            ...(input.reason !== null
+              ? [
+                  {
+                    Update: {
+                      TableName: this.tableName,
+                      Key: reasonKey(input.pipeline, input.shard, input.day, input.reason.reason),
+                      ...addCounters({ [input.reason.name]: 1 }),
                     },
                   },
                 ]
@@ -151,7 +174,7 @@ export class InsightsStore {
     return totals;
   }
 
-  /** The counters of a pipeline summed over the days `from` to `to` (inclusive, `yyyy-mm-dd`). */
+  /** The counters of a pipeline summed over the days `from` to `to` (inclusive, `yyyy-mm-dd`), lost reasons included. */
   async sum(pipeline: string, from: string, to: string): Promise<Counters> {
     const totals: Counters = {};
     const readShard = async (shard: number) => {
@@ -162,7 +185,7 @@ export class InsightsStore {
           ExpressionAttributeValues: {
             ':pk': dayKey(pipeline, shard, '').pk,
             ':from': `DAY#${from}`,
-            ':to': `DAY#${to}`,
+            ':to': dayEnd(to),
           },
         },
       );

@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Approval, EventResult, StageEvent } from '../core/deal.ts';
+import type { EffectFailure } from './deals/effect-marks.ts';
 
 const OUTCOME_METRICS: Record<EventResult['outcome'], string> = {
   applied: 'EventsApplied',
@@ -53,6 +54,12 @@ export class Telemetry {
   crmRetried(crm: string, status: number, attempt: number): void {
     this.metrics.addMetric('CrmSyncRetried', MetricUnit.Count, 1);
     this.logger.info('CRM write-back retried', { crm, status, attempt });
+  }
+
+  /** A side effect given up for a reason retrying cannot fix: `OutboxEffectFailed` (alarmed), logged as an error. */
+  effectGivenUp(failure: EffectFailure): void {
+    this.metrics.addMetric('OutboxEffectFailed', MetricUnit.Count, 1);
+    this.logger.error('a side effect was given up: retrying cannot fix it (see the dead-letter item)', { ...failure });
   }
 
   approvalEnded(deal: { pipeline: string; dealId: string }, approval: Approval): void {

@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { dynamoDb } from '../adapters/aws-clients.ts';
+import { dynamoDbCounters } from '../adapters/aws-clients.ts';
 import { ENV, requireEnv } from '../adapters/environment.ts';
 import { InsightsStore } from '../adapters/insights-store.ts';
 import { NotFoundError } from '../core/errors.ts';
@@ -15,7 +15,7 @@ import { boardLogin, loginSettingsFromEnvironment } from './login.ts';
 
 const services = {
   ...servicesFromEnvironment({ logger, metrics }),
-  insights: new InsightsStore(dynamoDb(), requireEnv(ENV.tableName)),
+  insights: new InsightsStore(dynamoDbCounters(), requireEnv(ENV.tableName)),
 };
 
 /** The board's pages: the pipeline board, one deal, and the insights; behind a login in the cloud. */

@@ -83,7 +83,17 @@ export interface Approval {
 }
 
 /** `config`: the deal moved to a new config version (`from`/`to` are versions), see `core/migrate.ts`. */
-export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'echo', 'crm_sync', 'config'] as const;
+/** `effect_failed`: a side effect of the decision was given up (`effect`, `error`); see docs/failure-model.md. */
+export const HISTORY_TYPES = [
+  'created',
+  'move',
+  'fields',
+  'approval',
+  'echo',
+  'crm_sync',
+  'config',
+  'effect_failed',
+] as const;
 export type HistoryType = (typeof HISTORY_TYPES)[number];
 
 export interface HistoryEntry {
@@ -106,6 +116,10 @@ export interface HistoryEntry {
   status?: number;
   /** For a `crm_sync` entry: the CRM written to. */
   crm?: Source;
+  /** For an `effect_failed` entry: the side effect given up (`owner:stage`, `projection:insights`, …). */
+  effect?: string;
+  /** For an `effect_failed` entry: why, as the error said. */
+  error?: string;
 }
 
 export interface PendingMove {

@@ -11,19 +11,53 @@ export interface DigestReport {
   owners: number;
   staleDeals: number;
   summaries: number;
+  /** Emails an earlier attempt of the same run had sent already, so not sent again. */
+  alreadySent: number;
+}
+
+/** Some emails of a digest run could not be sent; the others were, and a retry of the run sends only the missing. */
+export class DigestIncompleteError extends Error {
+  constructor(failed: string[], cause: unknown) {
+    super(`the digest could not be sent to ${failed.length} address(es): ${failed.join(', ')}`, { cause });
+    this.name = 'DigestIncompleteError';
+  }
 }
 
 /**
  * The stale-deal digest, for every pipeline: each owner with stale deals gets one email listing them with what each
  * still needs; the pipeline's `digest.to` addresses get the summary. Stale deals are read as a key range of the stage
  * index (entered before now − staleAfterDays), never by scanning.
+ *
+ * `run` names the run (the schedule's time): each address emailed is marked for it, so a retry of a partly failed run
+ * emails only the addresses the failed attempt missed. An address that cannot be emailed does not stop the others;
+ * the run then throws {@link DigestIncompleteError}, so the schedule retries it.
  */
 export async function sendDigest(
   services: Pick<EffectServices, 'deals' | 'pipelines' | 'mailer' | 'clock' | 'publicBaseUrl'>,
+  run: string = services.clock().toISOString(),
 ): Promise<DigestReport> {
-  const report: DigestReport = { owners: 0, staleDeals: 0, summaries: 0 };
+  const report: DigestReport = { owners: 0, staleDeals: 0, summaries: 0, alreadySent: 0 };
   const now = services.clock();
+  const failed: string[] = [];
+  let firstError: unknown;
   for (const pipelineId of services.pipelines.pipelineIds()) {
+    const sent = await services.deals.digestSent(pipelineId, run);
+    /** Sends one email of this run unless an earlier attempt did; true when it was sent now. */
+    const sendOnce = async (to: string, message: Parameters<typeof services.mailer.send>[0]): Promise<boolean> => {
+      if (sent.has(to)) {
+        report.alreadySent++;
+        return false;
+      }
+      try {
+        await services.mailer.send(message);
+      } catch (error) {
+        failed.push(to);
+        firstError ??= error;
+        return false;
+      }
+      await services.deals.markDigestSent(pipelineId, run, to, services.clock().toISOString());
+      return true;
+    };
     const { config } = await services.pipelines.current(pipelineId);
     const counts: StageCount[] = [];
     const stale: StaleDeal[] = [];
@@ -72,17 +106,17 @@ export async function sendDigest(
       (s) => s.deal.owner?.email as string,
     );
     for (const [to, deals] of byOwner) {
-      await services.mailer.send(ownerDigestEmail({ to, config, deals, baseUrl: services.publicBaseUrl }));
-      report.owners++;
+      if (await sendOnce(to, ownerDigestEmail({ to, config, deals, baseUrl: services.publicBaseUrl }))) {
+        report.owners++;
+      }
     }
     for (const to of config.digest?.to ?? []) {
       const stalest = stale.slice(0, SUMMARY_DEALS);
-      await services.mailer.send(
-        summaryDigestEmail({ to, config, stages: counts, stalest, baseUrl: services.publicBaseUrl }),
-      );
-      report.summaries++;
+      const summary = summaryDigestEmail({ to, config, stages: counts, stalest, baseUrl: services.publicBaseUrl });
+      if (await sendOnce(`summary:${to}`, summary)) report.summaries++;
     }
     report.staleDeals += stale.length;
   }
+  if (failed.length > 0) throw new DigestIncompleteError(failed, firstError);
   return report;
 }

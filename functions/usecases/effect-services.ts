@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { dynamoDb, ses, stepFunctions } from '../adapters/aws-clients.ts';
+import { dynamoDbCounters, ses, stepFunctions } from '../adapters/aws-clients.ts';
 import { ENV, jsonEnv, optionalEnv, requireEnv } from '../adapters/environment.ts';
 import { InsightsStore } from '../adapters/insights-store.ts';
 import { Mailer } from '../adapters/mailer.ts';
@@ -28,6 +28,6 @@ export function effectServicesFromEnvironment(observability: { logger: Logger; m
     workflow: new WorkflowClient(stepFunctions(), jsonEnv(ENV.stateMachines)),
     mailer: new Mailer(ses(), requireEnv(ENV.mailFrom), optionalEnv(ENV.sesConfigurationSet)),
     logger: observability.logger,
-    insights: new InsightsStore(dynamoDb(), requireEnv(ENV.tableName)),
+    insights: new InsightsStore(dynamoDbCounters(), requireEnv(ENV.tableName)),
   };
 }

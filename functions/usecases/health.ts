@@ -1,5 +1,16 @@
 import type { EffectServices } from './effect-services.ts';
 
+/** Checks of parts that run in this process beside the functions (locally: the outbox's stream poller). */
+const processChecks = new Map<string, () => string>();
+
+/**
+ * Adds a check of a part running in this process to `GET /health`: it answers `ok`, or what is wrong (which makes the
+ * answer `503`). The local stack adds the outbox's progress; in the cloud the outbox's own alarms say it.
+ */
+export function addHealthCheck(name: string, check: () => string): void {
+  processChecks.set(name, check);
+}
+
 /**
  * `GET /health`: ok once every part the functions depend on answers — the table (through the stored current
  * config of every pipeline, which also proves the deploy wrote it) and the state machines.
@@ -16,6 +27,7 @@ export async function checkHealth(
       checks.workflow = await outcome(() => services.workflow.describeStateMachines());
     })(),
   ]);
+  for (const [name, check] of processChecks) checks[name] = check();
   const status = Object.values(checks).every((check) => check === 'ok') ? 'ok' : 'unavailable';
   return { status, checks };
 }

@@ -9,6 +9,7 @@ import {
   enteredStage,
   requestedApprovals,
 } from './deal-change.ts';
+import { runOrGiveUp } from './effect-failures.ts';
 import type { EffectServices } from './effect-services.ts';
 import { notifyApprovers } from './effects/approver-mail.ts';
 import { writeBackToCrm } from './effects/crm-write-back.ts';
@@ -21,13 +22,27 @@ import { handOffToWorkflow } from './effects/workflow-hand-off.ts';
  * deal image alone (`lastDecision` says what was decided). Runs after the commit, never on an answer path, and may run
  * more than once for one record (a retried batch, a restarted local stack): each effect is marked done per decision
  * once it succeeded, and the workflow calls are idempotent by themselves (execution names, spent task tokens count as
- * done). A failure throws, so the record is retried, in order, until it succeeds.
+ * done). A failure retrying can fix throws, so the record is retried, in order, until it succeeds; any other
+ * failure gives that effect up (recorded: see docs/failure-model.md) and the others go on.
  */
-export async function applySideEffects(change: DealChange, services: EffectServices): Promise<void> {
-  for (const project of PROJECTIONS) await project(change, services);
+export async function applySideEffects(
+  change: DealChange,
+  services: EffectServices,
+  sequenceNumber: string | null = null,
+): Promise<void> {
+  const { deal } = change.after;
+  const failure = (effect: string, version = change.after.version) => ({
+    pipeline: deal.pipeline,
+    dealId: deal.dealId,
+    version,
+    effect,
+    sequenceNumber,
+  });
+  for (const [name, project] of Object.entries(PROJECTIONS)) {
+    await runOrGiveUp(services, failure(`projection:${name}`), () => project(change, services));
+  }
   const decided = decisionOf(change.before, change.after);
   if (!decided || !hasEffects(change, decided)) return;
-  const { deal } = change.after;
   const runMs = FUNCTION_TIMEOUT_SECONDS.outbox * 1000;
   const startedAt = services.clock().getTime();
   const claim = await services.deals.claimEffectRun(deal.pipeline, deal.dealId, decided.version, startedAt, runMs);
@@ -46,15 +61,16 @@ export async function applySideEffects(change: DealChange, services: EffectServi
       if (done.has(effect)) return;
       // A run past its lease (its handler timed out) starts nothing more: a successor may be running.
       if (services.clock().getTime() >= lease.until) throw new LeaseLostError(lease.key);
-      await effectRun();
+      // An effect given up is marked too: retrying the record for another effect's sake never repeats it.
+      await runOrGiveUp(services, failure(effect, decided.version), effectRun);
       await mark(effect);
     },
   };
+  const steps = { workflow: handOffToWorkflow, approvers: notifyApprovers, owner: notifyOwner, crm: writeBackToCrm };
   try {
-    await handOffToWorkflow(run);
-    await notifyApprovers(run);
-    await notifyOwner(run);
-    await writeBackToCrm(run);
+    for (const [name, step] of Object.entries(steps)) {
+      await runOrGiveUp(services, failure(name, decided.version), () => step(run));
+    }
   } finally {
     await services.deals.releaseEffectRun(lease);
   }

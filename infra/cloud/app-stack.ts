@@ -263,6 +263,10 @@ export class StageflowAppStack extends Stack {
       outboxFailureQueue: this.outbox.failureQueue,
       action: alarmAction,
     });
+    if (alarmAction) {
+      for (const alarm of [this.outbox.effectFailedAlarm, this.outbox.fallingBehindAlarm])
+        alarm.addAlarmAction(alarmAction);
+    }
 
     new CfnOutput(this, 'ApiUrl', {
       value: this.api.url,

@@ -50,6 +50,11 @@ export const TABLE_NAME = 'stageflow';
  * The fault tests use it to stop the stack between a commit and its effects.
  */
 export const OUTBOX_PAUSED = 'STAGEFLOW_OUTBOX_PAUSED';
+/**
+ * Seconds the same record may keep failing (or the outbox go without reading) before `/health` answers `503` with the
+ * outbox stalled; 60 unless set.
+ */
+export const OUTBOX_STALL_SECONDS = 'STAGEFLOW_OUTBOX_STALL_SECONDS';
 const API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 const WORKFLOW_FUNCTION = 'stageflow-workflow';
 /** How often the local stack sweeps the due CRM write-backs (the cloud: on each new one, and every minute). */
@@ -208,12 +213,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       options.log(`outbox paused (${OUTBOX_PAUSED}): decisions are recorded, their side effects wait`);
     } else {
       const outboxTimeoutMs = FUNCTION_TIMEOUT_SECONDS.outbox * 1000;
+      const stallSeconds = Number(process.env[OUTBOX_STALL_SECONDS] ?? '');
       const poller = startStreamPoller({
         streams: new DynamoDBStreamsClient({ endpoint: dynamo.url }),
         streamArn,
         handle: (event) => handlers.outbox(event, lambdaContext('stageflow-outbox', undefined, outboxTimeoutMs)),
         checkpointFile: options.dataDir ? join(options.dataDir, 'outbox-checkpoint.json') : null,
         log: options.log,
+        ...(stallSeconds > 0 ? { stallAfterMs: stallSeconds * 1000 } : {}),
       });
       running.push({ stop: () => poller.stop() });
       const writeBackTimeoutMs = FUNCTION_TIMEOUT_SECONDS.writeBack * 1000;
@@ -222,6 +229,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           handlers.writeBack({}, lambdaContext('stageflow-write-back', undefined, writeBackTimeoutMs)),
         ),
       );
+      const { addHealthCheck } = await import('../../functions/usecases/health.ts');
+      addHealthCheck('outbox', () => {
+        const progress = poller.progress();
+        return progress.state === 'ok' ? 'ok' : `stalled: ${progress.reason}`;
+      });
     }
 
     return {

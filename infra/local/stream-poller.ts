@@ -9,6 +9,7 @@ import {
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import PQueue from 'p-queue';
 
 /**
  * Feeds DynamoDB Local's stream of the table to the outbox handler, as Lambda's event source mapping does in the
@@ -21,6 +22,10 @@ import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 
  * outbox tolerates (every effect is marked done per decision); a shard the checkpoint does not know (a new stream, or
  * DynamoDB Local renamed its shards) is read from TRIM_HORIZON, which the same idempotency makes safe. Reading
  * everything from TRIM_HORIZON on every start would also be correct, but replays up to 24 hours of records.
+ *
+ * A checkpoint that cannot be right (not a sequence number, refused by the stream, or past the shard's last record,
+ * which would skip every new record silently) is dropped with a warning line and its shard replayed from
+ * TRIM_HORIZON. Shards that are ready are read concurrently (a deal's records live in one shard, its parent first).
  */
 export interface StreamPollerOptions {
   streams: DynamoDBStreamsClient;
@@ -34,10 +39,19 @@ export interface StreamPollerOptions {
   idleMs?: number;
   /** Records per batch (Lambda's batch size). */
   batchSize?: number;
+  /** How long the same record may keep failing, or the poller go without reading, before it counts as stalled. */
+  stallAfterMs?: number;
+  /** The clock (tests). */
+  now?: () => number;
 }
+
+/** Whether the outbox keeps up: `stalled` says why not (the same record failing, or no read for a while). */
+export type OutboxProgress = { state: 'ok' } | { state: 'stalled'; reason: string };
 
 export interface StreamPoller {
   stop(): Promise<void>;
+  /** Whether the outbox makes progress, for `/health`. */
+  progress(): OutboxProgress;
 }
 
 interface Checkpoint {
@@ -48,14 +62,35 @@ interface Checkpoint {
 
 const MAX_BACKOFF_MS = 30_000;
 const IDLE_POLLS_PER_SCAN = 50;
+/** How long a failing record or a silent poller is tolerated before `/health` says the outbox is stalled. */
+export const DEFAULT_STALL_AFTER_MS = 60_000;
+/** How many shards are read at once. */
+const SHARD_CONCURRENCY = 4;
+/** A DynamoDB Streams sequence number: 21 to 40 digits. */
+const SEQUENCE_NUMBER = /^\d{21,40}$/;
+
+/** What the poller knows about its own progress. */
+interface Watch {
+  /** When a read last happened (or was attempted). */
+  lastReadAt: number;
+  /** Per shard: since when its next record (by sequence number) keeps failing. */
+  failing: Map<string, { since: number; record: string }>;
+  /** Shards whose checkpoint was proven to lie within the shard (or that have none). */
+  verified: Set<string>;
+}
 
 /** Starts polling; the returned handle stops after the batch in hand. */
 export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
   const checkpoint = readCheckpoint(options);
+  const now = options.now ?? Date.now;
+  const watch: Watch = { lastReadAt: now(), failing: new Map(), verified: new Set() };
+  const stallAfter = options.stallAfterMs ?? DEFAULT_STALL_AFTER_MS;
   let stopping = false;
   const finished = new Set<string>();
+  const shardSlots = new PQueue({ concurrency: SHARD_CONCURRENCY });
   const loop = (async () => {
     while (!stopping) {
+      watch.lastReadAt = now();
       const shards = await describeShards(options).catch((error: unknown) => {
         options.log(`outbox: cannot describe the table's stream (${describe(error)}); retrying`);
         return [] as Shard[];
@@ -72,18 +107,22 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
         await sleep(options.idleMs ?? 100);
         continue;
       }
-      // One shard at a time until it is drained or idle: a deal's changes live in one shard, its parent first.
-      for (const shard of ready) {
-        if (stopping) break;
-        const closed = await drainShard(shard.ShardId as string, options, checkpoint, () => stopping).catch(
-          async (error: unknown) => {
-            options.log(`outbox: reading shard ${shard.ShardId} failed (${describe(error)}); retrying`);
-            await sleep(MAX_BACKOFF_MS / 10);
-            return false;
-          },
-        );
-        if (closed) finished.add(shard.ShardId as string);
-      }
+      // Each ready shard until it is drained or idle: a deal's changes live in one shard, its parent first.
+      await Promise.all(
+        ready.map((shard) =>
+          shardSlots.add(async () => {
+            const shardId = shard.ShardId as string;
+            if (stopping) return;
+            const reader: ShardReader = { shardId, options, checkpoint, watch, now, stopping: () => stopping };
+            const closed = await drainShard(reader).catch(async (error: unknown) => {
+              options.log(`outbox: reading shard ${shardId} failed (${describe(error)}); retrying`);
+              await sleep(MAX_BACKOFF_MS / 10);
+              return false;
+            });
+            if (closed) finished.add(shardId);
+          }),
+        ),
+      );
     }
   })();
   return {
@@ -91,31 +130,65 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
       stopping = true;
       await loop;
     },
+    progress: () => progressOf(watch, now(), stallAfter),
   };
 }
 
+/** Stalled when a record has kept failing, or no read happened, for longer than `stallAfter`. */
+function progressOf(watch: Watch, at: number, stallAfter: number): OutboxProgress {
+  for (const [shardId, failing] of watch.failing) {
+    const seconds = Math.round((at - failing.since) / 1000);
+    if (at - failing.since > stallAfter) {
+      return {
+        state: 'stalled',
+        reason: `a record of ${shardId} has kept failing for ${seconds} s (sequence number ${failing.record})`,
+      };
+    }
+  }
+  if (at - watch.lastReadAt > stallAfter) {
+    return { state: 'stalled', reason: `no stream read for ${Math.round((at - watch.lastReadAt) / 1000)} s` };
+  }
+  return { state: 'ok' };
+}
+
+/** One shard's reading: where it is, what it reports, and whether to stop. */
+interface ShardReader {
+  shardId: string;
+  options: StreamPollerOptions;
+  checkpoint: Checkpoint;
+  watch: Watch;
+  now: () => number;
+  stopping: () => boolean;
+}
+
 /** Reads a shard until it has nothing new (false) or is closed and fully handled (true). */
-async function drainShard(
-  shardId: string,
-  options: StreamPollerOptions,
-  checkpoint: Checkpoint,
-  stopping: () => boolean,
-): Promise<boolean> {
-  let iterator = await shardIterator(shardId, options, checkpoint);
+async function drainShard(reader: ShardReader): Promise<boolean> {
+  const { shardId, options, checkpoint, watch, now, stopping } = reader;
+  let iterator = await checkedIterator(reader);
   let backoff = 250;
   let idlePolls = 0;
   while (iterator && !stopping()) {
     let page: Awaited<ReturnType<typeof getRecords>>;
+    watch.lastReadAt = now();
     try {
       page = await getRecords(options, iterator);
     } catch (error) {
       options.log(`outbox: reading the stream failed (${describe(error)}); reading again from the checkpoint`);
       await sleep(backoff);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-      iterator = await shardIterator(shardId, options, checkpoint);
+      iterator = await checkedIterator(reader);
       continue;
     }
     const records = page.Records ?? [];
+    if (records.length > 0) watch.verified.add(shardId);
+    if (records.length === 0 && !watch.verified.has(shardId)) {
+      watch.verified.add(shardId);
+      if (!(await checkpointWithinShard(reader))) {
+        replayFromTrimHorizon(reader, 'past the last record of the shard');
+        iterator = await shardIterator(shardId, options, checkpoint);
+        continue;
+      }
+    }
     if (records.length === 0) {
       if (!page.NextShardIterator) return true;
       // Now and then look for new shards (DynamoDB rolls them over); otherwise keep this shard's iterator.
@@ -133,17 +206,77 @@ async function drainShard(
       writeCheckpoint(options, checkpoint);
     }
     if (failedAt === null) {
+      watch.failing.delete(shardId);
       backoff = 250;
       iterator = page.NextShardIterator;
       if (!iterator) return true;
       continue;
     }
+    const failedRecord = records[failedAt]?.dynamodb?.SequenceNumber ?? '';
+    const earlier = watch.failing.get(shardId);
+    // The clock restarts when the batch got further, or another record fails: the outbox made progress.
+    if (failedAt > 0 || earlier?.record !== failedRecord) {
+      watch.failing.set(shardId, { since: now(), record: failedRecord });
+    }
     options.log(`outbox: a side effect failed; retrying in ${Math.round(backoff / 1000)} s`);
     await sleep(backoff);
     backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-    iterator = await shardIterator(shardId, options, checkpoint);
+    iterator = await checkedIterator(reader);
   }
   return false;
+}
+
+/**
+ * The shard's iterator after its checkpoint; a checkpoint the stream refuses (a malformed or unknown sequence number)
+ * is dropped with a warning and the shard replayed from TRIM_HORIZON. A network error is thrown (read again later).
+ */
+async function checkedIterator(reader: ShardReader): Promise<string | undefined> {
+  const { shardId, options, checkpoint } = reader;
+  try {
+    return await shardIterator(shardId, options, checkpoint);
+  } catch (error) {
+    const refused = checkpoint.shards[shardId] !== undefined && hasServiceAnswer(error);
+    if (!refused) throw error;
+    replayFromTrimHorizon(reader, `refused by the stream: ${describe(error)}`);
+    return shardIterator(shardId, options, checkpoint);
+  }
+}
+
+/**
+ * Whether the checkpoint names a record at or before the shard's last one: read from TRIM_HORIZON until a record at
+ * or after the checkpoint turns up (true) or the shard has no more (false). Runs once per shard and start, and only
+ * when nothing follows the checkpoint.
+ */
+async function checkpointWithinShard(reader: ShardReader): Promise<boolean> {
+  const { shardId, options, checkpoint } = reader;
+  const after = checkpoint.shards[shardId];
+  if (after === undefined) return true;
+  const mark = BigInt(after);
+  let iterator: string | undefined = await shardIterator(shardId, options, { ...checkpoint, shards: {} });
+  while (iterator) {
+    const page = await options.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+    const records = page.Records ?? [];
+    if (records.some((record) => BigInt(record.dynamodb?.SequenceNumber ?? '0') >= mark)) return true;
+    if (records.length === 0) return false;
+    iterator = page.NextShardIterator;
+  }
+  return false;
+}
+
+/** Drops a shard's checkpoint with a warning line: the shard is read again from TRIM_HORIZON (effects are marked). */
+function replayFromTrimHorizon(reader: ShardReader, why: string): void {
+  const { shardId, options, checkpoint } = reader;
+  options.log(
+    `outbox: warning: the checkpoint of ${shardId} (${checkpoint.shards[shardId]}) is ${why}; ` +
+      'replaying the shard from TRIM_HORIZON (effects already done are skipped)',
+  );
+  delete checkpoint.shards[shardId];
+  writeCheckpoint(options, checkpoint);
+}
+
+/** True for an error the stream service answered (it refused the request), false for a network failure. */
+function hasServiceAnswer(error: unknown): boolean {
+  return typeof (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 'number';
 }
 
 /** Hands the records to the handler; answers the index of the first failed record, or null when all succeeded. */
@@ -236,15 +369,39 @@ function getRecords(options: StreamPollerOptions, iterator: string) {
   return options.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: options.batchSize ?? 100 }));
 }
 
+/**
+ * The checkpoint file, keeping only well-formed entries: an entry that is not a sequence number, or a file that is not
+ * a checkpoint, is reported with a warning line and read from TRIM_HORIZON.
+ */
 function readCheckpoint(options: StreamPollerOptions): Checkpoint {
   const empty: Checkpoint = { streamArn: options.streamArn, shards: {} };
   if (!options.checkpointFile) return empty;
+  let text: string;
   try {
-    const stored = JSON.parse(readFileSync(options.checkpointFile, 'utf8')) as Checkpoint;
-    return stored.streamArn === options.streamArn ? stored : empty;
+    text = readFileSync(options.checkpointFile, 'utf8');
   } catch {
     return empty;
   }
+  let stored: unknown;
+  try {
+    stored = JSON.parse(text);
+  } catch {
+    options.log(`outbox: warning: ${options.checkpointFile} is not JSON; replaying the stream from TRIM_HORIZON`);
+    return empty;
+  }
+  const { streamArn, shards } = (stored ?? {}) as Partial<Checkpoint>;
+  if (streamArn !== options.streamArn) return empty;
+  const kept: Record<string, string> = {};
+  for (const [shardId, sequence] of Object.entries(shards ?? {})) {
+    if (typeof sequence === 'string' && SEQUENCE_NUMBER.test(sequence)) kept[shardId] = sequence;
+    else {
+      options.log(
+        `outbox: warning: the checkpoint of ${shardId} (${JSON.stringify(sequence)}) is not a sequence number; ` +
+          'replaying the shard from TRIM_HORIZON (effects already done are skipped)',
+      );
+    }
+  }
+  return { streamArn: options.streamArn, shards: kept };
 }
 
 /** Written to a temporary file and renamed, so a crash mid-write never leaves half a checkpoint. */

@@ -475,7 +475,7 @@ describe('the board login and the digest schedule', () => {
     expect(JSON.stringify(client.Properties.CallbackURLs)).toContain('/board/callback');
   });
 
-  it('runs the digest function once a day with EventBridge Scheduler, without retries', () => {
+  it('runs the digest function once a day with EventBridge Scheduler, retried with the run named by its time', () => {
     const schedule = only(
       Object.fromEntries(
         Object.entries(resources(app, 'AWS::Scheduler::Schedule')).filter(
@@ -489,9 +489,11 @@ describe('the board login and the digest schedule', () => {
       State: 'ENABLED',
       Target: {
         Arn: { 'Fn::GetAtt': [functionIds().digest, 'Arn'] },
-        RetryPolicy: { MaximumRetryAttempts: 0 },
+        RetryPolicy: { MaximumRetryAttempts: 4, MaximumEventAgeInSeconds: 7200 },
       },
     });
+    const target = schedule.Properties.Target as { Input: string };
+    expect(JSON.parse(target.Input)).toEqual({ scheduledTime: '<aws.scheduler.scheduled-time>' });
   });
 
   it('throttles the default stage', () => {
@@ -528,7 +530,7 @@ const mappingOf = (name: FunctionName) =>
   );
 
 describe('the outbox', () => {
-  it('feeds the outbox function from the table stream: partial failures, bisect, bounded retries, failure queue', () => {
+  it('feeds the outbox function from the table stream: parallel batches, partial failures, a day of retries, failure queue', () => {
     expect(Object.keys(resources(app, 'AWS::Lambda::EventSourceMapping'))).toHaveLength(2);
     const mapping = mappingOf('outbox');
     expect(mapping?.Properties).toMatchObject({
@@ -536,8 +538,10 @@ describe('the outbox', () => {
       StartingPosition: 'TRIM_HORIZON',
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       BisectBatchOnFunctionError: true,
-      MaximumRetryAttempts: 50,
-      ParallelizationFactor: 1,
+      MaximumRetryAttempts: 10_000,
+      MaximumRecordAgeInSeconds: 86_400,
+      BatchSize: 100,
+      ParallelizationFactor: 10,
       DestinationConfig: { OnFailure: { Destination: expect.anything() } },
     });
     expect(renderString(mapping?.Properties.EventSourceArn)).toMatch(/StageflowData.*StreamArn/);
@@ -593,6 +597,8 @@ describe('operations', () => {
         ['Errors', 'Throttles'].map((name) => ({ metric: `AWS/Lambda ${name}`, of: { Ref: id } })),
       ),
       { metric: 'Stageflow RolloutFailed', of: 'stageflow-rollout' },
+      { metric: 'Stageflow OutboxEffectFailed', of: 'stageflow-outbox' },
+      { metric: 'AWS/Lambda IteratorAge', of: { Ref: functionIds().outbox } },
       ...Object.keys(resources(app, 'AWS::SQS::Queue')).map((queue) => ({
         metric: 'AWS/SQS ApproximateNumberOfMessagesVisible',
         of: { 'Fn::GetAtt': [queue, 'QueueName'] },

@@ -1,7 +1,34 @@
-import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { KEPT_DAYS, noticeKey, outboxKey, TABLE_KEYS, ttlAfter } from './keys.ts';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { HistoryEntry } from '../../core/deal.ts';
+import {
+  DEAD_LETTER_PARTITION,
+  deadLetterKey,
+  digestRunKey,
+  failureHistoryKey,
+  KEPT_DAYS,
+  noticeKey,
+  outboxKey,
+  TABLE_KEYS,
+  ttlAfter,
+} from './keys.ts';
 import { claimLease, heldBy, type Lease, LeaseLostError, releaseLease } from './leases.ts';
-import { isConditionFailure, type TableRef } from './table-ref.ts';
+import { isConditionFailure, queryAll, type TableRef } from './table-ref.ts';
+
+/** A side effect given up for a reason retrying cannot fix: what the dead-letter item and the deal's history say. */
+export interface EffectFailure {
+  pipeline: string;
+  dealId: string;
+  /** The deal version (decision) whose effect failed; null when the stream record could not even be read. */
+  version: number | null;
+  /** The effect's name (`owner:stage`, `projection:insights`, …) or `record` for an unreadable record. */
+  effect: string;
+  /** The error's name and message. */
+  reason: string;
+  at: string;
+  /** The stream record's sequence number, to find it again. */
+  sequenceNumber: string | null;
+}
 
 /** One run of a decision's side effects, under a lease on its marks item. */
 export interface EffectRunClaim {
@@ -60,6 +87,107 @@ export class EffectMarks {
       if (isConditionFailure(error)) throw new LeaseLostError(lease.key);
       throw error;
     }
+  }
+
+  /**
+   * Records a side effect given up: a dead-letter item (`OUTBOX#FAILED`, one per deal, version and effect, so a
+   * repeat records nothing new) and, for a known decision, a `effect_failed` entry in the deal's history. True when
+   * this call recorded it, false when it was recorded before.
+   */
+  async recordFailure(failure: EffectFailure): Promise<boolean> {
+    const entry: HistoryEntry = {
+      at: failure.at,
+      type: 'effect_failed',
+      from: null,
+      to: null,
+      outcome: 'failed',
+      eventId: null,
+      source: null,
+      reasons: [],
+      effect: failure.effect,
+      error: failure.reason,
+    };
+    const once = { ConditionExpression: 'attribute_not_exists(pk)' };
+    const { tableName } = this.table;
+    try {
+      await this.table.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: tableName,
+                Item: {
+                  ...deadLetterKey(failure.pipeline, failure.dealId, failure.version, failure.effect),
+                  ...failure,
+                  [TABLE_KEYS.ttl]: ttlAfter(failure.at, KEPT_DAYS.deadLetter),
+                },
+                ...once,
+              },
+            },
+            ...(failure.version === null
+              ? []
+              : [
+                  {
+                    Put: {
+                      TableName: tableName,
+                      Item: {
+                        ...failureHistoryKey(failure.pipeline, failure.dealId, failure.version, failure.effect),
+                        entry,
+                      },
+                      ...once,
+                    },
+                  },
+                ]),
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      const codes =
+        error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []).map((r) => r.Code) : [];
+      if (codes.includes('ConditionalCheckFailed')) return false;
+      throw error;
+    }
+  }
+
+  /** The side effects given up (dead-letter items), newest last: what an operator looks at. */
+  async failures(): Promise<EffectFailure[]> {
+    const items = await queryAll(this.table, {
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': DEAD_LETTER_PARTITION },
+    });
+    return items
+      .map(({ pipeline, dealId, version, effect, reason, at, sequenceNumber }) => ({
+        pipeline,
+        dealId,
+        version,
+        effect,
+        reason,
+        at,
+        sequenceNumber,
+      }))
+      .sort((a, b) => String(a.at).localeCompare(String(b.at))) as EffectFailure[];
+  }
+
+  /** The addresses one digest run (its scheduled time) has emailed already. */
+  async digestSent(pipeline: string, run: string): Promise<Set<string>> {
+    const { Item } = await this.table.db.send(
+      new GetCommand({ TableName: this.table.tableName, Key: digestRunKey(pipeline, run), ConsistentRead: true }),
+    );
+    return new Set((Item?.sent as Set<string> | undefined) ?? []);
+  }
+
+  /** Records that one digest run emailed `to`, so a retry of the run does not email it again. */
+  async markDigestSent(pipeline: string, run: string, to: string, now: string): Promise<void> {
+    await this.table.db.send(
+      new UpdateCommand({
+        TableName: this.table.tableName,
+        Key: digestRunKey(pipeline, run),
+        UpdateExpression: 'ADD sent :to SET #ttl = :ttl',
+        ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
+        ExpressionAttributeValues: { ':to': new Set([to]), ':ttl': ttlAfter(now, KEPT_DAYS.digestRun) },
+      }),
+    );
   }
 
   /** Claims a notice that may go out at most once a day (e.g. the same refusal): true for the first claim of the day. */

@@ -7,7 +7,15 @@ import { BadRequestError } from '../../core/errors.ts';
 export const TABLE_KEYS = { partition: 'pk', sort: 'sk', stageIndex: 'byStage', ttl: 'ttl' } as const;
 
 /** How long items that only guard against repeats are kept, in days (after their time, or an approval's expiry). */
-export const KEPT_DAYS = { eventRecord: 90, approval: 90, outboxMark: 30, dailyNotice: 2, writeBack: 30 } as const;
+export const KEPT_DAYS = {
+  eventRecord: 90,
+  approval: 90,
+  outboxMark: 30,
+  dailyNotice: 2,
+  deadLetter: 30,
+  digestRun: 2,
+  writeBack: 30,
+} as const;
 
 /** The TTL attribute's value (epoch seconds) for an item kept `days` after the ISO time `from`. */
 export function ttlAfter(from: string, days: number): number {
@@ -29,6 +37,19 @@ export const outboxKey = (pipeline: string, dealId: string, version: number) => 
   pk: `OUTBOX#${pipeline}#${dealId}`,
   sk: sortable(version, 10),
 });
+/** The partition of the outbox's dead-letter items: side effects given up, for an operator. */
+export const DEAD_LETTER_PARTITION = 'OUTBOX#FAILED';
+export const deadLetterKey = (pipeline: string, dealId: string, version: number | null, effect: string) => ({
+  pk: DEAD_LETTER_PARTITION,
+  sk: `${pipeline}#${dealId}#${version === null ? '-' : sortable(version, 10)}#${effect}`,
+});
+/** A given-up effect's entry in the deal's history: it sorts after the entries of the decision it belongs to. */
+export const failureHistoryKey = (pipeline: string, dealId: string, version: number, effect: string) => ({
+  pk: dealKey(pipeline, dealId).pk,
+  sk: `${HISTORY_PREFIX}${sortable(version, 10)}#failed#${effect}`,
+});
+/** One run of the digest (its scheduled time) for one pipeline: the addresses it has emailed. */
+export const digestRunKey = (pipeline: string, run: string) => ({ pk: `DIGEST#${pipeline}`, sk: run });
 export const noticeKey = (pipeline: string, dealId: string, day: string, notice: string) => ({
   pk: `NOTICE#${pipeline}#${dealId}`,
   sk: `${day}#${notice}`,

@@ -31,6 +31,7 @@ export async function projectInsights(
 
   const counters: Counters = {};
   if (moved) Object.assign(counters, stageCounters(before, after, marker));
+  const lost = moved && after.status === 'lost' && before?.status !== 'lost' ? lostReason(after.fields) : null;
   const written = await deps.insights.add({
     pipeline: after.pipeline,
     dealId: after.dealId,
@@ -38,6 +39,7 @@ export async function projectInsights(
     version: change.after.version,
     day: after.stageEventAt.slice(0, 10),
     counters,
+    reason: lost === null ? null : { name: COUNTER.lostReason(lost), reason: lost },
     totals,
     startedAt: before === null ? after.stageEventAt : null,
     entered: moved ? after.stage : null,
@@ -52,7 +54,10 @@ function totalsDelta(before: Deal | null, after: Deal): Counters {
   return Object.fromEntries(Object.entries(delta).filter(([, value]) => value !== 0));
 }
 
-/** The day counters of a move (or of the creation): entered, days in the stage left, won or lost. */
+/**
+ * The day counters of a move (or of the creation): entered, days in the stage left, won or lost. The lost reason is
+ * counted in an item of its own (see InsightsStore), so free text never grows the day's item.
+ */
 function stageCounters(before: Deal | null, after: Deal, marker: ProjectionMarker | null): Counters {
   const counters: Counters = {};
   const movedAt = new Date(after.stageEventAt);
@@ -65,7 +70,6 @@ function stageCounters(before: Deal | null, after: Deal, marker: ProjectionMarke
   }
   if (after.status === 'lost' && before?.status !== 'lost') {
     counters[COUNTER.lost] = 1;
-    counters[COUNTER.lostReason(lostReason(after.fields))] = 1;
   }
   return counters;
 }

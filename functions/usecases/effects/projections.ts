@@ -6,11 +6,11 @@ import { projectInsights } from './insights-projection.ts';
 export type Projection = (change: DealChange, services: EffectServices) => Promise<void>;
 
 /**
- * The read models every deal change is projected into. Projections see every change, workflow-only writes included;
- * the side effects see only decisions.
+ * The read models every deal change is projected into, by name. Projections see every change, workflow-only writes
+ * included; the side effects see only decisions.
  */
-export const PROJECTIONS: Projection[] = [
-  async (change, services) => {
+export const PROJECTIONS: Record<string, Projection> = {
+  insights: async (change, services) => {
     await projectInsights(change, services);
   },
-];
+};

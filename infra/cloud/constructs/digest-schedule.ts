@@ -1,7 +1,7 @@
-import { type CfnElement, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
+import { ContextAttribute, Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
 
@@ -13,7 +13,11 @@ export interface DigestScheduleProps {
   readonly hourUtc?: number;
 }
 
-/** Runs the stale-deal digest once a day with EventBridge Scheduler (locally: every DIGEST_INTERVAL_SECONDS). */
+/**
+ * Runs the stale-deal digest once a day with EventBridge Scheduler (locally: every DIGEST_INTERVAL_SECONDS). A failed
+ * run is retried (up to 4 times within 2 hours, with Scheduler's backoff); each run carries its scheduled time, and the
+ * digest marks each email of a run as sent, so a retry sends only what the failed attempt did not.
+ */
 export class DigestSchedule extends Construct {
   readonly schedule: Schedule;
   readonly role: Role;
@@ -34,8 +38,12 @@ export class DigestSchedule extends Construct {
     this.schedule = new Schedule(this, 'Daily', {
       description: 'Stageflow: the daily stale-deal digest to owners and the pipeline summary',
       schedule: ScheduleExpression.cron({ minute: '0', hour: String(props.hourUtc ?? 7), timeZone: TimeZone.ETC_UTC }),
-      // A retried run would email everyone twice; a failed one alarms (function errors) and the next day catches up.
-      target: new LambdaInvoke(props.digest, { retryAttempts: 0, role: this.role }),
+      target: new LambdaInvoke(props.digest, {
+        role: this.role,
+        input: ScheduleTargetInput.fromObject({ scheduledTime: ContextAttribute.scheduledTime }),
+        retryAttempts: 4,
+        maxEventAge: Duration.hours(2),
+      }),
     });
   }
 }

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { sendDigest } from '../../functions/usecases/digest.ts';
+import type { EmailMessage } from '../../functions/views/email-layout.ts';
+import { defaultPipeline } from './core/default-pipeline.ts';
+
+/** A digest run whose mail fails for one owner: a retry of the same run emails that owner only. */
+describe('a partly failed digest run', () => {
+  it('emails on its retry only the addresses the failed attempt missed', async () => {
+    const pipeline = defaultPipeline();
+    const now = new Date('2026-03-01T07:00:00Z');
+    const stale = ['ann', 'bob', 'cid'].map((name) => ({
+      dealId: `D-${name}`,
+      dealName: `Deal of ${name}`,
+      owner: { email: `${name}@example.com` },
+      stageEventAt: '2026-01-01T00:00:00Z',
+      configVersion: pipeline.version,
+      fields: {},
+      approvals: [],
+      pendingMove: null,
+    }));
+    const marks = new Map<string, Set<string>>();
+    const sent: string[] = [];
+    let mailDown = new Set(['bob@example.com']);
+    const services = {
+      clock: () => now,
+      publicBaseUrl: 'http://127.0.0.1:3000',
+      pipelines: {
+        pipelineIds: () => ['default'],
+        current: async () => pipeline,
+        version: async () => pipeline,
+      },
+      deals: {
+        queryStage: async (_: string, stage: string, query: { enteredBefore?: string }) =>
+          stage === 'identify' && query.enteredBefore !== undefined ? stale : [],
+        digestSent: async (p: string, run: string) => new Set(marks.get(`${p}/${run}`)),
+        markDigestSent: async (p: string, run: string, to: string) => {
+          const key = `${p}/${run}`;
+          marks.set(key, new Set([...(marks.get(key) ?? []), to]));
+        },
+      },
+      mailer: {
+        send: async (message: EmailMessage) => {
+          if (mailDown.has(message.to)) throw new Error('MessageRejected');
+          sent.push(message.to);
+        },
+      },
+    } as unknown as Parameters<typeof sendDigest>[0];
+
+    const run = '2026-03-01T07:00:00Z';
+    await expect(sendDigest(services, run)).rejects.toMatchObject({ name: 'DigestIncompleteError' });
+    expect(sent.sort()).toEqual(['ann@example.com', 'cid@example.com', 'sales-manager@example.com']);
+
+    mailDown = new Set();
+    sent.length = 0;
+    const retry = await sendDigest(services, run);
+    expect(sent).toEqual(['bob@example.com']);
+    expect(retry).toMatchObject({ owners: 1, summaries: 0, alreadySent: 3 });
+
+    sent.length = 0;
+    await sendDigest(services, '2026-03-02T07:00:00Z');
+    expect(sent).toHaveLength(4);
+  });
+});
