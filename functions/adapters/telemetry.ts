@@ -39,7 +39,8 @@ export class Telemetry {
   crmSynced(deal: { pipeline: string; dealId: string }, crm: string, ok: boolean, status: number, message?: string) {
     this.metrics.addMetric(ok ? 'CrmSyncSucceeded' : 'CrmSyncFailed', MetricUnit.Count, 1);
     if (status === 401) this.metrics.addMetric('CrmAuthFailed', MetricUnit.Count, 1);
-    const line = { pipeline: deal.pipeline, dealId: deal.dealId, crm, status, message };
+    // Not `message`: Powertools reserves that key for the log line's own text and drops an extra one.
+    const line = { pipeline: deal.pipeline, dealId: deal.dealId, crm, status, crmMessage: message };
     if (status === 401) this.logger.error('CRM refused the write-back credentials: set them again', line);
     else if (ok) this.logger.info('CRM write-back synced', line);
     else this.logger.warn('CRM write-back failed', line);
