@@ -355,6 +355,8 @@ describe.each([
   });
 
   it('never moves a deal back for a change stamped before the approval that applied its move', async () => {
+    // The CRM's clock for this deal: the rep's moves minutes ago, the set-back and the approval now.
+    clock = Date.now() - 10 * 60_000;
     const id = await crm.newDeal();
     for (const [n, stage] of ['qualify', 'propose'].entries()) {
       expect((await move(id, stage, EXIT_FIELDS[OPEN_STAGES[n] ?? ''])).outcome).toBe('applied');
@@ -362,13 +364,15 @@ describe.each([
     const held = await move(id, 'negotiate', { ...EXIT_FIELDS.propose, discountPercent: 30 });
     expect(held.outcome).toBe('pending_approval');
     await syncedTimes(id, 1, 'the set-back to Propose');
-    // The set-back's echo, stamped after the rep's move but delivered late (below).
-    const setBackAt = tick();
+    // The set-back's echo, stamped when it landed, after the rep's move; it is delivered late (below).
+    const setBackAt = Date.now();
 
     const request = await waitForEmail(stack.urls.ses, 'sales-manager@example.com', [id]);
     expect((await decide(reviewLink(request), 'approve')).status).toBe(200);
     await syncedTimes(id, 2, 'the move to Negotiate written back');
     expect((await deal(id)).stage).toBe('negotiate');
+    // The rep's next changes happen after the approval.
+    clock = Date.now();
     // Four refused moves later, the set-back to Propose is no longer among the writes a deal remembers.
     for (let refused = 3; refused <= 6; refused += 1) {
       expect((await move(id, 'deliver')).outcome).toBe('rejected');
