@@ -43,6 +43,7 @@ export class Telemetry {
   crmSynced(deal: { pipeline: string; dealId: string }, crm: string, ok: boolean, status: number, reason?: string) {
     this.metrics.addMetric(ok ? 'CrmSyncSucceeded' : 'CrmSyncFailed', MetricUnit.Count, 1);
     if (status === 401) this.metrics.addMetric('CrmAuthFailed', MetricUnit.Count, 1);
+    // Not `message`: Powertools reserves that key for the log line's own text and drops an extra one.
     const line = { pipeline: deal.pipeline, dealId: deal.dealId, crm, status, reason };
     if (status === 401) this.logger.error('CRM refused the write-back credentials: set them again', line);
     else if (status === 403) this.logger.error(`CRM refused the write-back: ${reason ?? 'permission denied'}`, line);

@@ -53,6 +53,27 @@ export class PayloadTooLargeError extends RequestError {
   readonly code = 'PAYLOAD_TOO_LARGE';
 }
 
+/** DynamoDB's limit on one item, attribute names and values together. */
+export const STORE_ITEM_LIMIT = '400 KB';
+
+/**
+ * A change that would grow a deal's stored item past the store's item size limit: it can never be stored, so it is
+ * refused (nothing of it is kept) instead of failing on every retry.
+ */
+export class DealTooLargeError extends RequestError {
+  readonly status = 413;
+  readonly code = 'DEAL_TOO_LARGE';
+  constructor(pipeline: string, dealId: string, options?: ErrorOptions) {
+    super(
+      `this change would grow deal ${dealId} (pipeline ${pipeline}) past DynamoDB's item size limit of ` +
+        `${STORE_ITEM_LIMIT}, so it can never be stored and nothing of it was kept — send fewer or shorter fields ` +
+        '(a field set to null is removed)',
+      [],
+      options,
+    );
+  }
+}
+
 export class UnsupportedMediaTypeError extends RequestError {
   readonly status = 415;
   readonly code = 'UNSUPPORTED_MEDIA_TYPE';

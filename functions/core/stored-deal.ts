@@ -38,6 +38,11 @@ export interface LastDecision {
   approvalId?: string;
   /** True when the event was Stageflow's own CRM write coming back: it never moves the deal. */
   echo?: boolean;
+  /**
+   * True when an echo named another stage than the deal's: the CRM shows a stage Stageflow wrote earlier, which
+   * landed after a newer move. The write-back then sets the CRM to the deal's stage once, so both end the same.
+   */
+  reconcile?: boolean;
 }
 
 /** The CRM a deal came from, and Stageflow's recent stage writes to it: an echo of one of them never moves the deal. */

@@ -80,12 +80,23 @@ export const MAX_EPOCH_MS = 8.64e15;
 /** How far ahead of our clock an event's time may be before it is taken as wrong: CRM clocks drift, a little. */
 export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
 
+/** The earliest time a CRM change can have happened: no CRM Stageflow reads kept deals before it. */
+export const EARLIEST_OCCURRED_AT = '2000-01-01T00:00:00.000Z';
+
 /**
- * An event stamped more than {@link MAX_FUTURE_SKEW_MS} after it was received (a CRM clock far off, or a year
- * 275760 date) gets the receive time instead: left as it came, it would be newer than every real event to follow
- * and make them all `stale`, for good.
+ * Keeps an event's time within what a CRM change can have: one stamped before {@link EARLIEST_OCCURRED_AT} (a
+ * `0000-01-01` date, a zero timestamp) is refused with 400, since it would make the deal's days in stage
+ * meaningless; one stamped more than {@link MAX_FUTURE_SKEW_MS} after it was received (a CRM clock far off, or a
+ * year 275760 date) gets the receive time instead: left as it came, it would be newer than every real event to
+ * follow and make them all `stale`, for good.
  */
 export function boundOccurredAt(event: StageEvent, receivedAt: Date): StageEvent {
+  if (Date.parse(event.occurredAt) < Date.parse(EARLIEST_OCCURRED_AT)) {
+    const message =
+      `occurredAt ${event.occurredAt} (event ${event.eventId}) is before ${EARLIEST_OCCURRED_AT.slice(0, 10)}, ` +
+      'the earliest time a CRM change can have — send the time the change happened';
+    throw new BadRequestError('OCCURRED_AT_OUT_OF_RANGE', message, [{ path: 'occurredAt', message }]);
+  }
   const ahead = Date.parse(event.occurredAt) - receivedAt.getTime();
   return ahead > MAX_FUTURE_SKEW_MS ? { ...event, occurredAt: receivedAt.toISOString() } : event;
 }

@@ -10,7 +10,10 @@ export type OriginVerdict = 'stageflow' | 'integration' | 'person' | 'unknown';
 
 /**
  * Reads a CRM's origin marker (`StageEvent.origin`): Stageflow itself when it carries the configured id of Stageflow's
- * own API user, some integration when it says API/integration without that id, a person in the CRM's UI.
+ * own API user, some integration when it says API/integration without that id, a person in the CRM's UI. Salesforce
+ * names only the user who made the change (`LastModifiedById`): once Stageflow's integration user is configured, any
+ * other user is a person (or another tool acting as one), whose move counts even when it names a stage Stageflow
+ * wrote recently; unconfigured, the marker says nothing.
  */
 export function originVerdict(event: Pick<StageEvent, 'source' | 'origin'>): OriginVerdict {
   if (!event.origin || event.source === 'generic') return 'unknown';
@@ -28,8 +31,18 @@ export function originVerdict(event: Pick<StageEvent, 'source' | 'origin'>): Ori
       return own && userId === own ? 'stageflow' : 'integration';
     }
     case 'salesforce':
-      return own && event.origin === own ? 'stageflow' : 'unknown';
+      if (!own) return 'unknown';
+      return sameSalesforceId(event.origin, own) ? 'stageflow' : 'person';
   }
+}
+
+/**
+ * Salesforce ids come in a 15-character case-sensitive form and an 18-character form that adds a checksum suffix;
+ * both name the same record.
+ */
+function sameSalesforceId(a: string, b: string): boolean {
+  const base = (id: string) => (id.length === 18 ? id.slice(0, 15) : id);
+  return base(a.trim()) === base(b.trim());
 }
 
 /** True when Stageflow wrote `stage` to this deal's CRM record within the echo window. */

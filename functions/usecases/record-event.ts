@@ -42,6 +42,7 @@ async function decideAndRecord(event: StageEvent, services: Services): Promise<E
   const echo = isOwnEcho(event, before, services.clock());
   const decision = decideEvent(pipeline, before?.deal ?? null, echo ? { ...event, stage: undefined } : event, context);
   if (echo) markEcho(decision, event);
+  const reconcile = echo && decision.deal !== null && decision.deal.stage !== event.stage;
   const result: EventResult = {
     outcome: decision.outcome,
     dealId: event.dealId,
@@ -73,6 +74,7 @@ async function decideAndRecord(event: StageEvent, services: Services): Promise<E
       occurredAt: event.occurredAt,
       ...(event.stage !== undefined ? { target: event.stage } : {}),
       ...(echo ? { echo } : {}),
+      ...(reconcile ? { reconcile } : {}),
     },
   });
   return result;

@@ -5,7 +5,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { ENV } from '../../functions/adapters/environment.ts';
+import { ENV, OWN_CRM_ORIGINS } from '../../functions/adapters/environment.ts';
 import { FUNCTION_TIMEOUT_SECONDS } from '../../functions/adapters/function-timeouts.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { stateMachineName } from '../../workflows/definition.ts';
@@ -84,7 +84,8 @@ export class StageflowAppStack extends Stack {
       webhook: new StageflowFunction(this, 'Webhook', {
         entry: 'functions/webhook/handler.ts',
         serviceName: 'stageflow-webhook',
-        environment: withSecrets,
+        // Who Stageflow's own write-back is in each CRM's change markers: the webhook tells its echoes by them.
+        environment: { ...withSecrets, ...ownCrmOrigins(settings) },
       }),
       approvals: new StageflowFunction(this, 'Approvals', {
         entry: 'functions/approvals/handler.ts',
@@ -287,4 +288,14 @@ export class StageflowAppStack extends Stack {
       description: 'Set the CRM secrets in this secret with aws secretsmanager put-secret-value (see WebhookSecrets)',
     });
   }
+}
+
+/** The ids of Stageflow's own user in each CRM, from the settings, as the environment the echo check reads. */
+function ownCrmOrigins(settings: StageflowSettings): Record<string, string> {
+  const ids = {
+    [OWN_CRM_ORIGINS.hubspot]: settings.hubspotWriteBackSourceId,
+    [OWN_CRM_ORIGINS.pipedrive]: settings.pipedriveApiUserId,
+    [OWN_CRM_ORIGINS.salesforce]: settings.salesforceIntegrationUserId,
+  };
+  return Object.fromEntries(Object.entries(ids).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }

@@ -30,6 +30,25 @@ const SettingsSchema = z
       .url({ protocol: /^https$/ })
       .optional()
       .describe('the https base URL written into emailed links, e.g. a custom domain (default: the HTTP API endpoint)'),
+    hubspotWriteBackSourceId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "the HubSpot sourceId of Stageflow's private app (e.g. userId:45678), so its stage writes are told from a person's",
+      ),
+    pipedriveApiUserId: z
+      .string()
+      .regex(/^\d+$/)
+      .optional()
+      .describe("the Pipedrive user id of Stageflow's API token, so its stage writes are told from a person's"),
+    salesforceIntegrationUserId: z
+      .string()
+      .regex(/^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$/)
+      .optional()
+      .describe(
+        "the Salesforce user id (005…) Stageflow's connected app runs as, so its stage writes are told from a person's",
+      ),
     alarmTopicArn: z
       .string()
       .regex(/^arn:aws[a-z-]*:sns:/)

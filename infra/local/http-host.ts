@@ -46,7 +46,11 @@ export interface HttpHostOptions {
 export interface HttpHost {
   /** e.g. `http://127.0.0.1:3000` */
   readonly url: string;
-  /** Stops accepting connections, lets requests in flight finish (up to 5 s), then resolves. */
+  /**
+   * Stops serving, at once: the listener closes (new connections are refused), idle keep-alive connections close,
+   * a request arriving on an open connection is answered `503` and its connection closed, and requests in flight
+   * finish (up to 5 s) without keeping their connection. Resolves once no connection is left.
+   */
   close(): Promise<void>;
 }
 
@@ -58,6 +62,15 @@ export class MethodNotAllowedError extends RequestError {
   constructor(method: string, path: string, allow: string[]) {
     super(`${method} is not allowed on ${path}; use ${allow.join(' or ')}.`);
     this.allow = allow;
+  }
+}
+
+/** The host is stopping: it serves nothing more, and says so rather than answer as if all were well. */
+export class StoppingError extends RequestError {
+  readonly status = 503;
+  readonly code = 'STOPPING';
+  constructor() {
+    super('the local stack is stopping and serves no request — start it again with npm start, then retry');
   }
 }
 
@@ -117,7 +130,15 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
   };
   const maxBodyBytes = limit.bytes;
   const routes = compileRoutes(options.routes);
+  let stopping = false;
+  const inFlight = new Set<ServerResponse>();
   const serve = (req: IncomingMessage, res: ServerResponse) => {
+    if (stopping) {
+      refuse(res, new StoppingError());
+      return;
+    }
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
     void handleRequest(req, res, routes, limit);
   };
   const server = createServer(serve);
@@ -142,9 +163,15 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
   return {
     url: `http://${host}:${port}`,
     close: async () => {
+      if (stopping) return;
+      stopping = true;
+      for (const res of inFlight) {
+        if (!res.headersSent) res.shouldKeepAlive = false;
+      }
       const closed = new Promise<void>((resolve, reject) =>
         server.close((error) => (error ? reject(error) : resolve())),
       );
+      server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
       try {
         await closed;
@@ -211,8 +238,8 @@ function refuse(res: ServerResponse, error: RequestError): void {
     headers: {
       ...answer.headers,
       ...(error instanceof MethodNotAllowedError ? { allow: error.allow.join(', ') } : {}),
-      // An unread body must not keep the connection busy: close it instead of draining it.
-      ...(error instanceof PayloadTooLargeError ? { connection: 'close' } : {}),
+      // An unread body must not keep the connection busy, nor a keep-alive connection a stopping host: close it.
+      ...(error instanceof PayloadTooLargeError || error instanceof StoppingError ? { connection: 'close' } : {}),
     },
   });
 }

@@ -14,7 +14,7 @@ import { FUNCTION_TIMEOUT_SECONDS } from '../../functions/adapters/function-time
 import { ensureTable } from '../../functions/adapters/table.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import { buildStateMachineDefinition } from '../../workflows/definition.ts';
-import { type RunningProcess, startDynamoDbLocal, startSesLocal } from './emulators.ts';
+import { isPortFree, type RunningProcess, startDynamoDbLocal, startSesLocal } from './emulators.ts';
 import { type HttpHandler, lambdaContext, startHttpHost } from './http-host.ts';
 import { startStreamPoller } from './stream-poller.ts';
 import { startWorkflowEngine, type WorkflowEngine } from './workflow-engine.ts';
@@ -100,11 +100,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const pipelines = options.configFile
     ? singlePipeline(loadPipelineConfig(options.configFile))
     : loadPipelines(options.configDir);
-  const running: { stop(): Promise<void> }[] = [];
+  // What runs, by the order it stops in: serving ends first (nothing answers as if all were well), the outbox
+  // finishes the batch in hand while the table still answers, then the workflow engine, then the emulators.
+  const running: Record<StopPhase, { stop(): Promise<void> }[]> = {
+    serving: [],
+    outbox: [],
+    workflow: [],
+    emulators: [],
+  };
   const stop = async () => {
-    for (const part of running.reverse()) await part.stop().catch(() => undefined);
+    for (const phase of STOP_ORDER) {
+      await Promise.all(running[phase].splice(0).map((part) => part.stop().catch(() => undefined)));
+    }
   };
   try {
+    await waitForPortsOfAStoppingStack(options);
     if (options.dataDir) mkdirSync(join(options.dataDir, 'dynamodb'), { recursive: true });
     const [dynamo, sesLocal] = await Promise.all([
       startDynamoDbLocal({
@@ -123,7 +133,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         mailService ??= await startSesLocal({ port: options.sesPort });
       },
     };
-    running.push(dynamo as RunningProcess, { stop: mail.stop });
+    running.emulators.push(dynamo as RunningProcess, { stop: mail.stop });
     const stepFunctionsUrl = `http://127.0.0.1:${options.stepFunctionsPort}`;
     configureEnvironment(options, dynamo.url, sesLocal.url, stepFunctionsUrl, pipelines);
     const streamArn = await ensureTable(new DynamoDBClient({ endpoint: dynamo.url }), TABLE_NAME);
@@ -138,7 +148,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       },
       log: options.log,
     });
-    running.push({ stop: () => engine.close() });
+    running.workflow.push({ stop: () => engine.close() });
 
     const deals = new DealRepository(dynamoDb(), TABLE_NAME);
     const stateMachineArns: Record<string, string> = {};
@@ -201,11 +211,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         { method: 'GET', path: '/board/insights', ...functions.board },
       ],
     });
-    running.push({ stop: () => host.close() });
+    running.serving.push({ stop: () => host.close() });
 
     const digestEvery = Number(process.env[ENV.digestIntervalSeconds] ?? '');
     if (Number.isFinite(digestEvery) && digestEvery > 0) {
-      running.push(runEvery(digestEvery, () => handlers.digest({}, lambdaContext('stageflow-digest'))));
+      running.outbox.push(runEvery(digestEvery, () => handlers.digest({}, lambdaContext('stageflow-digest'))));
       options.log(`stale-deal digest every ${digestEvery} s (${ENV.digestIntervalSeconds})`);
     }
 
@@ -222,9 +232,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         log: options.log,
         ...(stallSeconds > 0 ? { stallAfterMs: stallSeconds * 1000 } : {}),
       });
-      running.push({ stop: () => poller.stop() });
+      running.outbox.push({ stop: () => poller.stop() });
       const writeBackTimeoutMs = FUNCTION_TIMEOUT_SECONDS.writeBack * 1000;
-      running.push(
+      running.outbox.push(
         sweepEvery(WRITE_BACK_SWEEP_MS, () =>
           handlers.writeBack({}, lambdaContext('stageflow-write-back', undefined, writeBackTimeoutMs)),
         ),
@@ -271,6 +281,30 @@ function sweepEvery(intervalMs: number, sweep: () => Promise<unknown>): { stop()
       await Promise.race([Promise.all(inFlight), sleep(STOP_WAIT_MS)]);
     },
   };
+}
+
+/** The parts of the stack, in the order a stop ends them. */
+const STOP_ORDER = ['serving', 'outbox', 'workflow', 'emulators'] as const;
+type StopPhase = (typeof STOP_ORDER)[number];
+
+/** How long a start waits for the ports of a stack that is still stopping (its emulators stop last). */
+const PORT_RELEASE_WAIT_MS = 15_000;
+
+/**
+ * A start right after a stop may find the old stack's emulators still on their ports: it waits for them (up to
+ * 15 s) instead of failing. A port held longer belongs to something else, and the part that needs it says so.
+ */
+async function waitForPortsOfAStoppingStack(options: LocalStackOptions): Promise<void> {
+  const ports = [options.port, options.sesPort, options.dynamoDbPort, options.stepFunctionsPort];
+  const deadline = performance.now() + PORT_RELEASE_WAIT_MS;
+  let told = false;
+  for (;;) {
+    const busy = (await Promise.all(ports.map(async (port) => ((await isPortFree(port)) ? [] : [port])))).flat();
+    if (busy.length === 0 || performance.now() > deadline) return;
+    if (!told) options.log(`port(s) ${busy.join(', ')} in use: waiting for a stack that is stopping to release them`);
+    told = true;
+    await sleep(200);
+  }
 }
 
 /** Runs `task` every `seconds`, one run at a time (the next starts a full interval after the last ended). */

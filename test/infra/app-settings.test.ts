@@ -80,7 +80,21 @@ describe('settings from CDK context', () => {
           sesConfigurationSet: 'acme-transactional',
           publicBaseUrl: 'https://deals.acme.com',
           alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:oncall',
+          hubspotWriteBackSourceId: 'userId:45678',
+          pipedriveApiUserId: '13540546',
+          salesforceIntegrationUserId: '005000000000001AAA',
         },
+      });
+    });
+
+    it("gives the webhook function Stageflow's own user in each CRM, by which it tells its echoes", () => {
+      const functions = synthesized.appTemplate.findResources('AWS::Lambda::Function');
+      const webhook = synthesized.app.functions.webhook.function;
+      const id = synthesized.app.getLogicalId(webhook.node.defaultChild as CfnElement);
+      expect(functions[id]?.Properties.Environment.Variables).toMatchObject({
+        HUBSPOT_WRITE_BACK_SOURCE_ID: 'userId:45678',
+        PIPEDRIVE_API_USER_ID: '13540546',
+        SALESFORCE_INTEGRATION_USER_ID: '005000000000001AAA',
       });
     });
 

@@ -19,17 +19,26 @@ import { type StackProcess, startStackProcess } from '../support/stack-process.t
  */
 
 const config = defaultPipelineConfig();
-/** The origin marker an integration's change carries in each CRM, and how Stageflow records it. */
+/**
+ * The origin marker an integration's change carries in each CRM, and how Stageflow records it. In Salesforce it is
+ * the user Stageflow's connected app runs as (`SALESFORCE_INTEGRATION_USER_ID` below).
+ */
 const INTEGRATION_ORIGIN = { hubspot: 'INTEGRATION:app:1', pipedrive: 'api:9001', salesforce: '005INTEGRATION0001' };
+/** The origin marker of a rep's change in each CRM's own UI. */
+const PERSON_ORIGIN = { hubspot: 'CRM_UI:userId:4321', pipedrive: 'app:13540546', salesforce: '005REP000000001' };
 
 let crms: Awaited<ReturnType<typeof startCrmStandIns>>;
 let stack: StackProcess;
 
 beforeAll(async () => {
   crms = await startCrmStandIns();
-  stack = await startStackProcess({ ...crms.env, APPROVAL_REMINDER_SECONDS: '', APPROVAL_EXPIRY_SECONDS: '' }, [
-    '--in-memory',
-  ]);
+  const env = {
+    ...crms.env,
+    SALESFORCE_INTEGRATION_USER_ID: INTEGRATION_ORIGIN.salesforce,
+    APPROVAL_REMINDER_SECONDS: '',
+    APPROVAL_EXPIRY_SECONDS: '',
+  };
+  stack = await startStackProcess(env, ['--in-memory']);
 }, 120_000);
 
 afterAll(async () => {
@@ -306,6 +315,83 @@ describe.each([
     expect(history.filter((entry) => entry.type === 'echo').at(-1)).toMatchObject({ to: 'identify', origin });
     expect(history.filter((entry) => entry.type === 'move' && entry.to === 'identify')).toEqual([]);
     expect((await deal(id)).stage).toBe('qualify');
+  });
+
+  /** Waits until the deal's history holds `count` write-backs. */
+  const syncedTimes = (id: string, count: number, what: string) =>
+    waitFor(async () => ((await syncs(id)).length >= count ? true : undefined), what, 30_000);
+
+  it("applies a rep's move back to a stage Stageflow wrote within the hour: a person's move is no echo", async () => {
+    const id = await crm.newDeal();
+    expect((await move(id, 'qualify')).outcome).toBe('rejected');
+    await syncedTimes(id, 1, 'the set-back to Identify');
+    expect((await move(id, 'qualify', EXIT_FIELDS.identify)).outcome).toBe('applied');
+
+    // The rep moves the deal back to Identify in the CRM's UI: the very stage Stageflow wrote minutes ago.
+    const value = crmValue(crm.source, 'identify');
+    crm.standIn.moveDeal(id, value);
+    const back = await crm.deliver(id, value, {}, PERSON_ORIGIN[crm.source]);
+    expect(back).toMatchObject({ outcome: 'applied', stage: 'identify' });
+    const history = (await deal(id)).history;
+    expect(history.filter((entry) => entry.type === 'echo')).toEqual([]);
+    expect(history.at(-1)).toMatchObject({ type: 'move', from: 'qualify', to: 'identify', outcome: 'applied' });
+  });
+
+  it("sets the CRM to the deal's stage once when an echo names another stage (a set-back that landed late)", async () => {
+    const id = await crm.newDeal();
+    expect((await move(id, 'qualify')).outcome).toBe('rejected');
+    await syncedTimes(id, 1, 'the set-back to Identify');
+    expect((await move(id, 'qualify', EXIT_FIELDS.identify)).outcome).toBe('applied');
+
+    // The set-back lands after the rep's new move: the CRM shows Identify, and its echo comes back.
+    const identify = crmValue(crm.source, 'identify');
+    crm.standIn.moveDeal(id, identify);
+    const echo = await crm.deliver(id, identify, {}, INTEGRATION_ORIGIN[crm.source]);
+    expect(echo.stage).toBe('qualify');
+    await syncedTimes(id, 2, 'the reconciling write-back');
+    expect((await syncs(id)).at(-1)).toMatchObject({ outcome: 'synced', to: 'qualify' });
+    expect(crmStage(crm, id)).toBe('qualify');
+
+    // Its own echo names the deal's stage, and the disagreeing echo redelivered is a duplicate: no write again.
+    const writes = stageWrites(crm, id).length;
+    await crm.deliver(id, crmValue(crm.source, 'qualify'), {}, INTEGRATION_ORIGIN[crm.source]);
+    await echo.redeliver();
+    await sleep(1500);
+    expect(stageWrites(crm, id)).toHaveLength(writes);
+    expect((await deal(id)).stage).toBe('qualify');
+  });
+
+  it('never moves a deal back for a change stamped before the approval that applied its move', async () => {
+    // The CRM's clock for this deal: the rep's moves minutes ago, the set-back and the approval now.
+    clock = Date.now() - 10 * 60_000;
+    const id = await crm.newDeal();
+    for (const [n, stage] of ['qualify', 'propose'].entries()) {
+      expect((await move(id, stage, EXIT_FIELDS[OPEN_STAGES[n] ?? ''])).outcome).toBe('applied');
+    }
+    const held = await move(id, 'negotiate', { ...EXIT_FIELDS.propose, discountPercent: 30 });
+    expect(held.outcome).toBe('pending_approval');
+    await syncedTimes(id, 1, 'the set-back to Propose');
+    // The set-back's echo, stamped when it landed, after the rep's move; it is delivered late (below).
+    const setBackAt = Date.now();
+
+    const request = await waitForEmail(stack.urls.ses, 'sales-manager@example.com', [id]);
+    expect((await decide(reviewLink(request), 'approve')).status).toBe(200);
+    await syncedTimes(id, 2, 'the move to Negotiate written back');
+    expect((await deal(id)).stage).toBe('negotiate');
+    // The rep's next changes happen after the approval.
+    clock = Date.now();
+    // Four refused moves later, the set-back to Propose is no longer among the writes a deal remembers.
+    for (let refused = 3; refused <= 6; refused += 1) {
+      expect((await move(id, 'deliver')).outcome).toBe('rejected');
+      await syncedTimes(id, refused, 'the set-back to Negotiate');
+    }
+
+    const now = clock;
+    clock = setBackAt - 1000;
+    const late = await crm.deliver(id, crmValue(crm.source, 'propose'), {}, INTEGRATION_ORIGIN[crm.source]);
+    clock = now;
+    expect(late.stage).toBe('negotiate');
+    expect((await deal(id)).stage).toBe('negotiate');
   });
 
   /** A deal walked to Deliver, then marked won in the CRM: the win is held for Finance and Legal and set back. */

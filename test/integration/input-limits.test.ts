@@ -104,6 +104,68 @@ describe('webhook inputs at the edge of what storage holds', () => {
   });
 });
 
+describe('a deal that would outgrow the store', () => {
+  it("answers 413 naming DynamoDB's 400 KB item limit, keeps nothing of the event, and answers the same to a retry", async () => {
+    const dealId = uniqueId('D');
+    const first = await postGeneric({
+      eventId: uniqueId('E'),
+      dealId,
+      stage: 'identify',
+      fields: { a: 'x'.repeat(200_000) },
+    });
+    expect(first.status).toBe(202);
+    const overflow = { eventId: uniqueId('E'), dealId, fields: { b: 'y'.repeat(220_000), decisionMaker: 'Jane Roe' } };
+    for (const attempt of [1, 2]) {
+      const { status, body } = await postGeneric(overflow);
+      expect(status, `attempt ${attempt}`).toBe(413);
+      expect(body.error).toMatchObject({ code: 'DEAL_TOO_LARGE' });
+      expect((body.error as { message: string }).message).toMatch(/item size limit of 400 KB/);
+    }
+    const deal = (await getDeal(dealId)).body;
+    expect(Object.keys(deal.fields)).toEqual(['a']);
+    expect(deal.history.filter((entry) => entry.eventId === overflow.eventId)).toEqual([]);
+  });
+
+  it('answers a HubSpot batch that would outgrow the deal with 413 too', async () => {
+    const objectId = uniqueNumber();
+    const template = (JSON.parse(fixture('hubspot', 'deal-batch.json')) as Record<string, unknown>[]).find(
+      (event) => event.subscriptionType === 'deal.propertyChange',
+    );
+    const change = (propertyName: string, propertyValue: string) => ({
+      ...template,
+      eventId: uniqueNumber(),
+      objectId,
+      occurredAt: Date.now() - 60_000,
+      propertyName,
+      propertyValue,
+    });
+    expect(
+      (await postHubspot([change('dealstage', 'appointmentscheduled'), change('a', 'x'.repeat(200_000))])).status,
+    ).toBe(202);
+    const { status, body } = await postHubspot([change('b', 'y'.repeat(220_000))]);
+    expect(status).toBe(413);
+    expect(JSON.stringify(body)).toMatch(/400 KB/);
+    expect((await getDeal(String(objectId))).body.fields).not.toHaveProperty('b');
+  });
+});
+
+describe('event times before any CRM kept deals', () => {
+  it.each(['0000-01-01T00:00:00Z', '1970-01-01T00:00:00Z'])(
+    'refuses occurredAt %s with 400 naming the field',
+    async (occurredAt) => {
+      const dealId = uniqueId('D');
+      const { status, body } = await postGeneric({ eventId: uniqueId('E'), dealId, stage: 'identify', occurredAt });
+      expect(status).toBe(400);
+      expect(body.error).toMatchObject({
+        code: 'OCCURRED_AT_OUT_OF_RANGE',
+        issues: [expect.objectContaining({ path: 'occurredAt' })],
+      });
+      expect((body.error as { message: string }).message).toMatch(/before 2000-01-01/);
+      expect((await getDeal(dealId)).status).toBe(404);
+    },
+  );
+});
+
 describe('read API inputs', () => {
   const api = () => stackUrls().api;
 

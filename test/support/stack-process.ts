@@ -17,6 +17,11 @@ export interface StackProcess {
   urls: StackUrls;
   output: () => string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /**
+   * Ctrl-C as a terminal sends it: SIGINT to the stack's whole process group (started with `ownProcessGroup`, as a
+   * shell starts a foreground job). Resolves with the exit code once the stack has exited.
+   */
+  interrupt(): Promise<number | null>;
 }
 
 export async function freePorts(): Promise<Record<'PORT' | 'SES_PORT' | 'DYNAMODB_PORT' | 'SFN_PORT', string>> {
@@ -37,11 +42,14 @@ export async function startStackProcess(
   args: string[] = [],
   /** How long the start may take: a stack that migrates deals on a busy machine needs longer than 90 s. */
   healthyWithinSeconds = 90,
+  /** Starts the stack as the leader of a process group of its own, as a shell starts a foreground job. */
+  ownProcessGroup = false,
 ): Promise<StackProcess> {
   const ports = { ...(await freePorts()), ...env };
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'infra/local/start.ts', ...args], {
     env: { ...process.env, ...ports },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: ownProcessGroup,
   });
   let output = '';
   child.stdout?.on('data', (chunk) => {
@@ -77,6 +85,11 @@ export async function startStackProcess(
     output: () => output,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+    interrupt: async () => {
+      if (!ownProcessGroup || child.pid === undefined) throw new Error('interrupt() needs a stack in its own group');
+      if (child.exitCode === null) process.kill(-child.pid, 'SIGINT');
       return exited;
     },
   };

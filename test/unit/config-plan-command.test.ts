@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
 import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,5 +35,27 @@ describe('npm run config:plan with nothing live yet', () => {
     const json = run(['--json']);
     expect(json.status).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ moving: 0, decisionNeeded: null, diff: { from: null } });
+  });
+});
+
+describe('a stage config too large to store', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'stageflow-large-'));
+  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+  const file = join(folder, 'default.yaml');
+  const doc = parseDocument(readFileSync(join(ROOT, 'stage-config/default.yaml'), 'utf8'));
+  doc.setIn(['stages', 2, 'definition'], 'A very long definition. '.repeat(18_000));
+  writeFileSync(file, doc.toString({ lineWidth: 0 }));
+
+  it.each([
+    ['config:check', 'infra/config-check.ts'],
+    ['config:plan', 'infra/config-plan.ts'],
+  ])('is refused by %s with its location and the 400 KB item limit', (_name, script) => {
+    const result = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), [script, file], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, STAGEFLOW_DATA_DIR: folder, DYNAMODB_PORT: '9' },
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/default\.yaml:\d+:\d+ +stages\[2\]\.definition +.*400 KB item limit/);
   });
 });

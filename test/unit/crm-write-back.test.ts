@@ -106,8 +106,12 @@ describe('writeBackPlan', () => {
     expect(plan?.note).toMatch(/Missing:\n- .*decisionMaker/);
   });
 
-  it('writes nothing for an echo or a field update', () => {
+  it('writes nothing for a plain echo or a field update; an echo naming another stage sets the CRM back, no note', () => {
     expect(writeBackPlan(change, { ...refusal(5), echo: true }, pipeline.config)).toBeNull();
+    expect(writeBackPlan(change, { ...refusal(5), echo: true, reconcile: true }, pipeline.config)).toEqual({
+      setStage: true,
+      note: null,
+    });
     const { target: _target, ...fieldUpdate } = { ...refusal(5), outcome: 'applied' as const };
     expect(writeBackPlan(change, fieldUpdate, pipeline.config)).toBeNull();
   });
@@ -306,6 +310,24 @@ describe('echoes of Stageflow writes', () => {
       expect(isOwnEcho(moveTo('propose', 'INTEGRATION:userId:8'), deal, NOW)).toBe(false);
     } finally {
       delete process.env.HUBSPOT_WRITE_BACK_SOURCE_ID;
+    }
+  });
+
+  it("tells Salesforce's integration user from a person by the user who changed the opportunity", () => {
+    const salesforce = (stage: string, modifiedBy: string): StageEvent => ({
+      ...moveTo(stage),
+      source: 'salesforce',
+      origin: modifiedBy,
+    });
+    const wrote = { ...wroteIdentify, crm: { ...wroteIdentify.crm, source: 'salesforce' as const } };
+    expect(isOwnEcho(salesforce('identify', '005000000000001AAA'), wrote, NOW)).toBe(true);
+    process.env.SALESFORCE_INTEGRATION_USER_ID = '005000000000001';
+    try {
+      expect(isOwnEcho(salesforce('identify', '005000000000001AAA'), wrote, NOW)).toBe(true);
+      expect(isOwnEcho(salesforce('propose', '005000000000001'), deal, NOW)).toBe(true);
+      expect(isOwnEcho(salesforce('identify', '005000000000777AAA'), wrote, NOW)).toBe(false);
+    } finally {
+      delete process.env.SALESFORCE_INTEGRATION_USER_ID;
     }
   });
 });

@@ -523,4 +523,46 @@ describe('the server', () => {
     await other.close();
     await expect(fetch(`${other.url}/health`)).rejects.toThrow();
   });
+
+  it('stops serving at once when closed: new connections refused, idle keep-alive ones closed, the request in flight ends its connection', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let started = false;
+    const slow: Route['handler'] = async () => {
+      started = true;
+      await held;
+      return json(200, { done: true });
+    };
+    const other = await startHttpHost({
+      port: 0,
+      routes: [...routes, { method: 'GET', path: '/slow', handler: slow }],
+    });
+    const idle = new Agent({ keepAlive: true, maxSockets: 1 });
+    const busy = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const get = (path: string, agent: Agent) =>
+        new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+          request(`${other.url}${path}`, { agent }, (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+          })
+            .on('error', reject)
+            .end();
+        });
+      expect((await get('/health', idle)).status).toBe(200);
+      const inFlight = get('/slow', busy);
+      await vi.waitFor(() => expect(started).toBe(true));
+      const closed = other.close();
+      await expect(fetch(`${other.url}/health`)).rejects.toThrow();
+      release();
+      expect(await inFlight).toEqual({ status: 200, connection: 'close' });
+      await closed;
+    } finally {
+      release();
+      idle.destroy();
+      busy.destroy();
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deal, HistoryEntry } from '../../core/deal.ts';
-import { ConcurrentUpdateError } from '../../core/errors.ts';
+import { ConcurrentUpdateError, DealTooLargeError } from '../../core/errors.ts';
 import {
   type CrmState,
   type DealWrite,
@@ -98,6 +98,9 @@ export class DealItems {
       if (codes.slice(ownParts).some((reason) => reason.Code === 'ConditionalCheckFailed')) {
         throw new AlongsideWriteFailedError({ cause: error });
       }
+      const subject = write.decision.deal ?? write.before?.deal;
+      if (subject && isItemTooLarge(error))
+        throw new DealTooLargeError(subject.pipeline, subject.dealId, { cause: error });
       throw translateCancellation(error, event);
     }
     return stored;
@@ -116,6 +119,7 @@ export class DealItems {
         new PutCommand({ TableName: this.table.tableName, Item: dealItem(next), ...versionCondition(before) }),
       );
     } catch (error) {
+      if (isItemTooLarge(error)) throw new DealTooLargeError(next.deal.pipeline, next.deal.dealId, { cause: error });
       if (isConditionFailure(error)) {
         throw new ConcurrentUpdateError(`deal ${before.deal.dealId} changed meanwhile`, { cause: error });
       }
@@ -139,4 +143,17 @@ function translateCancellation(error: unknown, event: EventRecord | undefined): 
     return new ConcurrentUpdateError('the deal changed while the decision was taken', { cause: error });
   }
   return error;
+}
+
+/**
+ * DynamoDB's refusal of an item over its size limit, in either of its shapes: a `ValidationException` for the
+ * request, or a transaction cancelled with a `ValidationError` reason.
+ */
+function isItemTooLarge(error: unknown): boolean {
+  if (error instanceof TransactionCanceledException) {
+    return (error.CancellationReasons ?? []).some(
+      (reason) => reason.Code === 'ValidationError' && /item size/i.test(reason.Message ?? ''),
+    );
+  }
+  return error instanceof Error && error.name === 'ValidationException' && /item size/i.test(error.message);
 }

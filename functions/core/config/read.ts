@@ -5,6 +5,7 @@ import { type PipelineConfig, PipelineConfigSchema, type VersionedPipeline } fro
 import { describeValue, explainSchemaIssue, yamlErrorMessage } from './explain.ts';
 import { locateProblem, pathAtOffset } from './locate.ts';
 import { crossFieldProblems } from './rules.ts';
+import { storedSizeProblem } from './stored-size.ts';
 import type { Problem } from './types.ts';
 
 /**
@@ -95,5 +96,7 @@ function validateDocument(doc: Document, file: string): { config: PipelineConfig
   const parsed = PipelineConfigSchema.safeParse(data, { reportInput: true });
   if (!parsed.success) return { problems: parsed.error.issues.flatMap(explainSchemaIssue) };
   const problems = crossFieldProblems(parsed.data, file);
+  const tooLarge = storedSizeProblem(parsed.data);
+  if (tooLarge) problems.push(tooLarge);
   return problems.length > 0 ? { problems } : { config: parsed.data };
 }

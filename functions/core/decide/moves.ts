@@ -71,14 +71,16 @@ export function attemptMove(draft: Draft, to: StageConfig, trigger: Trigger): Mo
 }
 
 /**
- * Judges the deal's pending move again, as its approvals changed: it applies, waits on approvals, or is refused
- * and no longer pending.
+ * Judges the deal's pending move again, as its approvals or fields changed: it applies, waits on approvals, or is
+ * refused and no longer pending. A move it applies happened now, not when the CRM first asked for it: the deal's
+ * stage time is the decision's, so a CRM change stamped before it (such as the late echo of the set-back that held
+ * the move) is stale and never moves the deal back.
  */
 export function retryPendingMove(draft: Draft, move: PendingMove): MoveResult {
   const result = attemptMove(draft, requireStage(draft.config, move.to), {
     eventId: move.eventId,
     source: 'approval',
-    occurredAt: move.occurredAt ?? draft.deal.stageEventAt,
+    occurredAt: draft.ctx.now,
   });
   if (result.outcome === 'rejected') draft.deal.pendingMove = null;
   return result;

@@ -14,10 +14,12 @@ export interface WriteBackPlan {
 /**
  * When a decision is written back: a refused or held move sets the CRM back to the deal's stage
  * with a note saying why (the reasons and missing fields, or the approvals asked and of whom); a pending move applied
- * by its last approval moves the CRM, naming who approved; an approval rejected or expired gets a note. Echoes,
+ * by its last approval moves the CRM, naming who approved; an approval rejected or expired gets a note; an echo
+ * naming another stage than the deal's sets the CRM to the deal's stage (a reconciling write, no note). Other echoes,
  * field updates and moves the CRM made itself write nothing.
  */
 export function writeBackPlan(change: DealChange, decided: LastDecision, config: PipelineConfig): WriteBackPlan | null {
+  if (decided.reconcile) return { setStage: true, note: null };
   const { deal } = change.after;
   const stageName = (key: string | undefined) => config.stages.find((s) => s.key === key)?.name ?? key ?? '';
   if (decided.kind === 'event' && !decided.echo && decided.target !== undefined) {
