@@ -100,7 +100,8 @@ export function routeApproval(
   approval.asks = asks;
   if (approver.members) approval.decide = approver.decide ?? 'any';
   const next = nextRoutingChange(approver, now);
-  approval.rerouteAt = next !== null && Date.parse(next) < Date.parse(approval.expiresAt) ? next : null;
+  if (next !== null && Date.parse(next) < Date.parse(approval.expiresAt)) approval.rerouteAt = next;
+  else delete approval.rerouteAt;
   return { asked, withdrawn };
 }
 
