@@ -51,7 +51,9 @@ export const ApproverSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('a deal field that names the approver: its address is asked when it holds one, else the configured one'),
+      .describe(
+        'a deal field that names the approver: its address is asked when it holds one, else the configured one',
+      ),
   })
   .superRefine((approver, ctx) => {
     if ((approver.email === undefined) === (approver.members === undefined)) {
@@ -112,7 +114,9 @@ export const ApproverSchema = z
       }
     });
   })
-  .describe('one approver role: one person or a group, with delegations, escalation and a deal field naming the approver');
+  .describe(
+    'one approver role: one person or a group, with delegations, escalation and a deal field naming the approver',
+  );
 export type ApproverConfig = z.infer<typeof ApproverSchema>;
 
 /** Whether two addresses name the same mailbox (compared case-insensitively). */

@@ -31,7 +31,8 @@ export function approverTargets(approver: ApproverConfig, fields: Fields, now: s
 /** The people the role names, before delegations: the deal's `fromField` address, else the configured ones. */
 function principals(approver: ApproverConfig, fields: Fields): Person[] {
   const named = approver.fromField === undefined ? undefined : fields[approver.fromField];
-  if (typeof named === 'string' && address.safeParse(named.trim()).success) return [{ email: named.trim(), name: null }];
+  if (typeof named === 'string' && address.safeParse(named.trim()).success)
+    return [{ email: named.trim(), name: null }];
   if (approver.members) return approver.members.map((email) => ({ email, name: null }));
   return [{ email: approver.email ?? '', name: approver.name }];
 }

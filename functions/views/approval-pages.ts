@@ -1,8 +1,8 @@
 import escapeHtml from 'escape-html';
+import { personName } from '../core/approver-routing.ts';
 import type { Approval, ApprovalAsk, Deal } from '../core/deal.ts';
 import type { StageConfig } from '../core/pipeline-config.ts';
 import { bulletList, type ErrorPages, factList, htmlDocument } from './page.ts';
-import { personName } from '../core/approver-routing.ts';
 import { type Approver, approvalFacts, dealTitle, type Fact, formatTime, shortName } from './wording.ts';
 
 /**
@@ -85,8 +85,8 @@ export function confirmationPage(view: ApprovalView & { movedTo: string | null }
     ? approval.status === 'pending'
       ? 'Your approval is recorded. The request is granted once every member of the group approved.'
       : movedTo
-      ? `The deal moved to ${movedTo}.`
-      : 'The deal moves on once every approval it needs is granted and its exit criteria hold.'
+        ? `The deal moved to ${movedTo}.`
+        : 'The deal moves on once every approval it needs is granted and its exit criteria hold.'
     : 'The move that waited for this approval is cancelled; the deal owner is emailed your comment.';
   return layout(
     approved ? 'Approved' : 'Rejected',

@@ -1,7 +1,7 @@
 import escapeHtml from 'escape-html';
+import { askLabel } from '../core/approver-routing.ts';
 import { type ChecklistItem, type ColumnTotal, daysBetween, type Insights } from '../core/board.ts';
 import { describeCriterion } from '../core/criteria.ts';
-import { askLabel } from '../core/approver-routing.ts';
 import type { Approval, Deal, HistoryEntry } from '../core/deal.ts';
 import type { PipelineConfig, StageConfig } from '../core/pipeline-config.ts';
 import { type BoardCard, columnTotal } from './board-cards.ts';

@@ -30,7 +30,13 @@ export function reroutedApprovals(next: PipelineConfig, moving: readonly Deal[],
       const { asked, withdrawn } = routeApproval(after, approver, deal.fields, now);
       if (asked.length === 0 && withdrawn.length === 0) continue;
       const askedAfter = (after.asks ?? []).filter((a) => a.status === 'pending').map(askLabel);
-      rerouted.push({ dealId: deal.dealId, approvalId: approval.approvalId, role: approval.role, askedNow, askedAfter });
+      rerouted.push({
+        dealId: deal.dealId,
+        approvalId: approval.approvalId,
+        role: approval.role,
+        askedNow,
+        askedAfter,
+      });
     }
   }
   return rerouted;

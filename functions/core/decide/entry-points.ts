@@ -1,10 +1,10 @@
 import { assessApprovals, requiredExitApprovals } from '../approval-gate.ts';
+import { personName } from '../approver-routing.ts';
 import { unmetCriteria } from '../criteria.ts';
 import type { Approval, Deal, Decision, DecisionContext, HistoryEntry, Outcome, StageEvent } from '../deal.ts';
 import { ApprovalNotPendingError } from '../errors.ts';
 import type { VersionedPipeline } from '../pipeline-config.ts';
 import { isClosed, requireStage, stageOf, startStages, statusOf } from '../stages.ts';
-import { personName } from '../approver-routing.ts';
 import { endApproval, requestEntryApprovals, rerouteApprovals } from './approvals.ts';
 import { type Draft, decision, historyEntry, startDraft } from './draft.ts';
 import { isBefore, isStaleUpdate, mergeEvent } from './fields.ts';
