@@ -37,7 +37,12 @@ const FINANCE_MEMBERS = ['ana@example.com', 'ben@example.com', 'cy@example.com']
 function financeGroupConfig(): string {
   const dir = mkdtempSync(join(tmpdir(), 'stageflow-demo-'));
   const config = parse(readFileSync(DEFAULT_CONFIG_FILE, 'utf8')) as { approvers: Record<string, unknown> };
-  config.approvers.finance = { name: 'Finance', members: FINANCE_MEMBERS, decide: 'any', escalateTo: 'cfo@example.com' };
+  config.approvers.finance = {
+    name: 'Finance',
+    members: FINANCE_MEMBERS,
+    decide: 'any',
+    escalateTo: 'cfo@example.com',
+  };
   writeFileSync(join(dir, `${STORY_PIPELINE}.yaml`), stringify(config));
   return dir;
 }
@@ -160,7 +165,9 @@ async function connect(log: string[], run: string): Promise<Connection> {
   if (FINANCE_GROUP) {
     options.configDir = financeGroupConfig();
     options.configFile = undefined;
-    console.log(`Finance is a group here: ${FINANCE_MEMBERS.join(', ')} (any one decides; config in ${options.configDir})`);
+    console.log(
+      `Finance is a group here: ${FINANCE_MEMBERS.join(', ')} (any one decides; config in ${options.configDir})`,
+    );
   }
   const where = options.dataDir ? `with data in ${options.dataDir}` : 'in memory';
   console.log(`No stack answers at ${api}: starting one in this process (${where}; it stops when the demo ends)…`);
