@@ -8,6 +8,7 @@ import {
   nextRoutingChange,
   routeApproval,
 } from '../../../functions/core/approver-routing.ts';
+import { formatReroutedApprovals, reroutedApprovals } from '../../../functions/core/config/plan-approvers.ts';
 import { parsePipelineConfig } from '../../../functions/core/config/read.ts';
 import type { Approval, Deal, StageEvent } from '../../../functions/core/deal.ts';
 import { decideApproval, decideEvent, rerouteDeal } from '../../../functions/core/decide/entry-points.ts';
@@ -176,6 +177,29 @@ describe('deciding a group approval', () => {
       'counsel@example.com:pending',
     ]);
     expect(rerouteDeal(on, rerouted.deal as Deal, ctx).outcome).toBe('duplicate');
+  });
+});
+
+describe('config:plan of approver changes', () => {
+  it('lists each pending approval asked of other people, with who is asked now and after', () => {
+    const tl = new Timeline();
+    const deal = dealIn('deliver', tl);
+    const next = withApprovers({ finance: { name: 'Finance', members: ['ana@example.com', 'ben@example.com'] } });
+    const rerouted = reroutedApprovals(next.config, [deal], tl.at());
+    expect(rerouted).toEqual([
+      {
+        dealId: deal.dealId,
+        approvalId: pendingOf(deal, 'finance').approvalId,
+        role: 'finance',
+        askedNow: ['Finance <finance@example.com>'],
+        askedAfter: ['ana@example.com', 'ben@example.com'],
+      },
+    ]);
+    expect(formatReroutedApprovals(rerouted)).toEqual([
+      'Pending approvals asked of other people: 1',
+      `  ${deal.dealId} finance: Finance <finance@example.com> → ana@example.com, ben@example.com`,
+    ]);
+    expect(reroutedApprovals(pipeline.config, [deal], tl.at())).toEqual([]);
   });
 });
 
