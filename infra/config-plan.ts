@@ -49,7 +49,7 @@ async function planAgainst(client: DynamoDBClient, tableName: string): Promise<R
     return await readRolloutPlan(new DealRepository(DynamoDBDocumentClient.from(client), tableName), next);
   } catch (error) {
     if (error instanceof Error && error.name === 'ResourceNotFoundException')
-      return planRollout(null, next, [], new Map());
+      return planRollout(null, next, [], new Map(), new Date().toISOString());
     throw error;
   } finally {
     client.destroy();
@@ -61,7 +61,7 @@ async function planLocally(): Promise<RolloutPlan> {
   const running = `http://127.0.0.1:${process.env.DYNAMODB_PORT ?? 8000}`;
   if (await answers(running)) return planAgainst(new DynamoDBClient({ ...LOCAL, endpoint: running }), TABLE_NAME);
   const dataDir = join(resolve(process.env.STAGEFLOW_DATA_DIR ?? '.stageflow'), 'dynamodb');
-  if (!existsSync(dataDir)) return planRollout(null, next, [], new Map());
+  if (!existsSync(dataDir)) return planRollout(null, next, [], new Map(), new Date().toISOString());
   let dynamo: RunningProcess | undefined;
   try {
     dynamo = await startDynamoDbLocal({ port: await freePort(), dataDir });

@@ -13,7 +13,7 @@ export class Mailer {
     await this.ses.send(
       new SendEmailCommand({
         Source: this.from,
-        Destination: { ToAddresses: [message.to] },
+        Destination: { ToAddresses: [message.to], ...(message.cc ? { CcAddresses: message.cc } : {}) },
         Message: {
           Subject: { Data: message.subject, Charset: 'UTF-8' },
           Body: { Text: { Data: message.text, Charset: 'UTF-8' }, Html: { Data: message.html, Charset: 'UTF-8' } },

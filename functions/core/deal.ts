@@ -54,6 +54,26 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired', 'cancelled'] as const;
 export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
 
+/** A person, as an approval names who was asked, who decided, and on whose behalf. */
+export interface Person {
+  email: string;
+  name: string | null;
+}
+
+/**
+ * One person's request within an approval: each person asked gets their own review link. A delegate's request names
+ * the person it stands in for (`onBehalfOf`). `withdrawn`: the approver's routing changed (a delegation started or
+ * ended, a new config version), so this person's link no longer decides.
+ */
+export interface ApprovalAsk extends Person {
+  /** Names the request within its approval: the review link's token is bound to it. */
+  askId: string;
+  onBehalfOf: Person | null;
+  status: 'pending' | 'approved' | 'rejected' | 'withdrawn';
+  askedAt: string;
+  decidedAt: string | null;
+}
+
 /** One approval request to one role. Its token hash and task token live with the approval item, not here. */
 export interface Approval {
   approvalId: string;
@@ -80,6 +100,14 @@ export interface Approval {
    * move applies) asks again. Absent for approvals without a condition.
    */
   conditionValues?: Fields;
+  /** Who was asked, each with their own link (absent on approvals stored before per-person requests). */
+  asks?: ApprovalAsk[];
+  /** For a group: `any` — the first decision decides; `all` — every member must approve (absent: one person). */
+  decide?: 'any' | 'all';
+  /** When a delegation starts or ends before the approval expires: who is asked is worked out again then. */
+  rerouteAt?: string | null;
+  /** The person the decider stood in for (a delegate's decision), as a label. */
+  onBehalfOf?: string | null;
 }
 
 /** `config`: the deal moved to a new config version (`from`/`to` are versions), see `core/migrate.ts`. */
@@ -107,7 +135,14 @@ export interface HistoryEntry {
   source: Source | 'approval' | null;
   reasons: Reason[];
   /** For an `approval` entry: which request ended, and how. */
-  approval?: { approvalId: string; role: string; status: ApprovalStatus; decidedBy: string | null };
+  approval?: {
+    approvalId: string;
+    role: string;
+    status: ApprovalStatus;
+    decidedBy: string | null;
+    /** A delegate's decision: the person they stood in for. */
+    onBehalfOf?: string | null;
+  };
   /** For a `config` entry whose new version retired the deal's stage: the stage it left and the one it moved to. */
   stage?: { from: string; to: string };
   /** For an `echo` entry: the origin marker the CRM sent with Stageflow's own write coming back. */

@@ -1,4 +1,5 @@
 import { requiredExitApprovals } from './approval-gate.ts';
+import { routeApproval } from './approver-routing.ts';
 import type { Approval, Deal, Decision, DecisionContext, HistoryEntry } from './deal.ts';
 import { approvalNotNeeded, type Reason, stageRetired } from './decide/reasons.ts';
 import type { PipelineConfig, StageConfig, VersionedPipeline } from './pipeline-config.ts';
@@ -63,9 +64,20 @@ export function approvalsNoLongerNeeded(deal: Deal, stage: StageConfig): Approva
 }
 
 /**
+ * The pending approvals the new version keeps ask whom its approvers name now: a request to someone the new version no
+ * longer asks is withdrawn (they are told their link no longer decides), and the people it adds are asked.
+ */
+function rerouteUnder(next: PipelineConfig, deal: Deal, now: string): void {
+  for (const approval of deal.approvals) {
+    const approver = next.approvers[approval.role];
+    if (approval.status === 'pending' && approver && approval.asks) routeApproval(approval, approver, deal.fields, now);
+  }
+}
+
+/**
  * Moves one deal to the new version. The deal keeps its stage, or moves to the stage `retiredStages` maps a
  * removed one to (without any criteria check: the admin decided); approvals still pending for a role the stage no
- * longer needs end `cancelled` (`decision.ended`); a pending move whose approvals all ended is dropped, so the next
+ * longer needs end `cancelled` (`decision.ended`); those it keeps are asked of whom its approvers name now; a pending move whose approvals all ended is dropped, so the next
  * move asks what the new version needs. One history entry `{type: 'config', from: <old version>, to: <new>}`.
  * Closed deals and deals already on `next` come back unchanged with outcome `duplicate`, so a rerun is harmless.
  * @throws UnmappedRetiredStageError when `next` removed the deal's stage without a `retiredStages` entry.
@@ -94,6 +106,7 @@ export function migrateDeal(
     ended.push({ ...approval });
   }
   if (ended.length > 0) reasons.push(approvalNotNeeded(next.version, ended));
+  rerouteUnder(next.config, migrated, ctx.now);
   const moved = stage.key !== deal.stage;
   if (moved) {
     migrated.stage = stage.key;

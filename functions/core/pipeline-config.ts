@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { ApproverSchema } from './approver-config.ts';
 
 /**
  * The schema of a pipeline's stage config (`stage-config/<pipeline>.yaml`).
@@ -129,12 +130,7 @@ export const PipelineConfigSchema = z
     approvers: z
       .record(
         key.describe('an approver role, referenced by `entryApprovals` and `exitApprovals[].role`'),
-        z
-          .strictObject({
-            name: z.string().min(1).describe('the name of the approving team or person, shown in emails and pages'),
-            email: z.email().describe('the address approval requests and reminders go to'),
-          })
-          .describe('one approver role'),
+        ApproverSchema,
       )
       .default({})
       .describe('approver roles and where their requests go'),

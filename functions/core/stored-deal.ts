@@ -13,7 +13,8 @@ export interface WorkflowState {
 }
 
 /** What kind of input a decision answered. */
-export type DecisionKind = 'event' | 'approval' | 'expiry' | 'config' | 'reminder' | 'crm_sync';
+/** `reroute`: a delegation started or ended, so whom pending approvals ask was worked out again. */
+export type DecisionKind = 'event' | 'approval' | 'expiry' | 'config' | 'reminder' | 'reroute' | 'crm_sync';
 
 /**
  * The decision the deal was last written with: the side effects are derived from a deal's state before and after a

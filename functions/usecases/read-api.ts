@@ -6,7 +6,11 @@ import type { Services } from './services.ts';
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 100;
 
-/** The public shape of an approval; tokens and task tokens never appear. */
+/**
+ * The public shape of an approval; tokens and task tokens never appear. `asked` lists every person asked, each with
+ * their own request's status (`withdrawn`: their link no longer decides) and whom a delegate stands in for;
+ * `onBehalfOf` names the person the decider stood in for.
+ */
 function approvalView(approval: Approval) {
   return {
     approvalId: approval.approvalId,
@@ -19,6 +23,16 @@ function approvalView(approval: Approval) {
     decidedAt: approval.decidedAt,
     comment: approval.comment,
     conditionValues: approval.conditionValues ?? null,
+    decide: approval.decide ?? null,
+    onBehalfOf: approval.onBehalfOf ?? null,
+    asked: (approval.asks ?? []).map((ask) => ({
+      name: ask.name,
+      email: ask.email,
+      onBehalfOf: ask.onBehalfOf,
+      status: ask.status,
+      askedAt: ask.askedAt,
+      decidedAt: ask.decidedAt,
+    })),
   };
 }
 

@@ -2,8 +2,9 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import * as z from 'zod';
 import type { ApprovalRecord } from '../adapters/deals/approvals.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
-import { approvalTokenMatches } from '../core/approval-token.ts';
-import type { Decision } from '../core/deal.ts';
+import { approvalTokenAsk } from '../core/approval-token.ts';
+import { personName } from '../core/approver-routing.ts';
+import type { ApprovalAsk, Decision } from '../core/deal.ts';
 import { decideApproval as decideOnDeal } from '../core/decide/entry-points.ts';
 import { UnsupportedMediaTypeError } from '../core/errors.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
@@ -15,7 +16,9 @@ import {
   alreadyDecidedPage,
   confirmationPage,
   expiredPage,
+  linkWithdrawnPage,
   MAX_COMMENT_LENGTH,
+  noLongerNeededPage,
   notFoundPage,
   reviewPage,
 } from '../views/approval-pages.ts';
@@ -81,6 +84,16 @@ const DecisionSchema = z
 interface LoadedApproval extends ApprovalView {
   stored: StoredDeal;
   pipeline: VersionedPipeline;
+  /** The person's own request the link was emailed for; null for a link of an approval stored before them. */
+  ask: ApprovalAsk | null;
+  /** Whether the deal's config still has the approval's role (a new version may have removed it). */
+  roleKept: boolean;
+}
+
+/** A review link whose token matched: the approval and the person's request the link is bound to. */
+interface VerifiedLink {
+  record: ApprovalRecord;
+  askId: string;
 }
 
 /**
@@ -93,8 +106,8 @@ export async function showApproval(
   services: Services,
 ): Promise<HttpResult> {
   const link = LinkSchema.safeParse({ approvalId, token });
-  const record = link.success ? await verifiedRecord(link.data, services) : null;
-  const loaded = record && (await loadApproval(record, services));
+  const verified = link.success ? await verifiedLink(link.data, services) : null;
+  const loaded = verified && (await loadApproval(verified, services));
   if (!link.success || !loaded) return htmlResponse(404, notFoundPage());
   return (
     refusal(loaded, services.clock().toISOString()) ??
@@ -109,11 +122,11 @@ export async function showApproval(
  */
 export async function decideApproval(approvalId: string, form: ApprovalForm, services: Services): Promise<HttpResult> {
   const link = LinkSchema.safeParse({ approvalId, token: form.token });
-  const record = link.success ? await verifiedRecord(link.data, services) : null;
-  if (!link.success || !record) return htmlResponse(404, notFoundPage());
+  const verified = link.success ? await verifiedLink(link.data, services) : null;
+  if (!link.success || !verified) return htmlResponse(404, notFoundPage());
   const input = DecisionSchema.safeParse(form);
   return retryOnConflict(async () => {
-    const loaded = await loadApproval(record, services);
+    const loaded = await loadApproval(verified, services);
     if (!loaded) return htmlResponse(404, notFoundPage());
     const ctx = decisionContext(services, loaded.pipeline.config);
     const refused = refusal(loaded, ctx.now);
@@ -130,6 +143,7 @@ export async function decideApproval(approvalId: string, form: ApprovalForm, ser
       loaded.deal,
       {
         approvalId,
+        askId: loaded.ask?.askId ?? null,
         approve: input.data.decision === 'approve',
         decidedBy: personLabel(loaded.approver),
         comment: input.data.comment,
@@ -162,41 +176,57 @@ function confirm(loaded: LoadedApproval, after: StoredDeal, decision: Decision, 
   const { approvalId } = loaded.approval;
   const decided = after.deal.approvals.find((approval) => approval.approvalId === approvalId);
   if (!decided) throw new Error(`approval ${approvalId} is missing from deal ${after.deal.dealId} after its decision`);
-  services.telemetry.approvalEnded(after.deal, decided);
+  if (decided.status !== 'pending') services.telemetry.approvalEnded(after.deal, decided);
+  const ask = decided.asks?.find((a) => a.askId === loaded.ask?.askId) ?? null;
   const movedTo = decision.moved ? requireStage(loaded.pipeline.config, after.deal.stage).name : null;
-  return htmlResponse(200, confirmationPage({ ...loaded, deal: after.deal, approval: decided, movedTo }));
+  return htmlResponse(200, confirmationPage({ ...loaded, deal: after.deal, approval: decided, ask, movedTo }));
 }
 
-/** The approval record, if the token is one of those emailed for it (compared in constant time). */
-async function verifiedRecord(
+/** The approval record and the person's request, if the token is one of those emailed (compared in constant time). */
+async function verifiedLink(
   link: { approvalId: string; token: string },
   services: Services,
-): Promise<ApprovalRecord | null> {
+): Promise<VerifiedLink | null> {
   const record = await services.deals.getApproval(link.approvalId);
   if (!record) return null;
   const { LINK_SIGNING_KEY } = await loadSecrets();
-  return approvalTokenMatches(link.token, record.tokenHashes, LINK_SIGNING_KEY) ? record : null;
+  const askId = approvalTokenAsk(link.token, record.tokenHashes, LINK_SIGNING_KEY);
+  return askId === null ? null : { record, askId };
 }
 
-async function loadApproval(record: ApprovalRecord, services: Services): Promise<LoadedApproval | null> {
+async function loadApproval({ record, askId }: VerifiedLink, services: Services): Promise<LoadedApproval | null> {
   const stored = await services.deals.getDeal(record.pipeline, record.dealId);
   const approval = stored?.deal.approvals.find((a) => a.approvalId === record.approvalId);
   if (!stored || !approval) return null;
   const pipeline = await services.pipelines.version(stored.deal.pipeline, stored.deal.configVersion);
-  const approver = pipeline.config.approvers[approval.role];
-  if (!approver) throw new Error(`approver role '${approval.role}' is not in pipeline ${pipeline.config.pipeline}`);
+  const role = pipeline.config.approvers[approval.role];
+  const ask = approval.asks?.find((a) => a.askId === askId) ?? null;
+  const approver = {
+    name: ask?.name ?? role?.name ?? approval.role,
+    email: ask?.email ?? role?.email ?? '',
+  };
   const stage = requireStage(pipeline.config, approval.stage);
-  return { stored, pipeline, deal: stored.deal, approval, stage, approver };
+  return { stored, pipeline, deal: stored.deal, approval, stage, approver, ask, roleKept: role !== undefined };
 }
 
-/** Why the request can no longer be decided, as the page to answer with; null while it is open. */
+/**
+ * Why the request can no longer be decided by this link, as the page to answer with; null while it is open. A
+ * request that ran out of time, that a new config version dropped, or whose person is no longer asked (their link
+ * was withdrawn) is gone (410); one decided already, by this person or another, answers 409 naming who decided.
+ */
 function refusal(loaded: LoadedApproval, now: string): HttpResult | null {
-  const { approval } = loaded;
+  const { approval, ask } = loaded;
   const expired =
     approval.status === 'expired' ||
     (approval.status === 'pending' && Date.parse(now) >= Date.parse(approval.expiresAt));
   if (expired) return htmlResponse(410, expiredPage(loaded));
+  if (approval.status === 'cancelled' && !loaded.roleKept) return htmlResponse(410, noLongerNeededPage(loaded));
   if (approval.status !== 'pending') return htmlResponse(409, alreadyDecidedPage(loaded));
+  if (ask?.status === 'withdrawn') {
+    const askedNow = (approval.asks ?? []).filter((a) => a.status === 'pending').map(personName);
+    return htmlResponse(410, linkWithdrawnPage({ ...loaded, askedNow }));
+  }
+  if (ask && ask.status !== 'pending') return htmlResponse(409, alreadyDecidedPage({ ...loaded, ask }));
   return null;
 }
 

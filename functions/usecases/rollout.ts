@@ -98,7 +98,11 @@ async function migrateOne(dealId: string, next: VersionedPipeline, services: Ser
  * The plan of rolling `next` out now: the diff against the live version and the impact on the open deals.
  * Reads only; `config:plan` runs it against the local data folder or the deployed table.
  */
-export async function readRolloutPlan(deals: DealRepository, next: VersionedPipeline): Promise<RolloutPlan> {
+export async function readRolloutPlan(
+  deals: DealRepository,
+  next: VersionedPipeline,
+  now = new Date().toISOString(),
+): Promise<RolloutPlan> {
   const pipelineId = next.config.pipeline;
   const liveVersion = await deals.getLiveVersion(pipelineId);
   const stored = await deals.listPipelineVersions(pipelineId);
@@ -108,7 +112,7 @@ export async function readRolloutPlan(deals: DealRepository, next: VersionedPipe
   for (const stage of await stagesOfEveryVersion(deals, next)) {
     for await (const listed of openDealsIn(deals, pipelineId, stage)) open.push(listed.deal);
   }
-  return planRollout(live, next, open, versions);
+  return planRollout(live, next, open, versions, now);
 }
 
 /** Every stage key any stored version of the pipeline (or `next`) has: where open deals can sit. */

@@ -96,6 +96,7 @@ function hasEffects(change: DealChange, decided: LastDecision): boolean {
     requestedApprovals(change).length > 0 ||
     endedApprovals(change).length > 0 ||
     decided.kind === 'reminder' ||
+    decided.kind === 'reroute' ||
     (decided.kind === 'event' && decided.outcome !== 'applied') ||
     (decided.kind !== 'crm_sync' && change.after.crm !== undefined)
   );

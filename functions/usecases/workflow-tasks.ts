@@ -1,6 +1,6 @@
 import type { ApprovalTimer, WorkflowPosition, WorkflowRequest } from '../../workflows/definition.ts';
 import type { Approval, Deal, Decision } from '../core/deal.ts';
-import { expireApproval } from '../core/decide/entry-points.ts';
+import { expireApproval, rerouteDeal } from '../core/decide/entry-points.ts';
 import type { EffectServices } from './effect-services.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext } from './services.ts';
@@ -85,16 +85,33 @@ async function awaitNextMove(
   await services.deals.updateWorkflow(stored, { ...running, waitToken: task.taskToken });
 }
 
-/** Seconds until the reminder, then from the reminder until expiry (at least 1: Step Functions needs a positive timeout). */
-function approvalTimers(approval: Approval, now: Date): ApprovalTimer {
-  const remindAt = Date.parse(approval.remindAt);
-  const expiresAt = Date.parse(approval.expiresAt);
+/**
+ * Seconds until the reminder, then from the reminder until expiry (at least 1: Step Functions needs a positive
+ * timeout). A delegation that starts or ends first (`rerouteAt`) cuts the wait it falls in short: the task that wakes
+ * then works out whom to ask again, and the deal's next execution runs the timers from there.
+ */
+export function approvalTimers(approval: Approval, now: Date): ApprovalTimer {
+  const reroute = approval.rerouteAt ? Date.parse(approval.rerouteAt) : Number.POSITIVE_INFINITY;
+  const remindAt = Math.min(Date.parse(approval.remindAt), reroute);
+  const expiresAt = Math.min(Date.parse(approval.expiresAt), reroute > remindAt ? reroute : Number.POSITIVE_INFINITY);
   const start = Math.max(now.getTime(), remindAt);
   return {
     approvalId: approval.approvalId,
     reminderSeconds: Math.max(1, Math.ceil((remindAt - now.getTime()) / 1000)),
     expirySeconds: Math.max(1, Math.ceil((expiresAt - start) / 1000)),
   };
+}
+
+/**
+ * Whether a timer that fired now is a routing change rather than the reminder or the expiry it stands for: the
+ * approval asks for a new routing before that moment.
+ */
+function isRoutingChange(approval: Approval, dueAt: string, now: Date): boolean {
+  return (
+    approval.rerouteAt != null &&
+    Date.parse(approval.rerouteAt) < Date.parse(dueAt) &&
+    now.getTime() < Date.parse(dueAt)
+  );
 }
 
 /**
@@ -121,7 +138,9 @@ async function holdApprovalRequest(
     expiresAt: approval.expiresAt,
   };
   await services.deals.attachTaskToken(base, task.taskToken);
-  if (task.action === 'remind-approval') {
+  if (task.action === 'remind-approval' && isRoutingChange(approval, approval.remindAt, services.clock())) {
+    await retryOnConflict(() => reroute(task, services));
+  } else if (task.action === 'remind-approval') {
     const record = await services.deals.getApproval(task.approvalId);
     if (!record?.remindedAt) await retryOnConflict(() => recordReminderDue(task, services));
   }
@@ -160,6 +179,34 @@ async function recordReminderDue(
   });
 }
 
+/**
+ * A delegation of the approval's role starts or ends: whom the deal's pending approvals ask is worked out again (as of
+ * that moment, however late the timer fired). The outbox mails the people newly asked, tells those whose link no
+ * longer decides, and replaces the execution so that its timers run from the new routing.
+ */
+async function reroute(task: { pipeline: string; dealId: string; approvalId: string }, services: EffectServices) {
+  const { stored, versioned } = await load(task.pipeline, task.dealId, services);
+  const approval = stored.deal.approvals.find((a) => a.approvalId === task.approvalId);
+  if (approval?.status !== 'pending' || !approval.rerouteAt) return;
+  const ctx = decisionContext(services, versioned.config);
+  const at = new Date(Math.max(Date.parse(ctx.now), Date.parse(approval.rerouteAt))).toISOString();
+  const decision = rerouteDeal(versioned, stored.deal, { ...ctx, now: at });
+  if (decision.outcome === 'duplicate') return;
+  await services.deals.commit({
+    before: stored,
+    decision,
+    lastDecision: {
+      kind: 'reroute',
+      outcome: 'applied',
+      reasons: [],
+      eventId: null,
+      source: 'workflow',
+      at,
+      approvalId: task.approvalId,
+    },
+  });
+}
+
 /** A decision that landed before this task's token was stored found no token to release: release it now. */
 async function releaseIfDecidedMeanwhile(
   task: Extract<WorkflowTask, { taskToken: string; approvalId: string }>,
@@ -178,6 +225,8 @@ async function expire(
   services: EffectServices,
 ): Promise<void> {
   const { stored, versioned } = await load(task.pipeline, task.dealId, services);
+  const pending = stored.deal.approvals.find((a) => a.approvalId === task.approvalId && a.status === 'pending');
+  if (pending && isRoutingChange(pending, pending.expiresAt, services.clock())) return reroute(task, services);
   const ctx = decisionContext(services, versioned.config);
   const decision = expireApproval(versioned, stored.deal, task.approvalId, ctx);
   if (decision.outcome === 'duplicate' || !decision.deal) return;

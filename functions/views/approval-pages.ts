@@ -1,8 +1,9 @@
 import escapeHtml from 'escape-html';
-import type { Approval, Deal } from '../core/deal.ts';
+import { personName } from '../core/approver-routing.ts';
+import type { Approval, ApprovalAsk, Deal } from '../core/deal.ts';
 import type { StageConfig } from '../core/pipeline-config.ts';
 import { bulletList, type ErrorPages, factList, htmlDocument } from './page.ts';
-import { type Approver, approvalFacts, dealTitle, formatTime, shortName } from './wording.ts';
+import { type Approver, approvalFacts, dealTitle, type Fact, formatTime, shortName } from './wording.ts';
 
 /**
  * The approval pages an approver sees after clicking the emailed link: plain HTML that works on a phone, without
@@ -16,6 +17,24 @@ export interface ApprovalView {
   /** The stage the approval validates. */
   stage: StageConfig;
   approver: Approver;
+  /** The person's own request the link was emailed for (absent for a link without one). */
+  ask?: ApprovalAsk | null;
+}
+
+/** Who the person asked stands in for, and how their group decides: the facts a delegate or a member needs. */
+function routingFacts(view: ApprovalView): Fact[] {
+  const { approval, ask } = view;
+  const behalf = ask?.onBehalfOf ? personName(ask.onBehalfOf) : null;
+  const group =
+    approval.decide === undefined
+      ? null
+      : approval.decide === 'all'
+        ? 'Every member of the group must approve; one rejection rejects'
+        : 'The first member to decide decides for the group';
+  return [
+    ['On behalf of', behalf],
+    ['Group decision', group],
+  ];
 }
 
 /** The longest comment an approver may write. */
@@ -38,8 +57,9 @@ export function reviewPage(
   return layout(
     `Approve or reject: ${shortName(deal)}`,
     [
-      `<p>${escapeHtml(approver.name)}, your approval is requested for this deal.</p>`,
-      factList(approvalFacts(view)),
+      `<p>${escapeHtml(approver.name)}, your approval is requested for this deal` +
+        `${view.ask?.onBehalfOf ? ` on behalf of ${escapeHtml(personName(view.ask.onBehalfOf))}` : ''}.</p>`,
+      factList([...approvalFacts(view), ...routingFacts(view)]),
       waiting,
       bulletList(`Goals of ${stage.name}`, stage.goals),
       problem,
@@ -59,12 +79,14 @@ export function reviewPage(
 
 /** The answer to a recorded decision: what was decided, and whether the deal moved. */
 export function confirmationPage(view: ApprovalView & { movedTo: string | null }): string {
-  const { deal, approval, movedTo } = view;
-  const approved = approval.status === 'approved';
+  const { deal, approval, movedTo, ask } = view;
+  const approved = approval.status === 'approved' || (approval.status === 'pending' && ask?.status === 'approved');
   const outcome = approved
-    ? movedTo
-      ? `The deal moved to ${movedTo}.`
-      : 'The deal moves on once every approval it needs is granted and its exit criteria hold.'
+    ? approval.status === 'pending'
+      ? 'Your approval is recorded. The request is granted once every member of the group approved.'
+      : movedTo
+        ? `The deal moved to ${movedTo}.`
+        : 'The deal moves on once every approval it needs is granted and its exit criteria hold.'
     : 'The move that waited for this approval is cancelled; the deal owner is emailed your comment.';
   return layout(
     approved ? 'Approved' : 'Rejected',
@@ -73,8 +95,9 @@ export function confirmationPage(view: ApprovalView & { movedTo: string | null }
       `<p>${escapeHtml(outcome)}</p>`,
       factList([
         ['Request', approval.reason],
-        ['By', approval.decidedBy],
-        ['At', approval.decidedAt ? formatTime(approval.decidedAt) : null],
+        ['By', ask ? personName(ask) : approval.decidedBy],
+        ['On behalf of', ask?.onBehalfOf ? personName(ask.onBehalfOf) : null],
+        ['At', ask?.decidedAt ? formatTime(ask.decidedAt) : approval.decidedAt ? formatTime(approval.decidedAt) : null],
         ['Comment', approval.comment],
       ]),
       '<p class="hint">You can close this page.</p>',
@@ -83,13 +106,17 @@ export function confirmationPage(view: ApprovalView & { movedTo: string | null }
 }
 
 /** The request was decided before (by someone else, or by an earlier click): who decided, and when. */
-export function alreadyDecidedPage(view: { deal: Deal; approval: Approval }): string {
-  const { deal, approval } = view;
+export function alreadyDecidedPage(view: { deal: Deal; approval: Approval; ask?: ApprovalAsk | null }): string {
+  const { deal, approval, ask } = view;
   const when = approval.decidedAt ? ` at ${formatTime(approval.decidedAt)}` : '';
+  const behalf = approval.onBehalfOf ? ` on behalf of ${approval.onBehalfOf}` : '';
   const what =
-    approval.status === 'approved' || approval.status === 'rejected'
-      ? `This request was already ${approval.status} by ${approval.decidedBy ?? 'an approver'}${when}.`
-      : `This request was cancelled${when}: the deal moved on, so it no longer needs this approval.`;
+    approval.status === 'pending' && ask
+      ? `You already ${ask.status} this request${ask.decidedAt ? ` at ${formatTime(ask.decidedAt)}` : ''}; ` +
+        'it waits for the other members of the group.'
+      : approval.status === 'approved' || approval.status === 'rejected'
+        ? `This request was already ${approval.status} by ${approval.decidedBy ?? 'an approver'}${behalf}${when}.`
+        : `This request was cancelled${when}: the deal moved on, so it no longer needs this approval.`;
   return layout(
     'Already decided',
     [
@@ -113,6 +140,40 @@ export function expiredPage(view: { deal: Deal; approval: Approval }): string {
         `${escapeHtml(formatTime(approval.expiresAt))} without a decision.</p>`,
       '<p class="hint">Nothing was changed. If the deal still needs your approval, the owner requests it again ' +
         'and you receive a new email with a new link.</p>',
+    ].join('\n'),
+  );
+}
+
+/** A new config version no longer asks the approval's role: the request is gone, and nothing waits for it. */
+export function noLongerNeededPage(view: { deal: Deal; approval: Approval }): string {
+  const { deal, approval } = view;
+  const when = approval.decidedAt ? ` on ${formatTime(approval.decidedAt)}` : '';
+  return layout(
+    'Request no longer needed',
+    [
+      `<p>The approval request for <strong>${escapeHtml(dealTitle(deal))}</strong> was withdrawn${escapeHtml(when)}: ` +
+        "the pipeline's rules changed, and the deal no longer needs this approval.</p>",
+      factList([['What was asked', approval.reason]]),
+      '<p class="hint">Nothing was changed, and nothing is waiting for you. If the deal needs your approval again, ' +
+        'you receive a new email with a new link.</p>',
+    ].join('\n'),
+  );
+}
+
+/** The person's link was withdrawn (a delegation started or ended, the approvers changed): who decides now. */
+export function linkWithdrawnPage(view: { deal: Deal; approval: Approval; askedNow: string[] }): string {
+  const { deal, approval, askedNow } = view;
+  return layout(
+    'This link no longer decides',
+    [
+      `<p>The approval request for <strong>${escapeHtml(dealTitle(deal))}</strong> now goes to someone else, ` +
+        'so this link no longer decides it.</p>',
+      factList([
+        ['What is asked', approval.reason],
+        ['Asked now', askedNow.join(', ') || null],
+      ]),
+      '<p class="hint">Nothing was changed. If the request comes back to you, you receive a new email with a new ' +
+        'link.</p>',
     ].join('\n'),
   );
 }

@@ -1,7 +1,8 @@
 import escapeHtml from 'escape-html';
+import { askLabel } from '../core/approver-routing.ts';
 import { type ChecklistItem, type ColumnTotal, daysBetween, type Insights } from '../core/board.ts';
 import { describeCriterion } from '../core/criteria.ts';
-import type { Deal, HistoryEntry } from '../core/deal.ts';
+import type { Approval, Deal, HistoryEntry } from '../core/deal.ts';
 import type { PipelineConfig, StageConfig } from '../core/pipeline-config.ts';
 import { type BoardCard, columnTotal } from './board-cards.ts';
 import { barChart } from './charts.ts';
@@ -150,13 +151,14 @@ export function dealPage(view: DealPageView): string {
     deal.approvals.length === 0
       ? '<p class="empty">No approvals were requested.</p>'
       : table(
-          ['Role', 'Stage', 'Status', 'Requested', 'Decided by', 'Decided', 'Comment'],
+          ['Role', 'Stage', 'Status', 'Requested', 'Asked', 'Decided by', 'Decided', 'Comment'],
           deal.approvals.map((a) => [
             a.role,
             stageName(a.stage),
             a.status,
             formatTime(a.requestedAt),
-            a.decidedBy ?? '',
+            askedCell(a),
+            a.decidedBy ? `${a.decidedBy}${a.onBehalfOf ? ` on behalf of ${a.onBehalfOf}` : ''}` : '',
             a.decidedAt ? formatTime(a.decidedAt) : '',
             a.comment ?? '',
           ]),
@@ -214,6 +216,7 @@ function timelineEntry(entry: HistoryEntry, stageName: (key: string | null) => s
     entry.source ? `source: ${entry.source}` : '',
     extra.status !== undefined ? `status: ${displayValue(extra.status)}` : '',
     entry.approval?.decidedBy ? `by ${entry.approval.decidedBy}` : '',
+    entry.approval?.onBehalfOf ? `on behalf of ${entry.approval.onBehalfOf}` : '',
   ].filter((part) => part !== '');
   const reasons = entry.reasons.length
     ? `<ul class="reasons">${entry.reasons.map((r) => `<li>${escapeHtml(r.message)}</li>`).join('')}</ul>`
@@ -314,6 +317,14 @@ export const boardErrorPages: ErrorPages = {
   failureAdvice: 'The page could not be shown. Reload it in a minute.',
   failureLog: 'board request failed',
 };
+
+/** Who an approval asked, each with their request's status when it differs from the approval's own. */
+function askedCell(approval: Approval): string {
+  const asks = approval.asks ?? [];
+  const rule = approval.decide === 'all' ? 'all must approve: ' : approval.decide === 'any' ? 'any one decides: ' : '';
+  const people = asks.map((ask) => `${askLabel(ask)}${ask.status === approval.status ? '' : ` (${ask.status})`}`);
+  return people.length === 0 ? '' : `${rule}${people.join('; ')}`;
+}
 
 function table(headings: string[], rows: string[][]): string {
   const head = headings.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join('');

@@ -9,6 +9,8 @@ import type { Fact } from './wording.ts';
 /** An email ready for the mailer. */
 export interface EmailMessage {
   to: string;
+  /** Copied: e.g. the escalation address on an approval's reminder. */
+  cc?: string[];
   subject: string;
   text: string;
   html: string;
@@ -17,6 +19,7 @@ export interface EmailMessage {
 /** The content of one email, rendered once as text and once as HTML so both always say the same. */
 export interface EmailContent {
   to: string;
+  cc?: string[];
   subject: string;
   heading: string;
   paragraphs: string[];
@@ -35,6 +38,7 @@ export function render(content: EmailContent): EmailMessage {
   const lists = (content.lists ?? []).filter((list) => list.items.length > 0);
   return {
     to: content.to,
+    ...(content.cc && content.cc.length > 0 ? { cc: content.cc } : {}),
     // A CRM-supplied name must not break the Subject header onto a second line, nor reverse or hide parts of it in
     // the inbox (U+202E RIGHT-TO-LEFT OVERRIDE, U+200F, zero-width characters, NUL): controls and format characters go.
     subject: content.subject

@@ -1,3 +1,4 @@
+import { askLabel } from '../core/approver-routing.ts';
 import type { Approval, Deal } from '../core/deal.ts';
 import type { Reason } from '../core/decide/reasons.ts';
 import type { Criterion, PipelineConfig, StageConfig } from '../core/pipeline-config.ts';
@@ -37,18 +38,26 @@ export function approvalRequestEmail(input: {
   approver: Approver;
   link: string;
   reminder: boolean;
+  /** What the person asked must know beyond the deal: on whose behalf, how their group decides. */
+  routing?: { onBehalfOf: string | null; group: string | null; cc: string[] };
 }): EmailMessage {
-  const { deal, stage, approval, approver, link, reminder } = input;
+  const { deal, stage, approval, approver, link, reminder, routing } = input;
   const ask = `Approval needed: ${shortName(deal)} — ${approver.name}`;
+  const behalf = routing?.onBehalfOf ? ` on behalf of ${routing.onBehalfOf}` : '';
   return render({
     to: approver.email,
+    ...(routing ? { cc: routing.cc } : {}),
     subject: reminder ? `Reminder: ${ask}` : ask,
     heading: reminder ? `Reminder: your approval is still needed` : `Your approval is needed`,
     paragraphs: [
       `Hello ${approver.name},`,
-      `${ownerName(deal) ?? 'The deal owner'} asks for your approval on the deal ${dealTitle(deal)} in ${stage.name}.`,
+      `${ownerName(deal) ?? 'The deal owner'} asks for your approval${behalf} on the deal ${dealTitle(deal)} in ${stage.name}.`,
     ],
-    facts: approvalFacts(input),
+    facts: [
+      ...approvalFacts(input),
+      ['On behalf of', routing?.onBehalfOf ?? null],
+      ['Group decision', routing?.group ?? null],
+    ],
     lists: [{ title: `Goals of ${stage.name}`, items: stage.goals }],
     action: { label: 'Review and decide', url: link },
     footer:
@@ -62,7 +71,7 @@ export function ownerApprovalsRequestedEmail(input: {
   deal: Deal;
   stage: StageConfig;
   approvals: Approval[];
-  approvers: Record<string, Approver>;
+  approvers: Record<string, { name: string; email?: string }>;
 }): EmailMessage {
   const { deal, stage, approvals, approvers } = input;
   const roleName = (role: string) => approvers[role]?.name ?? role;
@@ -78,7 +87,14 @@ export function ownerApprovalsRequestedEmail(input: {
       {
         title: 'Requested approvals',
         items: approvals.map((approval) => {
-          const who = personLabel(approvers[approval.role] ?? { name: approval.role });
+          const asked = approval.asks?.filter((ask) => ask.status === 'pending').map(askLabel) ?? [];
+          const role = approvers[approval.role] ?? { name: approval.role };
+          const who =
+            asked.length === 0
+              ? personLabel(role)
+              : approval.decide === undefined
+                ? asked.join(', ')
+                : `${role.name} (${asked.join(', ')})`;
           return `${who}: ${approval.reason} (expires ${formatTime(approval.expiresAt)})`;
         }),
       },

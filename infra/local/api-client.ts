@@ -53,7 +53,7 @@ export interface ApiResponse {
 
 /** One email as local SES's `GET /store` returns it. */
 export interface StoredEmail {
-  destination: { to: string[] };
+  destination: { to: string[]; cc?: string[] };
   subject: string;
   body: { text?: string; html?: string };
   at?: number;

@@ -37,6 +37,8 @@ export const DealSchema = z.object({
       decidedBy: z.string().nullable(),
       decidedAt: z.string().nullable(),
       comment: z.string().nullable(),
+      decide: z.enum(['any', 'all']).nullable().optional(),
+      asked: z.array(z.object({ email: z.string(), status: z.string() })).optional(),
     }),
   ),
   history: z.array(

@@ -1,3 +1,8 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { DEFAULT_CONFIG_FILE } from '../../functions/adapters/config-files.ts';
 import { ApiClient, mentions, reviewLinks } from './api-client.ts';
 import { exitFields, STORY_DEAL, STORY_PIPELINE, WON_STAGE } from './default-story.ts';
 import {
@@ -21,10 +26,41 @@ import { DEVELOPMENT_SECRETS, type LocalStack, optionsFromEnvironment, startLoca
  * prints it.
  */
 
-const APPROVERS = [
-  ['finance', 'finance@example.com'],
-  ['legal', 'legal@example.com'],
-] as const;
+/** `--finance-group`: the demo's own stack runs the default pipeline with Finance as a group of three. */
+const FINANCE_GROUP = process.argv.includes('--finance-group');
+const FINANCE_MEMBERS = ['ana@example.com', 'ben@example.com', 'cy@example.com'];
+
+/**
+ * The default pipeline with Finance as a group where any member decides, escalating to the CFO: written to a
+ * folder of its own, which the demo's stack runs instead of `stage-config/`.
+ */
+function financeGroupConfig(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stageflow-demo-'));
+  const config = parse(readFileSync(DEFAULT_CONFIG_FILE, 'utf8')) as { approvers: Record<string, unknown> };
+  config.approvers.finance = {
+    name: 'Finance',
+    members: FINANCE_MEMBERS,
+    decide: 'any',
+    escalateTo: 'cfo@example.com',
+  };
+  writeFileSync(join(dir, `${STORY_PIPELINE}.yaml`), stringify(config));
+  return dir;
+}
+
+/**
+ * Who approves each approval the win waits for, as the read API names the people asked: every member when a group
+ * must approve unanimously, else the first person asked (one member of a group decides for it).
+ */
+async function approversOf(client: ApiClient, dealId: string): Promise<[role: string, to: string][]> {
+  const deal = await getDeal(client, dealId);
+  return deal.approvals
+    .filter((a) => a.status === 'pending')
+    .flatMap((a) => {
+      const asked = (a.asked ?? []).filter((ask) => ask.status === 'pending').map((ask) => ask.email);
+      const deciding = a.decide === 'all' ? asked : asked.slice(0, 1);
+      return deciding.map((to): [string, string] => [a.role, to]);
+    });
+}
 
 /** Each move brings what the stage it leaves needed; two moves break the rules on purpose to show the refusals. */
 function story(): Step[] {
@@ -116,6 +152,7 @@ async function connect(log: string[], run: string): Promise<Connection> {
       'The deal comes through the generic webhook: the HubSpot round trip runs when the demo starts its own stack ' +
         '(stop this one, or set PORT to a free port).',
     );
+    if (FINANCE_GROUP) console.log('--finance-group applies to a stack the demo starts; this one runs its own config.');
     const client = apiClient(api, ses);
     return { client, ses, started: null, hubspot: null, source: genericSource(client, run) };
   }
@@ -123,6 +160,13 @@ async function connect(log: string[], run: string): Promise<Connection> {
     throw new DemoError(
       `${api}/health answers ${health.status}: a stack on port ${options.port} is not healthy — ` +
         'wait for it to finish starting, or stop it and run the demo again',
+    );
+  }
+  if (FINANCE_GROUP) {
+    options.configDir = financeGroupConfig();
+    options.configFile = undefined;
+    console.log(
+      `Finance is a group here: ${FINANCE_MEMBERS.join(', ')} (any one decides; config in ${options.configDir})`,
     );
   }
   const where = options.dataDir ? `with data in ${options.dataDir}` : 'in memory';
@@ -165,7 +209,7 @@ async function demo({ client, ses, source, hubspot }: Connection): Promise<void>
 
   const notesBeforeApprovals = hubspot?.notes(dealId).length ?? 0;
   console.log('\nFinance and Legal open their emails (local SES), review the deal and approve:');
-  for (const [role, to] of APPROVERS) await approveFromEmail(client, ses, role, to, dealId);
+  for (const [role, to] of await approversOf(client, dealId)) await approveFromEmail(client, ses, role, to, dealId);
 
   console.log(`\nThe last approval lets the pending move to ${WON_STAGE} apply by itself; waiting for it…`);
   const won = await waitFor(async () => {

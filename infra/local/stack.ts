@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -65,17 +65,27 @@ const STOP_WAIT_MS = 2_000;
 export function optionsFromEnvironment(argv: string[] = process.argv.slice(2)): LocalStackOptions {
   const env = process.env;
   const port = Number(env.PORT ?? 3000);
+  const configFolder = env.STAGEFLOW_CONFIG !== undefined && isFolder(env.STAGEFLOW_CONFIG);
   return {
     port,
     sesPort: Number(env.SES_PORT ?? 8005),
     dynamoDbPort: Number(env.DYNAMODB_PORT ?? 8000),
     stepFunctionsPort: Number(env.SFN_PORT ?? 8083),
     publicBaseUrl: env.PUBLIC_BASE_URL ?? `http://127.0.0.1:${port}`,
-    configFile: env.STAGEFLOW_CONFIG,
-    configDir: 'stage-config',
+    // STAGEFLOW_CONFIG names one pipeline file, or a folder of them.
+    configFile: configFolder ? undefined : env.STAGEFLOW_CONFIG,
+    configDir: configFolder ? (env.STAGEFLOW_CONFIG as string) : 'stage-config',
     dataDir: argv.includes('--in-memory') ? null : resolve(env.STAGEFLOW_DATA_DIR ?? '.stageflow'),
     log: (line) => console.log(line),
   };
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 export interface LocalStack {

@@ -11,9 +11,9 @@ interface DemoRun {
 }
 
 /** `npm run demo` as a user runs it, pointed at the shared test stack through PORT and SES_PORT. */
-function runDemo(env: Record<string, string> = {}): Promise<DemoRun> {
+function runDemo(env: Record<string, string> = {}, args: string[] = []): Promise<DemoRun> {
   const { api, ses } = stackUrls();
-  const child = spawn('node_modules/.bin/tsx', ['infra/local/demo.ts'], {
+  const child = spawn('node_modules/.bin/tsx', ['infra/local/demo.ts', ...args], {
     env: {
       ...process.env,
       // tsx runs on the first `node` on PATH: the Node 24 that runs this test, as `npm run` would arrange.
@@ -88,6 +88,17 @@ describe('npm run demo', () => {
       'HubSpot shows closedwon, with Stageflow\'s note "Stageflow moved the deal to Closed Won',
     );
     expect(run.stdout).toMatch(/crm_sync +— → closed_won +synced +hubspot HTTP 200/);
+    expect(run.stdout).toContain('is won, and HubSpot agrees.');
+  });
+
+  it('with --finance-group, runs its own stack where Finance is a group: one member approves for Finance', async () => {
+    const run = await runDemo({ ...(await freePorts()), STAGEFLOW_DATA_DIR: '' }, ['--finance-group']);
+    expect(run.stderr).not.toContain('The demo failed');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Finance is a group here: ana@example.com, ben@example.com, cy@example.com');
+    expect(run.stdout).toMatch(/finance: email to ana@example\.com.*\n.*pressed Approve \(200/);
+    expect(run.stdout).toMatch(/finance +approved by ana@example\.com/);
+    expect(run.stdout).toMatch(/legal +approved by .*legal@example\.com/);
     expect(run.stdout).toContain('is won, and HubSpot agrees.');
   });
 

@@ -79,13 +79,21 @@ export interface DealView {
 /** Moves a new deal forward stage by stage, each event bringing the fields the stage needs to be left. */
 export async function dealAt(
   stage: OpenStage,
-  options: { dealId?: string; extraFields?: Record<string, unknown>; api?: string } = {},
+  options: { dealId?: string; extraFields?: Record<string, unknown>; api?: string; pipeline?: string } = {},
 ): Promise<string> {
   const dealId = options.dealId ?? uniqueId('D');
   let fields: Record<string, unknown> = { ...options.extraFields };
   for (const key of OPEN_STAGES.slice(0, OPEN_STAGES.indexOf(stage) + 1)) {
     const result = await postGeneric(
-      { eventId: uniqueId('E'), dealId, stage: key, dealName: `Deal ${dealId}`, owner: STORY_DEAL.owner, fields },
+      {
+        eventId: uniqueId('E'),
+        dealId,
+        ...(options.pipeline ? { pipeline: options.pipeline } : {}),
+        stage: key,
+        dealName: `Deal ${dealId}`,
+        owner: STORY_DEAL.owner,
+        fields,
+      },
       { api: options.api },
     );
     if (result.body.outcome !== 'applied') {

@@ -15,7 +15,7 @@ import { dealAwaitingApprovals, pipeline } from '../support/approval-fakes.ts';
 
 const { config } = pipeline;
 const TOKEN = 'Zm9vYmFyYmF6cXV4cXV1eHF1dXpxdXV6cXV1enF1dXo';
-const finance = config.approvers.finance ?? { name: 'Finance', email: 'finance@example.com' };
+const finance = { name: 'Finance', email: 'finance@example.com' };
 
 function view(deal: Deal = dealAwaitingApprovals(), approval: Partial<Approval> = {}): ApprovalView {
   const financeApproval = deal.approvals.find((a) => a.role === 'finance');

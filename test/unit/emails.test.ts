@@ -17,7 +17,7 @@ import { dealAwaitingApprovals, pipeline } from '../support/approval-fakes.ts';
 
 const { config } = pipeline;
 const deliver = requireStage(config, 'deliver');
-const finance = config.approvers.finance ?? { name: 'Finance', email: 'finance@example.com' };
+const finance = { name: 'Finance', email: 'finance@example.com' };
 const TOKEN = 'q3Jx0b4B6yqZcV1mB3lqJ0kQeG3n8yK0b5kH1rW2s4A';
 const LINK = `http://127.0.0.1:3000/approvals/apr-finance?token=${TOKEN}`;
 

@@ -4,6 +4,7 @@ import type { Deal } from '../deal.ts';
 import { approvalsNoLongerNeeded, needsMigration, stageUnder, unmappedStagesMessage } from '../migrate.ts';
 import type { Criterion, ExitApproval, PipelineConfig, StageConfig, VersionedPipeline } from '../pipeline-config.ts';
 import { stageOf } from '../stages.ts';
+import { formatReroutedApprovals, type ReroutedApproval, reroutedApprovals } from './plan-approvers.ts';
 
 /**
  * `config:plan`: what a new version of a pipeline changes against the live one, and what it does to the open deals.
@@ -59,6 +60,8 @@ export interface RolloutPlan {
   moving: number;
   stages: StageImpact[];
   cancelledApprovals: number;
+  /** Pending approvals the new version keeps but asks of other people (approvers changed): who, before and after. */
+  reroutedApprovals: ReroutedApproval[];
   /** Removed stages with open deals and no `retiredStages` entry: the rollout needs the admin's decision. */
   unmapped: { stage: string; dealIds: string[] }[];
   /** The refusal `config:plan`, `start` and the deploy print, or null when the rollout needs no decision. */
@@ -103,12 +106,14 @@ export function diffConfigs(live: VersionedPipeline | null, next: VersionedPipel
 /**
  * The plan of a rollout: the diff and its impact on the open deals (any version, each judged against its own).
  * @param versions every stored version the deals may be on, by version
+ * @param now the moment whose delegations say who would be asked
  */
 export function planRollout(
   live: VersionedPipeline | null,
   next: VersionedPipeline,
   openDeals: readonly Deal[],
   versions: ReadonlyMap<string, VersionedPipeline>,
+  now: string,
 ): RolloutPlan {
   const diff = diffConfigs(live, next);
   const moving = next.config.rollout === 'new-deals-only' ? [] : openDeals.filter((deal) => needsMigration(deal, next));
@@ -149,6 +154,7 @@ export function planRollout(
     moving: moving.length,
     stages,
     cancelledApprovals: stages.reduce((sum, s) => sum + s.cancelledApprovals, 0),
+    reroutedApprovals: reroutedApprovals(next.config, moving, now),
     unmapped,
     decisionNeeded: unmapped.length > 0 ? unmappedStagesMessage(next.config.pipeline, unmapped) : null,
   };
@@ -210,7 +216,8 @@ export function formatRolloutPlan(plan: RolloutPlan): string {
       lines.push(`  ${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ')}`.trimEnd());
     }
   }
-  lines.push(`Pending approvals cancelled: ${plan.cancelledApprovals}`, '');
+  lines.push(`Pending approvals cancelled: ${plan.cancelledApprovals}`);
+  lines.push(...formatReroutedApprovals(plan.reroutedApprovals), '');
   lines.push(plan.decisionNeeded ? `Decision needed: ${plan.decisionNeeded}` : 'No decision needed.');
   return lines.join('\n');
 }

@@ -1,3 +1,4 @@
+import type { ApproverConfig } from '../approver-config.ts';
 import { describeCriterion } from '../criteria.ts';
 import type { ExitApproval, PipelineConfig, StageConfig, VersionedPipeline } from '../pipeline-config.ts';
 import { closableFrom, startStages } from '../stages.ts';
@@ -51,7 +52,7 @@ export function summarizePipeline({ config, version }: VersionedPipeline, file: 
       ]),
     '',
     'Approvers',
-    ...Object.entries(approvers).map(([role, { name, email }]) => `  ${role}: ${name} <${email}>`),
+    ...Object.entries(approvers).flatMap(([role, approver]) => approverLines(role, approver)),
     `Approvals remind after ${approvalTiming.reminderAfterHours} h, expire after ${approvalTiming.expireAfterHours} h`,
     ...(renames.length > 0 ? ['', 'CRM field renames', ...renames] : []),
     `Digest    stale deals to their owners daily; pipeline summary to ${config.digest?.to.join(', ') || 'nobody'}`,
@@ -70,4 +71,19 @@ function crmNamesByStage({ crm }: PipelineConfig): Map<string, string[]> {
   }
   for (const [status, stage] of Object.entries(crm.pipedrive?.status ?? {})) add(stage, `pipedrive status ${status}`);
   return names;
+}
+
+/** One approver role: whom it asks, how a group decides, delegations, escalation and the deal field naming the approver. */
+function approverLines(role: string, approver: ApproverConfig): string[] {
+  const who = approver.members
+    ? `${approver.name}: ${approver.members.join(', ')} (decide: ${approver.decide ?? 'any'})`
+    : `${approver.name} <${approver.email}>`;
+  return [
+    `  ${role}: ${who}`,
+    ...(approver.fromField ? [`    asks the address in the deal field ${approver.fromField} when it holds one`] : []),
+    ...(approver.delegates ?? []).map(
+      (d) => `    delegate ${d.to} for ${d.for ?? approver.email} from ${d.from} until ${d.until}`,
+    ),
+    ...(approver.escalateTo ? [`    escalates to ${approver.escalateTo} (copied on reminders, told at expiry)`] : []),
+  ];
 }

@@ -1,4 +1,5 @@
 import { conditionValuesOf, unreadableNote } from '../approval-gate.ts';
+import { routeApproval } from '../approver-routing.ts';
 import type { Approval, ApprovalStatus, Fields } from '../deal.ts';
 import type { ExitApproval, StageConfig } from '../pipeline-config.ts';
 import type { Draft } from './draft.ts';
@@ -70,8 +71,29 @@ function requestApproval(
     runBy: null,
     ...(conditionValues === undefined ? {} : { conditionValues }),
   };
+  const approver = draft.config.approvers[role];
+  if (approver) routeApproval(approval, approver, deal.fields, ctx.now);
   deal.approvals.push(approval);
   draft.requested.push({ ...approval });
+}
+
+/**
+ * Works out again whom each pending approval of the deal's current visit asks under `config` (a delegation started or
+ * ended, or a new config version changed the approvers): requests to people no longer asked are withdrawn and the
+ * people now asked get their own. Approvals of roles `config` no longer has are left to the caller.
+ * @returns the approvals whose requests changed
+ */
+export function rerouteApprovals(draft: Draft): Approval[] {
+  const { deal, config, ctx } = draft;
+  const changed: Approval[] = [];
+  for (const approval of deal.approvals) {
+    const approver = config.approvers[approval.role];
+    if (approval.status !== 'pending' || approval.visit !== deal.visit || !approver || !approval.asks) continue;
+    const before = approval.rerouteAt;
+    const { asked, withdrawn } = routeApproval(approval, approver, deal.fields, ctx.now);
+    if (asked.length > 0 || withdrawn.length > 0 || before !== approval.rerouteAt) changed.push(approval);
+  }
+  return changed;
 }
 
 function addSeconds(iso: string, seconds: number): string {

@@ -1,10 +1,11 @@
 import { assessApprovals, requiredExitApprovals } from '../approval-gate.ts';
+import { personName } from '../approver-routing.ts';
 import { unmetCriteria } from '../criteria.ts';
 import type { Approval, Deal, Decision, DecisionContext, HistoryEntry, Outcome, StageEvent } from '../deal.ts';
 import { ApprovalNotPendingError } from '../errors.ts';
 import type { VersionedPipeline } from '../pipeline-config.ts';
 import { isClosed, requireStage, stageOf, startStages, statusOf } from '../stages.ts';
-import { endApproval, requestEntryApprovals } from './approvals.ts';
+import { endApproval, requestEntryApprovals, rerouteApprovals } from './approvals.ts';
 import { type Draft, decision, historyEntry, startDraft } from './draft.ts';
 import { isBefore, isStaleUpdate, mergeEvent } from './fields.ts';
 import { attemptMove, reaskOutdatedApprovals, retryPendingMove } from './moves.ts';
@@ -49,22 +50,51 @@ export function decideEvent(
   return chain(first, updateDeal(pipeline, first.deal ?? released, event, ctx), 'second');
 }
 
+/** An approver's decision from their review link. */
+export interface ApproverDecision {
+  approvalId: string;
+  /** The request the link's token is bound to; null for a link of an approval stored before per-person requests. */
+  askId?: string | null;
+  approve: boolean;
+  /** Who decided, for a link without a request of its own (the role's configured approver). */
+  decidedBy: string;
+  comment: string | null;
+}
+
 /**
  * Records an approver's decision. Granting the last approval a pending move waits for applies the move, provided
- * its criteria still hold; a rejection cancels the pending move. Throws {@link ApprovalNotPendingError} when the
- * approval is unknown or already decided.
+ * its criteria still hold; a rejection cancels the pending move. A member of a group decides for the role, except
+ * that under `decide: all` an approval counts once every member asked approved (one rejection rejects). Throws
+ * {@link ApprovalNotPendingError} when the approval is unknown or already decided, or this person's request is.
  */
 export function decideApproval(
   pipeline: VersionedPipeline,
   deal: Deal,
-  input: { approvalId: string; approve: boolean; decidedBy: string; comment: string | null },
+  input: ApproverDecision,
   ctx: DecisionContext,
 ): Decision {
   const draft = startDraft(pipeline.config, deal, ctx);
   const approval = draft.deal.approvals.find((a) => a.approvalId === input.approvalId);
   if (approval?.status !== 'pending') throw new ApprovalNotPendingError(input.approvalId, approval ?? null);
-  approval.decidedBy = input.decidedBy;
+  const ask = approval.asks?.find((a) => a.askId === input.askId);
+  if (ask && ask.status !== 'pending') throw new ApprovalNotPendingError(input.approvalId, approval);
   approval.comment = input.comment;
+  if (ask) {
+    ask.status = input.approve ? 'approved' : 'rejected';
+    ask.decidedAt = ctx.now;
+    const by = personName(ask);
+    const onBehalfOf = ask.onBehalfOf && personName(ask.onBehalfOf);
+    const open = (approval.asks ?? []).filter((a) => a.status === 'pending');
+    if (input.approve && approval.decide === 'all' && open.length > 0) {
+      // One member of a group that must approve unanimously: recorded, and the others are still asked.
+      const entry = historyEntry(ctx, 'approval', approval.stage, null, 'applied', null, []);
+      const trail = { approvalId: approval.approvalId, role: approval.role, status: approval.status, decidedBy: by };
+      return decision(draft, deal, 'applied', [], [{ ...entry, approval: { ...trail, onBehalfOf } }]);
+    }
+    const approvers = (approval.asks ?? []).filter((a) => a.status === 'approved');
+    approval.decidedBy = input.approve && approval.decide === 'all' ? approvers.map(personName).join(', ') : by;
+    approval.onBehalfOf = onBehalfOf;
+  } else approval.decidedBy = input.decidedBy;
   endApproval(draft, approval, input.approve ? 'approved' : 'rejected');
   return input.approve
     ? concludeApproval(draft, deal, approval, 'applied', null)
@@ -87,6 +117,16 @@ export function expireApproval(
   if (approval.status !== 'pending') return decision(draft, deal, 'duplicate', [], [], false);
   endApproval(draft, approval, 'expired');
   return concludeApproval(draft, deal, approval, 'applied', approvalExpired(draft.config, approval));
+}
+
+/**
+ * Works out again whom the deal's pending approvals ask (a delegation started or ended): requests to people no longer
+ * asked are withdrawn, the people now asked get their own. `duplicate` when nothing changes.
+ */
+export function rerouteDeal(pipeline: VersionedPipeline, deal: Deal, ctx: DecisionContext): Decision {
+  const draft = startDraft(pipeline.config, deal, ctx);
+  const changed = rerouteApprovals(draft);
+  return decision(draft, deal, changed.length === 0 ? 'duplicate' : 'applied', [], [], false);
 }
 
 /** Two decisions taken one after the other, answered as the one the event caused (`which`). */
@@ -219,6 +259,7 @@ function concludeApproval(
       role: approval.role,
       status: approval.status,
       decidedBy: approval.decidedBy,
+      ...(approval.onBehalfOf ? { onBehalfOf: approval.onBehalfOf } : {}),
     },
   });
   const move = deal.pendingMove;

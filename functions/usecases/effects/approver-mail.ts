@@ -1,46 +1,107 @@
 import type { ApprovalBase } from '../../adapters/deals/approvals.ts';
 import { loadSecrets } from '../../adapters/secrets.ts';
-import { hashApprovalToken, newApprovalToken } from '../../core/approval-token.ts';
-import type { Approval } from '../../core/deal.ts';
+import { hashApprovalToken, newApprovalToken, storedLink } from '../../core/approval-token.ts';
+import { asksOf, personName } from '../../core/approver-routing.ts';
+import type { Approval, ApprovalAsk } from '../../core/deal.ts';
+import type { PipelineConfig } from '../../core/pipeline-config.ts';
 import { requireStage } from '../../core/stages.ts';
+import { approvalEscalatedEmail, linkWithdrawnEmail } from '../../views/approver-emails.ts';
 import { approvalCancelledEmail, approvalRequestEmail } from '../../views/emails.ts';
-import { type EffectRun, endedApprovals, requestedApprovals } from '../deal-change.ts';
+import { type EffectRun, endedApprovals } from '../deal-change.ts';
 
-/** New approval requests each get a fresh review link by email; a reminder decision gets the reminder with its link. */
+/**
+ * The approvers' emails of one decision, derived from the requests before and after it: each person newly asked
+ * gets their own review link; a reminder goes to everyone still asked, the role's escalation address copied; a person
+ * whose request was withdrawn is told their link no longer decides; everyone asked of a cancelled approval is told;
+ * at expiry the escalation address is told.
+ */
 export async function notifyApprovers(run: EffectRun): Promise<void> {
   const { change, decided, services } = run;
+  const { config } = run.pipeline;
   const current = await services.deals.getDeal(change.after.deal.pipeline, change.after.deal.dealId);
-  const stillPending = (approvalId: string) =>
-    current?.deal.approvals.find((a) => a.approvalId === approvalId && a.status === 'pending');
-  for (const approval of requestedApprovals(change)) {
-    const pending = stillPending(approval.approvalId);
-    if (pending) await run.once(`request:${approval.approvalId}`, () => mailApprover(run, pending, false));
+  const stillAsked = (approvalId: string, askId: string) => {
+    const approval = current?.deal.approvals.find((a) => a.approvalId === approvalId && a.status === 'pending');
+    const ask = approval && asksOf(approval, config.approvers[approval.role]).find((a) => a.askId === askId);
+    return approval && ask?.status === 'pending' ? { approval, ask } : undefined;
+  };
+  const earlier = new Map(change.before?.deal.approvals.map((a) => [a.approvalId, a]));
+  for (const approval of change.after.deal.approvals.filter((a) => a.status === 'pending')) {
+    const before = earlier.get(approval.approvalId);
+    const known = new Set(before?.asks?.map((ask) => ask.askId) ?? (before ? [''] : []));
+    for (const ask of asksOf(approval, config.approvers[approval.role])) {
+      const wasPending = before?.asks?.find((a) => a.askId === ask.askId)?.status === 'pending';
+      if (ask.status === 'pending' && !known.has(ask.askId)) {
+        const open = stillAsked(approval.approvalId, ask.askId);
+        if (open) await run.once(`request:${approval.approvalId}:${ask.askId}`, () => mailRequest(run, open, false));
+      } else if (ask.status === 'withdrawn' && wasPending) {
+        await run.once(`withdrawn:${approval.approvalId}:${ask.askId}`, () => tellWithdrawn(run, approval, ask));
+      }
+    }
   }
   if (decided.kind === 'reminder' && decided.approvalId) {
-    const pending = stillPending(decided.approvalId);
-    if (pending) await run.once(`remind:${decided.approvalId}`, () => mailApprover(run, pending, true));
-  }
-  for (const approval of endedApprovals(change).filter((a) => a.status === 'cancelled')) {
-    const approver = run.pipeline.config.approvers[approval.role];
-    if (approver) {
-      await run.once(`cancelled:${approval.approvalId}`, () =>
-        services.mailer.send(approvalCancelledEmail({ deal: change.after.deal, approval, approver })),
-      );
+    const approval = current?.deal.approvals.find((a) => a.approvalId === decided.approvalId);
+    for (const ask of approval ? asksOf(approval, config.approvers[approval.role]) : []) {
+      const open = stillAsked(decided.approvalId, ask.askId);
+      if (open) await run.once(`remind:${decided.approvalId}:${ask.askId}`, () => mailRequest(run, open, true));
     }
+  }
+  const ended = endedApprovals(change);
+  if (ended.some((a) => a.status === 'cancelled')) {
+    const previous = change.before ? await versionOf(run, change.before.deal.configVersion) : config;
+    for (const approval of ended.filter((a) => a.status === 'cancelled')) {
+      const roleName = previous.approvers[approval.role]?.name ?? approval.role;
+      for (const ask of asksOf(approval, previous.approvers[approval.role]).filter(wasAskedOf(change, approval))) {
+        await run.once(`cancelled:${approval.approvalId}:${ask.askId}`, () =>
+          services.mailer.send(
+            approvalCancelledEmail({
+              deal: change.after.deal,
+              approval,
+              approver: { name: ask.name ?? roleName, email: ask.email },
+            }),
+          ),
+        );
+      }
+    }
+  }
+  for (const approval of ended.filter((a) => a.status === 'expired')) {
+    const approver = config.approvers[approval.role];
+    if (!approver?.escalateTo) continue;
+    const to = approver.escalateTo;
+    const asked = asksOf(approval, approver).map(personName);
+    await run.once(`escalated:${approval.approvalId}`, () =>
+      services.mailer.send(
+        approvalEscalatedEmail({ deal: change.after.deal, approval, to, roleName: approver.name, asked }),
+      ),
+    );
   }
 }
 
+/** The requests of a cancelled approval that were still open before the decision: those people wait for it. */
+function wasAskedOf(change: EffectRun['change'], approval: Approval) {
+  const before = change.before?.deal.approvals.find((a) => a.approvalId === approval.approvalId);
+  return (ask: ApprovalAsk) =>
+    !before?.asks || before.asks.some((a) => a.askId === ask.askId && a.status === 'pending');
+}
+
+async function versionOf(run: EffectRun, version: string): Promise<PipelineConfig> {
+  if (version === run.pipeline.version) return run.pipeline.config;
+  return (await run.services.pipelines.version(run.change.after.deal.pipeline, version)).config;
+}
+
 /**
- * Mails the approver one review link: its token's hash is stored first (with earlier links kept valid), so a link
- * that was emailed always works; a send that fails leaves an unused hash and is retried with a fresh link.
+ * Mails one person their own review link: its token's hash, bound to their request, is stored first (with earlier
+ * links kept valid), so a link that was emailed always works; a send that fails leaves an unused hash and is retried
+ * with a fresh link. A reminder copies the role's escalation address.
  */
-async function mailApprover(run: EffectRun, approval: Approval, reminder: boolean): Promise<void> {
+async function mailRequest(
+  run: EffectRun,
+  { approval, ask }: { approval: Approval; ask: ApprovalAsk },
+  reminder: boolean,
+): Promise<void> {
   const { services, pipeline, change } = run;
   const { deal } = change.after;
-  const record = await services.deals.getApproval(approval.approvalId);
-  if (reminder ? record?.remindedAt : record?.emailedAt) return;
   const approver = pipeline.config.approvers[approval.role];
-  if (!approver) throw new Error(`approver role '${approval.role}' has no address in the pipeline config`);
+  if (!approver) throw new Error(`approver role '${approval.role}' is not in pipeline ${pipeline.config.pipeline}`);
   const { LINK_SIGNING_KEY } = await loadSecrets();
   const token = newApprovalToken();
   const base: ApprovalBase = {
@@ -52,7 +113,27 @@ async function mailApprover(run: EffectRun, approval: Approval, reminder: boolea
   };
   const link = `${services.publicBaseUrl}/approvals/${encodeURIComponent(approval.approvalId)}?token=${token}`;
   const stage = requireStage(pipeline.config, approval.stage);
-  await services.deals.addReviewToken(base, hashApprovalToken(token, LINK_SIGNING_KEY));
-  await services.mailer.send(approvalRequestEmail({ deal, stage, approval, approver, link, reminder }));
+  const group =
+    approval.decide === undefined
+      ? null
+      : `${approver.name}: ${approval.decide === 'all' ? 'every member must approve' : 'the first member to decide decides for the group'}`;
+  const routing = {
+    onBehalfOf: ask.onBehalfOf ? personName(ask.onBehalfOf) : null,
+    group,
+    cc: reminder && approver.escalateTo ? [approver.escalateTo] : [],
+  };
+  await services.deals.addReviewToken(base, storedLink(hashApprovalToken(token, LINK_SIGNING_KEY), ask.askId));
+  const person = { name: ask.name ?? approver.name, email: ask.email };
+  await services.mailer.send(
+    approvalRequestEmail({ deal, stage, approval, approver: person, link, reminder, routing }),
+  );
   await services.deals.markApprovalSent(base, reminder ? 'remindedAt' : 'emailedAt', services.clock().toISOString());
+}
+
+async function tellWithdrawn(run: EffectRun, approval: Approval, ask: ApprovalAsk): Promise<void> {
+  const roleName = run.pipeline.config.approvers[approval.role]?.name ?? approval.role;
+  const askedNow = (approval.asks ?? []).filter((a) => a.status === 'pending').map(personName);
+  await run.services.mailer.send(
+    linkWithdrawnEmail({ deal: run.change.after.deal, approval, to: ask.email, roleName, askedNow }),
+  );
 }

@@ -8,7 +8,7 @@ import { unrunApprovals } from '../workflow-tasks.ts';
  * Brings the deal's execution in line with the deal as it is now (read again: a late record must not act on an old
  * waiting token): releases the tasks of ended approvals, starts the execution of a new deal, wakes the stage task
  * waiting for a move or for new approval requests, and replaces the execution when it cannot pick those up (a config
- * migration, or approvals asked again while the stage still runs the timers of others).
+ * migration, a delegation starting or ending, or approvals asked again while the stage still runs the timers of others).
  */
 export async function handOffToWorkflow(run: EffectRun): Promise<void> {
   const { change, services } = run;
@@ -48,6 +48,8 @@ function needsNewExecution(run: EffectRun, current: StoredDeal): boolean {
   const { change } = run;
   if (change.before && change.before.deal.configVersion !== change.after.deal.configVersion) return true;
   if (current.workflow.generation > change.after.workflow.generation) return false;
+  // Whom the approvals ask changed at a delegation's start or end: the timers run again from the new routing.
+  if (run.decided.kind === 'reroute') return true;
   const { deal, workflow } = current;
   const asked = requestedApprovals(change).filter((a) => a.visit === deal.visit && a.runBy === null);
   const busy = deal.approvals.some((a) => a.status === 'pending' && a.visit === deal.visit && a.runBy !== null);

@@ -583,6 +583,17 @@ describe('approvals', () => {
         decidedAt: null,
         comment: null,
         runBy: null,
+        asks: [
+          {
+            askId: '1',
+            email: 'finance@example.com',
+            name: 'Finance',
+            onBehalfOf: null,
+            status: 'pending',
+            askedAt: ctx.now,
+            decidedAt: null,
+          },
+        ],
       },
       expect.objectContaining({ role: 'legal', kind: 'entry', status: 'pending' }),
     ]);

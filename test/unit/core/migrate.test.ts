@@ -37,6 +37,7 @@ const dropLegal = nextVersion((config) => {
 
 const versions = new Map([[pipeline.version, pipeline]]);
 const ctx = () => new Timeline(Date.UTC(2026, 11, 1)).ctx();
+const NOW = '2026-12-01T00:00:00.000Z';
 
 describe('migrateDeal', () => {
   const cases: {
@@ -212,6 +213,7 @@ describe('the rollout plan', () => {
       next,
       [ready, notReady, deliver, won].filter((d) => d.status === 'open'),
       versions,
+      NOW,
     );
     expect(plan).toMatchObject({ moving: 3, cancelledApprovals: 1, unmapped: [], decisionNeeded: null });
     expect(plan.stages).toEqual([
@@ -223,7 +225,7 @@ describe('the rollout plan', () => {
 
   it('needs a decision for open deals in a removed stage without a mapping, and none with new-deals-only', () => {
     const deal = { ...dealIn('propose'), dealId: 'D-PROPOSE' };
-    const plan = planRollout(pipeline, withoutStage('propose'), [deal], versions);
+    const plan = planRollout(pipeline, withoutStage('propose'), [deal], versions, NOW);
     expect(plan.unmapped).toEqual([{ stage: 'propose', dealIds: ['D-PROPOSE'] }]);
     expect(plan.decisionNeeded).toMatch(/removes 'propose' \(1 open deal: D-PROPOSE\)/);
     expect(plan.stages[0]).toMatchObject({ stage: 'propose', movesTo: null });
@@ -231,6 +233,6 @@ describe('the rollout plan', () => {
       config.stages = config.stages.filter((s) => s.key !== 'propose');
       config.rollout = 'new-deals-only';
     });
-    expect(planRollout(pipeline, kept, [deal], versions)).toMatchObject({ moving: 0, decisionNeeded: null });
+    expect(planRollout(pipeline, kept, [deal], versions, NOW)).toMatchObject({ moving: 0, decisionNeeded: null });
   });
 });
