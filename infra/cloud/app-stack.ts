@@ -249,6 +249,7 @@ export class StageflowAppStack extends Stack {
       ),
       deadLetterQueue: failed.queue,
       outboxFailureQueue: this.outbox.failureQueue,
+      webhookService: 'stageflow-webhook',
       action: alarmAction,
     });
 

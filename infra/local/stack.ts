@@ -5,7 +5,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { CreateStateMachineCommand } from '@aws-sdk/client-sfn';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { dynamoDb, stepFunctions } from '../../functions/adapters/aws-clients.ts';
-import { loadPipelineConfig, loadPipelines } from '../../functions/adapters/config-files.ts';
+import { isConfigFolder, loadPipelineConfig, loadPipelines } from '../../functions/adapters/config-files.ts';
 import { DealRepository } from '../../functions/adapters/deal-repository.ts';
 import { ENV, SECRET_NAMES, type SecretName } from '../../functions/adapters/environment.ts';
 import { ensureTable } from '../../functions/adapters/table.ts';
@@ -23,7 +23,7 @@ export interface LocalStackOptions {
   dynamoDbPort: number;
   stepFunctionsPort: number;
   publicBaseUrl: string;
-  /** One stage config file, or every file of `stage-config/` when absent. */
+  /** One stage config file or a folder of them, or every file of `stage-config/` when absent. */
   configFile?: string;
   configDir: string;
   /** Where DynamoDB Local keeps its data; null keeps nothing. */
@@ -85,9 +85,10 @@ export interface LocalStack {
  * before a stop run after the start.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
-  const pipelines = options.configFile
-    ? singlePipeline(loadPipelineConfig(options.configFile))
-    : loadPipelines(options.configDir);
+  const pipelines =
+    options.configFile && !isConfigFolder(options.configFile)
+      ? singlePipeline(loadPipelineConfig(options.configFile))
+      : loadPipelines(options.configFile ?? options.configDir);
   const running: { stop(): Promise<void> }[] = [];
   const stop = async () => {
     for (const part of running.reverse()) await part.stop().catch(() => undefined);

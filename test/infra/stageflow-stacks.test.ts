@@ -527,7 +527,7 @@ describe('the outbox', () => {
 });
 
 describe('operations', () => {
-  it('alarms on failed and timed-out executions, function errors and throttles, and the dead-letter queue', () => {
+  it('alarms on failed and timed-out executions, function errors and throttles, the dead-letter queue and unmapped CRM stages', () => {
     const alarms = Object.values(resources(app, 'AWS::CloudWatch::Alarm')).map(({ Properties }) => ({
       metric: `${Properties.Namespace} ${Properties.MetricName}`,
       of: (Properties.Dimensions as { Value: { Ref?: string; 'Fn::GetAtt'?: string[] } }[])[0]?.Value,
@@ -543,6 +543,7 @@ describe('operations', () => {
         ['Errors', 'Throttles'].map((name) => ({ metric: `AWS/Lambda ${name}`, of: { Ref: id } })),
       ),
       { metric: 'Stageflow RolloutFailed', of: 'stageflow-rollout' },
+      { metric: 'Stageflow UnmappedCrmStage', of: 'stageflow-webhook' },
       ...Object.keys(resources(app, 'AWS::SQS::Queue')).map((queue) => ({
         metric: 'AWS/SQS ApproximateNumberOfMessagesVisible',
         of: { 'Fn::GetAtt': [queue, 'QueueName'] },

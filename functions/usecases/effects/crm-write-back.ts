@@ -1,5 +1,5 @@
 import type { CrmCallResult } from '../../adapters/crm/types.ts';
-import type { Approval, Decision, HistoryEntry } from '../../core/deal.ts';
+import { type Approval, type Decision, type HistoryEntry, isEnded } from '../../core/deal.ts';
 import type { PipelineConfig } from '../../core/pipeline-config.ts';
 import type { LastDecision, StoredDeal } from '../../core/stored-deal.ts';
 import { crmStageValue } from '../../sources/crm-maps.ts';
@@ -24,6 +24,9 @@ export interface WriteBackPlan {
  */
 export function writeBackPlan(change: DealChange, decided: LastDecision, config: PipelineConfig): WriteBackPlan | null {
   const { deal } = change.after;
+  // A deal that left, was merged away or deleted is no longer this pipeline's to write; a CRM stage the map lacks is
+  // the map's fault, not the rep's: neither is written back.
+  if (isEnded(deal.status) || decided.reasons.some((reason) => reason.code === 'UNKNOWN_STAGE')) return null;
   const stageName = (key: string | undefined) => config.stages.find((s) => s.key === key)?.name ?? key ?? '';
   if (decided.kind === 'event' && !decided.echo && decided.target !== undefined) {
     if (decided.outcome === 'rejected') {
@@ -92,7 +95,7 @@ export async function writeBackToCrm(run: EffectRun): Promise<void> {
   await run.once('crm', async () => {
     const { pipeline: pipelineId, dealId } = change.after.deal;
     const current = await services.deals.getDeal(pipelineId, dealId);
-    if (!current) return;
+    if (!current || isEnded(current.deal.status)) return;
     const inDoubt = await run.begin('crm');
     const superseded = current.deal.stage !== change.after.deal.stage || current.deal.visit !== change.after.deal.visit;
     const results: CrmCallResult[] = [];
