@@ -39,7 +39,10 @@ const MetaSchema = z.looseObject({
 
 /** The deal fields this source reads itself; every other field of `data` is stored as a deal field. */
 const DealDataSchema = z.looseObject({
-  pipeline_id: z.union([z.number().int(), z.string().min(1)]).nullish().describe('the CRM pipeline of the deal'),
+  pipeline_id: z
+    .union([z.number().int(), z.string().min(1)])
+    .nullish()
+    .describe('the CRM pipeline of the deal'),
   merged_to_id: pipedriveId.nullish().describe('on a delete: the deal this one was merged into'),
   stage_id: z.union([z.number().int(), z.string().min(1)]).nullish(),
   status: z.string().nullish(),
@@ -161,12 +164,20 @@ export const pipedriveAdapter: SourceAdapter = {
     const action = ACTIONS[meta.action];
     const dealId = String(meta.entity_id);
     const occurredAt = toIso(meta.timestamp);
-    const event: StageEvent = { source: 'pipedrive', eventId: String(meta.id), pipeline: '', dealId, occurredAt, fields: {} };
+    const event: StageEvent = {
+      source: 'pipedrive',
+      eventId: String(meta.id),
+      pipeline: '',
+      dealId,
+      occurredAt,
+      fields: {},
+    };
     const origin = pipedriveOrigin(meta);
     if (origin) event.origin = origin;
     // A delete carries the deal as it was in `previous` (webhooks v2) or in `data` (v1).
     const deal = body.data ?? (action === 'delete' ? DealDataSchema.safeParse(body.previous).data : undefined);
-    const crmPipeline = deal?.pipeline_id === null || deal?.pipeline_id === undefined ? {} : { crmPipeline: String(deal.pipeline_id) };
+    const crmPipeline =
+      deal?.pipeline_id === null || deal?.pipeline_id === undefined ? {} : { crmPipeline: String(deal.pipeline_id) };
     if (action === 'delete') {
       const into = deal?.merged_to_id;
       if (into !== null && into !== undefined) return [pipedriveMerge(event, String(into))];

@@ -3,7 +3,6 @@ import * as z from 'zod';
 import { toDotPath } from 'zod/v4/core';
 import { type Fields, MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue, type RequestError, UnauthorizedError } from '../core/errors.ts';
-import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { invalidEvent, issuesOf, pipelineFromQuery, sortByOccurredAt } from './body.ts';
 import { configuredSecret, safeEqual } from './credentials.ts';
 import { mapStage, renameFields } from './crm-maps.ts';

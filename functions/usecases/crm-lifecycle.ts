@@ -1,6 +1,6 @@
 import { DuplicateEventError, type EventRecord } from '../adapters/deals/events.ts';
 import type { Decision, EventResult, Source } from '../core/deal.ts';
-import { continueMerged, endDeal, type Ending } from '../core/decide/lifecycle.ts';
+import { continueMerged, type Ending, endDeal } from '../core/decide/lifecycle.ts';
 import { unmanagedPipeline } from '../core/decide/reasons.ts';
 import type { CrmState, StoredDeal } from '../core/stored-deal.ts';
 import type { ParsedMerge } from '../sources/types.ts';
@@ -138,7 +138,14 @@ async function continuePrimary(
     const result: EventResult = { outcome: 'applied', dealId: merge.survivor, stage: current.deal.stage, reasons: [] };
     const event: EventRecord = { ...cause, pipeline, dealId: merge.survivor, result, recordedAt: ctx.now };
     try {
-      await commitLifecycle(services, survivor, decision, cause, current.crm ?? { source: merge.source, writes: [] }, event);
+      await commitLifecycle(
+        services,
+        survivor,
+        decision,
+        cause,
+        current.crm ?? { source: merge.source, writes: [] },
+        event,
+      );
     } catch (error) {
       if (!(error instanceof DuplicateEventError)) throw error;
     }

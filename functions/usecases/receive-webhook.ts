@@ -73,7 +73,8 @@ async function routeAndRecord(
   const routing = await routeEvent(parsed, source, configs, constraint, services);
   const { eventId, dealId, occurredAt } = parsed;
   if (source !== 'generic') {
-    for (const stored of routing.leaving) await leavePipeline(services, stored, routing.crmPipeline, { eventId, source });
+    for (const stored of routing.leaving)
+      await leavePipeline(services, stored, routing.crmPipeline, { eventId, source });
   }
   const config = routing.pipeline === null ? undefined : configs.get(routing.pipeline);
   if (routing.pipeline === null || !config) {

@@ -95,7 +95,10 @@ export class DealItems {
     const entries = await this.history(pipeline, fromDealId);
     for (const [n, entry] of entries.entries()) {
       await this.table.db.send(
-        new PutCommand({ TableName: this.table.tableName, Item: { ...copiedHistoryKey(pipeline, toDealId, n), entry } }),
+        new PutCommand({
+          TableName: this.table.tableName,
+          Item: { ...copiedHistoryKey(pipeline, toDealId, n), entry },
+        }),
       );
     }
   }
