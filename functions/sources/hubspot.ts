@@ -237,18 +237,19 @@ function isStageChange(event: HubSpotDealEvent): boolean {
 
 /**
  * The CRM pipeline the batch says the deal is in at the event's time: the newest `pipeline` property change of the
- * deal at or before it.
+ * deal at or before it, else the first one after it (a deal's creation comes with the pipeline it was created in).
  */
 function pipelineInBatch(event: HubSpotRecordEvent, batch: HubSpotDealEvent[]): string | undefined {
-  const named = batch.filter(
-    (other) =>
-      other.subscriptionType === 'deal.propertyChange' &&
-      other.propertyName === PIPELINE_PROPERTY &&
-      String(other.objectId) === String(event.objectId) &&
-      other.occurredAt <= event.occurredAt,
-  );
-  const newest = named.toSorted((a, b) => b.occurredAt - a.occurredAt)[0];
-  return newest?.subscriptionType === 'deal.propertyChange' ? newest.propertyValue : undefined;
+  const named = batch
+    .filter(
+      (other): other is Extract<HubSpotDealEvent, { subscriptionType: 'deal.propertyChange' }> =>
+        other.subscriptionType === 'deal.propertyChange' &&
+        other.propertyName === PIPELINE_PROPERTY &&
+        String(other.objectId) === String(event.objectId),
+    )
+    .toSorted((a, b) => a.occurredAt - b.occurredAt);
+  const before = named.filter((other) => other.occurredAt <= event.occurredAt).at(-1);
+  return (before ?? named[0])?.propertyValue;
 }
 
 function toParsed(event: HubSpotRecordEvent, batch: HubSpotDealEvent[]): ParsedEvent {

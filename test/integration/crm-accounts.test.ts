@@ -204,7 +204,8 @@ describe('one CRM account, several pipelines', () => {
     expect(unmapped).toMatchObject({ outcome: 'rejected', stage: 'identify', reasons: [{ code: 'UNKNOWN_STAGE' }] });
     // A move the rules refuse is written back: once its write arrives, the unmapped stage's effects ran before it.
     const [skip] = await hubspot([change(id, 'dealstage', 'contractsent')]);
-    expect(skip).toMatchObject({ outcome: 'rejected', reasons: [{ code: 'SKIP_NOT_ALLOWED' }] });
+    expect(skip).toMatchObject({ outcome: 'rejected', stage: 'identify' });
+    expect(skip?.reasons.map((reason) => reason.code)).toContain('SKIP_NOT_ALLOWED');
     await waitFor(async () => (writesAbout(id).length >= 2 ? true : undefined), 'the refused skip written back');
     const stageWrites = writesAbout(id).filter((request) => request.method === 'PATCH');
     expect(stageWrites).toHaveLength(1);
