@@ -202,13 +202,22 @@ describe('one CRM account, several pipelines', () => {
     await hubspot(hubspotCreation(id, 'default', 'appointmentscheduled'));
     const [unmapped] = await hubspot([change(id, 'dealstage', 'addedbyanadmin')]);
     expect(unmapped).toMatchObject({ outcome: 'rejected', stage: 'identify', reasons: [{ code: 'UNKNOWN_STAGE' }] });
-    // A move the rules refuse is written back: once its write arrives, the unmapped stage's effects ran before it.
+    // A move the rules refuse is written back: once its note arrives, the unmapped stage's effects ran before it.
     const [skip] = await hubspot([change(id, 'dealstage', 'contractsent')]);
     expect(skip).toMatchObject({ outcome: 'rejected', stage: 'identify' });
     expect(skip?.reasons.map((reason) => reason.code)).toContain('SKIP_NOT_ALLOWED');
-    await waitFor(async () => (writesAbout(id).length >= 2 ? true : undefined), 'the refused skip written back');
-    const stageWrites = writesAbout(id).filter((request) => request.method === 'PATCH');
-    expect(stageWrites).toHaveLength(1);
+    await waitFor(
+      async () =>
+        writesAbout(id).some((request) => JSON.stringify(request.body).includes('one stage at a time')) || undefined,
+      'the refused skip written back',
+    );
+    const synced = await waitFor(async () => {
+      const entries = history((await deal(id)).body).filter((entry) => entry.type === 'crm_sync');
+      return entries.length > 0 ? entries : undefined;
+    }, 'the write-back in the history');
+    expect(synced).toHaveLength(1);
+    expect(writesAbout(id).filter((request) => request.method === 'PATCH')).toHaveLength(1);
+    expect(writesAbout(id).filter((request) => JSON.stringify(request.body).includes('addedbyanadmin'))).toEqual([]);
     expect(stack.output()).toContain('a CRM stage is missing from the stage map');
   });
 });
