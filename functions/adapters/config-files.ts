@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { formatConfigIssues, invalidConfigError, parsePipelineConfig } from '../core/config/read.ts';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { type ConfigInFile, crmClaimProblems } from '../core/config/claims.ts';
+import { formatConfigIssues, invalidConfigError, locateInText, parsePipelineConfig } from '../core/config/read.ts';
 import { summarizePipeline } from '../core/config/summary.ts';
 import { type ErrorIssue, InvalidConfigError } from '../core/errors.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
@@ -22,13 +23,38 @@ export function resolveConfigFile(argument?: string, env: NodeJS.ProcessEnv = pr
  * @throws InvalidConfigError when the file cannot be read or is invalid.
  */
 export function loadPipelineConfig(file: string): VersionedPipeline {
-  let text: string;
+  return parsePipelineConfig(readConfigText(file), file);
+}
+
+function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (error) {
     throw unreadable(file, error);
   }
-  return parsePipelineConfig(text, file);
+}
+
+/** True when the path names a folder of stage configs rather than one file. */
+export function isConfigFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The stage config files of a folder, sorted. */
+function configFilesIn(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => /\.ya?ml$/i.test(name))
+    .sort()
+    .map((name) => join(dir, name));
+}
+
+/** The CRM pipelines `file` claims that an earlier file of its folder (`others`) claims too, located in `file`. */
+function claimIssues(file: string, config: VersionedPipeline['config'], others: readonly ConfigInFile[]): ErrorIssue[] {
+  const problems = crmClaimProblems(config, others);
+  return problems.length === 0 ? [] : locateInText(readConfigText(file), file, problems);
 }
 
 /**
@@ -36,16 +62,17 @@ export function loadPipelineConfig(file: string): VersionedPipeline {
  * @throws InvalidConfigError with the problems of all files (each issue names its file).
  */
 export function loadPipelines(dir: string): Map<string, VersionedPipeline> {
-  let names: string[];
+  let files: string[];
   try {
-    names = readdirSync(dir).filter((name) => /\.ya?ml$/i.test(name));
+    files = configFilesIn(dir);
   } catch (error) {
     throw unreadable(dir, error);
   }
   const pipelines = new Map<string, VersionedPipeline>();
   const fileOf = new Map<string, string>();
+  const loaded: ConfigInFile[] = [];
   const issues: ErrorIssue[] = [];
-  for (const file of names.sort().map((name) => join(dir, name))) {
+  for (const file of files) {
     try {
       const pipeline = loadPipelineConfig(file);
       const id = pipeline.config.pipeline;
@@ -53,6 +80,8 @@ export function loadPipelines(dir: string): Map<string, VersionedPipeline> {
       if (other === undefined) {
         pipelines.set(id, pipeline);
         fileOf.set(id, file);
+        issues.push(...claimIssues(file, pipeline.config, loaded));
+        loaded.push({ file, config: pipeline.config });
       } else {
         issues.push({
           file,
@@ -65,7 +94,7 @@ export function loadPipelines(dir: string): Map<string, VersionedPipeline> {
       issues.push(...error.issues);
     }
   }
-  if (names.length === 0) {
+  if (files.length === 0) {
     issues.push({
       file: dir,
       path: '',
@@ -83,14 +112,42 @@ export interface ConfigCheck {
   output: string;
 }
 
-/** Loads a stage config file and says whether it is valid, with a summary or its errors. */
+/**
+ * Loads a stage config file and says whether it is valid, with a summary or its errors; a CRM pipeline that another
+ * valid file of its folder manages too is an error of this file. A folder is checked file by file, and across files.
+ */
 export function checkConfigFile(file: string): ConfigCheck {
   try {
-    return { ok: true, output: summarizePipeline(loadPipelineConfig(file), file) };
+    if (isConfigFolder(file)) {
+      const pipelines = loadPipelines(file);
+      return { ok: true, output: [...pipelines.values()].map((p) => summarizePipeline(p, file)).join('\n\n') };
+    }
+    const pipeline = loadPipelineConfig(file);
+    const issues = claimIssues(file, pipeline.config, siblingConfigs(file));
+    if (issues.length > 0) throw invalidConfigError(file, issues);
+    return { ok: true, output: summarizePipeline(pipeline, file) };
   } catch (error) {
     if (error instanceof InvalidConfigError) return { ok: false, output: formatConfigIssues(error, file) };
     throw error;
   }
+}
+
+/** The valid stage configs beside `file` in its folder (an invalid one is reported when it is checked itself). */
+function siblingConfigs(file: string): ConfigInFile[] {
+  const own = resolve(file);
+  let files: string[];
+  try {
+    files = configFilesIn(dirname(file)).filter((other) => resolve(other) !== own);
+  } catch {
+    return [];
+  }
+  return files.flatMap((other) => {
+    try {
+      return [{ file: other, config: loadPipelineConfig(other).config }];
+    } catch {
+      return [];
+    }
+  });
 }
 
 function unreadable(file: string, error: unknown): InvalidConfigError {

@@ -41,6 +41,16 @@ export class DealRepository {
     return this.deals.history(pipeline, dealId);
   }
 
+  /** See {@link DealItems.copyHistory}. */
+  copyHistory(pipeline: string, fromDealId: string, toDealId: string): Promise<void> {
+    return this.deals.copyHistory(pipeline, fromDealId, toDealId);
+  }
+
+  /** Points pending approvals at the deal that carries them on (the survivor of a CRM merge). */
+  async moveApprovals(approvals: readonly { approvalId: string }[], dealId: string): Promise<void> {
+    for (const approval of approvals) await this.approvals.moveToDeal(approval.approvalId, dealId);
+  }
+
   /** See {@link DealItems.commit}. */
   commit(input: CommitInput): Promise<StoredDeal | null> {
     return this.deals.commit(input);

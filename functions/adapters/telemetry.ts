@@ -9,7 +9,14 @@ const OUTCOME_METRICS: Record<EventResult['outcome'], string> = {
   rejected: 'MovesRejected',
   duplicate: 'EventsDuplicate',
   stale: 'EventsStale',
+  ignored: 'EventsIgnored',
 };
+
+/**
+ * The metric counting CRM stage values a managed pipeline's map lacks (an admin added a CRM stage and not its
+ * mapping): an alarm watches it.
+ */
+export const UNMAPPED_CRM_STAGE_METRIC = 'UnmappedCrmStage';
 
 /**
  * What operators see of the use cases: structured log lines keyed by deal and event id, and CloudWatch metrics
@@ -34,6 +41,16 @@ export class Telemetry {
       stage: result.stage,
       reasons: result.reasons.map((reason) => reason.code),
     });
+    const unmapped = result.reasons.find((reason) => reason.code === 'UNKNOWN_STAGE');
+    if (unmapped && event.source !== 'generic') {
+      this.metrics.addMetric(UNMAPPED_CRM_STAGE_METRIC, MetricUnit.Count, 1);
+      this.logger.error('a CRM stage is missing from the stage map: map it in the stage config', {
+        source: event.source,
+        pipeline: event.pipeline,
+        dealId: event.dealId,
+        crmStage: unmapped.stage,
+      });
+    }
   }
 
   /**

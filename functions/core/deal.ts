@@ -46,9 +46,32 @@ export interface StageEvent {
    * recognise its own write-back coming back.
    */
   origin?: string;
+  /** What the CRM did to the deal record itself: deleted it, or restored it from its recycle bin. */
+  lifecycle?: 'deleted' | 'restored';
+  /** Where the deal lives in its CRM, as far as this event tells: kept on the stored deal (`CrmState`). */
+  crm?: CrmFacts;
+  /**
+   * The CRM pipeline the deal came from, when this event brings it over from a pipeline another Stageflow pipeline
+   * (or none) manages: a deal arriving is judged as a creation, with its origin in the history.
+   */
+  arrivedFrom?: string;
 }
 
-export const OUTCOMES = ['applied', 'pending_approval', 'rejected', 'duplicate', 'stale'] as const;
+/** Where a deal lives in its CRM: the CRM's pipeline, and the account (HubSpot portal, Salesforce instance). */
+export interface CrmFacts {
+  /** HubSpot pipeline id, Pipedrive `pipeline_id` or Salesforce `RecordTypeId`. */
+  pipeline?: string;
+  /** HubSpot: the portal (account) the deal lives in. */
+  portalId?: string;
+  /** Salesforce: the org's instance URL (its origin). */
+  instanceUrl?: string;
+}
+
+/**
+ * `ignored`: the event is about a deal Stageflow does not manage (a CRM pipeline no Stageflow pipeline manages, a
+ * merged-away or deleted deal); nothing is decided and nothing is written back.
+ */
+export const OUTCOMES = ['applied', 'pending_approval', 'rejected', 'duplicate', 'stale', 'ignored'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired', 'cancelled'] as const;
@@ -110,8 +133,13 @@ export interface Approval {
   onBehalfOf?: string | null;
 }
 
-/** `config`: the deal moved to a new config version (`from`/`to` are versions), see `core/migrate.ts`. */
-/** `effect_failed`: a side effect of the decision was given up (`effect`, `error`); see docs/failure-model.md. */
+/**
+ * `config`: the deal moved to a new config version (`from`/`to` are versions), see `core/migrate.ts`.
+ * `effect_failed`: a side effect of the decision was given up (`effect`, `error`); see docs/failure-model.md.
+ * `left`: the CRM moved the deal to a CRM pipeline this Stageflow pipeline does not manage (`to` names it);
+ * `merged`: other CRM deals were merged into this one (`from` lists them); `merged_into`: this deal was merged into
+ * another (`to`); `deleted` / `restored`: the CRM deleted the deal, or restored it.
+ */
 export const HISTORY_TYPES = [
   'created',
   'move',
@@ -121,13 +149,22 @@ export const HISTORY_TYPES = [
   'crm_sync',
   'config',
   'effect_failed',
+  'left',
+  'merged',
+  'merged_into',
+  'deleted',
+  'restored',
 ] as const;
 export type HistoryType = (typeof HISTORY_TYPES)[number];
 
 export interface HistoryEntry {
   at: string;
   type: HistoryType;
-  from: string | null;
+  /**
+   * A stage key; for a `created` entry of a deal that arrived from another CRM pipeline, that pipeline; for a
+   * `merged` entry, the CRM deals merged into this one.
+   */
+  from: string | string[] | null;
   to: string | null;
   /** A decision's outcome; for a `crm_sync` entry, whether the write-back landed. */
   outcome: Outcome | 'synced' | 'failed';
@@ -176,7 +213,19 @@ export interface HeldMove {
   occurredAt: string;
 }
 
-export type DealStatus = 'open' | 'won' | 'lost';
+/**
+ * `left`, `merged` and `deleted` end a deal without closing it: the CRM moved it to a pipeline this one does not
+ * manage, merged it into another deal, or deleted it. An ended deal is off the board, takes no moves and is never
+ * written back to.
+ */
+export const ENDED_STATUSES = ['left', 'merged', 'deleted'] as const;
+export type EndedStatus = (typeof ENDED_STATUSES)[number];
+export type DealStatus = 'open' | 'won' | 'lost' | EndedStatus;
+
+/** True for a deal that has left this pipeline, was merged away or deleted in its CRM. */
+export function isEnded(status: DealStatus): status is EndedStatus {
+  return (ENDED_STATUSES as readonly string[]).includes(status);
+}
 
 export interface Deal {
   pipeline: string;
@@ -200,6 +249,8 @@ export interface Deal {
   pendingMove: PendingMove | null;
   /** A move that came before the deal's creation, judged with the next event (absent on deals stored before it). */
   heldMove?: HeldMove | null;
+  /** For a `merged` deal: the CRM deal it was merged into. */
+  mergedInto?: string;
   createdAt: string;
   updatedAt: string;
 }

@@ -97,6 +97,13 @@ export const StageSchema = z
 export type StageConfig = z.infer<typeof StageSchema>;
 
 const stageMap = z.record(z.string().min(1), key).describe('CRM value → stage key');
+/**
+ * The CRM pipelines a Stageflow pipeline manages. Ids are kept as text (Pipedrive's are numbers in YAML and in its
+ * webhooks alike); an event of any other CRM pipeline is not this pipeline's.
+ */
+const crmPipelines = z
+  .array(z.union([z.string().min(1), z.number().int().nonnegative()]).transform(String))
+  .default([]);
 const fieldRenames = z.record(z.string().min(1), z.string().min(1)).default({}).describe('CRM field → deal field');
 const writeBack = z
   .boolean()
@@ -146,6 +153,9 @@ export const PipelineConfigSchema = z
       .strictObject({
         hubspot: z
           .strictObject({
+            pipelines: crmPipelines.describe(
+              "the HubSpot pipeline ids this pipeline manages (HubSpot's first pipeline is 'default')",
+            ),
             stages: stageMap.describe('HubSpot dealstage → stage key'),
             fields: fieldRenames,
             writeBack,
@@ -154,6 +164,7 @@ export const PipelineConfigSchema = z
           .describe('HubSpot webhooks v3'),
         pipedrive: z
           .strictObject({
+            pipelines: crmPipelines.describe('the Pipedrive pipeline_ids this pipeline manages'),
             stages: stageMap.describe('Pipedrive stage_id → stage key'),
             status: z
               .strictObject({ won: key.optional(), lost: key.optional() })
@@ -173,6 +184,13 @@ export const PipelineConfigSchema = z
           .describe('Pipedrive webhooks v2'),
         salesforce: z
           .strictObject({
+            recordTypes: z
+              .array(z.string().min(1).max(18).describe('an Opportunity RecordTypeId'))
+              .optional()
+              .describe(
+                'the Opportunity record types this pipeline manages; without them, the pipeline takes the ' +
+                  'Opportunities no pipeline claims by record type when outbound messages are routed to it',
+              ),
             stages: stageMap.describe('Salesforce StageName → stage key'),
             fields: fieldRenames,
             writeBack,

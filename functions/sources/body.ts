@@ -56,9 +56,14 @@ export function validateBody<Schema extends z.ZodType>(schema: Schema, value: un
   return result.data;
 }
 
-/** The pipeline a CRM delivery names in its URL (`?pipeline=`), or the default one. */
-export function pipelineFromQuery(req: WebhookRequest): string {
-  return req.query.pipeline ?? DEFAULT_PIPELINE;
+/**
+ * The pipeline a CRM delivery names in its URL (`?pipeline=`): optional, a constraint when given (events of deals
+ * another pipeline manages are then ignored). An unknown pipeline is refused.
+ */
+export function pipelineFromQuery(req: WebhookRequest, ctx: SourceContext): string | undefined {
+  const pipeline = req.query.pipeline;
+  if (pipeline !== undefined) resolvePipeline(ctx, pipeline, 'query.pipeline');
+  return pipeline;
 }
 
 /** The config of a deployed pipeline; `path` says where the request named it. */
@@ -102,6 +107,6 @@ export function boundOccurredAt(event: StageEvent, receivedAt: Date): StageEvent
 }
 
 /** Oldest first, so that a batch applies in the order things happened; equal times keep the sender's order. */
-export function sortByOccurredAt(events: StageEvent[]): StageEvent[] {
+export function sortByOccurredAt<Event extends { occurredAt: string }>(events: Event[]): Event[] {
   return events.toSorted((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt));
 }

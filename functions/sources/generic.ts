@@ -121,7 +121,16 @@ export const genericAdapter: SourceAdapter = {
     if (body.stage !== undefined) event.stage = body.stage;
     if (body.dealName !== undefined) event.dealName = body.dealName;
     if (body.owner !== undefined) event.owner = body.owner;
-    return [event];
+    return [
+      {
+        kind: 'event',
+        eventId: event.eventId,
+        dealId: event.dealId,
+        occurredAt: event.occurredAt,
+        route: { pipeline: body.pipeline },
+        toStageEvent: () => event,
+      },
+    ];
   },
 
   respond: acceptedEvent,

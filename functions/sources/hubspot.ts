@@ -3,20 +3,12 @@ import { MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { type ErrorIssue, UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { jsonError } from '../http/responses.ts';
-import {
-  invalidEvent,
-  issuesOf,
-  MAX_EPOCH_MS,
-  parseJsonBody,
-  pipelineFromQuery,
-  resolvePipeline,
-  sortByOccurredAt,
-} from './body.ts';
+import { invalidEvent, issuesOf, MAX_EPOCH_MS, parseJsonBody, pipelineFromQuery } from './body.ts';
 import { configuredSecret, hmacSha256, safeEqual } from './credentials.ts';
-import { DELETED_IN_CRM_FIELD, mapStage, renameFields } from './crm-maps.ts';
+import { mapStage, renameFields } from './crm-maps.ts';
 import { acceptedBatch } from './json-answers.ts';
 import { MAX_KEY_LENGTH } from './storable-json.ts';
-import type { SourceAdapter, WebhookRequest } from './types.ts';
+import type { ParsedEvent, ParsedMerge, SourceAdapter, WebhookRequest } from './types.ts';
 
 /** The route HubSpot calls; its signature covers the full URL, so the URL is rebuilt from the public base URL. */
 const HUBSPOT_ROUTE = '/webhooks/hubspot';
@@ -24,9 +16,10 @@ const HUBSPOT_ROUTE = '/webhooks/hubspot';
 /** HubSpot's documented replay window; a timestamp further than this from our clock, either way, is refused. */
 const TOLERANCE_MS = 5 * 60 * 1000;
 
-/** The deal property whose value is the stage, and the one whose value is the deal's name. */
+/** The deal property whose value is the stage, the one that names the deal, and the one naming its CRM pipeline. */
 const STAGE_PROPERTY = 'dealstage';
 const NAME_PROPERTY = 'dealname';
+const PIPELINE_PROPERTY = 'pipeline';
 
 /** HubSpot's ids: numbers in practice, digit strings tolerated. */
 const hubspotId = z.union([
@@ -50,6 +43,14 @@ const HubSpotDealEventSchema = z.discriminatedUnion('subscriptionType', [
   z.looseObject({ ...envelope, subscriptionType: z.literal('deal.restore') }),
   z.looseObject({
     ...envelope,
+    subscriptionType: z.literal('deal.merge'),
+    objectId: hubspotId.optional(),
+    primaryObjectId: hubspotId.describe('the deal given priority in the merge'),
+    mergedObjectIds: z.array(hubspotId).max(100).describe('the other deals of the merge'),
+    newObjectId: hubspotId.optional().describe('the deal the merge made, when it made a new one'),
+  }),
+  z.looseObject({
+    ...envelope,
     subscriptionType: z.literal('deal.propertyChange'),
     propertyName: z
       .string()
@@ -60,6 +61,8 @@ const HubSpotDealEventSchema = z.discriminatedUnion('subscriptionType', [
   }),
 ]);
 type HubSpotDealEvent = z.output<typeof HubSpotDealEventSchema>;
+type HubSpotMerge = Extract<HubSpotDealEvent, { subscriptionType: 'deal.merge' }>;
+type HubSpotRecordEvent = Exclude<HubSpotDealEvent, HubSpotMerge>;
 
 const SUPPORTED_TYPES: ReadonlySet<unknown> = new Set(
   HubSpotDealEventSchema.options.map((option) => option.shape.subscriptionType.value),
@@ -159,16 +162,21 @@ function dealEvents(body: unknown): HubSpotDealEvent[] {
   return events;
 }
 
-function toStageEvent(event: HubSpotDealEvent, pipeline: string, config: PipelineConfig): StageEvent {
+/** HubSpot's eventId alone is not unique: with the portal, subscription and time it is. */
+function eventIdOf(event: HubSpotDealEvent): string {
+  return `${event.portalId}:${event.subscriptionId}:${event.eventId}:${event.occurredAt}`;
+}
+
+function toStageEvent(event: HubSpotRecordEvent, pipeline: string, config: PipelineConfig): StageEvent {
   const crm = config.crm.hubspot;
   const stageEvent: StageEvent = {
     source: 'hubspot',
-    // HubSpot's eventId alone is not unique.
-    eventId: `${event.portalId}:${event.subscriptionId}:${event.eventId}:${event.occurredAt}`,
+    eventId: eventIdOf(event),
     pipeline,
     dealId: String(event.objectId),
     occurredAt: new Date(event.occurredAt).toISOString(),
     fields: {},
+    crm: { portalId: String(event.portalId) },
   };
   const origin = hubspotOrigin(event);
   if (origin) stageEvent.origin = origin;
@@ -176,13 +184,15 @@ function toStageEvent(event: HubSpotDealEvent, pipeline: string, config: Pipelin
     case 'deal.creation':
       break;
     case 'deal.deletion':
-      stageEvent.fields = { [DELETED_IN_CRM_FIELD]: true };
+      stageEvent.lifecycle = 'deleted';
       break;
     case 'deal.restore':
-      stageEvent.fields = { [DELETED_IN_CRM_FIELD]: null };
+      stageEvent.lifecycle = 'restored';
       break;
     case 'deal.propertyChange':
-      if (event.propertyName === STAGE_PROPERTY) {
+      if (event.propertyName === PIPELINE_PROPERTY) {
+        // The CRM pipeline routes the event and is kept on the deal (its CRM state), not as a field.
+      } else if (event.propertyName === STAGE_PROPERTY) {
         stageEvent.stage = mapStage('hubspot', crm?.stages, event.propertyValue);
       } else if (event.propertyName === NAME_PROPERTY) {
         stageEvent.dealName = event.propertyValue;
@@ -208,21 +218,72 @@ export const hubspotAdapter: SourceAdapter = {
   },
 
   parse(req, ctx) {
-    const pipeline = pipelineFromQuery(req);
-    const config = resolvePipeline(ctx, pipeline, 'query.pipeline');
+    pipelineFromQuery(req, ctx);
     const events = dealEvents(parseJsonBody(req.rawBody, 'a HubSpot webhooks v3 batch (a JSON array of events)'));
     // HubSpot sends each property of one save as its own event, at the same time and in no set order: the field
     // changes go first, so that a move to closedlost finds the closed_lost_reason saved with it.
-    return sortByOccurredAt(events.map((event) => toStageEvent(event, pipeline, config))).toSorted(
-      (a, b) =>
-        Date.parse(a.occurredAt) - Date.parse(b.occurredAt) ||
-        Number(a.stage !== undefined) - Number(b.stage !== undefined),
-    );
+    return events
+      .toSorted((a, b) => a.occurredAt - b.occurredAt || Number(isStageChange(a)) - Number(isStageChange(b)))
+      .map((event) => (event.subscriptionType === 'deal.merge' ? toMerge(event) : toParsed(event, events)));
   },
 
   respond: acceptedBatch,
   respondError: jsonError,
 };
+
+function isStageChange(event: HubSpotDealEvent): boolean {
+  return event.subscriptionType === 'deal.propertyChange' && event.propertyName === STAGE_PROPERTY;
+}
+
+/**
+ * The CRM pipeline the batch says the deal is in at the event's time: the newest `pipeline` property change of the
+ * deal at or before it, else the first one after it (a deal's creation comes with the pipeline it was created in).
+ */
+function pipelineInBatch(event: HubSpotRecordEvent, batch: HubSpotDealEvent[]): string | undefined {
+  const named = batch
+    .filter(
+      (other): other is Extract<HubSpotDealEvent, { subscriptionType: 'deal.propertyChange' }> =>
+        other.subscriptionType === 'deal.propertyChange' &&
+        other.propertyName === PIPELINE_PROPERTY &&
+        String(other.objectId) === String(event.objectId),
+    )
+    .toSorted((a, b) => a.occurredAt - b.occurredAt);
+  const before = named.filter((other) => other.occurredAt <= event.occurredAt).at(-1);
+  return (before ?? named[0])?.propertyValue;
+}
+
+function toParsed(event: HubSpotRecordEvent, batch: HubSpotDealEvent[]): ParsedEvent {
+  const crmPipeline = pipelineInBatch(event, batch);
+  return {
+    kind: 'event',
+    eventId: eventIdOf(event),
+    dealId: String(event.objectId),
+    occurredAt: new Date(event.occurredAt).toISOString(),
+    route: {
+      ...(crmPipeline === undefined ? {} : { crmPipeline }),
+      ...(isStageChange(event) && event.subscriptionType === 'deal.propertyChange'
+        ? { stageValue: event.propertyValue }
+        : {}),
+    },
+    toStageEvent: (pipeline, config) => toStageEvent(event, pipeline, config),
+  };
+}
+
+/** A merge: the new deal it made survives, else the primary; the others are merged into it. */
+function toMerge(event: HubSpotMerge): ParsedMerge {
+  const primary = String(event.primaryObjectId);
+  const survivor = event.newObjectId === undefined ? primary : String(event.newObjectId);
+  const merged = [...new Set([primary, ...event.mergedObjectIds.map(String)])].filter((id) => id !== survivor);
+  return {
+    kind: 'merge',
+    source: 'hubspot',
+    eventId: eventIdOf(event),
+    occurredAt: new Date(event.occurredAt).toISOString(),
+    primary,
+    merged,
+    survivor,
+  };
+}
 
 /** HubSpot's marker of who made the change (`changeSource`, e.g. `INTEGRATION`, with `sourceId`): it tells Stageflow's own write-back from a person's move. */
 function hubspotOrigin(event: Record<string, unknown>): string | undefined {

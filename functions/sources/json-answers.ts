@@ -7,9 +7,13 @@ function resultBody({ outcome, dealId, stage, reasons }: EventResult): EventResu
   return { outcome, dealId, stage, reasons };
 }
 
-/** `202` with the single result of a one-event delivery. */
+/**
+ * `202` with the single result of a one-event delivery; a delivery about another CRM object than a deal, which
+ * records nothing, is answered `202` with no results.
+ */
 export function acceptedEvent(results: EventResult[]): WebhookResponse {
   const [result] = results;
+  if (results.length === 0) return json(202, { results: [] });
   if (results.length !== 1 || !result) {
     throw new Error(`a single-event source got ${results.length} results to answer`);
   }

@@ -1,13 +1,13 @@
 import * as z from 'zod';
 import { type Fields, MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
-import { BadRequestError, UnauthorizedError } from '../core/errors.ts';
+import { UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { jsonError } from '../http/responses.ts';
-import { invalidEvent, MAX_EPOCH_MS, parseJsonBody, pipelineFromQuery, resolvePipeline, validateBody } from './body.ts';
+import { invalidEvent, MAX_EPOCH_MS, parseJsonBody, pipelineFromQuery, validateBody } from './body.ts';
 import { configuredSecret, safeEqual } from './credentials.ts';
-import { DELETED_IN_CRM_FIELD, mapStage, renameField } from './crm-maps.ts';
+import { mapStage, renameField } from './crm-maps.ts';
 import { acceptedEvent } from './json-answers.ts';
-import type { SourceAdapter, WebhookRequest } from './types.ts';
+import type { ParsedEvent, ParsedMerge, SourceAdapter, WebhookRequest } from './types.ts';
 
 /** Webhooks v2 actions, and the v1 names some senders still use for them. */
 const ACTIONS = {
@@ -39,6 +39,11 @@ const MetaSchema = z.looseObject({
 
 /** The deal fields this source reads itself; every other field of `data` is stored as a deal field. */
 const DealDataSchema = z.looseObject({
+  pipeline_id: z
+    .union([z.number().int(), z.string().min(1)])
+    .nullish()
+    .describe('the CRM pipeline of the deal'),
+  merged_to_id: pipedriveId.nullish().describe('on a delete: the deal this one was merged into'),
   stage_id: z.union([z.number().int(), z.string().min(1)]).nullish(),
   status: z.string().nullish(),
   title: z.string().nullish(),
@@ -150,36 +155,41 @@ export const pipedriveAdapter: SourceAdapter = {
   },
 
   parse(req, ctx) {
-    const pipeline = pipelineFromQuery(req);
-    const config = resolvePipeline(ctx, pipeline, 'query.pipeline');
+    pipelineFromQuery(req, ctx);
     const json = parseJsonBody(req.rawBody, 'a Pipedrive webhooks v2 event');
     const { meta } = validateBody(z.looseObject({ meta: MetaSchema }), json, 'a Pipedrive webhooks v2 event');
-    if (meta.entity !== 'deal') {
-      throw new BadRequestError(
-        'UNSUPPORTED_EVENT',
-        `this endpoint takes deal events only, not '${meta.entity}' — subscribe the webhook to event object 'deal'`,
-        [{ path: 'meta.entity', message: `expected 'deal', got '${meta.entity}'` }],
-      );
-    }
+    // Persons, organizations, activities…: answered 2xx with nothing recorded, or Pipedrive retries them.
+    if (meta.entity !== 'deal') return [];
     const body = validateBody(DealBodySchema, json, 'a Pipedrive webhooks v2 deal event');
     const action = ACTIONS[meta.action];
+    const dealId = String(meta.entity_id);
+    const occurredAt = toIso(meta.timestamp);
     const event: StageEvent = {
       source: 'pipedrive',
       eventId: String(meta.id),
-      pipeline,
-      dealId: String(meta.entity_id),
-      occurredAt: toIso(meta.timestamp),
+      pipeline: '',
+      dealId,
+      occurredAt,
       fields: {},
     };
     const origin = pipedriveOrigin(meta);
     if (origin) event.origin = origin;
-    if (action === 'delete') return [{ ...event, fields: { [DELETED_IN_CRM_FIELD]: true } }];
+    // A delete carries the deal as it was in `previous` (webhooks v2) or in `data` (v1).
+    const deal = body.data ?? (action === 'delete' ? DealDataSchema.safeParse(body.previous).data : undefined);
+    const crmPipeline =
+      deal?.pipeline_id === null || deal?.pipeline_id === undefined ? {} : { crmPipeline: String(deal.pipeline_id) };
+    if (action === 'delete') {
+      const into = deal?.merged_to_id;
+      if (into !== null && into !== undefined) return [pipedriveMerge(event, String(into))];
+      return [parsedEvent(event, crmPipeline, () => ({ lifecycle: 'deleted' }))];
+    }
     if (!body.data) {
       throw invalidEvent(`a '${meta.action}' event must carry the deal in 'data' — send the full webhooks v2 body`, [
         { path: 'data', message: 'expected the deal object' },
       ]);
     }
-    return [{ ...event, ...describeDeal(body.data, config) }];
+    const data = body.data;
+    return [parsedEvent(event, crmPipeline, (config) => describeDeal(data, config))];
   },
 
   respond: acceptedEvent,
@@ -190,6 +200,35 @@ export const pipedriveAdapter: SourceAdapter = {
     return { ...response, headers: { ...response.headers, 'www-authenticate': 'Basic realm="stageflow"' } };
   },
 };
+
+/** A deal event, routed by the deal's `pipeline_id`; `describe` reads it under the config of its pipeline. */
+function parsedEvent(
+  event: StageEvent,
+  route: ParsedEvent['route'],
+  describe: (config: PipelineConfig) => Partial<StageEvent>,
+): ParsedEvent {
+  return {
+    kind: 'event',
+    eventId: event.eventId,
+    dealId: event.dealId,
+    occurredAt: event.occurredAt,
+    route,
+    toStageEvent: (pipeline, config) => ({ ...event, ...describe(config), pipeline }),
+  };
+}
+
+/** Pipedrive sends a merge as the delete of the merged deal, naming the deal it was merged into (which goes on). */
+function pipedriveMerge(event: StageEvent, into: string): ParsedMerge {
+  return {
+    kind: 'merge',
+    source: 'pipedrive',
+    eventId: event.eventId,
+    occurredAt: event.occurredAt,
+    primary: into,
+    merged: [event.dealId],
+    survivor: into,
+  };
+}
 
 /** Pipedrive's marker of who made the change: `meta.change_source` (`app` or `api`) and the acting `meta.user_id`. */
 function pipedriveOrigin(meta: Record<string, unknown>): string | undefined {

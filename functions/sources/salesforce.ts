@@ -3,13 +3,12 @@ import * as z from 'zod';
 import { toDotPath } from 'zod/v4/core';
 import { type Fields, MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue, type RequestError, UnauthorizedError } from '../core/errors.ts';
-import type { PipelineConfig } from '../core/pipeline-config.ts';
-import { invalidEvent, issuesOf, pipelineFromQuery, resolvePipeline, sortByOccurredAt } from './body.ts';
+import { invalidEvent, issuesOf, pipelineFromQuery, sortByOccurredAt } from './body.ts';
 import { configuredSecret, safeEqual } from './credentials.ts';
 import { mapStage, renameFields } from './crm-maps.ts';
 import { sameSalesforceId } from './salesforce-ids.ts';
 import { MAX_KEY_LENGTH } from './storable-json.ts';
-import type { SourceAdapter, WebhookResponse } from './types.ts';
+import type { ParsedEvent, SourceAdapter, WebhookResponse } from './types.ts';
 
 const SOAP_ENVELOPE_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
 const OUTBOUND_NS = 'http://soap.sforce.com/2005/09/outbound';
@@ -34,10 +33,19 @@ const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '
 const text = z.string().trim().min(1);
 const isoDateTime = z.iso.datetime({ offset: true });
 
-/** Just enough of the envelope to find the sending org, which is checked before anything else is read. */
+/**
+ * Just enough of the envelope to find the sending org, which is checked before anything else is read, and the org's
+ * API URLs, whose origin is its instance URL.
+ */
 const EnvelopeSchema = z.looseObject({
   Envelope: z.looseObject({
-    Body: z.looseObject({ notifications: z.looseObject({ OrganizationId: text }) }),
+    Body: z.looseObject({
+      notifications: z.looseObject({
+        OrganizationId: text,
+        EnterpriseUrl: z.string().optional(),
+        PartnerUrl: z.string().optional(),
+      }),
+    }),
   }),
 });
 
@@ -57,7 +65,7 @@ const NotificationsSchema = z.looseObject({
 type Notification = z.output<typeof NotificationsSchema>['Notification'][number];
 
 /** sObject elements this source reads itself rather than storing them as fields. */
-const NOT_FIELDS: ReadonlySet<string> = new Set(['Id', 'StageName', 'Name']);
+const NOT_FIELDS: ReadonlySet<string> = new Set(['Id', 'StageName', 'Name', 'RecordTypeId']);
 
 /** When the change happened, in order of preference. */
 const TIME_FIELDS = ['LastModifiedDate', 'SystemModstamp'] as const;
@@ -106,26 +114,55 @@ function readXml(rawBody: string): unknown {
   }
 }
 
-interface Target {
-  pipeline: string;
-  config: PipelineConfig;
+interface Delivery {
   /** When the message arrived: the time of a notification whose sObject carries no modification time. */
   receivedAt: Date;
+  /** The org's instance URL (the origin of the message's API URLs), when it names one. */
+  instanceUrl: string | undefined;
 }
 
-function toStageEvent(notification: Notification, index: number, { pipeline, config, receivedAt }: Target): StageEvent {
-  const crm = config.crm.salesforce;
+/** True for a notification of an Opportunity; other objects' notifications are acknowledged and not recorded. */
+function isOpportunity(notification: Notification): boolean {
+  const type = notification.sObject['@_type'];
+  return type === undefined || /(^|:)Opportunity$/.test(type);
+}
+
+/** The origin of the org's API URL: the instance URL the deal page links to. */
+function instanceUrlOf(urls: (string | undefined)[]): string | undefined {
+  for (const url of urls) {
+    if (url === undefined || !URL.canParse(url)) continue;
+    const { protocol, origin } = new URL(url);
+    if (protocol === 'https:' || protocol === 'http:') return origin;
+  }
+  return undefined;
+}
+
+/** One notification: read now (so a malformed one refuses the delivery), mapped once it is routed. */
+function toParsed(notification: Notification, index: number, delivery: Delivery): ParsedEvent {
+  const { event, recordType } = readNotification(notification, index, delivery);
+  return {
+    kind: 'event',
+    eventId: event.eventId,
+    dealId: event.dealId,
+    occurredAt: event.occurredAt,
+    route: recordType ? { crmPipeline: recordType } : {},
+    toStageEvent: (pipeline, config) => {
+      const crm = config.crm.salesforce;
+      const routed: StageEvent = { ...event, pipeline, fields: renameFields(event.fields, crm?.fields) };
+      if (event.stage) routed.stage = mapStage('salesforce', crm?.stages, event.stage);
+      return routed;
+    },
+  };
+}
+
+/** The notification as an event with its raw fields and its raw `StageName` as `stage`, and its record type. */
+function readNotification(
+  notification: Notification,
+  index: number,
+  delivery: Delivery,
+): { event: StageEvent; recordType: string | undefined } {
   const { sObject } = notification;
   const path = [...NOTIFICATIONS_PATH, 'Notification', index, 'sObject'];
-  const type = sObject['@_type'];
-  if (type !== undefined && !/(^|:)Opportunity$/.test(type)) {
-    throw new BadRequestError(
-      'UNSUPPORTED_EVENT',
-      `this endpoint takes Opportunity notifications only, not '${type}' — point the outbound message's ` +
-        'Opportunity workflow here',
-      [{ path: toDotPath([...path, '@type']), message: `expected sf:Opportunity, got '${type}'` }],
-    );
-  }
   const issues: ErrorIssue[] = [];
   const values = new Map<string, string | null>();
   for (const [name, node] of Object.entries(sObject)) {
@@ -153,19 +190,20 @@ function toStageEvent(notification: Notification, index: number, { pipeline, con
   const event: StageEvent = {
     source: 'salesforce',
     eventId: notification.Id,
-    pipeline,
+    pipeline: '',
     dealId: sObject.Id,
-    occurredAt: new Date(time ?? receivedAt).toISOString(),
-    fields: renameFields(fields, crm?.fields),
+    occurredAt: new Date(time ?? delivery.receivedAt).toISOString(),
+    fields,
   };
+  if (delivery.instanceUrl) event.crm = { instanceUrl: delivery.instanceUrl };
   // Salesforce's marker of who made the change: the user who last modified the record (an integration user's id).
   const modifiedBy = values.get('LastModifiedById');
   if (typeof modifiedBy === 'string' && modifiedBy !== '') event.origin = modifiedBy.slice(0, 64);
   const stageName = values.get('StageName');
-  if (stageName) event.stage = mapStage('salesforce', crm?.stages, stageName);
+  if (stageName) event.stage = stageName;
   const name = values.get('Name');
   if (name) event.dealName = name;
-  return event;
+  return { event, recordType: values.get('RecordTypeId') ?? undefined };
 }
 
 function xmlResponse(statusCode: number, body: Record<string, unknown>): WebhookResponse {
@@ -243,8 +281,7 @@ export const salesforceAdapter: SourceAdapter = {
           'configured org, or set SALESFORCE_ORG_ID to its org id (15 or 18 characters, from Setup › Company Information)',
       );
     }
-    const pipeline = pipelineFromQuery(req);
-    const config = resolvePipeline(ctx, pipeline, 'query.pipeline');
+    pipelineFromQuery(req, ctx);
     const parsed = NotificationsSchema.safeParse(notifications);
     if (!parsed.success) {
       throw invalidEvent(
@@ -252,9 +289,14 @@ export const salesforceAdapter: SourceAdapter = {
         issuesOf(parsed.error, NOTIFICATIONS_PATH),
       );
     }
-    const target = { pipeline, config, receivedAt: req.receivedAt };
+    const delivery = {
+      receivedAt: req.receivedAt,
+      instanceUrl: instanceUrlOf([notifications.EnterpriseUrl, notifications.PartnerUrl]),
+    };
     return sortByOccurredAt(
-      parsed.data.Notification.map((notification, index) => toStageEvent(notification, index, target)),
+      parsed.data.Notification.flatMap((notification, index) =>
+        isOpportunity(notification) ? [toParsed(notification, index, delivery)] : [],
+      ),
     );
   },
 

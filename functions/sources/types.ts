@@ -38,6 +38,43 @@ export interface SourceContext {
   pipelines: (id: string) => PipelineConfig | undefined;
 }
 
+/** What a delivery tells about where an event's deal is in the CRM: what routes it to a Stageflow pipeline. */
+export interface CrmRoute {
+  /** HubSpot pipeline id, Pipedrive `pipeline_id` or Salesforce `RecordTypeId`, when the delivery names it. */
+  crmPipeline?: string;
+  /** HubSpot: the `dealstage` value the event names (HubSpot stage ids are unique within an account). */
+  stageValue?: string;
+  /** The Stageflow pipeline the event names itself (generic events): no CRM pipeline to route by. */
+  pipeline?: string;
+}
+
+/** One event of a delivery before it is routed to the Stageflow pipeline that manages its deal. */
+export interface ParsedEvent {
+  kind: 'event';
+  /** The event's id at its source (the deduplication key). */
+  eventId: string;
+  dealId: string;
+  /** When it happened at the source (ISO): events are recorded oldest first. */
+  occurredAt: string;
+  route: CrmRoute;
+  /** The canonical event under the config of the pipeline it is routed to (its stage and field maps). */
+  toStageEvent(pipeline: string, config: PipelineConfig): StageEvent;
+}
+
+/**
+ * A merge of CRM deals: `survivor` (the primary, or the new deal the merge made) continues `primary`, and every
+ * deal of `merged` ends, merged into `survivor`.
+ */
+export interface ParsedMerge {
+  kind: 'merge';
+  source: Exclude<Source, 'generic'>;
+  eventId: string;
+  occurredAt: string;
+  primary: string;
+  merged: string[];
+  survivor: string;
+}
+
 /** The HTTP answer an adapter gives, in the form the HTTP edge returns. */
 export type WebhookResponse = HttpResult;
 
@@ -52,12 +89,12 @@ export interface SourceAdapter {
   /** Throws `UnauthorizedError` unless the delivery carries valid credentials. */
   authenticate(req: WebhookRequest, ctx: SourceContext): void;
   /**
-   * The delivery's events, oldest first. Throws `BadRequestError` (with a code and issues naming the fields) for a
+   * The delivery's events (and merges), oldest first; events of other CRM objects are left out. Throws `BadRequestError` (with a code and issues naming the fields) for a
    * body the source would not send; the Salesforce adapter also throws `UnauthorizedError` for a foreign org,
    * because the org id is inside the body.
    */
-  parse(req: WebhookRequest, ctx: SourceContext): StageEvent[];
-  /** The answer once every event is recorded, one result per parsed event in parse order. */
+  parse(req: WebhookRequest, ctx: SourceContext): (ParsedEvent | ParsedMerge)[];
+  /** The answer once every event is recorded, one result per parsed event or merge in parse order. */
   respond(results: EventResult[]): WebhookResponse;
   /** The answer to a refused delivery, with the error's HTTP status. */
   respondError(error: RequestError): WebhookResponse;

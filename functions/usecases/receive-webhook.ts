@@ -1,12 +1,15 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadSecrets } from '../adapters/secrets.ts';
 import { type EventResult, SOURCES, type Source } from '../core/deal.ts';
+import { unmanagedPipeline } from '../core/decide/reasons.ts';
 import { NotFoundError, PayloadTooLargeError, RequestError, UnsupportedMediaTypeError } from '../core/errors.ts';
 import { type HttpResult, rawBody } from '../http/responses.ts';
 import { boundOccurredAt } from '../sources/body.ts';
 import { adapters } from '../sources/index.ts';
-import type { SourceAdapter, WebhookRequest } from '../sources/types.ts';
+import type { ParsedEvent, SourceAdapter, WebhookRequest } from '../sources/types.ts';
+import { leavePipeline, recordMerge } from './crm-lifecycle.ts';
 import { recordEvent } from './record-event.ts';
+import { type PipelineConfigs, routeEvent } from './route-event.ts';
 import type { Services } from './services.ts';
 
 /** Bodies over 256 KiB are refused. */
@@ -40,14 +43,50 @@ export async function receiveWebhook(request: APIGatewayProxyEventV2, services: 
       pipelines: (id: string) => configs.get(id),
     };
     adapter.authenticate(webhook, context);
-    const events = adapter.parse(webhook, context).map((event) => boundOccurredAt(event, webhook.receivedAt));
     const results: EventResult[] = [];
-    for (const event of events) results.push(await recordEvent(event, services));
+    for (const parsed of adapter.parse(webhook, context)) {
+      results.push(
+        parsed.kind === 'merge'
+          ? await recordMerge(parsed, configs, services)
+          : await routeAndRecord(parsed, source, configs, webhook, services),
+      );
+    }
     return adapter.respond(results);
   } catch (error) {
     if (error instanceof RequestError) return adapter.respondError(error);
     throw error;
   }
+}
+
+/**
+ * Records one event in the Stageflow pipeline that manages its deal's CRM pipeline; first, the deal leaves the
+ * pipelines that no longer manage it. An event no pipeline manages is answered `ignored` and records nothing.
+ */
+async function routeAndRecord(
+  parsed: ParsedEvent,
+  source: Source,
+  configs: PipelineConfigs,
+  webhook: WebhookRequest,
+  services: Services,
+): Promise<EventResult> {
+  const constraint = webhook.query.pipeline;
+  const routing = await routeEvent(parsed, source, configs, constraint, services);
+  const { eventId, dealId, occurredAt } = parsed;
+  if (source !== 'generic') {
+    for (const stored of routing.leaving)
+      await leavePipeline(services, stored, routing.crmPipeline, { eventId, source });
+  }
+  const config = routing.pipeline === null ? undefined : configs.get(routing.pipeline);
+  if (routing.pipeline === null || !config) {
+    const reasons = [unmanagedPipeline(routing.crmPipeline, constraint)];
+    const ignored: EventResult = { outcome: 'ignored', dealId, stage: null, reasons };
+    services.telemetry.eventRecorded({ source, eventId, pipeline: '', dealId, occurredAt, fields: {} }, ignored);
+    return ignored;
+  }
+  const event = parsed.toStageEvent(routing.pipeline, config);
+  if (routing.crmPipeline !== null) event.crm = { ...event.crm, pipeline: routing.crmPipeline };
+  if (routing.arrivedFrom !== undefined) event.arrivedFrom = routing.arrivedFrom;
+  return recordEvent(boundOccurredAt(event, webhook.receivedAt), services);
 }
 
 function isSource(value: string | undefined): value is Source {

@@ -1,6 +1,7 @@
 import { DuplicateEventError, type EventRecord } from '../adapters/deals/events.ts';
 import type { Decision, EventResult, StageEvent } from '../core/deal.ts';
 import { decideEvent } from '../core/decide/entry-points.ts';
+import type { CrmState } from '../core/stored-deal.ts';
 import { isOwnEcho } from './echoes.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
@@ -34,9 +35,11 @@ export async function recordEvent(event: StageEvent, services: Services): Promis
 /** One attempt: read the deal, decide, write it all in one transaction. */
 async function decideAndRecord(event: StageEvent, services: Services): Promise<EventResult> {
   const before = await services.deals.getDeal(event.pipeline, event.dealId);
-  const pipeline = before
-    ? await services.pipelines.version(event.pipeline, before.deal.configVersion)
-    : await services.pipelines.current(event.pipeline);
+  // A deal that comes back after it left arrives as a new deal would: under the current version.
+  const pipeline =
+    before && before.deal.status !== 'left'
+      ? await services.pipelines.version(event.pipeline, before.deal.configVersion)
+      : await services.pipelines.current(event.pipeline);
   const context = decisionContext(services, pipeline.config);
   // Stageflow's own write-back coming back from the CRM moves nothing: it is judged as the field update it also is.
   const echo = isOwnEcho(event, before, services.clock());
@@ -62,7 +65,7 @@ async function decideAndRecord(event: StageEvent, services: Services): Promise<E
     decision,
     event: record,
     workflow: before ? undefined : { generation: 1 },
-    crm: before || event.source === 'generic' ? undefined : { source: event.source, writes: [] },
+    crm: crmStateAfter(before?.crm, event),
     lastDecision: {
       kind: 'event',
       outcome: decision.outcome,
@@ -78,6 +81,20 @@ async function decideAndRecord(event: StageEvent, services: Services): Promise<E
     },
   });
   return result;
+}
+
+/**
+ * The deal's CRM state after an event: where the deal lives in its CRM (its pipeline, portal or instance) as the
+ * event tells, over what was known. Unchanged (undefined) when the event tells nothing new.
+ */
+function crmStateAfter(before: CrmState | undefined, event: StageEvent): CrmState | undefined {
+  if (event.source === 'generic') return undefined;
+  const facts = Object.fromEntries(Object.entries(event.crm ?? {}).filter(([, value]) => value !== undefined));
+  const base = before ?? { source: event.source, writes: [] };
+  const after = { ...base, ...facts };
+  return before && Object.entries(facts).every(([key, value]) => before[key as keyof CrmState] === value)
+    ? undefined
+    : after;
 }
 
 /** The history of an echo says so, with the stage it named and the CRM's origin marker. */

@@ -1,5 +1,5 @@
 import type { ApprovalTimer, WorkflowPosition, WorkflowRequest } from '../../workflows/definition.ts';
-import type { Approval, Deal, Decision } from '../core/deal.ts';
+import { type Approval, type Deal, type Decision, isEnded } from '../core/deal.ts';
 import { expireApproval, rerouteDeal } from '../core/decide/entry-points.ts';
 import type { EffectServices } from './effect-services.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
@@ -64,6 +64,11 @@ async function awaitNextMove(
 ): Promise<void> {
   const { stored } = await load(task.pipeline, task.dealId, services);
   const { deal } = stored;
+  if (isEnded(deal.status)) {
+    // The deal left its pipeline, was merged away or deleted: its execution ends here.
+    await services.workflow.stop(task.executionId, `the deal ended: ${deal.status}`);
+    return;
+  }
   const toRun = unrunApprovals(deal, task.executionId);
   const running = { executionArn: task.executionId, waitStage: task.stage };
   if (deal.stage !== task.stage || toRun.length > 0) {

@@ -202,14 +202,21 @@ function displayValue(value: unknown): string {
 /** One history entry as a line of the timeline; entry kinds this page does not know yet still show their outcome. */
 function timelineEntry(entry: HistoryEntry, stageName: (key: string | null) => string): string {
   const extra = entry as HistoryEntry & { status?: unknown };
-  const route = entry.from || entry.to ? `${stageName(entry.from) || '—'} → ${stageName(entry.to) || '—'}` : '';
+  const merged = Array.isArray(entry.from) ? entry.from.join(', ') : '';
+  const from = Array.isArray(entry.from) ? null : entry.from;
+  const route = from || entry.to ? `${stageName(from) || '—'} → ${stageName(entry.to) || '—'}` : '';
   const title: Record<string, string> = {
-    created: `Created in ${stageName(entry.to)}`,
+    created: `Created in ${stageName(entry.to)}${from ? ` (arrived from CRM pipeline ${from})` : ''}`,
     move: `Move ${route}`,
     fields: 'Fields updated',
     approval: entry.approval ? `Approval by ${entry.approval.role}: ${entry.approval.status}` : 'Approval',
     crm_sync: `CRM write-back${entry.to ? ` (${stageName(entry.to)})` : ''}`,
-    config: `Config version ${entry.from ?? '—'} → ${entry.to ?? '—'}`,
+    config: `Config version ${from ?? '—'} → ${entry.to ?? '—'}`,
+    left: `Left for CRM pipeline ${entry.to ?? '—'}`,
+    merged: `Deals ${merged} merged into this one`,
+    merged_into: `Merged into deal ${entry.to ?? '—'}`,
+    deleted: 'Deleted in the CRM',
+    restored: 'Restored in the CRM',
   };
   const details = [
     `outcome: ${entry.outcome}`,

@@ -262,6 +262,7 @@ export class StageflowAppStack extends Stack {
       ),
       deadLetterQueue: failed.queue,
       outboxFailureQueue: this.outbox.failureQueue,
+      webhookService: 'stageflow-webhook',
       action: alarmAction,
     });
     if (alarmAction) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -7,7 +7,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { CreateStateMachineCommand } from '@aws-sdk/client-sfn';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { dynamoDb, stepFunctions } from '../../functions/adapters/aws-clients.ts';
-import { loadPipelineConfig, loadPipelines } from '../../functions/adapters/config-files.ts';
+import { isConfigFolder, loadPipelineConfig, loadPipelines } from '../../functions/adapters/config-files.ts';
 import { DealRepository } from '../../functions/adapters/deal-repository.ts';
 import { ENV, SECRET_NAMES, type SecretName } from '../../functions/adapters/environment.ts';
 import { FUNCTION_TIMEOUT_SECONDS } from '../../functions/adapters/function-timeouts.ts';
@@ -26,7 +26,7 @@ export interface LocalStackOptions {
   dynamoDbPort: number;
   stepFunctionsPort: number;
   publicBaseUrl: string;
-  /** One stage config file, or every file of `stage-config/` when absent. */
+  /** One stage config file or a folder of them, or every file of `stage-config/` when absent. */
   configFile?: string;
   configDir: string;
   /** Where DynamoDB Local keeps its data; null keeps nothing. */
@@ -65,7 +65,7 @@ const STOP_WAIT_MS = 2_000;
 export function optionsFromEnvironment(argv: string[] = process.argv.slice(2)): LocalStackOptions {
   const env = process.env;
   const port = Number(env.PORT ?? 3000);
-  const configFolder = env.STAGEFLOW_CONFIG !== undefined && isFolder(env.STAGEFLOW_CONFIG);
+  const configFolder = env.STAGEFLOW_CONFIG !== undefined && isConfigFolder(env.STAGEFLOW_CONFIG);
   return {
     port,
     sesPort: Number(env.SES_PORT ?? 8005),
@@ -78,14 +78,6 @@ export function optionsFromEnvironment(argv: string[] = process.argv.slice(2)): 
     dataDir: argv.includes('--in-memory') ? null : resolve(env.STAGEFLOW_DATA_DIR ?? '.stageflow'),
     log: (line) => console.log(line),
   };
-}
-
-function isFolder(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 export interface LocalStack {

@@ -581,7 +581,7 @@ describe('the CRM write-back', () => {
 });
 
 describe('operations', () => {
-  it('alarms on failed and timed-out executions, function errors and throttles, and the dead-letter queue', () => {
+  it('alarms on failed and timed-out executions, function errors and throttles, the dead-letter queue and unmapped CRM stages', () => {
     const alarms = Object.values(resources(app, 'AWS::CloudWatch::Alarm')).map(({ Properties }) => ({
       metric: `${Properties.Namespace} ${Properties.MetricName}`,
       of: (Properties.Dimensions as { Value: { Ref?: string; 'Fn::GetAtt'?: string[] } }[])[0]?.Value,
@@ -599,6 +599,7 @@ describe('operations', () => {
       { metric: 'Stageflow RolloutFailed', of: 'stageflow-rollout' },
       { metric: 'Stageflow OutboxEffectFailed', of: 'stageflow-outbox' },
       { metric: 'AWS/Lambda IteratorAge', of: { Ref: functionIds().outbox } },
+      { metric: 'Stageflow UnmappedCrmStage', of: 'stageflow-webhook' },
       ...Object.keys(resources(app, 'AWS::SQS::Queue')).map((queue) => ({
         metric: 'AWS/SQS ApproximateNumberOfMessagesVisible',
         of: { 'Fn::GetAtt': [queue, 'QueueName'] },

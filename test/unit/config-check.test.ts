@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +8,7 @@ import {
   checkConfigFile,
   DEFAULT_CONFIG_FILE,
   loadPipelineConfig,
+  loadPipelines,
   resolveConfigFile,
 } from '../../functions/adapters/config-files.ts';
 import { describeCriterion } from '../../functions/core/criteria.ts';
@@ -126,5 +129,52 @@ describe('npm run config:check (the CLI, as a subprocess)', () => {
     const result = run([], { STAGEFLOW_CONFIG: BROKEN_FILE });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(`${BROKEN_FILE}: 3 errors:`);
+  });
+});
+
+describe('CRM pipelines claimed by two stage configs', () => {
+  const folder = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stageflow-claims-'));
+    copyFileSync(DEFAULT_FILE, join(dir, 'default.yaml'));
+    const renewals = readFileSync(join(ROOT, 'test/fixtures/accounts/renewals.yaml'), 'utf8');
+    // The renewals pipeline also claims HubSpot's `default` pipeline, which default.yaml manages.
+    writeFileSync(
+      join(dir, 'renewals.yaml'),
+      renewals.replace('pipelines: [renewals]', 'pipelines: [renewals, default]'),
+    );
+    return dir;
+  };
+
+  it('refuses the second claim, located at its line, when the file is checked beside the other', () => {
+    const dir = folder();
+    const { ok, output } = checkConfigFile(join(dir, 'renewals.yaml'));
+    expect(ok).toBe(false);
+    expect(output).toMatch(
+      /renewals\.yaml:\d+:\d+ +crm\.hubspot\.pipelines\[1\] +HubSpot pipeline 'default' is also managed by pipeline 'default'/,
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses it when the whole folder is loaded, as npm start and a deploy do', () => {
+    const dir = folder();
+    expect(() => loadPipelines(dir)).toThrow(
+      expect.objectContaining({
+        issues: [expect.objectContaining({ path: 'crm.hubspot.pipelines[1]', line: expect.any(Number) })],
+      }),
+    );
+    expect(checkConfigFile(dir).ok).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lets two pipelines manage different CRM pipelines of one account', () => {
+    const dir = folder();
+    const renewals = join(dir, 'renewals.yaml');
+    writeFileSync(
+      renewals,
+      readFileSync(renewals, 'utf8').replace('pipelines: [renewals, default]', 'pipelines: [renewals]'),
+    );
+    expect([...loadPipelines(dir).keys()]).toEqual(['default', 'renewals']);
+    expect(checkConfigFile(dir).ok).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -1,6 +1,6 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { approvalKey, KEPT_DAYS, TABLE_KEYS, ttlAfter } from './keys.ts';
-import type { TableRef } from './table-ref.ts';
+import { isConditionFailure, type TableRef } from './table-ref.ts';
 
 /** What the server keeps about one approval request besides the deal: its review links and its workflow task. */
 export interface ApprovalRecord {
@@ -63,6 +63,23 @@ export class ApprovalItems {
   /** Records that the request (`emailedAt`) or its reminder (`remindedAt`) reached the mail service. */
   async markSent(base: ApprovalBase, sent: 'emailedAt' | 'remindedAt', at: string): Promise<void> {
     await this.update(base, `SET ${sent} = :at`, { ':at': at });
+  }
+
+  /** Points an approval at the deal that now carries it (the survivor of a CRM merge); an unstored one is left. */
+  async moveToDeal(approvalId: string, dealId: string): Promise<void> {
+    try {
+      await this.table.db.send(
+        new UpdateCommand({
+          TableName: this.table.tableName,
+          Key: approvalKey(approvalId),
+          UpdateExpression: 'SET dealId = :dealId',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':dealId': dealId },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   private async update(base: ApprovalBase, update: string, values: Record<string, unknown>) {

@@ -11,7 +11,7 @@ import {
   type WorkflowState,
 } from '../../core/stored-deal.ts';
 import { DuplicateEventError, type EventRecord, eventRecordPut } from './events.ts';
-import { dealKey, HISTORY_PREFIX, historyKey, stageIndexKeys } from './keys.ts';
+import { copiedHistoryKey, dealKey, HISTORY_PREFIX, historyKey, stageIndexKeys } from './keys.ts';
 import { isConditionFailure, queryAll, type TableRef, type TransactPart } from './table-ref.ts';
 
 /** One decision to commit, with the event that caused it. */
@@ -104,6 +104,22 @@ export class DealItems {
       throw translateCancellation(error, event);
     }
     return stored;
+  }
+
+  /**
+   * Copies a deal's history to another deal (the survivor of a CRM merge continues it), ahead of that deal's own
+   * entries. Repeating it writes the same items again.
+   */
+  async copyHistory(pipeline: string, fromDealId: string, toDealId: string): Promise<void> {
+    const entries = await this.history(pipeline, fromDealId);
+    for (const [n, entry] of entries.entries()) {
+      await this.table.db.send(
+        new PutCommand({
+          TableName: this.table.tableName,
+          Item: { ...copiedHistoryKey(pipeline, toDealId, n), entry },
+        }),
+      );
+    }
   }
 
   /** Changes only the workflow state of a deal, under the same optimistic lock as every deal write. */

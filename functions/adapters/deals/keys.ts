@@ -1,4 +1,4 @@
-import type { Deal, Source } from '../../core/deal.ts';
+import { type Deal, isEnded, type Source } from '../../core/deal.ts';
 import { BadRequestError } from '../../core/errors.ts';
 
 // The item kinds, their keys, attributes, TTLs and the stage index are described in docs/data-model.md.
@@ -30,6 +30,11 @@ export const HISTORY_PREFIX = 'HISTORY#';
 export const historyKey = (pipeline: string, dealId: string, version: number, n: number) => ({
   pk: dealKey(pipeline, dealId).pk,
   sk: `${HISTORY_PREFIX}${sortable(version, 10)}#${sortable(n, 3)}`,
+});
+/** History a deal took over from another (a CRM merge): before every entry of its own versions. */
+export const copiedHistoryKey = (pipeline: string, dealId: string, n: number) => ({
+  pk: dealKey(pipeline, dealId).pk,
+  sk: `${HISTORY_PREFIX}${sortable(0, 10)}#${sortable(n, 6)}`,
 });
 export const eventKey = (source: Source, eventId: string) => ({ pk: `EVENT#${source}#${eventId}`, sk: 'EVENT' });
 export const approvalKey = (approvalId: string) => ({ pk: `APPROVAL#${approvalId}`, sk: 'APPROVAL' });
@@ -107,11 +112,17 @@ export function stageShard(dealId: string): number {
 /** The stage index partition of one shard of a stage. */
 export const stagePartition = (pipeline: string, stage: string, shard: number) => `STAGE#${pipeline}#${stage}#${shard}`;
 
-/** A deal's stage index keys: they change only when the deal enters a stage. */
-export const stageIndexKeys = (deal: Deal) => ({
-  gsi1pk: stagePartition(deal.pipeline, deal.stage, stageShard(deal.dealId)),
-  gsi1sk: `${deal.stageEventAt}#${deal.dealId}`,
-});
+/**
+ * A deal's stage index keys: they change only when the deal enters a stage. A deal that left its pipeline, was merged
+ * away or deleted has none: it is in no stage's listing, so the board, the digest and rollouts pass it over.
+ */
+export const stageIndexKeys = (deal: Deal) =>
+  isEnded(deal.status)
+    ? {}
+    : {
+        gsi1pk: stagePartition(deal.pipeline, deal.stage, stageShard(deal.dealId)),
+        gsi1sk: `${deal.stageEventAt}#${deal.dealId}`,
+      };
 
 /** Where a listing of a stage goes on: the shard, and the key to start after within it. */
 interface PageToken {

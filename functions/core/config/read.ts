@@ -48,6 +48,13 @@ export function parsePipelineConfig(text: string, file: string): VersionedPipeli
   return { config: result.config, version: configVersion(result.config) };
 }
 
+/** Problems found in a config's text after it parsed (rules across files), located by line and column. */
+export function locateInText(text: string, file: string, problems: readonly Problem[]): ErrorIssue[] {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  return problems.map((problem) => locateProblem(problem, doc, lineCounter, file));
+}
+
 /** Lists the issues of an invalid config, one per line: `file:line:column  path  message`, columns aligned. */
 export function formatConfigIssues(error: InvalidConfigError, file: string): string {
   const rows = error.issues.map((issue) => {

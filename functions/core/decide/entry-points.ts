@@ -1,19 +1,31 @@
 import { assessApprovals, requiredExitApprovals } from '../approval-gate.ts';
 import { personName } from '../approver-routing.ts';
 import { unmetCriteria } from '../criteria.ts';
-import type { Approval, Deal, Decision, DecisionContext, HistoryEntry, Outcome, StageEvent } from '../deal.ts';
+import {
+  type Approval,
+  type Deal,
+  type Decision,
+  type DecisionContext,
+  type HistoryEntry,
+  isEnded,
+  type Outcome,
+  type StageEvent,
+} from '../deal.ts';
 import { ApprovalNotPendingError } from '../errors.ts';
 import type { VersionedPipeline } from '../pipeline-config.ts';
 import { isClosed, requireStage, stageOf, startStages, statusOf } from '../stages.ts';
 import { endApproval, requestEntryApprovals, rerouteApprovals } from './approvals.ts';
 import { type Draft, decision, historyEntry, startDraft } from './draft.ts';
 import { isBefore, isStaleUpdate, mergeEvent } from './fields.ts';
+import { endDeal, ignore, restoreDeal } from './lifecycle.ts';
 import { attemptMove, reaskOutdatedApprovals, retryPendingMove } from './moves.ts';
 import {
   approvalExpired,
   approvalRejected,
   criteriaUnmet,
   dealClosed,
+  deletedInCrm,
+  mergedAway,
   type Reason,
   staleFields,
   staleMove,
@@ -36,7 +48,11 @@ export function decideEvent(
   event: StageEvent,
   ctx: DecisionContext,
 ): Decision {
-  if (deal === null) return createDeal(pipeline, event, ctx);
+  if (deal === null) return event.lifecycle === 'deleted' ? ignore([deletedInCrm()]) : createDeal(pipeline, event, ctx);
+  if (isEnded(deal.status)) return decideAfterEnd(pipeline, deal, event, ctx);
+  if (event.lifecycle === 'deleted') {
+    return endDeal(pipeline.config, deal, 'deleted', { type: 'deleted', to: null }, event, ctx);
+  }
   const held = deal.heldMove;
   if (!held) return updateDeal(pipeline, deal, event, ctx);
   // The held move and this event are judged in the order they happened.
@@ -144,7 +160,24 @@ function chain(first: Decision, second: Decision, which: 'first' | 'second'): De
   };
 }
 
-function createDeal(pipeline: VersionedPipeline, event: StageEvent, ctx: DecisionContext): Decision {
+/**
+ * An event of an ended deal: a merged-away deal takes none; a deleted one only its restore; a deal that left this
+ * pipeline and is routed here again has come back, and arrives as a new deal would (the start-stage rule), keeping
+ * its fields, approvals and history.
+ */
+function decideAfterEnd(pipeline: VersionedPipeline, deal: Deal, event: StageEvent, ctx: DecisionContext): Decision {
+  switch (deal.status) {
+    case 'merged':
+      return ignore([mergedAway(deal.mergedInto ?? '')]);
+    case 'deleted':
+      return event.lifecycle === 'restored' ? restoreDeal(pipeline.config, deal, event, ctx) : ignore([deletedInCrm()]);
+    default:
+      return event.lifecycle === 'deleted' ? ignore([deletedInCrm()]) : createDeal(pipeline, event, ctx, deal);
+  }
+}
+
+/** A new deal from its first event; `previous`: the deal as it was when it left this pipeline, now back. */
+function createDeal(pipeline: VersionedPipeline, event: StageEvent, ctx: DecisionContext, previous?: Deal): Decision {
   const { config } = pipeline;
   const refuse = (reasons: Reason[]): Decision => ({
     outcome: 'rejected',
@@ -173,19 +206,19 @@ function createDeal(pipeline: VersionedPipeline, event: StageEvent, ctx: Decisio
     deal: {
       pipeline: event.pipeline,
       dealId: event.dealId,
-      dealName: event.dealName ?? null,
-      owner: event.owner ?? null,
+      dealName: event.dealName ?? previous?.dealName ?? null,
+      owner: event.owner ?? previous?.owner ?? null,
       stage: stage.key,
       status: statusOf(stage),
       configVersion: pipeline.version,
-      fields: {},
-      fieldTimes: {},
+      fields: { ...previous?.fields },
+      fieldTimes: { ...previous?.fieldTimes },
       stageEventAt: event.occurredAt,
       lastEventAt: event.occurredAt,
-      visit: 1,
-      approvals: [],
+      visit: (previous?.visit ?? 0) + 1,
+      approvals: structuredClone(previous?.approvals ?? []),
       pendingMove: null,
-      createdAt: ctx.now,
+      createdAt: previous?.createdAt ?? ctx.now,
       updatedAt: ctx.now,
     },
   };
@@ -193,7 +226,7 @@ function createDeal(pipeline: VersionedPipeline, event: StageEvent, ctx: Decisio
   const unmetEntry = unmetCriteria(stage.entryCriteria, draft.deal.fields);
   if (unmetEntry.length > 0) return refuse([criteriaUnmet('enter', stage, unmetEntry)]);
   requestEntryApprovals(draft, stage);
-  const created = historyEntry(ctx, 'created', null, stage.key, 'applied', event, []);
+  const created = historyEntry(ctx, 'created', event.arrivedFrom ?? null, stage.key, 'applied', event, []);
   if (named === undefined && event.stage !== undefined) {
     const held = startStageNotAllowed(starts, event.stage, stage);
     draft.deal.heldMove = {

@@ -29,6 +29,10 @@ interface ReasonDetails {
   STALE_EVENT: { occurredAt: string; stageEventAt?: string };
   APPROVAL_NOT_NEEDED: { roles: string[]; approvalIds: string[] };
   STAGE_RETIRED: { from: string; to: string };
+  /** The CRM pipeline the event's deal is in, when the event names it (null: only its stage told). */
+  UNMANAGED_PIPELINE: { crmPipeline: string | null };
+  MERGED: { into: string };
+  DELETED: Record<never, never>;
 }
 
 /** Every code a reason can have. */
@@ -62,6 +66,39 @@ export function unknownStage(config: PipelineConfig, stage: string): ReasonOf<'U
     code: 'UNKNOWN_STAGE',
     message: `Pipeline '${config.pipeline}' has no stage '${stage}'. Use one of ${anyOfList().format(keys)}.`,
     stage,
+  };
+}
+
+/** An event of a deal in a CRM pipeline that no Stageflow pipeline manages. */
+export function unmanagedPipeline(crmPipeline: string | null, constraint?: string): ReasonOf<'UNMANAGED_PIPELINE'> {
+  const where = crmPipeline === null ? 'a CRM pipeline' : `CRM pipeline '${crmPipeline}'`;
+  const managed =
+    constraint === undefined
+      ? 'which no Stageflow pipeline manages'
+      : `which Stageflow pipeline '${constraint}' (named by ?pipeline=) does not manage`;
+  return {
+    code: 'UNMANAGED_PIPELINE',
+    message:
+      `The deal is in ${where}, ${managed}: Stageflow records nothing and writes nothing back. ` +
+      "To manage it, list the CRM pipeline under a pipeline's crm.<source>.pipelines.",
+    crmPipeline,
+  };
+}
+
+/** An event of a deal that was merged into another CRM deal. */
+export function mergedAway(into: string): ReasonOf<'MERGED'> {
+  return {
+    code: 'MERGED',
+    message: `The deal was merged into deal ${into} in the CRM; Stageflow follows ${into} instead.`,
+    into,
+  };
+}
+
+/** An event of a deal deleted in the CRM (other than its restore). */
+export function deletedInCrm(): ReasonOf<'DELETED'> {
+  return {
+    code: 'DELETED',
+    message: 'The deal is deleted in the CRM; Stageflow records nothing for it until the CRM restores it.',
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Approval } from '../../core/deal.ts';
+import { type Approval, isEnded } from '../../core/deal.ts';
 import type { PipelineConfig } from '../../core/pipeline-config.ts';
 import type { LastDecision } from '../../core/stored-deal.ts';
 import { crmStageValue } from '../../sources/crm-maps.ts';
@@ -21,6 +21,9 @@ export interface WriteBackPlan {
 export function writeBackPlan(change: DealChange, decided: LastDecision, config: PipelineConfig): WriteBackPlan | null {
   if (decided.reconcile) return { setStage: true, note: null };
   const { deal } = change.after;
+  // A deal that left, was merged away or deleted is no longer this pipeline's to write; a CRM stage the map lacks is
+  // the map's fault, not the rep's: neither is written back.
+  if (isEnded(deal.status) || decided.reasons.some((reason) => reason.code === 'UNKNOWN_STAGE')) return null;
   const stageName = (key: string | undefined) => config.stages.find((s) => s.key === key)?.name ?? key ?? '';
   if (decided.kind === 'event' && !decided.echo && decided.target !== undefined) {
     if (decided.outcome === 'rejected') {

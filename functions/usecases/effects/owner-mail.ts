@@ -50,7 +50,9 @@ export async function notifyOwner(run: EffectRun): Promise<void> {
   if (cancelled.length > 0) {
     await send('owner:cancelled', ownerApprovalsCancelledEmail({ deal, approvals: cancelled }));
   }
-  if (decided.kind === 'event' && decided.outcome === 'rejected' && decided.target && !decided.echo) {
+  // A CRM stage the map lacks is the map's fault, not the owner's: it is logged and alarmed, not mailed.
+  const unmapped = decided.reasons.some((reason) => reason.code === 'UNKNOWN_STAGE') && decided.source !== 'generic';
+  if (decided.kind === 'event' && decided.outcome === 'rejected' && decided.target && !decided.echo && !unmapped) {
     await run.once('owner:refused', () => mailRefusal(run, decided.target ?? ''));
   }
 }

@@ -1,4 +1,5 @@
 import type { WorkflowPosition } from '../../../workflows/definition.ts';
+import { isEnded } from '../../core/deal.ts';
 import type { StoredDeal } from '../../core/stored-deal.ts';
 import { type EffectRun, endedApprovals, requestedApprovals } from '../deal-change.ts';
 import { retryOnConflict } from '../retry-on-conflict.ts';
@@ -20,6 +21,10 @@ export async function handOffToWorkflow(run: EffectRun): Promise<void> {
   }
   const current = await services.deals.getDeal(change.after.deal.pipeline, change.after.deal.dealId);
   if (!current) return;
+  if (isEnded(current.deal.status)) {
+    await stopWorkflow(run);
+    return;
+  }
   const { workflow, deal } = current;
   const generation = change.after.workflow.generation;
   if (needsNewExecution(run, current)) {
@@ -47,6 +52,8 @@ export async function handOffToWorkflow(run: EffectRun): Promise<void> {
 function needsNewExecution(run: EffectRun, current: StoredDeal): boolean {
   const { change } = run;
   if (change.before && change.before.deal.configVersion !== change.after.deal.configVersion) return true;
+  // A deal back after it ended (it came back to this pipeline, or its CRM restored it) runs again.
+  if (change.before && isEnded(change.before.deal.status) && !isEnded(change.after.deal.status)) return true;
   if (current.workflow.generation > change.after.workflow.generation) return false;
   // Whom the approvals ask changed at a delegation's start or end: the timers run again from the new routing.
   if (run.decided.kind === 'reroute') return true;
@@ -54,6 +61,21 @@ function needsNewExecution(run: EffectRun, current: StoredDeal): boolean {
   const asked = requestedApprovals(change).filter((a) => a.visit === deal.visit && a.runBy === null);
   const busy = deal.approvals.some((a) => a.status === 'pending' && a.visit === deal.visit && a.runBy !== null);
   return asked.length > 0 && workflow.waitToken === null && workflow.waitStage !== null && busy;
+}
+
+/**
+ * Stops the execution of a deal that ended (left its pipeline, merged away, deleted): it waits for nothing more. An
+ * execution not yet known on the deal stops itself when its stage task finds the deal ended.
+ */
+async function stopWorkflow(run: EffectRun): Promise<void> {
+  const { services, change } = run;
+  const { pipeline, dealId } = change.after.deal;
+  await retryOnConflict(async () => {
+    const stored = await services.deals.getDeal(pipeline, dealId);
+    if (!stored || !isEnded(stored.deal.status) || stored.workflow.executionArn === null) return;
+    await services.workflow.stop(stored.workflow.executionArn, `the deal ended: ${stored.deal.status}`);
+    await services.deals.updateWorkflow(stored, { executionArn: null, waitToken: null, waitStage: null });
+  });
 }
 
 /**

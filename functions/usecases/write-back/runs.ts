@@ -7,7 +7,7 @@ import { AlongsideWriteFailedError } from '../../adapters/deals/deals.ts';
 import { type Lease, LeaseLostError } from '../../adapters/deals/leases.ts';
 import type { WriteBack } from '../../adapters/deals/write-backs.ts';
 import type { Telemetry } from '../../adapters/telemetry.ts';
-import type { Decision, HistoryEntry } from '../../core/deal.ts';
+import { type Decision, type HistoryEntry, isEnded } from '../../core/deal.ts';
 import type { StoredDeal } from '../../core/stored-deal.ts';
 import { retryOnConflict } from '../retry-on-conflict.ts';
 import { DEFAULT_RETRY_SCHEDULE, nextTryAt, type RetrySchedule } from './schedule.ts';
@@ -128,7 +128,8 @@ async function tryWriteBack(
 ): Promise<TryOutcome> {
   const queue = services.deals.writeBacks;
   const current = await services.deals.getDeal(item.pipeline, item.dealId);
-  if (!current) return complete(services, lease, item);
+  // A deal that left its pipeline, was merged away or deleted is no longer written back.
+  if (!current || isEnded(current.deal.status)) return complete(services, lease, item);
   const superseded = current.deal.stage !== item.stage || current.deal.visit !== item.visit;
   let progress = item;
   const results: CrmCallResult[] = [];

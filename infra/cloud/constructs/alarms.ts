@@ -1,15 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
-import {
-  Alarm,
-  ComparisonOperator,
-  type IAlarmAction,
-  type Metric,
-  TreatMissingData,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, type IAlarmAction, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { UNMAPPED_CRM_STAGE_METRIC } from '../../../functions/adapters/telemetry.ts';
 
 /** Properties of the alarms. */
 export interface StageflowAlarmsProps {
@@ -21,13 +16,16 @@ export interface StageflowAlarmsProps {
   readonly deadLetterQueue: IQueue;
   /** The outbox's on-failure queue: stream records whose side effects failed every retry. */
   readonly outboxFailureQueue?: IQueue;
+  /** The Powertools service name of the webhook function, whose metrics the CRM stage-map alarm watches. */
+  readonly webhookService?: string;
   /** Where every alarm notifies, e.g. an SNS topic. @default no action (visible in the console only) */
   readonly action?: IAlarmAction;
 }
 
 /**
  * What an operator must hear about: any failed or timed-out execution, any function error or throttle, and any
- * message in the dead-letter queue or the outbox's failure queue. Each alarm fires on a single occurrence in five minutes: in a sales pipeline
+ * message in the dead-letter queue or the outbox's failure queue, and any CRM stage value a pipeline's stage map lacks
+ * (an admin added a CRM stage and not its mapping: such moves are refused and written back to nobody). Each alarm fires on a single occurrence in five minutes: in a sales pipeline
  * every failure is a deal that stopped moving.
  */
 export class StageflowAlarms extends Construct {
@@ -49,6 +47,16 @@ export class StageflowAlarms extends Construct {
       props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
       props.action,
     );
+    if (props.webhookService) {
+      const unmapped = new Metric({
+        namespace: 'Stageflow',
+        metricName: UNMAPPED_CRM_STAGE_METRIC,
+        dimensionsMap: { service: props.webhookService },
+        statistic: 'Sum',
+        period,
+      });
+      this.add('UnmappedCrmStage', unmapped, props.action);
+    }
     if (props.outboxFailureQueue) {
       this.add(
         'OutboxFailureQueue-Depth',

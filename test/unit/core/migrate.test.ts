@@ -154,6 +154,22 @@ describe('migrateDeal', () => {
 });
 
 describe('the rollout plan', () => {
+  it('shows the CRM pipelines a pipeline manages as they change', () => {
+    const next = nextVersion((config) => {
+      if (config.crm.hubspot) config.crm.hubspot.pipelines = ['default', 'renewals'];
+      if (config.crm.pipedrive) config.crm.pipedrive.pipelines = [];
+      config.crm.salesforce = {
+        ...(config.crm.salesforce ?? { stages: {}, fields: {}, writeBack: true }),
+        recordTypes: ['012A'],
+      };
+    });
+    const text = formatRolloutPlan(planRollout(pipeline, next, [], versions, NOW));
+    expect(text).toMatch(/crm\.hubspot\.pipelines/);
+    expect(text).toMatch(/renewals/);
+    expect(text).toMatch(/crm\.pipedrive\.pipelines/);
+    expect(text).toMatch(/crm\.salesforce\.recordTypes/);
+  });
+
   it('lists stage, criterion, approval, guidance and setting changes', () => {
     const next = nextVersion((config) => {
       stage(config, 'identify').exitCriteria.push({ field: 'territory', require: 'present' });

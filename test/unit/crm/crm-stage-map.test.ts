@@ -51,21 +51,26 @@ describe('crmStageValue over other maps', () => {
 
   it('writes the first of several CRM values that map to one stage', () => {
     const pipeline = withCrm({
-      hubspot: { stages: { legacyqualified: 'qualify', qualifiedtobuy: 'qualify' }, fields: {}, writeBack: true },
+      hubspot: {
+        pipelines: [],
+        stages: { legacyqualified: 'qualify', qualifiedtobuy: 'qualify' },
+        fields: {},
+        writeBack: true,
+      },
     });
     expect(crmStageValue(pipeline, 'hubspot', 'qualify')).toEqual({ field: 'dealstage', value: 'legacyqualified' });
   });
 
   it("uses Pipedrive's stage_id for a closed stage that has no status mapping", () => {
     const pipeline = withCrm({
-      pipedrive: { stages: { '9': 'closed_won' }, status: {}, fields: {}, options: {}, writeBack: true },
+      pipedrive: { pipelines: [], stages: { '9': 'closed_won' }, status: {}, fields: {}, options: {}, writeBack: true },
     });
     expect(crmStageValue(pipeline, 'pipedrive', 'closed_won')).toEqual({ field: 'stage_id', value: 9 });
   });
 
   it('is null for a Pipedrive stage mapped only from a non-numeric id, which no webhook can carry', () => {
     const pipeline = withCrm({
-      pipedrive: { stages: { first: 'identify' }, status: {}, fields: {}, options: {}, writeBack: true },
+      pipedrive: { pipelines: [], stages: { first: 'identify' }, status: {}, fields: {}, options: {}, writeBack: true },
     });
     expect(crmStageValue(pipeline, 'pipedrive', 'identify')).toBeNull();
   });

@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BadRequestError, UnauthorizedError } from '../../../functions/core/errors.ts';
 import { genericAdapter } from '../../../functions/sources/generic.ts';
-import { fixture, signGeneric, sourceContext, TEST_SECRETS, webhookRequest } from '../../fixtures/signing.ts';
+import {
+  defaultPipelineConfig,
+  fixture,
+  signGeneric,
+  sourceContext,
+  TEST_SECRETS,
+  webhookRequest,
+} from '../../fixtures/signing.ts';
 
 const receivedAt = new Date('2026-11-27T10:05:00Z');
 const now = receivedAt.getTime() / 1000;
@@ -16,7 +23,10 @@ function withSignature(body: string, signature: string | undefined) {
 }
 
 const signed = (body: string, t = now) => withSignature(body, signGeneric(body, secret, t));
-const parse = (body: string) => genericAdapter.parse(signed(body), ctx);
+const parse = (body: string) =>
+  genericAdapter
+    .parse(signed(body), ctx)
+    .flatMap((event) => (event.kind === 'event' ? [event.toStageEvent('', defaultPipelineConfig())] : []));
 const unauthorized = (message: RegExp) =>
   expect.objectContaining({ name: 'UnauthorizedError', message: expect.stringMatching(message) });
 const badRequest = (code: string, issues: unknown[] = []) =>

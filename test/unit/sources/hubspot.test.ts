@@ -8,6 +8,7 @@ import type { WebhookRequest } from '../../../functions/sources/types.ts';
 import {
   defaultPipelineConfig,
   fixture,
+  readAs,
   signHubspot,
   sourceContext,
   TEST_BASE_URL,
@@ -51,7 +52,7 @@ function signedRequest(
 }
 
 const parse = (body: string, query: WebhookRequest['query'] = {}) =>
-  hubspotAdapter.parse(signedRequest(body, { query }), ctx);
+  readAs(hubspotAdapter.parse(signedRequest(body, { query }), ctx), ctx, query.pipeline);
 const badRequest = (code: string, issues: unknown[] = []) =>
   expect.objectContaining({ name: 'BadRequestError', code, issues: expect.arrayContaining(issues) });
 const issueAt = (path: string) => expect.objectContaining({ path, message: expect.any(String) });
@@ -165,8 +166,8 @@ describe('hubspot adapter: authenticate', () => {
   });
 });
 
-/** The event without its origin marker (asserted on its own). */
-const withoutOrigin = ({ origin: _origin, ...event }: StageEvent) => event;
+/** The event without its origin marker and CRM facts (each asserted on its own). */
+const withoutOrigin = ({ origin: _origin, crm: _crm, ...event }: StageEvent) => event;
 
 describe('hubspot adapter: parse', () => {
   it('carries the origin marker of each change (changeSource, sourceId) for recognising echoes', () => {
@@ -240,7 +241,7 @@ describe('hubspot adapter: parse', () => {
     expect(event?.stage).toBe('hubspot:customstage42');
   });
 
-  it('marks a deleted deal with a field, and unmarks a restored one', () => {
+  it('reads a deletion as the deal deleted in the CRM, and a restore as restored', () => {
     expect(parse(fixture('hubspot', 'deal-deletion.json')).map(withoutOrigin)).toStrictEqual([
       {
         source: 'hubspot',
@@ -248,11 +249,37 @@ describe('hubspot adapter: parse', () => {
         pipeline: 'default',
         dealId: '9001',
         occurredAt: '2026-11-27T10:03:00.000Z',
-        fields: { deletedInCrm: true },
+        fields: {},
+        lifecycle: 'deleted',
       },
     ]);
     const [restored] = parse(JSON.stringify([dealEvent({ subscriptionType: 'deal.restore' })]));
-    expect(restored?.fields).toStrictEqual({ deletedInCrm: null });
+    expect(restored?.lifecycle).toBe('restored');
+  });
+
+  it('keeps the portal on the event, and routes by the pipeline property the batch names', () => {
+    const batch = [dealEvent({ eventId: 1 }), dealEvent({ eventId: 2, propertyName: 'pipeline', propertyValue: '77' })];
+    const parsed = hubspotAdapter.parse(signedRequest(JSON.stringify(batch)), ctx);
+    expect(parsed.map((event) => (event.kind === 'event' ? event.route : null))).toEqual([
+      { crmPipeline: '77' },
+      { crmPipeline: '77', stageValue: 'qualifiedtobuy' },
+    ]);
+    expect(parse(JSON.stringify(batch)).map((event) => event.crm)).toEqual([
+      { portalId: '62515' },
+      { portalId: '62515' },
+    ]);
+  });
+
+  it('reads a merge: the new deal survives, the primary and the others are merged into it', () => {
+    const merge = {
+      ...dealEvent({ subscriptionType: 'deal.merge' }),
+      primaryObjectId: 9001,
+      mergedObjectIds: [9002],
+      newObjectId: 9003,
+    };
+    expect(hubspotAdapter.parse(signedRequest(JSON.stringify([merge])), ctx)).toEqual([
+      expect.objectContaining({ kind: 'merge', primary: '9001', survivor: '9003', merged: ['9001', '9002'] }),
+    ]);
   });
 
   it('maps stages and renames fields through the pipeline named in the URL', () => {
@@ -349,7 +376,7 @@ describe('hubspot adapter: parse', () => {
       parsed.map((event) => [event.eventId.split(':')[2], event.dealId, event.stage ?? null, event.fields]),
     ).toEqual([
       ['1', '9001', null, {}],
-      ['3', '9001', null, { deletedInCrm: true }],
+      ['3', '9001', null, {}],
       ['2', '9001', 'qualify', {}],
     ]);
   });

@@ -5,7 +5,14 @@ import { BadRequestError, UnauthorizedError } from '../../../functions/core/erro
 import { PipelineConfigSchema } from '../../../functions/core/pipeline-config.ts';
 import { salesforceAdapter } from '../../../functions/sources/salesforce.ts';
 import type { WebhookRequest } from '../../../functions/sources/types.ts';
-import { defaultPipelineConfig, fixture, sourceContext, TEST_SECRETS, webhookRequest } from '../../fixtures/signing.ts';
+import {
+  defaultPipelineConfig,
+  fixture,
+  readAs,
+  sourceContext,
+  TEST_SECRETS,
+  webhookRequest,
+} from '../../fixtures/signing.ts';
 
 const receivedAt = new Date('2026-11-27T10:05:00Z');
 const token = TEST_SECRETS.salesforceWebhookToken;
@@ -25,7 +32,7 @@ const ctx = sourceContext([defaultPipelineConfig(), enterprise]);
 const request = (body: string, query: WebhookRequest['query'] = { token }) =>
   webhookRequest('salesforce', body, receivedAt, { headers: { 'content-type': 'text/xml; charset=utf-8' }, query });
 const parse = (body: string, query: WebhookRequest['query'] = { token }) =>
-  salesforceAdapter.parse(request(body, query), ctx);
+  readAs(salesforceAdapter.parse(request(body, query), ctx), ctx, query.pipeline);
 const badRequest = (code: string, issues: unknown[] = []) =>
   expect.objectContaining({ name: 'BadRequestError', code, issues: expect.arrayContaining(issues) });
 const issueAt = (path: string) => expect.objectContaining({ path, message: expect.any(String) });
@@ -96,6 +103,7 @@ describe('salesforce adapter: parse', () => {
           Description: null,
           LastModifiedDate: '2026-11-27T10:00:00.000Z',
         },
+        crm: { instanceUrl: 'https://acme.my.salesforce.com' },
       },
     ]);
   });
@@ -111,6 +119,7 @@ describe('salesforce adapter: parse', () => {
         occurredAt: '2026-11-27T10:01:00.000Z',
         dealName: 'Globex pilot',
         fields: { LastModifiedDate: '2026-11-27T10:01:00.000Z', Loss_Reason__c: 'Budget cut' },
+        crm: { instanceUrl: 'https://acme.my.salesforce.com' },
       },
       {
         source: 'salesforce',
@@ -121,6 +130,7 @@ describe('salesforce adapter: parse', () => {
         occurredAt: '2026-11-27T10:02:00.000Z',
         dealName: 'Acme rollout',
         fields: { Champion__c: 'Sam Lee', SystemModstamp: '2026-11-27T10:02:00.000Z' },
+        crm: { instanceUrl: 'https://acme.my.salesforce.com' },
       },
     ]);
   });
@@ -258,8 +268,8 @@ describe('salesforce adapter: parse', () => {
     expect(() => parse(body)).toThrow(badRequest('INVALID_EVENT', paths.map(issueAt)));
   });
 
-  it('refuses notifications of other objects', () => {
-    expect(() => parse(fixture('salesforce', 'account.xml'))).toThrow(badRequest('UNSUPPORTED_EVENT'));
+  it('acknowledges notifications of other objects with nothing to record', () => {
+    expect(parse(fixture('salesforce', 'account.xml'))).toEqual([]);
   });
 
   it('refuses an unknown pipeline in the URL', () => {
