@@ -6,7 +6,7 @@ import { type ApprovalBase, ApprovalItems, type ApprovalRecord } from './deals/a
 import { type CommitInput, DealItems } from './deals/deals.ts';
 import { EffectMarks } from './deals/effect-marks.ts';
 import { PipelineItems } from './deals/pipelines.ts';
-import { type DealAttributes, StageIndex, type StageQuery } from './deals/stage-index.ts';
+import { type StageDeal, StageIndex, type StageQuery } from './deals/stage-index.ts';
 
 /**
  * The deals' table as the use cases see it: one object over the item kinds in `deals/` (deals and their history, the
@@ -56,7 +56,7 @@ export class DealRepository {
   }
 
   /** See {@link StageIndex.query}. */
-  queryStage(pipeline: string, stage: string, query: StageQuery): Promise<DealAttributes[]> {
+  queryStage(pipeline: string, stage: string, query: StageQuery): Promise<StageDeal[]> {
     return this.stages.query(pipeline, stage, query);
   }
 

@@ -87,7 +87,10 @@ export const HISTORY_TYPES = ['created', 'move', 'fields', 'approval', 'echo', '
 export type HistoryType = (typeof HISTORY_TYPES)[number];
 
 export interface HistoryEntry {
+  /** When Stageflow recorded the entry. */
   at: string;
+  /** When the event behind the entry happened at its source (the CRM's time); absent when no event caused it. */
+  occurredAt?: string;
   type: HistoryType;
   from: string | null;
   to: string | null;
