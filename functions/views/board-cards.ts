@@ -12,7 +12,7 @@ import type { Deal, Fields } from '../core/deal.ts';
 import { criterionInWords } from '../core/decide/reasons.ts';
 import type { StageConfig } from '../core/pipeline-config.ts';
 import type { LastDecision } from '../core/stored-deal.ts';
-import { dealAmount, formatMoney, ownerName, shortName } from './wording.ts';
+import { dealAmount, formatTotal, ownerName, shortName } from './wording.ts';
 
 /** The part of a deal a card needs (what the board reads from the stage index), with its last decision if read. */
 export type CardDeal = Pick<Deal, 'dealId'> &
@@ -89,7 +89,7 @@ export function columnTotal(cards: readonly BoardCard[]): ColumnTotal {
 export function columnTotalText(total: ColumnTotal): string {
   if (total.count === 0) return 'No deals';
   const parts = [`${total.count} ${total.count === 1 ? 'deal' : 'deals'}`];
-  parts.push(...total.sums.map((sum) => formatMoney(sum.total, sum.currency)));
+  parts.push(...total.sums.map((sum) => formatTotal(sum.total, sum.currency)));
   if (total.unsummed > 0) {
     parts.push(`${total.unsummed} ${total.unsummed === 1 ? 'amount' : 'amounts'} not added (not an exact number)`);
   }

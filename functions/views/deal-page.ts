@@ -1,6 +1,5 @@
 import escapeHtml from 'escape-html';
 import { type ChecklistItem, daysBetween } from '../core/board.ts';
-import { describeCriterion } from '../core/criteria.ts';
 import type { Approval, Deal, HistoryEntry } from '../core/deal.ts';
 import { approverName, criterionInWords } from '../core/decide/reasons.ts';
 import type { PipelineConfig, StageConfig } from '../core/pipeline-config.ts';
@@ -113,12 +112,9 @@ export function dealPage(view: DealPageView): string {
 
 function checklistItem(item: ChecklistItem): string {
   const value = item.value === undefined || item.value === null ? 'not set' : displayValue(item.value);
-  const rule = describeCriterion(item.criterion);
-  const what = criterionInWords(item.criterion);
   return (
     `<li class="${item.met ? 'met' : 'unmet'}"><span class="mark">${item.met ? 'Met' : 'Open'}</span> ` +
-    `${escapeHtml(what)} <span class="value">${escapeHtml(what === rule ? '' : `${rule} · `)}` +
-    `${escapeHtml(item.criterion.field)}: ${escapeHtml(value)}</span></li>`
+    `${escapeHtml(criterionInWords(item.criterion))} <span class="value">now: ${escapeHtml(value)}</span></li>`
   );
 }
 
