@@ -7,7 +7,7 @@ import { type CommitInput, DealItems } from './deals/deals.ts';
 import { type EffectFailure, EffectMarks, type EffectRunClaim } from './deals/effect-marks.ts';
 import type { Lease } from './deals/leases.ts';
 import { PipelineItems } from './deals/pipelines.ts';
-import { type DealAttributes, StageIndex, type StageQuery } from './deals/stage-index.ts';
+import { type StageDeal, StageIndex, type StageQuery } from './deals/stage-index.ts';
 import { WriteBackQueue } from './deals/write-backs.ts';
 
 /**
@@ -70,7 +70,7 @@ export class DealRepository {
   }
 
   /** See {@link StageIndex.query}. */
-  queryStage(pipeline: string, stage: string, query: StageQuery): Promise<DealAttributes[]> {
+  queryStage(pipeline: string, stage: string, query: StageQuery): Promise<StageDeal[]> {
     return this.stages.query(pipeline, stage, query);
   }
 

@@ -1,6 +1,6 @@
 import { AMOUNT_FIELDS, amountOf, CURRENCY_FIELDS } from './amount.ts';
 import { criterionHolds } from './criteria.ts';
-import type { Deal, Fields } from './deal.ts';
+import type { Deal, Fields, Owner } from './deal.ts';
 import type { Criterion, PipelineConfig, StageConfig } from './pipeline-config.ts';
 
 /**
@@ -40,40 +40,114 @@ export function cardFields(stageKey: string, configs: readonly PipelineConfig[])
   return [...new Set([...AMOUNT_FIELDS, ...CURRENCY_FIELDS, ...criteria.map((criterion) => criterion.field)])];
 }
 
-/** A column's deal count and amount total: in its one currency when every amount shares it, else a plain sum. */
-export interface ColumnTotal {
-  count: number;
-  total: number;
+/** One currency's sum of a column; `currency` is null for the amounts sent without one. */
+export interface CurrencySum {
   currency: string | null;
+  total: number;
 }
 
 /**
- * What an open deal adds to its column's totals in the read model: `count#<stage>`, and per currency
- * `amount#<stage>#<currency>` (`-` when unknown) with `priced#<stage>#<currency>`, the deals that amount is summed over.
+ * A column's deal count and its amounts, one sum per currency (different currencies are never added up), largest
+ * first; `unsummed` counts the deals whose amount is in no sum because it is not a number that adds up exactly.
  */
-export function totalsContribution(deal: Pick<Deal, 'stage' | 'status' | 'fields'> | null): Counters {
+export interface ColumnTotal {
+  count: number;
+  sums: CurrencySum[];
+  unsummed: number;
+}
+
+/** A deal's amount as the totals take it: a number that adds up exactly, an amount left out, or no amount at all. */
+export type Summable =
+  | { kind: 'summed'; value: number; currency: string | null }
+  | { kind: 'unsummed' }
+  | { kind: 'none' };
+
+/**
+ * How a deal's amount counts in a total: beyond ±2^53 a number no longer adds up exactly, and text that is no number
+ * (`about 10k`) adds up to nothing, so both are left out and counted as such.
+ */
+export function summableAmount(fields: Fields): Summable {
+  const { value, text, currency } = amountOf(fields);
+  if (value !== null && Math.abs(value) <= Number.MAX_SAFE_INTEGER) return { kind: 'summed', value, currency };
+  return value !== null || text !== null ? { kind: 'unsummed' } : { kind: 'none' };
+}
+
+/** An owner of open deals, as the totals read model keeps them: the address and name the CRM sent. */
+export interface PipelineOwner {
+  email: string | null;
+  name: string | null;
+  openDeals: number;
+}
+
+const OWNER_PREFIX = 'owner#';
+
+/** The totals counter of an owner: both parts URI-encoded, so a `#` in a name cannot split it. */
+function ownerCounter(owner: Owner): string {
+  return `${OWNER_PREFIX}${encodeURIComponent(owner.email ?? '')}#${encodeURIComponent(owner.name ?? '')}`;
+}
+
+/**
+ * What an open deal adds to the pipeline's totals in the read model: `count#<stage>`; per currency
+ * `amount#<stage>#<currency>` (`-` when unknown) with `priced#<stage>#<currency>`, the deals that amount is summed
+ * over; `unsummed#<stage>` for an amount left out; and `owner#<email>#<name>`, the owners offered as a filter.
+ */
+export function totalsContribution(deal: Pick<Deal, 'stage' | 'status' | 'fields' | 'owner'> | null): Counters {
   if (deal === null || deal.status !== 'open') return {};
-  const { value, currency } = amountOf(deal.fields);
   const counters: Counters = { [`count#${deal.stage}`]: 1 };
-  if (value !== null) {
-    counters[`amount#${deal.stage}#${currency ?? '-'}`] = value;
-    counters[`priced#${deal.stage}#${currency ?? '-'}`] = 1;
+  const amount = summableAmount(deal.fields);
+  if (amount.kind === 'summed') {
+    counters[`amount#${deal.stage}#${amount.currency ?? '-'}`] = amount.value;
+    counters[`priced#${deal.stage}#${amount.currency ?? '-'}`] = 1;
+  } else if (amount.kind === 'unsummed') {
+    counters[`unsummed#${deal.stage}`] = 1;
   }
+  if (deal.owner?.email || deal.owner?.name) counters[ownerCounter(deal.owner)] = 1;
   return counters;
+}
+
+/** One sum per currency, largest first (the deals without a currency last). */
+export function sortedSums(sums: Iterable<CurrencySum>): CurrencySum[] {
+  return [...sums].sort((a, b) => Number(a.currency === null) - Number(b.currency === null) || b.total - a.total);
 }
 
 /** A column's totals from the read model's summed counters. */
 export function columnTotalFrom(stage: string, totals: Counters): ColumnTotal {
-  const currencies = Object.entries(totals)
-    .filter(([name, n]) => name.startsWith(`priced#${stage}#`) && n > 0)
-    .map(([name]) => name.slice(`priced#${stage}#`.length));
-  const total = currencies.reduce((sum, code) => sum + (totals[`amount#${stage}#${code}`] ?? 0), 0);
-  const [only] = currencies;
+  const prefix = `priced#${stage}#`;
+  const sums = Object.entries(totals)
+    .filter(([name, n]) => name.startsWith(prefix) && n > 0)
+    .map(([name]): CurrencySum => {
+      const code = name.slice(prefix.length);
+      return { currency: code === '-' ? null : code, total: totals[`amount#${stage}#${code}`] ?? 0 };
+    });
   return {
     count: totals[`count#${stage}`] ?? 0,
-    total,
-    currency: currencies.length === 1 && only && only !== '-' ? only : null,
+    sums: sortedSums(sums),
+    unsummed: Math.max(0, totals[`unsummed#${stage}`] ?? 0),
   };
+}
+
+/** The pipeline's owners of open deals from the read model's summed counters, by name (else address). */
+export function ownersFrom(totals: Counters): PipelineOwner[] {
+  return Object.entries(totals)
+    .filter(([name, n]) => name.startsWith(OWNER_PREFIX) && n > 0)
+    .map(([name, openDeals]): PipelineOwner => {
+      const [email = '', ownerName = ''] = name.slice(OWNER_PREFIX.length).split('#');
+      return { email: decodeURIComponent(email) || null, name: decodeURIComponent(ownerName) || null, openDeals };
+    })
+    .sort((a, b) => (a.name ?? a.email ?? '').localeCompare(b.name ?? b.email ?? ''));
+}
+
+/**
+ * The owners a typed owner filter means: those whose address or name equals it, case-insensitively. An owner the
+ * read model does not list yet is still found by the text as typed.
+ */
+export function ownersMatching(text: string, owners: readonly PipelineOwner[]): Owner[] {
+  const wanted = text.trim().toLocaleLowerCase('en');
+  const matched = owners.filter(
+    (owner) => owner.email?.toLocaleLowerCase('en') === wanted || owner.name?.toLocaleLowerCase('en') === wanted,
+  );
+  const typed: Owner = { email: text.trim(), name: text.trim() };
+  return [...matched.map((owner) => ({ email: owner.email ?? undefined, name: owner.name ?? undefined })), typed];
 }
 
 /** One exit criterion of the deal's stage: met or open, with the field's value as the deal holds it. */

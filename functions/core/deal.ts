@@ -158,7 +158,10 @@ export const HISTORY_TYPES = [
 export type HistoryType = (typeof HISTORY_TYPES)[number];
 
 export interface HistoryEntry {
+  /** When Stageflow recorded the entry. */
   at: string;
+  /** When the event behind the entry happened at its source (the CRM's time); absent when no event caused it. */
+  occurredAt?: string;
   type: HistoryType;
   /**
    * A stage key; for a `created` entry of a deal that arrived from another CRM pipeline, that pipeline; for a

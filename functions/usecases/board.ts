@@ -1,23 +1,34 @@
 import * as z from 'zod';
 import type { InsightsStore } from '../adapters/insights-store.ts';
-import { cardFields, columnTotalFrom, exitChecklist, insightsFrom, isStale, staleCutoff } from '../core/board.ts';
+import {
+  cardFields,
+  columnTotalFrom,
+  exitChecklist,
+  insightsFrom,
+  isStale,
+  ownersFrom,
+  ownersMatching,
+  staleCutoff,
+} from '../core/board.ts';
 import { BadRequestError, NotFoundError } from '../core/errors.ts';
 import type { PipelineConfig, StageConfig, VersionedPipeline } from '../core/pipeline-config.ts';
 import type { HttpResult } from '../http/responses.ts';
 import { boardCard } from '../views/board-cards.ts';
-import {
-  type BoardColumn,
-  boardPage,
-  dealPage,
-  insightsPage,
-  MAX_CARDS_PER_COLUMN,
-  type PipelineRef,
-} from '../views/board-pages.ts';
-import { htmlResponse } from '../views/page.ts';
+import { boardCsv } from '../views/board-csv.ts';
+import type { PagePlace, PipelineRef } from '../views/board-layout.ts';
+import { type BoardColumn, type BoardView, boardPage, MAX_CARDS_PER_COLUMN } from '../views/board-pages.ts';
+import { type CrmWebBases, crmLink } from '../views/crm-links.ts';
+import { dealPage } from '../views/deal-page.ts';
+import { insightsPage } from '../views/insights-page.ts';
+import { htmlResponse, PAGE_HEADERS } from '../views/page.ts';
 import type { Services } from './services.ts';
 
 /** What the board's use cases need: the common services and the insights read model. */
-export type BoardServices = Pick<Services, 'deals' | 'pipelines' | 'clock'> & { insights: InsightsStore };
+export type BoardServices = Pick<Services, 'deals' | 'pipelines' | 'clock'> & {
+  insights: InsightsStore;
+  /** Where the CRMs' web apps live that a deal's CRM state does not say (Pipedrive's company domain). */
+  crmWebBases?: CrmWebBases;
+};
 
 /** Query parameters as API Gateway passes them. */
 export type Query = Record<string, string | undefined>;
@@ -30,46 +41,93 @@ export const DEFAULT_PERIOD_DAYS = 90;
 export const MAX_PERIOD_DAYS = 731;
 const DAY_MS = 86_400_000;
 
-const CARD_ATTRIBUTES = [['dealName'], ['owner'], ['stageEventAt'], ['configVersion'], ['approvals'], ['pendingMove']];
+const CARD_ATTRIBUTES = [
+  ['dealName'],
+  ['owner'],
+  ['stageEventAt'],
+  ['configVersion'],
+  ['approvals'],
+  ['pendingMove'],
+  ['visit'],
+];
+/** The longest owner or search text taken; longer is no name, address or deal id. */
+const MAX_FILTER_LENGTH = 200;
 
-/** `GET /board?pipeline=…[&owner=…][&stale=1]`: a column per stage, a card per open deal, counts and totals. */
+/** `GET /board?pipeline=…[&owner=…][&q=…][&stale=1]`: a column per stage, a card per deal, counts and totals. */
 export async function showBoard(query: Query, services: BoardServices): Promise<HttpResult> {
+  const board = await readBoard(query, services);
+  return htmlResponse(200, boardPage(board));
+}
+
+/** `GET /board/export.csv?…`: the deals the same filters show on the board, as CSV for a spreadsheet. */
+export async function exportBoard(query: Query, services: BoardServices): Promise<HttpResult> {
+  const board = await readBoard(query, services);
+  const day = services.clock().toISOString().slice(0, 10);
+  return {
+    statusCode: 200,
+    headers: {
+      ...PAGE_HEADERS,
+      'content-type': 'text/csv; charset=utf-8',
+      'content-disposition': `attachment; filename="${board.place.pipeline.id}-deals-${day}.csv"`,
+    },
+    body: boardCsv(board.columns),
+  };
+}
+
+/**
+ * The board's columns under the request's filters. Unfiltered, a column shows its longest-waiting deals and takes its
+ * count and totals from the read model, so the board reads a few hundred deals however many are open; a filter reads
+ * the deals it selects (an owner as a filter the table applies; a search only the open stages).
+ */
+async function readBoard(query: Query, services: BoardServices): Promise<BoardView> {
   const current = await pipelineOf(query, services);
-  const owner = ownerFilter(query.owner);
+  const owner = textFilter('owner', query.owner);
+  const search = textFilter('q', query.q);
   const staleOnly = staleFilter(query.stale);
   const now = services.clock();
-  const versions = await versionsOf(current, services);
-  // Unfiltered, a column shows its longest-waiting deals and takes its count and total from the read model, so the
-  // board reads a few hundred deals however many are open; a filter reads the deals it selects.
-  const filtered = owner !== null || staleOnly;
-  const totals = filtered ? null : await services.insights.totals(current.config.pipeline);
+  const [versions, totals] = await Promise.all([
+    versionsOf(current, services),
+    services.insights.totals(current.config.pipeline),
+  ]);
+  const owners = ownersFrom(totals);
+  const filtered = owner !== null || search !== null || staleOnly;
+  const wanted = search?.toLocaleLowerCase('en') ?? null;
   const columns = await Promise.all(
     current.config.stages.map(async (stage): Promise<BoardColumn> => {
       const recentDays = stage.closed ? RECENT_CLOSED_DAYS : undefined;
       const cutoff = staleCutoff(stage, now);
-      if (staleOnly && cutoff === null) return { stage, cards: [], recentDays };
+      if ((staleOnly && cutoff === null) || (search !== null && stage.closed)) return { stage, cards: [], recentDays };
       const deals = await services.deals.queryStage(current.config.pipeline, stage.key, {
         attributes: [...CARD_ATTRIBUTES, ...cardFields(stage.key, [...versions.values()]).map((f) => ['fields', f])],
-        ownerEmail: owner ?? undefined,
+        owners: owner === null ? undefined : ownersMatching(owner, owners),
+        lastDecision: true,
         enteredBefore: staleOnly ? (cutoff ?? undefined) : undefined,
         enteredSince: stage.closed ? new Date(now.getTime() - RECENT_CLOSED_DAYS * DAY_MS).toISOString() : undefined,
-        oldest: totals && !stage.closed ? MAX_CARDS_PER_COLUMN : undefined,
+        oldest: !filtered && !stage.closed ? MAX_CARDS_PER_COLUMN : undefined,
       });
+      const selected =
+        wanted === null
+          ? deals
+          : deals.filter((deal) =>
+              [deal.dealId, deal.dealName ?? ''].some((text) => text.toLocaleLowerCase('en').includes(wanted)),
+            );
       const cards = await Promise.all(
-        deals.map(async (deal) => {
+        selected.map(async (deal) => {
           const pinned = await stageUnder(deal.configVersion, stage, versions, current, services);
           return { ...boardCard(deal, pinned, now), stale: isStale(stage, deal.stageEventAt, now) };
         }),
       );
       cards.sort((a, b) => b.daysInStage - a.daysInStage || a.name.localeCompare(b.name));
-      const columnTotals = totals && !stage.closed ? columnTotalFrom(stage.key, totals) : undefined;
+      const columnTotals = !filtered && !stage.closed ? columnTotalFrom(stage.key, totals) : undefined;
       return { stage, cards, recentDays, totals: columnTotals };
     }),
   );
-  return htmlResponse(
-    200,
-    boardPage({ pipeline: refOf(current.config), columns, filters: { owner, stale: staleOnly } }),
-  );
+  return {
+    place: await placeOf(current, 'board', services),
+    columns,
+    owners,
+    filters: { owner, q: search, stale: staleOnly },
+  };
 }
 
 /** `GET /board/deals/{dealId}?pipeline=…`: one deal's stage guidance, exit-criteria checklist, approvals, timeline. */
@@ -90,7 +148,7 @@ export async function showDeal(dealId: string, query: Query, services: BoardServ
   return htmlResponse(
     200,
     dealPage({
-      pipeline: refOf(current.config),
+      place: await placeOf(current, 'deal', services),
       deal,
       stage,
       config,
@@ -98,6 +156,7 @@ export async function showDeal(dealId: string, query: Query, services: BoardServ
       history,
       stale: deal.status === 'open' && isStale(currentStage, deal.stageEventAt, now),
       now,
+      crm: crmLink(deal.dealId, stored.crm, services.crmWebBases ?? {}),
     }),
   );
 }
@@ -121,7 +180,12 @@ export async function showInsights(query: Query, services: BoardServices): Promi
   const counters = await services.insights.sum(current.config.pipeline, from, to);
   return htmlResponse(
     200,
-    insightsPage({ pipeline: refOf(current.config), from, to, insights: insightsFrom(current.config, counters) }),
+    insightsPage({
+      place: await placeOf(current, 'insights', services),
+      from,
+      to,
+      insights: insightsFrom(current.config, counters),
+    }),
   );
 }
 
@@ -135,20 +199,18 @@ async function pipelineOf(query: Query, services: BoardServices): Promise<Versio
   return services.pipelines.current(pipeline);
 }
 
-const email = z.email();
 const isoDate = z.iso.date();
 
-function ownerFilter(raw: string | undefined): string | null {
-  if (raw === undefined || raw.trim() === '') return null;
-  const owner = raw.trim();
-  if (!email.safeParse(owner).success) {
-    throw new BadRequestError(
-      'INVALID_OWNER',
-      `owner must be an email address such as rep@example.com, not '${owner}'`,
-      [{ path: 'owner', message: 'not an email address' }],
-    );
+/** A text filter (an owner, a search), trimmed; null when absent or blank. */
+function textFilter(name: string, raw: string | undefined): string | null {
+  const text = raw?.trim() ?? '';
+  if (text === '') return null;
+  if (text.length > MAX_FILTER_LENGTH) {
+    throw new BadRequestError('INVALID_FILTER', `${name} may be at most ${MAX_FILTER_LENGTH} characters long`, [
+      { path: name, message: 'too long' },
+    ]);
   }
-  return owner;
+  return text;
 }
 
 function staleFilter(raw: string | undefined): boolean {
@@ -173,8 +235,19 @@ function addDays(day: string, days: number): string {
   return new Date(Date.parse(day) + days * DAY_MS).toISOString().slice(0, 10);
 }
 
-function refOf(config: PipelineConfig): PipelineRef {
-  return { id: config.pipeline, name: config.name };
+/** The page's pipeline and every pipeline by name, for the switcher (current versions are cached per process). */
+async function placeOf(
+  current: VersionedPipeline,
+  page: PagePlace['page'],
+  services: BoardServices,
+): Promise<PagePlace> {
+  const pipelines = await Promise.all(
+    services.pipelines.pipelineIds().map(async (id): Promise<PipelineRef> => {
+      const { config } = id === current.config.pipeline ? current : await services.pipelines.current(id);
+      return { id, name: config.name };
+    }),
+  );
+  return { pipeline: { id: current.config.pipeline, name: current.config.name }, pipelines, page };
 }
 
 /** Every stored version of the pipeline, once per process: versions never change, new ones come with a restart. */

@@ -30,6 +30,14 @@ export class NoOwnerEmailError extends Error {
   }
 }
 
+/** The pipeline's approver roles by key, as far as a message needs them: their names. */
+type ApproverRoles = Record<string, { name: string }>;
+
+/** An approver role by the name the pipeline gives it ("Sales manager"); the key only for a role it no longer has. */
+function roleNameOf(approvers: ApproverRoles, role: string): string {
+  return Object.hasOwn(approvers, role) ? (approvers[role]?.name ?? role) : role;
+}
+
 /** Approval request to an approver: one review link, the deal, what is validated and until when. */
 export function approvalRequestEmail(input: {
   deal: Deal;
@@ -74,7 +82,7 @@ export function ownerApprovalsRequestedEmail(input: {
   approvers: Record<string, { name: string; email?: string }>;
 }): EmailMessage {
   const { deal, stage, approvals, approvers } = input;
-  const roleName = (role: string) => approvers[role]?.name ?? role;
+  const roleName = (role: string) => roleNameOf(approvers, role);
   return render({
     to: ownerEmail(deal),
     subject: `Approval requested: ${shortName(deal)} — ${approvals.map((a) => roleName(a.role)).join(', ')}`,
@@ -103,14 +111,30 @@ export function ownerApprovalsRequestedEmail(input: {
 }
 
 /** The stage guidance for the owner on entering a stage: what it means, its goals and actions, what is still open. */
-export function stageEntryEmail(input: { deal: Deal; stage: StageConfig; openCriteria: Criterion[] }): EmailMessage {
-  const { deal, stage, openCriteria } = input;
+export function stageEntryEmail(input: {
+  deal: Deal;
+  stage: StageConfig;
+  openCriteria: Criterion[];
+  /** A new version of the pipeline's config moved the deal (its stage was retired), not a move in the CRM. */
+  movedByConfig?: boolean;
+}): EmailMessage {
+  const { deal, stage, openCriteria, movedByConfig = false } = input;
   const allMet = stage.exitCriteria.length > 0 && openCriteria.length === 0;
+  const why = movedByConfig
+    ? [
+        `A change to the pipeline's stage config moved the deal to ${stage.name}: its stage is no longer part of the ` +
+          'pipeline. Nobody moved it in the CRM.',
+      ]
+    : [];
   return render({
     to: ownerEmail(deal),
-    subject: `${shortName(deal)} is now in ${stage.name}`,
+    subject: `${shortName(deal)} is now in ${stage.name}${movedByConfig ? ' (the pipeline config changed)' : ''}`,
     heading: `${dealTitle(deal)} entered ${stage.name}`,
-    paragraphs: [stage.definition, ...(allMet ? [`Every exit criterion of ${stage.name} is already met.`] : [])],
+    paragraphs: [
+      ...why,
+      stage.definition,
+      ...(allMet ? [`Every exit criterion of ${stage.name} is already met.`] : []),
+    ],
     facts: [
       ['Deal', dealTitle(deal)],
       ['Amount', dealAmount(deal)],
@@ -124,18 +148,28 @@ export function stageEntryEmail(input: { deal: Deal; stage: StageConfig; openCri
 }
 
 /** Tells the owner how an approver decided, with the approver's comment. */
-export function approvalDecidedEmail(input: { deal: Deal; approval: Approval }): EmailMessage {
-  const { deal, approval } = input;
+export function approvalDecidedEmail(input: {
+  deal: Deal;
+  approval: Approval;
+  approvers: ApproverRoles;
+  /** The stage the deal moved to because this was the last approval its move waited for. */
+  movedTo?: StageConfig;
+}): EmailMessage {
+  const { deal, approval, movedTo } = input;
   const approved = approval.status === 'approved';
   const verb = approved ? 'approved' : 'rejected';
-  const by = approval.decidedBy ?? approval.role;
+  const role = roleNameOf(input.approvers, approval.role);
+  const by = approval.decidedBy ?? role;
+  const next = movedTo
+    ? `Every approval the move waited for is granted: the deal moved to ${movedTo.name}.`
+    : 'The deal moves on by itself once every approval it waits for is granted and its exit criteria still hold.';
   return render({
     to: ownerEmail(deal),
-    subject: `${approved ? 'Approved' : 'Rejected'}: ${shortName(deal)} — ${approval.role}`,
+    subject: `${approved ? 'Approved' : 'Rejected'}: ${shortName(deal)} — ${role}`,
     heading: `${by} ${verb} ${dealTitle(deal)}`,
     paragraphs: [
       approved
-        ? 'The deal moves on by itself once every approval it waits for is granted and its exit criteria still hold.'
+        ? next
         : 'The move that waited for this approval is cancelled. Address the comment, then move the deal again in ' +
           'your CRM to request a new approval.',
     ],
@@ -151,11 +185,16 @@ export function approvalDecidedEmail(input: { deal: Deal; approval: Approval }):
 }
 
 /** Tells the owner an approval expired without a decision. */
-export function approvalExpiredEmail(input: { deal: Deal; approval: Approval }): EmailMessage {
+export function approvalExpiredEmail(input: {
+  deal: Deal;
+  approval: Approval;
+  approvers: ApproverRoles;
+}): EmailMessage {
   const { deal, approval } = input;
+  const role = roleNameOf(input.approvers, approval.role);
   return render({
     to: ownerEmail(deal),
-    subject: `Approval expired: ${shortName(deal)} — ${approval.role}`,
+    subject: `Approval expired: ${shortName(deal)} — ${role}`,
     heading: `An approval for ${dealTitle(deal)} expired`,
     paragraphs: [
       `Nobody decided the request "${approval.reason}" before it expired on ${formatTime(approval.expiresAt)}. ` +
@@ -163,7 +202,7 @@ export function approvalExpiredEmail(input: { deal: Deal; approval: Approval }):
     ],
     facts: [
       ['Deal', dealTitle(deal)],
-      ['Approver role', approval.role],
+      ['Approver', role],
       ['Requested', formatTime(approval.requestedAt)],
       ['Expired', formatTime(approval.expiresAt)],
     ],
@@ -237,7 +276,7 @@ export function approvalCancelledEmail(input: { deal: Deal; approval: Approval; 
   const { deal, approval, approver } = input;
   return render({
     to: approver.email,
-    subject: `No longer needed: ${shortName(deal)} — ${approval.role}`,
+    subject: `No longer needed: ${shortName(deal)} — ${approver.name}`,
     heading: `The approval request for ${dealTitle(deal)} was cancelled`,
     paragraphs: [
       `The request "${approval.reason}" no longer needs your decision: the pipeline's rules changed and the deal's ` +
@@ -251,17 +290,22 @@ export function approvalCancelledEmail(input: { deal: Deal; approval: Approval; 
 }
 
 /** Tells the owner which pending approvals were cancelled (a new config version dropped them). */
-export function ownerApprovalsCancelledEmail(input: { deal: Deal; approvals: Approval[] }): EmailMessage {
+export function ownerApprovalsCancelledEmail(input: {
+  deal: Deal;
+  approvals: Approval[];
+  approvers: ApproverRoles;
+}): EmailMessage {
   const { deal, approvals } = input;
+  const role = (approval: Approval) => roleNameOf(input.approvers, approval.role);
   return render({
     to: ownerEmail(deal),
-    subject: `Approvals cancelled: ${shortName(deal)} — ${approvals.map((a) => a.role).join(', ')}`,
+    subject: `Approvals cancelled: ${shortName(deal)} — ${approvals.map(role).join(', ')}`,
     heading: `Pending approvals for ${dealTitle(deal)} were cancelled`,
     paragraphs: [
       "The pipeline's rules changed and the deal's stage no longer asks for these approvals; the deal does not wait " +
         'for them any more.',
     ],
     facts: [['Deal', dealTitle(deal)]],
-    lists: [{ title: 'Cancelled', items: approvals.map((a) => `${a.role}: ${a.reason}`) }],
+    lists: [{ title: 'Cancelled', items: approvals.map((a) => `${role(a)}: ${a.reason}`) }],
   });
 }

@@ -42,6 +42,21 @@ export function formatMoney(amount: number, currency: string | null): string {
   return format.format(amount);
 }
 
+const totalFormats = new Map<string, Intl.NumberFormat>();
+
+/** A total in a currency as a column shows it: whole amounts without cents (`$1,234,000`), others with them. */
+export function formatTotal(amount: number, currency: string | null): string {
+  const key = currency ?? '';
+  let format = totalFormats.get(key);
+  if (!format) {
+    format = currency
+      ? new Intl.NumberFormat('en-US', { style: 'currency', currency, trailingZeroDisplay: 'stripIfInteger' })
+      : new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
+    totalFormats.set(key, format);
+  }
+  return format.format(amount);
+}
+
 /** An ISO timestamp as people read it, in UTC, e.g. `27 Nov 2026, 10:00 UTC`. */
 export function formatTime(iso: string): string {
   const at = Date.parse(iso);

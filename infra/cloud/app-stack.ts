@@ -227,7 +227,14 @@ export class StageflowAppStack extends Stack {
       this.api.addRoute(path, [HttpMethod.GET], readApi.function, { access: 'iam' });
     }
 
-    for (const path of ['/board', '/board/deals/{dealId}', '/board/insights', '/board/callback']) {
+    for (const path of [
+      '/',
+      '/board',
+      '/board/export.csv',
+      '/board/deals/{dealId}',
+      '/board/insights',
+      '/board/callback',
+    ]) {
       this.api.addRoute(
         path,
         [HttpMethod.GET],

@@ -20,7 +20,7 @@ import { HubSpotSandbox } from './hubspot-sandbox.ts';
 import { DEVELOPMENT_SECRETS, type LocalStack, optionsFromEnvironment, startLocalStack } from './stack.ts';
 
 /**
- * `npm run demo`: one deal driven through all seven stages of the default pipeline over HTTP, the way a CRM and two
+ * `npm run demo`: one deal driven through the six stages from Identify to Closed Won of the default pipeline over HTTP, the way a CRM and two
  * approvers would drive it, against the stack on PORT (or one started here), then its timeline. When the demo starts
  * the stack itself, the deal comes from HubSpot: a local HubSpot sandbox receives what Stageflow writes back and
  * prints it.
@@ -253,7 +253,9 @@ try {
   connection = await connect(log, `${Date.now().toString(36)}-${process.pid}`);
   await demo(connection);
   const hubspot = connection.hubspot ? ', and HubSpot agrees' : '';
-  console.log(`\nDemo finished: the deal went through all seven stages and is won${hubspot}.`);
+  console.log(
+    `\nDemo finished: the deal went through the six stages from Identify to Closed Won and is won${hubspot}.`,
+  );
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error);
   console.error(`\nThe demo failed: ${message}`);

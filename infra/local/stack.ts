@@ -32,6 +32,8 @@ export interface LocalStackOptions {
   /** Where DynamoDB Local keeps its data; null keeps nothing. */
   dataDir: string | null;
   log: (line: string) => void;
+  /** Log routine workflow lines too (every execution's start and end): `--verbose` or `STAGEFLOW_LOG_LEVEL=debug`. */
+  verbose?: boolean;
 }
 
 /** Development defaults of the secrets: printed at start-up, used only locally (the cloud has no defaults). */
@@ -77,6 +79,7 @@ export function optionsFromEnvironment(argv: string[] = process.argv.slice(2)): 
     configDir: configFolder ? (env.STAGEFLOW_CONFIG as string) : 'stage-config',
     dataDir: argv.includes('--in-memory') ? null : resolve(env.STAGEFLOW_DATA_DIR ?? '.stageflow'),
     log: (line) => console.log(line),
+    verbose: argv.includes('--verbose') || env.STAGEFLOW_LOG_LEVEL?.toLowerCase() === 'debug',
   };
 }
 
@@ -149,6 +152,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         return workflowHandler(payload, lambdaContext(functionName));
       },
       log: options.log,
+      verbose: options.verbose,
     });
     running.workflow.push({ stop: () => engine.close() });
 
@@ -208,7 +212,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         { method: 'GET', path: '/deals/{dealId}', ...functions.readApi },
         { method: 'GET', path: '/pipelines/{pipeline}/stages', ...functions.readApi },
         { method: 'GET', path: '/health', ...functions.readApi },
+        { method: 'GET', path: '/', ...functions.board },
         { method: 'GET', path: '/board', ...functions.board },
+        { method: 'GET', path: '/board/export.csv', ...functions.board },
         { method: 'GET', path: '/board/deals/{dealId}', ...functions.board },
         { method: 'GET', path: '/board/insights', ...functions.board },
       ],

@@ -20,6 +20,7 @@ try {
       '',
       `Stageflow is running (started in ${seconds} s) — pipelines: ${[...stack.pipelines.keys()].join(', ')}`,
       '',
+      `  Board                 ${stack.url}/board`,
       `  HTTP API              ${stack.url}   (webhooks, approval pages, read API: ${stack.url}/health)`,
       `  Mail viewer (SES)     ${stack.sesUrl}/   (JSON: ${stack.sesUrl}/store)`,
       `  DynamoDB Local        ${stack.dynamoDbUrl}`,

@@ -27,6 +27,11 @@ export interface WorkflowEngineOptions {
   /** Runs a Lambda function as `lambda:invoke` would; a thrown error fails the task with the error's `name`. */
   invoke: (functionName: string, payload: unknown) => Promise<unknown>;
   log?: (line: string) => void;
+  /**
+   * Also log every execution's start and end and every state machine registration; without it only failures and
+   * time-outs are logged, and a stop logs one line for the executions it aborted.
+   */
+  verbose?: boolean;
 }
 
 export interface WorkflowEngine {
@@ -258,7 +263,7 @@ class Engine {
           creationDate: existing?.creationDate ?? nowSeconds(),
           ...prepare(definition),
         });
-        this.log(`state machine ${name} ${existing ? 'updated' : 'created'}`);
+        this.trace(`state machine ${name} ${existing ? 'updated' : 'created'}`);
       }
       return { stateMachineArn, creationDate: this.stateMachine(stateMachineArn).creationDate };
     },
@@ -324,13 +329,24 @@ class Engine {
 
   /** Aborts every running execution (on shutdown). */
   stopAll(): void {
+    let aborted = 0;
     for (const record of this.executions.values()) {
-      if (record.status === 'RUNNING') this.stop(record, { status: 'ABORTED', cause: 'the workflow engine stopped' });
+      if (record.status !== 'RUNNING') continue;
+      this.stop(record, { status: 'ABORTED', cause: 'the workflow engine stopped' });
+      aborted += 1;
+    }
+    if (aborted > 0 && !this.options.verbose) {
+      this.log(`workflow engine stopped: ${aborted} running execution(s) aborted; they restart with the stack`);
     }
   }
 
   log(line: string): void {
     this.options.log?.(line);
+  }
+
+  /** A routine line: logged only when the engine is verbose. */
+  trace(line: string): void {
+    if (this.options.verbose) this.log(line);
   }
 
   private stateMachine(stateMachineArn: string): RegisteredStateMachine {
@@ -398,7 +414,7 @@ class Engine {
     void Promise.all([outcome, this.countTransitions(record, run.eventLogs)]).then(([result]) =>
       this.finish(record, result),
     );
-    this.log(`execution ${executionArn} started`);
+    this.trace(`execution ${executionArn} started`);
     return { executionArn, startDate: record.startDate };
   }
 
@@ -422,7 +438,9 @@ class Engine {
       }
     }
     const why = [record.error, record.cause].filter(Boolean).join(' — ');
-    this.log(`execution ${record.executionArn} ${record.status}${why ? `: ${why}` : ''}`);
+    const line = `execution ${record.executionArn} ${record.status}${why ? `: ${why}` : ''}`;
+    if (outcome.status === 'FAILED' || outcome.status === 'TIMED_OUT') this.log(line);
+    else this.trace(line);
   }
 
   private async runTask(kind: TaskKind, record: ExecutionRecord, input: LocalJson): Promise<LocalJson> {

@@ -423,7 +423,14 @@ describe('the HTTP API', () => {
     'HEAD /approvals/{approvalId}',
     'POST /approvals/{approvalId}',
   ];
-  const BOARD_ROUTES = ['GET /board', 'GET /board/deals/{dealId}', 'GET /board/insights', 'GET /board/callback'];
+  const BOARD_ROUTES = [
+    'GET /',
+    'GET /board',
+    'GET /board/export.csv',
+    'GET /board/deals/{dealId}',
+    'GET /board/insights',
+    'GET /board/callback',
+  ];
 
   it('puts the read routes behind IAM authorization and leaves webhooks and approvals to the functions', () => {
     const routes = Object.values(resources(app, 'AWS::ApiGatewayV2::Route')).map(({ Properties }) => Properties);

@@ -1,9 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
-import { COUNTER, cardFields, exitChecklist, insightsFrom, isStale, percentile } from '../../functions/core/board.ts';
+import {
+  COUNTER,
+  cardFields,
+  columnTotalFrom,
+  exitChecklist,
+  insightsFrom,
+  isStale,
+  ownersFrom,
+  ownersMatching,
+  percentile,
+  totalsContribution,
+} from '../../functions/core/board.ts';
 import type { Deal } from '../../functions/core/deal.ts';
-import { boardCard, columnTotal } from '../../functions/views/board-cards.ts';
-import { boardPage, dealPage, insightsPage, MAX_CARDS_PER_COLUMN } from '../../functions/views/board-pages.ts';
+import { boardCard, columnTotal, columnTotalText } from '../../functions/views/board-cards.ts';
+import { boardCsv } from '../../functions/views/board-csv.ts';
+import { boardPage, MAX_CARDS_PER_COLUMN } from '../../functions/views/board-pages.ts';
+import { crmLink } from '../../functions/views/crm-links.ts';
+import { dealPage } from '../../functions/views/deal-page.ts';
+import { insightsPage } from '../../functions/views/insights-page.ts';
 
 const { config } = loadPipelineConfig('stage-config/default.yaml');
 const stage = (key: string) => {
@@ -50,10 +65,9 @@ describe('board cards', () => {
       name: 'Acme rollout',
       owner: 'Riley Rep',
       amount: '€48,000.00',
-      amountValue: 48000,
-      currency: 'EUR',
+      summable: { kind: 'summed', value: 48000, currency: 'EUR' },
       daysInStage: 30,
-      openCriteria: 1,
+      openCriteria: ['The budget is confirmed'],
       pendingApprovals: 1,
       stale: true,
     });
@@ -67,11 +81,74 @@ describe('board cards', () => {
     expect(isStale(stage('closed_won'), days(400), NOW)).toBe(false);
   });
 
-  it('totals a column in its one currency, or as plain numbers when currencies differ', () => {
-    const card = (amount: number, currency?: string) =>
+  it('totals a column per currency, never adding different currencies, and leaves out inexact amounts', () => {
+    const card = (amount: number | string, currency?: string) =>
       boardCard(deal({ fields: { amount, ...(currency ? { currency } : {}) } }), stage('qualify'), NOW);
-    expect(columnTotal([card(100, 'EUR'), card(50, 'EUR')])).toEqual({ count: 2, total: 150, currency: 'EUR' });
-    expect(columnTotal([card(100, 'EUR'), card(50, 'USD')])).toEqual({ count: 2, total: 150, currency: null });
+    const total = columnTotal([
+      card(150_000, 'USD'),
+      card(67_000, 'EUR'),
+      card(54_000, 'USD'),
+      card('10000000000000000', 'USD'),
+      card(5),
+    ]);
+    expect(total).toEqual({
+      count: 5,
+      sums: [
+        { currency: 'USD', total: 204_000 },
+        { currency: 'EUR', total: 67_000 },
+        { currency: null, total: 5 },
+      ],
+      unsummed: 1,
+    });
+    expect(columnTotalText(total)).toBe('5 deals · $204,000 · €67,000 · 5 · 1 amount not added (not an exact number)');
+    expect(columnTotalText(columnTotal([]))).toBe('No deals');
+  });
+
+  it('keeps the same per-currency totals and the owners in the read model', () => {
+    const deals = [
+      deal({ fields: { amount: 100, currency: 'USD' } }),
+      deal({ fields: { amount: 40, currency: 'EUR' }, owner: { email: 'eve@example.com', name: 'Eve #1' } }),
+      deal({ fields: { amount: 2 ** 60, currency: 'USD' } }),
+    ];
+    const totals: Record<string, number> = {};
+    for (const d of deals) {
+      for (const [name, n] of Object.entries(totalsContribution(d))) totals[name] = (totals[name] ?? 0) + n;
+    }
+    expect(columnTotalFrom('qualify', totals)).toEqual({
+      count: 3,
+      sums: [
+        { currency: 'USD', total: 100 },
+        { currency: 'EUR', total: 40 },
+      ],
+      unsummed: 1,
+    });
+    const owners = ownersFrom(totals);
+    expect(owners).toEqual([
+      { email: 'eve@example.com', name: 'Eve #1', openDeals: 1 },
+      { email: 'rep@example.com', name: 'Riley Rep', openDeals: 2 },
+    ]);
+    expect(ownersMatching('EVE@example.com', owners)[0]).toEqual({ email: 'eve@example.com', name: 'Eve #1' });
+    expect(ownersMatching('riley rep', owners)[0]).toEqual({ email: 'rep@example.com', name: 'Riley Rep' });
+  });
+
+  it('names up to two open criteria and marks a refused move and a rejected approval', () => {
+    const refused = boardCard(
+      {
+        ...deal({
+          approvals: [
+            { status: 'rejected', visit: 2 },
+            { status: 'rejected', visit: 1 },
+          ] as Deal['approvals'],
+        }),
+        lastDecision: { kind: 'event', outcome: 'rejected', target: 'propose' },
+      },
+      stage('qualify'),
+      NOW,
+    );
+    expect(refused).toMatchObject({ refused: true, rejectedApproval: true });
+    expect(refused.openCriteria).toEqual(['An internal champion is established', 'The budget is confirmed']);
+    const calm = boardCard({ ...deal(), lastDecision: { kind: 'event', outcome: 'applied' } }, stage('qualify'), NOW);
+    expect(calm).toMatchObject({ refused: false, rejectedApproval: false });
   });
 
   it('reads only the amount fields and the exit-criteria fields of the stage', () => {
@@ -135,16 +212,64 @@ describe('insight figures', () => {
 
 describe('board pages', () => {
   const pipeline = { id: 'default', name: config.name };
+  const place = (page: 'board' | 'deal' | 'insights') => ({ pipeline, pipelines: [pipeline], page });
+
+  it('offers the other pipelines only when there are several', () => {
+    const other = { id: 'partners', name: 'Partner deals' };
+    const one = insightsPage({
+      place: place('insights'),
+      from: '2026-09-01',
+      to: '2026-11-30',
+      insights: insightsFrom(config, {}),
+    });
+    expect(one).not.toContain('aria-label="Pipelines"');
+    const two = insightsPage({
+      place: { pipeline, pipelines: [pipeline, other], page: 'insights' },
+      from: '2026-09-01',
+      to: '2026-11-30',
+      insights: insightsFrom(config, {}),
+    });
+    expect(two).toContain('href="/board/insights?pipeline=partners">Partner deals</a>');
+  });
+
+  it('exports the cards as CSV with amounts and currencies apart, and no cell a spreadsheet runs', () => {
+    const card = boardCard(
+      deal({ dealName: '=HYPERLINK("http://x")', fields: { amount: 1200.5, currency: 'USD' } }),
+      stage('qualify'),
+      NOW,
+    );
+    const csv = boardCsv([{ stage: stage('qualify'), cards: [card] }]);
+    const [header, row] = csv.replace(/^\uFEFF/, '').split('\r\n');
+    expect(header).toBe('Deal,Deal id,Owner,Owner email,Stage,Amount,Currency,Days in stage,Open exit criteria');
+    expect(row).toBe(
+      `"'=HYPERLINK(""http://x"")",D-1,Riley Rep,rep@example.com,Qualify,1200.5,USD,30,An internal champion is established; The budget is confirmed`,
+    );
+  });
+
+  it('links a deal to its CRM when its CRM state says where it lives', () => {
+    expect(crmLink('123', { source: 'hubspot', writes: [], portalId: '4711' }, {})?.href).toBe(
+      'https://app.hubspot.com/contacts/4711/record/0-3/123',
+    );
+    expect(crmLink('9', { source: 'pipedrive', writes: [] }, { pipedrive: 'https://acme.pipedrive.com/' })?.href).toBe(
+      'https://acme.pipedrive.com/deal/9',
+    );
+    expect(
+      crmLink('006A', { source: 'salesforce', writes: [], instanceUrl: 'https://acme.my.salesforce.com' }, {})?.href,
+    ).toBe('https://acme.my.salesforce.com/lightning/r/Opportunity/006A/view');
+    expect(crmLink('123', { source: 'hubspot', writes: [] }, {})).toBeNull();
+    expect(crmLink('123', undefined, {})).toBeNull();
+  });
 
   it('escapes every deal value on the board and links each card to its deal', () => {
     const hostile = deal({ dealId: 'D/1?x', dealName: HOSTILE, owner: { name: HOSTILE } });
     const page = boardPage({
-      pipeline,
+      place: place('board'),
       columns: config.stages.map((s) => ({
         stage: s,
         cards: s.key === 'qualify' ? [boardCard(hostile, s, NOW)] : [],
       })),
-      filters: { owner: HOSTILE, stale: false },
+      filters: { owner: HOSTILE, q: HOSTILE, stale: false },
+      owners: [{ email: null, name: HOSTILE, openDeals: 1 }],
     });
     expect(page).not.toContain('<script>');
     expect(page).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;');
@@ -157,9 +282,10 @@ describe('board pages', () => {
       boardCard(deal({ dealId: `D-${n}`, fields: { amount: 10 } }), stage('qualify'), NOW),
     );
     const page = boardPage({
-      pipeline,
+      place: place('board'),
       columns: [{ stage: stage('qualify'), cards }],
-      filters: { owner: null, stale: false },
+      filters: { owner: null, q: null, stale: false },
+      owners: [],
     });
     expect(page.match(/<li class="card/g)).toHaveLength(MAX_CARDS_PER_COLUMN);
     expect(page).toContain(`${MAX_CARDS_PER_COLUMN + 5} deals`);
@@ -170,7 +296,8 @@ describe('board pages', () => {
   it('escapes the deal page, with refusals and their reasons in the timeline', () => {
     const hostile = deal({ dealName: HOSTILE, fields: { champion: HOSTILE } });
     const page = dealPage({
-      pipeline,
+      place: place('deal'),
+      crm: null,
       deal: hostile,
       stage: stage('qualify'),
       config,
@@ -201,7 +328,7 @@ describe('board pages', () => {
 
   it('draws the insights as inline SVG charts with escaped labels', () => {
     const page = insightsPage({
-      pipeline,
+      place: place('insights'),
       from: '2026-09-01',
       to: '2026-11-30',
       insights: insightsFrom(config, { [COUNTER.lost]: 1, [COUNTER.lostReason(HOSTILE)]: 1 }),

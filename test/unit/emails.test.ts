@@ -205,8 +205,8 @@ describe('owner emails', () => {
       decidedAt: '2026-11-27T11:30:00.000Z',
       comment: 'The order form total <> the contract total',
     };
-    const email = approvalDecidedEmail({ deal, approval });
-    expect(email.subject).toBe('Rejected: Acme rollout — finance');
+    const email = approvalDecidedEmail({ deal, approval, approvers: config.approvers });
+    expect(email.subject).toBe('Rejected: Acme rollout — Finance');
     expect(email.text).toContain('Finance <finance@example.com> rejected Acme rollout (D-1001)');
     expect(email.text).toContain('Comment: The order form total <> the contract total');
     expect(email.text).toContain('27 Nov 2026, 11:30 UTC');
@@ -220,18 +220,32 @@ describe('owner emails', () => {
       status: 'approved',
       decidedBy: 'Finance <finance@example.com>',
     };
-    const email = approvalDecidedEmail({ deal, approval });
-    expect(email.subject).toBe('Approved: Acme rollout — finance');
+    const email = approvalDecidedEmail({ deal, approval, approvers: config.approvers });
+    expect(email.subject).toBe('Approved: Acme rollout — Finance');
     expect(email.text).toContain('Decision: approved');
+    expect(email.text).toContain('moves on by itself once every approval');
+    const last = approvalDecidedEmail({ deal, approval, approvers: config.approvers, movedTo: deliver });
+    expect(last.text).toContain('Every approval the move waited for is granted: the deal moved to Deliver/Finalize.');
+    expect(last.text).not.toContain('moves on by itself');
   });
 
   it('tells the owner an expiry', () => {
     const deal = dealAwaitingApprovals();
     const approval: Approval = { ...financeApproval(deal), status: 'expired' };
-    const email = approvalExpiredEmail({ deal, approval });
+    const email = approvalExpiredEmail({ deal, approval, approvers: config.approvers });
     expect(email.to).toBe('rep@example.com');
-    expect(email.subject).toBe('Approval expired: Acme rollout — finance');
+    expect(email.subject).toBe('Approval expired: Acme rollout — Finance');
     expect(email.text).toContain('expired on 30 Nov 2026, 10:00 UTC');
+  });
+
+  it('tells the owner when a change to the pipeline config moved the deal, not a move in the CRM', () => {
+    const deal = dealAwaitingApprovals();
+    const moved = stageEntryEmail({ deal, stage: deliver, openCriteria: [], movedByConfig: true });
+    expect(moved.subject).toBe('Acme rollout is now in Deliver/Finalize (the pipeline config changed)');
+    expect(moved.text).toContain("A change to the pipeline's stage config moved the deal to Deliver/Finalize");
+    expect(stageEntryEmail({ deal, stage: deliver, openCriteria: [] }).subject).toBe(
+      'Acme rollout is now in Deliver/Finalize',
+    );
   });
 
   it('tells the owner a deal closed lost, with the reason', () => {
@@ -250,7 +264,7 @@ describe('owner emails', () => {
     const deal = dealAwaitingApprovals();
     const emails = [
       stageEntryEmail({ deal, stage: deliver, openCriteria: deliver.exitCriteria }),
-      approvalExpiredEmail({ deal, approval: financeApproval(deal) }),
+      approvalExpiredEmail({ deal, approval: financeApproval(deal), approvers: config.approvers }),
       dealClosedEmail({ deal, stage: requireStage(config, 'closed_won') }),
     ];
     for (const email of emails) {

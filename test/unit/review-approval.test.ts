@@ -125,7 +125,7 @@ describe('decideApproval (POST)', () => {
     expect(deals.stored.deal.stage).toBe('deliver');
     expect(sentEmails()).toHaveLength(1);
     expect(sentEmails()[0]?.Destination?.ToAddresses).toEqual(['rep@example.com']);
-    expect(sentEmails()[0]?.Message?.Subject?.Data).toBe('Approved: Acme rollout — finance');
+    expect(sentEmails()[0]?.Message?.Subject?.Data).toBe('Approved: Acme rollout — Finance');
     expect(releasedTokens()).toEqual(['approval-task-token-apr-finance']);
   });
 
@@ -199,7 +199,7 @@ describe('decideApproval (POST)', () => {
     if (change) deals.changes.push(change);
     await drainOutbox(deals, services, 2);
     expect(ses.commandCalls(SendEmailCommand)).toHaveLength(2);
-    expect(sentEmails()[1]?.Message?.Subject?.Data).toBe('Approved: Acme rollout — finance');
+    expect(sentEmails()[1]?.Message?.Subject?.Data).toBe('Approved: Acme rollout — Finance');
   });
 
   it('resolves two concurrent submissions to exactly one decision: one 200, one 409', async () => {

@@ -98,7 +98,7 @@ describe('the local workflow engine, through @aws-sdk/client-sfn', () => {
   }
 
   beforeAll(async () => {
-    engine = await startWorkflowEngine({ port: 0, invoke, log: (line) => logLines.push(line) });
+    engine = await startWorkflowEngine({ port: 0, invoke, log: (line) => logLines.push(line), verbose: true });
     sfn = localSfnClient(engine.url);
   });
 
@@ -413,9 +413,23 @@ describe('the local workflow engine, through @aws-sdk/client-sfn', () => {
 });
 
 describe('closing the local workflow engine', () => {
-  it('aborts running executions and stops answering', async () => {
+  it('logs neither starts nor aborts by default, only one line for the executions a stop aborted', async () => {
     const lines: string[] = [];
     const engine = await startWorkflowEngine({ port: 0, invoke, log: (line) => lines.push(line) });
+    const sfn = localSfnClient(engine.url);
+    const { stateMachineArn } = await sfn.send(
+      new CreateStateMachineCommand({ name: 'quiet', definition: waitOnce(), roleArn: 'arn:aws:iam::0:role/x' }),
+    );
+    for (const name of ['one', 'two', 'three']) await sfn.send(new StartExecutionCommand({ stateMachineArn, name }));
+    await engine.close();
+    expect(lines.filter((line) => line.startsWith('execution ') || line.startsWith('state machine '))).toEqual([]);
+    expect(lines).toContain('workflow engine stopped: 3 running execution(s) aborted; they restart with the stack');
+    sfn.destroy();
+  });
+
+  it('aborts running executions and stops answering, logging each when verbose', async () => {
+    const lines: string[] = [];
+    const engine = await startWorkflowEngine({ port: 0, invoke, log: (line) => lines.push(line), verbose: true });
     const sfn = localSfnClient(engine.url);
     const { stateMachineArn } = await sfn.send(
       new CreateStateMachineCommand({ name: 'closing', definition: waitOnce(), roleArn: 'arn:aws:iam::0:role/x' }),

@@ -1,6 +1,6 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { Deal } from '../../core/deal.ts';
-import type { StoredDeal } from '../../core/stored-deal.ts';
+import type { Deal, Owner } from '../../core/deal.ts';
+import type { LastDecision, StoredDeal } from '../../core/stored-deal.ts';
 import { toStoredDeal } from './deals.ts';
 import { decodePageToken, encodePageToken, STAGE_INDEX_SHARDS, stagePartition, TABLE_KEYS } from './keys.ts';
 import type { TableRef } from './table-ref.ts';
@@ -8,6 +8,12 @@ import { queryAll } from './table-ref.ts';
 
 /** The attributes of a deal that a query asked for; the id is always among them. */
 export type DealAttributes = Pick<Deal, 'dealId'> & Partial<Deal>;
+
+/** A deal as a stage query reads it, with what was last decided about it when the query asked for that. */
+export type StageDeal = DealAttributes & { lastDecision?: Pick<LastDecision, 'kind' | 'outcome' | 'target'> };
+
+/** The most owners one query filters on: DynamoDB's `IN` takes up to 100 values, names and addresses both count. */
+export const MAX_OWNER_FILTER = 40;
 
 /** Which deals of a stage {@link StageIndex.query} reads, and which of their attributes. */
 export interface StageQuery {
@@ -17,8 +23,10 @@ export interface StageQuery {
   enteredBefore?: string;
   /** Only deals that entered the stage at or after this time (ISO). */
   enteredSince?: string;
-  /** Only deals of this owner (email address). */
-  ownerEmail?: string;
+  /** Only deals of these owners: an owner's address or name equal to one of theirs (at most {@link MAX_OWNER_FILTER}). */
+  owners?: Owner[];
+  /** Also read what was last decided about each deal (its kind, outcome and target stage). */
+  lastDecision?: boolean;
   /** Only the deals longest in the stage, at most this many (read as the first of each shard, oldest entry first). */
   oldest?: number;
 }
@@ -61,7 +69,7 @@ export class StageIndex {
    * Every deal of one stage that the query selects (or its `oldest` ones), with only the attributes asked for: all
    * shards read in parallel, each to its end or its first `oldest`.
    */
-  async query(pipeline: string, stage: string, query: StageQuery): Promise<DealAttributes[]> {
+  async query(pipeline: string, stage: string, query: StageQuery): Promise<StageDeal[]> {
     const names: Record<string, string> = { '#deal': 'deal' };
     const nameOf = (part: string) => {
       const existing = Object.entries(names).find(([, name]) => name === part)?.[0];
@@ -71,6 +79,9 @@ export class StageIndex {
       return placeholder;
     };
     const paths = [['dealId'], ...query.attributes].map((path) => ['#deal', ...path.map(nameOf)].join('.'));
+    if (query.lastDecision) {
+      paths.push(...['kind', 'outcome', 'target'].map((part) => `${nameOf('lastDecision')}.${nameOf(part)}`));
+    }
     const values: Record<string, unknown> = {};
     let range = '';
     if (query.enteredBefore !== undefined) {
@@ -81,9 +92,24 @@ export class StageIndex {
       values[':since'] = query.enteredSince;
     }
     let filter: string | undefined;
-    if (query.ownerEmail !== undefined) {
-      filter = `#deal.${nameOf('owner')}.${nameOf('email')} = :owner`;
-      values[':owner'] = query.ownerEmail;
+    if (query.owners !== undefined) {
+      const owners = query.owners.slice(0, MAX_OWNER_FILTER);
+      const placeholders = (part: 'email' | 'name') =>
+        [...new Set(owners.flatMap((owner) => (owner[part] ? [owner[part]] : [])))].map((value, index) => {
+          values[`:${part}${index}`] = value;
+          return `:${part}${index}`;
+        });
+      const emails = placeholders('email');
+      const ownerNames = placeholders('name');
+      const owner = `#deal.${nameOf('owner')}`;
+      filter =
+        [
+          emails.length > 0 ? `${owner}.${nameOf('email')} IN (${emails.join(', ')})` : '',
+          ownerNames.length > 0 ? `${owner}.${nameOf('name')} IN (${ownerNames.join(', ')})` : '',
+        ]
+          .filter((part) => part !== '')
+          .join(' OR ') || undefined;
+      if (filter === undefined) return [];
     }
     const readShard = async (shard: number) => {
       const input = {
@@ -103,12 +129,15 @@ export class StageIndex {
                 new QueryCommand({ ...input, TableName: this.table.tableName, Limit: query.oldest }),
               )
             ).Items ?? []);
-      return items.map((item) => item.deal as DealAttributes);
+      return items.map((item): StageDeal => {
+        const deal = item.deal as StageDeal;
+        return item.lastDecision ? { ...deal, lastDecision: item.lastDecision as StageDeal['lastDecision'] } : deal;
+      });
     };
     const shards = await Promise.all(Array.from({ length: STAGE_INDEX_SHARDS }, (_, shard) => readShard(shard)));
     const deals = shards.flat();
     if (query.oldest === undefined) return deals;
-    const entered = (deal: DealAttributes) => deal.stageEventAt ?? '';
+    const entered = (deal: StageDeal) => deal.stageEventAt ?? '';
     return deals.sort((a, b) => entered(a).localeCompare(entered(b))).slice(0, query.oldest);
   }
 }

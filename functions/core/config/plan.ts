@@ -20,7 +20,10 @@ export interface Change {
   after?: string;
 }
 
-/** The changes of one stage. `renamed`: removed, with `retiredStages` mapping it to a stage the new version adds. */
+/**
+ * The changes of one stage. `renamed`: removed, with `retiredStages` mapping it to a stage the new version adds; it is
+ * listed once, under its old key, with what differs in the stage that replaces it (which is not listed as added).
+ */
 export interface StageDiff {
   stage: string;
   status: 'added' | 'removed' | 'renamed' | 'changed';
@@ -85,17 +88,18 @@ export function diffConfigs(live: VersionedPipeline | null, next: VersionedPipel
       continue;
     }
     const target = after.retiredStages[old.key] ?? null;
-    const renamed = target !== null && !beforeStages.some((s) => s.key === target);
-    if (renamed) renamedTo.add(target);
-    stages.push({ stage: old.key, status: renamed ? 'renamed' : 'removed', movesTo: target, changes: [] });
+    const successor =
+      target !== null && !beforeStages.some((s) => s.key === target) ? stageOf(after, target) : undefined;
+    if (successor && target !== null && !renamedTo.has(target)) {
+      renamedTo.add(target);
+      stages.push({ stage: old.key, status: 'renamed', movesTo: target, changes: diffStage(old, successor) });
+      continue;
+    }
+    stages.push({ stage: old.key, status: 'removed', movesTo: target, changes: [] });
   }
   for (const added of after.stages) {
-    if (before && stageOf(before, added.key)) continue;
-    // A stage that takes over a retired one (a rename) lists what differs from the stage it replaces.
-    const replaced = renamedTo.has(added.key)
-      ? beforeStages.find((s) => after.retiredStages[s.key] === added.key)
-      : undefined;
-    stages.push({ stage: added.key, status: 'added', changes: replaced ? diffStage(replaced, added) : [] });
+    if ((before && stageOf(before, added.key)) || renamedTo.has(added.key)) continue;
+    stages.push({ stage: added.key, status: 'added', changes: [] });
   }
   const settings = before
     ? diffValues('', settingsOf(before), settingsOf(after))

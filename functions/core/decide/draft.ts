@@ -37,11 +37,12 @@ export function historyEntry(
   from: string | null,
   to: string | null,
   outcome: Outcome,
-  cause: { eventId: string | null; source?: HistoryEntry['source'] } | null,
+  cause: { eventId: string | null; source?: HistoryEntry['source']; occurredAt?: string } | null,
   reasons: Reason[],
 ): HistoryEntry {
   return {
     at: ctx.now,
+    ...(cause?.source && cause.occurredAt ? { occurredAt: cause.occurredAt } : {}),
     type,
     from,
     to,

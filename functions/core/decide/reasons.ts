@@ -143,7 +143,7 @@ export function backwardNotAllowed(
     code: 'BACKWARD_NOT_ALLOWED',
     message:
       `Pipeline '${config.pipeline}' does not let deals move back (rules.allowBackward is false), ` +
-      `so the deal stays in ${from.key} rather than return to ${to.key}.`,
+      `so the deal stays in ${from.name} rather than return to ${to.name}.`,
     from: from.key,
     to: to.key,
   };
@@ -154,8 +154,8 @@ export function skipNotAllowed(from: StageConfig, to: StageConfig, next: StageCo
   return {
     code: 'SKIP_NOT_ALLOWED',
     message:
-      `Deals move forward one stage at a time: after ${from.key} comes ${next.key}, not ${to.key}. ` +
-      `Move the deal to ${next.key} first.`,
+      `Deals move forward one stage at a time: after ${from.name} comes ${next.name}, not ${to.name}. ` +
+      `Move the deal to ${next.name} first.`,
     from: from.key,
     to: to.key,
     next: next.key,
@@ -173,7 +173,7 @@ export function closedStageNotReachable(
     ? {
         code: 'CLOSED_LOST_REQUIRES_QUALIFY',
         message:
-          `A deal can be closed as lost (${to.key}) only from ${where}; it is in ${from.key}. ` +
+          `A deal can be closed as lost (${to.name}) only from ${where}; it is in ${from.name}. ` +
           `Move it to ${reachable[0] ?? 'a later stage'} first.`,
         from: from.key,
         to: to.key,
@@ -181,11 +181,16 @@ export function closedStageNotReachable(
       }
     : {
         code: 'CLOSED_STAGE_NOT_REACHABLE',
-        message: `${to.key} can be reached only from ${where}; the deal is in ${from.key}. Move it there first.`,
+        message: `${to.name} can be reached only from ${where}; the deal is in ${from.name}. Move it there first.`,
         from: from.key,
         to: to.key,
         reachableFrom: reachable,
       };
+}
+
+/** A criterion as people read it: its description in the stage config, else the rule itself. */
+export function criterionInWords(criterion: Criterion): string {
+  return criterion.description ?? describeCriterion(criterion);
 }
 
 /** The criteria of `stage` a move must meet to leave or enter it, and the fields that would meet them. */
@@ -197,7 +202,7 @@ export function criteriaUnmet(
   return {
     code: 'EXIT_CRITERIA_UNMET',
     message:
-      `To ${direction} ${stage.key}, these must hold: ${unmet.map(describeCriterion).join('; ')}. ` +
+      `To ${direction} ${stage.name}, these must hold: ${unmet.map(criterionInWords).join('; ')}. ` +
       'Send the missing fields with the move or in an update before it.',
     stage: stage.key,
     missing: [...new Set(unmet.map((c) => c.field))],
@@ -215,7 +220,7 @@ export function approvalPending(
   return {
     code: 'APPROVAL_PENDING',
     message:
-      `Leaving ${from.key} for ${to.key} needs the approval of ${allOfList().format(names)}; the requests are out. ` +
+      `Leaving ${from.name} for ${to.name} needs the approval of ${allOfList().format(names)}; the requests are out. ` +
       'The move applies by itself once every approval is granted.',
     roles,
     to: to.key,
@@ -300,7 +305,7 @@ export function staleMove(event: StageEvent, deal: Deal, to: StageConfig): Reaso
   return {
     code: 'STALE_EVENT',
     message:
-      `This move to ${to.key} happened at ${event.occurredAt}, before the deal entered ${deal.stage} ` +
+      `This move to ${to.name} happened at ${event.occurredAt}, before the deal entered ${deal.stage} ` +
       `(${deal.stageEventAt}); it is ignored, and any of its fields newer than the stored ones are kept.`,
     occurredAt: event.occurredAt,
     stageEventAt: deal.stageEventAt,

@@ -23,11 +23,23 @@ export async function notifyOwner(run: EffectRun): Promise<void> {
   const { config } = pipeline;
   const send = (effect: string, message: Parameters<EffectServices['mailer']['send']>[0]) =>
     run.once(effect, () => services.mailer.send(message));
-  if (enteredStage(change)) {
-    const stage = requireStage(config, deal.stage);
-    if (stage.closed) await send('owner:closed', dealClosedEmail({ deal, stage }));
+  const entered = enteredStage(change) ? requireStage(config, deal.stage) : null;
+  const approvers = config.approvers;
+  // An approver's decision first: when it was the last one a move waited for, the stage entry follows from it.
+  for (const approval of endedApprovals(change)) {
+    if (approval.status === 'approved' || approval.status === 'rejected') {
+      const movedTo = approval.status === 'approved' && entered !== null ? entered : undefined;
+      await send(`owner:decided:${approval.approvalId}`, approvalDecidedEmail({ deal, approval, approvers, movedTo }));
+    } else if (approval.status === 'expired') {
+      await send(`owner:expired:${approval.approvalId}`, approvalExpiredEmail({ deal, approval, approvers }));
+    }
+  }
+  if (entered !== null) {
+    if (entered.closed) await send('owner:closed', dealClosedEmail({ deal, stage: entered }));
     else if (config.rules.notifyOwnerOnStageEntry) {
-      await send('owner:stage', stageEntryEmail({ deal, stage, openCriteria: openExitCriteria(stage, deal.fields) }));
+      const openCriteria = openExitCriteria(entered, deal.fields);
+      const movedByConfig = decided.kind === 'config';
+      await send('owner:stage', stageEntryEmail({ deal, stage: entered, openCriteria, movedByConfig }));
     }
   }
   const requested = requestedApprovals(change);
@@ -39,16 +51,9 @@ export async function notifyOwner(run: EffectRun): Promise<void> {
       ownerApprovalsRequestedEmail({ deal, stage, approvals: requested, approvers: config.approvers }),
     );
   }
-  for (const approval of endedApprovals(change)) {
-    if (approval.status === 'approved' || approval.status === 'rejected') {
-      await send(`owner:decided:${approval.approvalId}`, approvalDecidedEmail({ deal, approval }));
-    } else if (approval.status === 'expired') {
-      await send(`owner:expired:${approval.approvalId}`, approvalExpiredEmail({ deal, approval }));
-    }
-  }
   const cancelled = endedApprovals(change).filter((a) => a.status === 'cancelled');
   if (cancelled.length > 0) {
-    await send('owner:cancelled', ownerApprovalsCancelledEmail({ deal, approvals: cancelled }));
+    await send('owner:cancelled', ownerApprovalsCancelledEmail({ deal, approvals: cancelled, approvers }));
   }
   // A CRM stage the map lacks is the map's fault, not the owner's: it is logged and alarmed, not mailed.
   const unmapped = decided.reasons.some((reason) => reason.code === 'UNKNOWN_STAGE') && decided.source !== 'generic';

@@ -50,6 +50,7 @@ describe('decideEvent: the first event of a deal', () => {
     expect(d.history).toEqual([
       {
         at: ctx.now,
+        occurredAt: event.occurredAt,
         type: 'created',
         from: null,
         to: 'identify',
@@ -187,7 +188,7 @@ const moveCases: Record<string, MoveCase> = {
     stage: 'identify',
     codes: ['EXIT_CRITERIA_UNMET'],
     missing: ['decisionMaker', 'firstMeetingDate'],
-    message: /leave identify.*decisionMaker is filled in; firstMeetingDate is a date/,
+    message: /leave Identify.*The targeted decision maker is named; The first meeting is on the calendar/,
   },
   'forward with an impossible date': {
     from: 'identify',
@@ -206,7 +207,7 @@ const moveCases: Record<string, MoveCase> = {
     stage: 'qualify',
     codes: ['EXIT_CRITERIA_UNMET'],
     missing: ['budgetConfirmed'],
-    message: /budgetConfirmed = true/,
+    message: /To leave Qualify, these must hold: The budget is confirmed\./,
   },
   'forward from negotiate with everything signed off': {
     from: 'negotiate',
@@ -223,7 +224,7 @@ const moveCases: Record<string, MoveCase> = {
     outcome: 'rejected',
     stage: 'identify',
     codes: ['SKIP_NOT_ALLOWED'],
-    message: /next.*qualify|qualify first/,
+    message: /after Identify comes Qualify, not Propose. Move the deal to Qualify first/,
   },
   'a skip without the exit criteria': {
     from: 'identify',
@@ -303,7 +304,7 @@ const moveCases: Record<string, MoveCase> = {
     stage: 'qualify',
     codes: ['EXIT_CRITERIA_UNMET'],
     missing: ['lostReason'],
-    message: /enter closed_lost.*lostReason is filled in/,
+    message: /enter Closed Lost.*The reason the deal was lost is recorded/,
   },
   'closed lost from deliver, whose exit criteria it does not need': {
     from: 'deliver',

@@ -212,6 +212,26 @@ describe('the rollout plan', () => {
     );
   });
 
+  it('lists a renamed stage once, under its old key, with what differs in the stage that replaces it', () => {
+    const next = nextVersion((config) => {
+      const propose = stage(config, 'propose');
+      config.stages = config.stages.map((s) =>
+        s.key === 'propose' ? { ...propose, key: 'proposal', name: 'Proposal' } : s,
+      );
+      config.retiredStages = { propose: 'proposal' };
+    });
+    const diff = diffConfigs(pipeline, next);
+    const listed = diff.stages.filter((s) => s.stage === 'propose' || s.stage === 'proposal');
+    expect(listed).toEqual([
+      {
+        stage: 'propose',
+        status: 'renamed',
+        movesTo: 'proposal',
+        changes: [expect.objectContaining({ change: 'changed', what: 'guidance name', after: '"Proposal"' })],
+      },
+    ]);
+  });
+
   it('counts the open deals per stage, names the newly blocked ones and the approvals to cancel', () => {
     const tl = new Timeline();
     const ready: Deal = { ...dealIn('identify', tl), dealId: 'D-READY', fields: { ...EXIT_FIELDS.identify } };
