@@ -26,6 +26,8 @@ export interface ColdInit {
   importMedianMs: number;
   minMs: number;
   maxMs: number;
+  /** Each run's total, in run order: run `i` of every target went round the targets together. */
+  totalsMs: number[];
   /** How the first invocations answered: `HTTP <status>`, `returned` (no status) or the error's name; by count. */
   answers: Record<string, number>;
 }
@@ -77,6 +79,7 @@ export async function measureColdInits<Name extends string>(
         importMedianMs: median(runsOf.map((r) => r.importMs)),
         minMs: Math.min(...totals),
         maxMs: Math.max(...totals),
+        totalsMs: totals,
         answers,
       };
       return [name, cold];

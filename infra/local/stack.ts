@@ -75,6 +75,8 @@ export interface LocalStack {
   pipelines: Map<string, VersionedPipeline>;
   /** The local SES, stopped and started again to show that a mail outage only delays mail. */
   mail: { stop(): Promise<void>; start(): Promise<void> };
+  /** Holds the outbox back and lets it go again, to measure intake and the effects' drain apart. */
+  outbox: OutboxGate;
   stop(): Promise<void>;
 }
 
@@ -197,17 +199,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       options.log(`stale-deal digest every ${digestEvery} s (${ENV.digestIntervalSeconds})`);
     }
 
+    const outbox = outboxGate();
     if (process.env[OUTBOX_PAUSED] === 'true') {
       options.log(`outbox paused (${OUTBOX_PAUSED}): decisions are recorded, their side effects wait`);
     } else {
       const poller = startStreamPoller({
         streams: new DynamoDBStreamsClient({ endpoint: dynamo.url }),
         streamArn,
-        handle: (event) => handlers.outbox(event, lambdaContext('stageflow-outbox')),
+        handle: async (event) => {
+          await outbox.passage();
+          return handlers.outbox(event, lambdaContext('stageflow-outbox'));
+        },
         checkpointFile: options.dataDir ? join(options.dataDir, 'outbox-checkpoint.json') : null,
         log: options.log,
       });
-      running.push({ stop: () => poller.stop() });
+      running.push({
+        stop: () => {
+          outbox.release();
+          return poller.stop();
+        },
+      });
     }
 
     return {
@@ -218,12 +229,37 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       engine,
       pipelines,
       mail,
+      outbox: { hold: outbox.hold, release: outbox.release },
       stop,
     };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** Holds the outbox back on a running stack: stream records stay in the stream, unread past the batch in hand. */
+export interface OutboxGate {
+  /** Batches handed to the outbox from now on wait (the one it is handling finishes). */
+  hold(): void;
+  /** The waiting batch, and every later one, go through. */
+  release(): void;
+}
+
+function outboxGate(): OutboxGate & { passage(): Promise<void> } {
+  let held: PromiseWithResolvers<void> | null = null;
+  return {
+    hold: () => {
+      held ??= Promise.withResolvers<void>();
+    },
+    release: () => {
+      held?.resolve();
+      held = null;
+    },
+    passage: async () => {
+      await held?.promise;
+    },
+  };
 }
 
 /** Runs `task` every `seconds`, one run at a time (the next starts a full interval after the last ended). */
