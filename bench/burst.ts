@@ -46,7 +46,7 @@ function watchCreations(outbox: Observable, prefix: string, count: number) {
       failedRecords += failed.size;
       for (const record of request.event.Records) {
         const image = record.dynamodb?.NewImage;
-        const dealId = image?.dealId?.S;
+        const dealId = image?.deal?.M?.dealId?.S;
         if (record.eventName !== 'INSERT' || image?.sk?.S !== 'DEAL' || !dealId?.startsWith(prefix)) continue;
         if (!failed.has(record.dynamodb?.SequenceNumber ?? '')) created.add(dealId);
       }

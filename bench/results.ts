@@ -102,6 +102,8 @@ export function toResults(measured: Measurements): SomeResults {
           {
             median_ms: round(c.medianMs, 2),
             import_median_ms: round(c.importMedianMs, 2),
+            cpu_median_ms: round(c.cpuMedianMs, 2),
+            import_cpu_median_ms: round(c.importCpuMedianMs, 2),
             min_ms: round(c.minMs, 2),
             max_ms: round(c.maxMs, 2),
             answers: c.answers,
