@@ -19,8 +19,10 @@ const deadline = Date.now() + 30_000;
 const lambdaContext = { ...context, getRemainingTimeInMillis: () => deadline - Date.now() };
 
 const start = performance.now();
+const cpuAtStart = process.cpuUsage();
 const { handler } = (await import(bundleUrl)) as { handler: Handler };
 const imported = performance.now();
+const importCpu = process.cpuUsage(cpuAtStart);
 let statusCode: number | null = null;
 let error: string | null = null;
 try {
@@ -30,6 +32,16 @@ try {
   error = failure instanceof Error ? failure.name : String(failure);
 }
 const end = performance.now();
-process.stdout.write(`\n${JSON.stringify({ importMs: imported - start, totalMs: end - start, statusCode, error })}\n`);
+const cpu = process.cpuUsage(cpuAtStart);
+const cpuMs = ({ user, system }: NodeJS.CpuUsage) => (user + system) / 1000;
+const report = {
+  importMs: imported - start,
+  totalMs: end - start,
+  importCpuMs: cpuMs(importCpu),
+  totalCpuMs: cpuMs(cpu),
+  statusCode,
+  error,
+};
+process.stdout.write(`\n${JSON.stringify(report)}\n`);
 // The AWS SDK's keep-alive sockets would hold the process open.
 process.exit(0);

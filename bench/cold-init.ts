@@ -24,8 +24,16 @@ export interface ColdTarget {
 export interface ColdInit {
   medianMs: number;
   importMedianMs: number;
+  /**
+   * The process's own CPU time (user + system) over the same span, median: unlike the wall time it leaves out waiting
+   * for a busy machine's cores (and for DynamoDB Local), so it compares bundles on a loaded machine.
+   */
+  cpuMedianMs: number;
+  importCpuMedianMs: number;
   minMs: number;
   maxMs: number;
+  /** Each run's total, in run order: run `i` of every target went round the targets together. */
+  totalsMs: number[];
   /** How the first invocations answered: `HTTP <status>`, `returned` (no status) or the error's name; by count. */
   answers: Record<string, number>;
 }
@@ -33,6 +41,8 @@ export interface ColdInit {
 interface ChildReport {
   importMs: number;
   totalMs: number;
+  importCpuMs: number;
+  totalCpuMs: number;
   statusCode: number | null;
   error: string | null;
 }
@@ -75,8 +85,11 @@ export async function measureColdInits<Name extends string>(
       const cold: ColdInit = {
         medianMs: median(totals),
         importMedianMs: median(runsOf.map((r) => r.importMs)),
+        cpuMedianMs: median(runsOf.map((r) => r.totalCpuMs)),
+        importCpuMedianMs: median(runsOf.map((r) => r.importCpuMs)),
         minMs: Math.min(...totals),
         maxMs: Math.max(...totals),
+        totalsMs: totals,
         answers,
       };
       return [name, cold];

@@ -13,3 +13,15 @@ export function median(values: number[]): number {
     ? (sorted[middle] ?? Number.NaN)
     : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
 }
+
+/** The median of values and the range they spread over. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export function spreadOf(values: number[]): Spread {
+  if (values.length === 0) throw new RangeError('no values to spread');
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
+}

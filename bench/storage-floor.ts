@@ -10,13 +10,13 @@ import { percentile } from './stats.ts';
  * were free.
  */
 
-export interface StorageFloor {
+/** What one round of the floor measured. */
+export interface FloorRound {
   perSecond: number;
   p50Ms: number;
   p99Ms: number;
   events: number;
   wallSeconds: number;
-  itemBytes: { deal: number; event: number; history: number };
 }
 
 /** Items shaped and sized as the product writes them; `deal` is a real stored deal item used as the template. */
@@ -30,16 +30,16 @@ interface FloorLoad {
   tableName: string;
   endpoint: string;
   workers: number;
-  deals: number;
-  eventsPerDeal: number;
-  /** Uncounted operations first, like the webhook load's warm-up. */
-  warmupEvents: number;
   prefix: string;
 }
 
 const bytes = (item: unknown) => Buffer.byteLength(JSON.stringify(item), 'utf8');
 
-export async function measureStorageFloor(load: FloorLoad, templates: FloorTemplates): Promise<StorageFloor> {
+/**
+ * The floor's workers on one DynamoDB client: `round` runs the calls of `eventsPerDeal` events for each of `deals`
+ * (deal keys of the caller's choosing, so rounds never share a deal) and times them.
+ */
+export function storageFloor(load: FloorLoad, templates: FloorTemplates) {
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: load.endpoint }), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
   });
@@ -96,20 +96,19 @@ export async function measureStorageFloor(load: FloorLoad, templates: FloorTempl
     );
     return { latencies, wallMs: performance.now() - started };
   };
-  const warmDeals = Array.from({ length: Math.max(1, load.warmupEvents / load.eventsPerDeal) }, (_, d) => `warm-${d}`);
-  await run(warmDeals, load.eventsPerDeal);
-  const { latencies, wallMs } = await run(
-    Array.from({ length: load.deals }, (_, d) => `deal-${d}`),
-    load.eventsPerDeal,
-  );
-  db.destroy();
-  latencies.sort((a, b) => a - b);
   return {
-    perSecond: latencies.length / (wallMs / 1000),
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-    events: latencies.length,
-    wallSeconds: wallMs / 1000,
+    round: async (deals: string[], eventsPerDeal: number): Promise<FloorRound> => {
+      const { latencies, wallMs } = await run(deals, eventsPerDeal);
+      latencies.sort((a, b) => a - b);
+      return {
+        perSecond: latencies.length / (wallMs / 1000),
+        p50Ms: percentile(latencies, 50),
+        p99Ms: percentile(latencies, 99),
+        events: latencies.length,
+        wallSeconds: wallMs / 1000,
+      };
+    },
     itemBytes: { deal: bytes(templates.deal), event: bytes(templates.event), history: bytes(templates.history) },
+    close: () => db.destroy(),
   };
 }

@@ -5,10 +5,21 @@ import { dealStory } from './generic-webhook.ts';
 import { percentile } from './stats.ts';
 import type { SendersInput, SendersOutput } from './webhook-senders.ts';
 
-/** The webhook load: 2,000 signed generic events over 200 deals from 20 concurrent senders. */
-export const LOAD = { senders: 20, deals: 200, eventsPerDeal: 10, warmupDeals: 100, warmupEventsPerDeal: 10 } as const;
+/**
+ * The webhook load: 2,000 signed generic events over 200 deals from 20 concurrent senders, sent in `rounds` rounds of
+ * 40 deals each so that the storage floor can run between them on the same table state.
+ */
+export const LOAD = {
+  senders: 20,
+  deals: 200,
+  eventsPerDeal: 10,
+  warmupDeals: 100,
+  warmupEventsPerDeal: 10,
+  rounds: 5,
+} as const;
 
-export interface WebhookLoad {
+/** What one round (or the warm-up) of webhooks measured. */
+export interface LoadRound {
   p50Ms: number;
   p99Ms: number;
   meanMs: number;
@@ -25,7 +36,7 @@ export interface WebhookLoad {
  * moves up to `deliver`), dealt to `senders` lanes. A deal stays on one lane so its events keep their order; a lane
  * goes round its deals so that concurrent requests mostly hit different deals, as a CRM's would.
  */
-function lanes(prefix: string, deals: number, eventsPerDeal: number, senders: number): GenericEvent[][] {
+export function lanes(prefix: string, deals: number, eventsPerDeal: number, senders: number): GenericEvent[][] {
   const stories = Array.from({ length: deals }, (_, d) => dealStory(`${prefix}-${d}`, `${prefix}-${d}`));
   return Array.from({ length: senders }, (_, lane) => {
     const own = stories.filter((_, d) => d % senders === lane);
@@ -33,17 +44,25 @@ function lanes(prefix: string, deals: number, eventsPerDeal: number, senders: nu
   });
 }
 
-/** Sends the load from a worker thread against the stack at `api` and summarises the client-side latencies. */
-export async function runWebhookLoad(api: string, secret: string, id: string): Promise<WebhookLoad> {
-  const input: SendersInput = {
-    api,
-    secret,
-    warmup: lanes(`WARM-${id}`, LOAD.warmupDeals, LOAD.warmupEventsPerDeal, LOAD.senders),
-    lanes: lanes(`LOAD-${id}`, LOAD.deals, LOAD.eventsPerDeal, LOAD.senders),
-  };
+/**
+ * Senders in a worker thread, kept up across rounds, against the stack at `api`: each `send` posts one round of lanes
+ * and summarises its client-side latencies.
+ */
+export function startWebhookSenders(api: string, secret: string) {
+  const input: SendersInput = { api, secret };
   const worker = new Worker(new URL('./webhook-senders.ts', import.meta.url), { workerData: input });
-  const [{ deliveries, wallMs }] = (await once(worker, 'message')) as [SendersOutput];
-  await worker.terminate();
+  return {
+    send: async (roundLanes: GenericEvent[][]): Promise<LoadRound> => {
+      const answered = once(worker, 'message');
+      worker.postMessage(roundLanes);
+      const [{ deliveries, wallMs }] = (await answered) as [SendersOutput];
+      return summarise(deliveries, wallMs);
+    },
+    close: () => worker.terminate(),
+  };
+}
+
+function summarise(deliveries: SendersOutput['deliveries'], wallMs: number): LoadRound {
   const latencies = deliveries.map((delivery) => delivery.ms).sort((a, b) => a - b);
   const outcomes: Record<string, number> = {};
   for (const { outcome } of deliveries) outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;

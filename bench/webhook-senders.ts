@@ -4,15 +4,14 @@ import { type Delivery, timedDelivery } from './generic-webhook.ts';
 
 /**
  * The load generator, in a worker thread so that sending and timing never wait on the event loop that runs the
- * local stack's handlers: each lane is one sender posting its events in order, all lanes at once.
+ * local stack's handlers: each lane is one sender posting its events in order, all lanes at once. The worker stays
+ * up between rounds (its connections and JIT stay warm); each message it receives is one round of lanes, and it
+ * answers each with that round's deliveries.
  */
 
 export interface SendersInput {
   api: string;
   secret: string;
-  /** Sent first and not counted: warms connections, JIT and the handlers' caches. */
-  warmup: GenericEvent[][];
-  lanes: GenericEvent[][];
 }
 
 export interface SendersOutput {
@@ -20,8 +19,10 @@ export interface SendersOutput {
   wallMs: number;
 }
 
-async function send({ api, secret }: SendersInput, lanes: GenericEvent[][]): Promise<SendersOutput> {
-  const client = new ApiClient({ api, secrets: { generic: secret } });
+const { api, secret } = workerData as SendersInput;
+const client = new ApiClient({ api, secrets: { generic: secret } });
+
+async function send(lanes: GenericEvent[][]): Promise<SendersOutput> {
   const deliveries: Delivery[] = [];
   const start = performance.now();
   await Promise.all(
@@ -32,6 +33,6 @@ async function send({ api, secret }: SendersInput, lanes: GenericEvent[][]): Pro
   return { deliveries, wallMs: performance.now() - start };
 }
 
-const input = workerData as SendersInput;
-await send(input, input.warmup);
-parentPort?.postMessage(await send(input, input.lanes));
+parentPort?.on('message', async (lanes: GenericEvent[][]) => {
+  parentPort?.postMessage(await send(lanes));
+});

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Fields } from './deal.ts';
 import type { Criterion, StageConfig } from './pipeline-config.ts';
 

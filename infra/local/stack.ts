@@ -92,6 +92,8 @@ export interface LocalStack {
   pipelines: Map<string, VersionedPipeline>;
   /** The local SES, stopped and started again to show that a mail outage only delays mail. */
   mail: { stop(): Promise<void>; start(): Promise<void> };
+  /** Holds the outbox back and lets it go again, to measure intake and the effects' drain apart. */
+  outbox: OutboxGate;
   stop(): Promise<void>;
 }
 
@@ -227,6 +229,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       options.log(`stale-deal digest every ${digestEvery} s (${ENV.digestIntervalSeconds})`);
     }
 
+    const outbox = outboxGate();
     if (process.env[OUTBOX_PAUSED] === 'true') {
       options.log(`outbox paused (${OUTBOX_PAUSED}): decisions are recorded, their side effects wait`);
     } else {
@@ -235,12 +238,20 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       const poller = startStreamPoller({
         streams: new DynamoDBStreamsClient({ endpoint: dynamo.url }),
         streamArn,
-        handle: (event) => handlers.outbox(event, lambdaContext('stageflow-outbox', undefined, outboxTimeoutMs)),
+        handle: async (event) => {
+          await outbox.passage();
+          return handlers.outbox(event, lambdaContext('stageflow-outbox', undefined, outboxTimeoutMs));
+        },
         checkpointFile: options.dataDir ? join(options.dataDir, 'outbox-checkpoint.json') : null,
         log: options.log,
         ...(stallSeconds > 0 ? { stallAfterMs: stallSeconds * 1000 } : {}),
       });
-      running.outbox.push({ stop: () => poller.stop() });
+      running.outbox.push({
+        stop: () => {
+          outbox.release();
+          return poller.stop();
+        },
+      });
       const writeBackTimeoutMs = FUNCTION_TIMEOUT_SECONDS.writeBack * 1000;
       running.outbox.push(
         sweepEvery(WRITE_BACK_SWEEP_MS, () =>
@@ -262,6 +273,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       engine,
       pipelines,
       mail,
+      outbox: { hold: outbox.hold, release: outbox.release },
       stop,
     };
   } catch (error) {
@@ -287,6 +299,30 @@ function sweepEvery(intervalMs: number, sweep: () => Promise<unknown>): { stop()
     stop: async () => {
       clearInterval(timer);
       await Promise.race([Promise.all(inFlight), sleep(STOP_WAIT_MS)]);
+    },
+  };
+}
+
+/** Holds the outbox back on a running stack: stream records stay in the stream, unread past the batch in hand. */
+export interface OutboxGate {
+  /** Batches handed to the outbox from now on wait (the one it is handling finishes). */
+  hold(): void;
+  /** The waiting batch, and every later one, go through. */
+  release(): void;
+}
+
+function outboxGate(): OutboxGate & { passage(): Promise<void> } {
+  let held: PromiseWithResolvers<void> | null = null;
+  return {
+    hold: () => {
+      held ??= Promise.withResolvers<void>();
+    },
+    release: () => {
+      held?.resolve();
+      held = null;
+    },
+    passage: async () => {
+      await held?.promise;
     },
   };
 }
