@@ -89,8 +89,8 @@ describe('a re-asked approval is reminded and expires (a stack with approval tim
     );
   }
 
-  /** The deal once the approval expired, and the owner's notice of it (subject ending in the approver's role). */
-  async function expiryOf(dealId: string, approvalId: string, role: string) {
+  /** The deal once the approval expired, and the owner's notice of it (subject ending in the approver role's name). */
+  async function expiryOf(dealId: string, approvalId: string, roleName: string) {
     const deal = await waitFor(
       async () => {
         const { body } = await getDeal(dealId, 'default', stack.urls.api);
@@ -100,7 +100,7 @@ describe('a re-asked approval is reminded and expires (a stack with approval tim
       60_000,
     );
     const notice = await waitForEmail(stack.urls.ses, 'rep@example.com', [dealId, 'Approval expired']);
-    expect(notice.subject).toMatch(new RegExp(`— ${role}$`));
+    expect(notice.subject).toMatch(new RegExp(`— ${roleName}$`));
     return deal;
   }
 
@@ -135,7 +135,7 @@ describe('a re-asked approval is reminded and expires (a stack with approval tim
     ).toBe(200);
     expect((await fetch(reviewLink(reminder))).status, "the reminder's link opens the review page").toBe(200);
 
-    const deal = await expiryOf(dealId, reaskedId, 'legal');
+    const deal = await expiryOf(dealId, reaskedId, 'Legal');
     expect(deal.approvals.map((a) => `${a.role}:${a.status}`).sort()).toEqual([
       'finance:approved',
       'legal:expired',
@@ -165,7 +165,7 @@ describe('a re-asked approval is reminded and expires (a stack with approval tim
     const reminder = await reminderOf('sales-manager@example.com', dealId, reaskedId);
     expect(reminder.body.text).toContain('discountPercent = 90');
 
-    const deal = await expiryOf(dealId, reaskedId, 'sales_manager');
+    const deal = await expiryOf(dealId, reaskedId, 'Sales manager');
     expect(deal.approvals.map((a) => a.status)).toEqual(['cancelled', 'expired']);
     expect(deal).toMatchObject({ stage: 'propose', pendingMove: null });
     expect(deal.history.at(-1)).toMatchObject({ type: 'move', from: 'propose', to: 'negotiate', outcome: 'rejected' });

@@ -67,7 +67,7 @@ describe('a rollout that changes or removes the approvers of pending approvals',
     stack = await onDisk.start();
     ({ api, ses } = stack.urls);
     const cancelled = await waitForEmail(ses, 'legal@example.com', [dealId, 'No longer needed:']);
-    expect(cancelled.subject).toContain('legal');
+    expect(cancelled.subject).toContain('Legal');
     for (const answer of [await fetch(reviewLink(legal)), await decide(reviewLink(legal), 'approve')]) {
       expect(answer.status).toBe(410);
     }

@@ -145,12 +145,14 @@ describe('approver groups, delegation, escalation and the approver named by the 
     const refused = await dealAt('deliver', { api, pipeline: 'desk' });
     const [fay2, finn2] = await Promise.all(FINANCE_ALL.map((to) => mailTo(to, refused)));
     if (!fay2 || !finn2) throw new Error('both members are asked');
-    // Both at the same moment: each records their own decision, and the approval ends once, rejected.
-    const answers = await Promise.all([
+    // Both at the same moment: the rejection is recorded; the approval is recorded too when it lands first, and is
+    // answered as already decided when the rejection ended the approval before it. Either way it ends once, rejected.
+    const [approval, rejection] = await Promise.all([
       decide(reviewLink(fay2), 'approve'),
       decide(reviewLink(finn2), 'reject', 'Payment terms are missing'),
     ]);
-    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    expect(rejection?.status).toBe(200);
+    expect([200, 409]).toContain(approval?.status);
     const rejected = await approvalOf(refused, 'finance', 'desk');
     expect(rejected).toMatchObject({ status: 'rejected', decidedBy: FINANCE_ALL[1] });
   }, 120_000);

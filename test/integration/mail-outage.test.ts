@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
-import { freePort } from '../../infra/local/emulators.ts';
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
+import type { LocalStack } from '../../infra/local/stack.ts';
 import { dealAt, getDeal, postGeneric, uniqueId, waitFor } from '../support/api.ts';
+import { startInProcessStack } from '../support/in-process-stack.ts';
 import { decide, reviewLink, sentEmails, waitForEmail } from '../support/mail.ts';
 
 /**
@@ -17,18 +17,7 @@ describe('a mail outage', () => {
   });
 
   it('delays the approval requests until the mail service is back, and the deal carries on', async () => {
-    const port = await freePort();
-    stack = await startLocalStack({
-      port,
-      sesPort: await freePort(),
-      dynamoDbPort: await freePort(),
-      stepFunctionsPort: await freePort(),
-      publicBaseUrl: `http://127.0.0.1:${port}`,
-      configFile: 'stage-config/default.yaml',
-      configDir: 'stage-config',
-      dataDir: null,
-      log: () => undefined,
-    });
+    stack = await startInProcessStack();
     const { url: api, sesUrl: ses } = stack;
     await stack.mail.stop();
     const dealId = await dealAt('deliver', { api });

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../infra/local/emulators.ts';
-import { type LocalStack, OUTBOX_STALL_SECONDS, startLocalStack } from '../../infra/local/stack.ts';
+import { type LocalStack, OUTBOX_STALL_SECONDS } from '../../infra/local/stack.ts';
 import { apiClient, postGeneric, uniqueId, waitFor } from '../support/api.ts';
+import { startInProcessStack } from '../support/in-process-stack.ts';
 import { waitForEmail } from '../support/mail.ts';
 
 /**
@@ -16,18 +16,7 @@ describe('the outbox in /health', () => {
 
   it('answers 503 with the outbox stalled while a record keeps failing, and 200 once it went through', async () => {
     process.env[OUTBOX_STALL_SECONDS] = '2';
-    const port = await freePort();
-    stack = await startLocalStack({
-      port,
-      sesPort: await freePort(),
-      dynamoDbPort: await freePort(),
-      stepFunctionsPort: await freePort(),
-      publicBaseUrl: `http://127.0.0.1:${port}`,
-      configFile: 'stage-config/default.yaml',
-      configDir: 'stage-config',
-      dataDir: null,
-      log: () => undefined,
-    });
+    stack = await startInProcessStack();
     const { url: api, sesUrl: ses } = stack;
     const health = () => apiClient({ api }).request('/health');
     expect((await health()).status).toBe(200);

@@ -5,9 +5,9 @@ import type { MetadataBearer, MiddlewareStack } from '@smithy/types';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ses, stepFunctions } from '../../functions/adapters/aws-clients.ts';
 import { executionName } from '../../functions/adapters/workflow-client.ts';
-import { freePort } from '../../infra/local/emulators.ts';
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
+import type { LocalStack } from '../../infra/local/stack.ts';
 import { postGeneric, uniqueId, waitFor } from '../support/api.ts';
+import { startInProcessStack } from '../support/in-process-stack.ts';
 import { sentEmails } from '../support/mail.ts';
 
 /**
@@ -54,18 +54,7 @@ describe('throttled workflow and mail services during a bulk import', () => {
   });
 
   it('starts every new deal’s execution and sends its owner’s email exactly once', async () => {
-    const port = await freePort();
-    stack = await startLocalStack({
-      port,
-      sesPort: await freePort(),
-      dynamoDbPort: await freePort(),
-      stepFunctionsPort: await freePort(),
-      publicBaseUrl: `http://127.0.0.1:${port}`,
-      configFile: 'stage-config/default.yaml',
-      configDir: 'stage-config',
-      dataDir: null,
-      log: () => undefined,
-    });
+    stack = await startInProcessStack();
     const { url: api, sesUrl } = stack;
     const starts = throttle(
       stepFunctions(),

@@ -11,7 +11,7 @@ import {
   type WorkflowState,
 } from '../../core/stored-deal.ts';
 import { DuplicateEventError, type EventRecord, eventRecordPut } from './events.ts';
-import { copiedHistoryKey, dealKey, HISTORY_PREFIX, historyKey, stageIndexKeys } from './keys.ts';
+import { copiedHistoryKey, dealKey, HISTORY_PREFIX, historyKey, ownerKeys, stageIndexKeys } from './keys.ts';
 import { isConditionFailure, queryAll, type TableRef, type TransactPart } from './table-ref.ts';
 
 /** One decision to commit, with the event that caused it. */
@@ -32,7 +32,12 @@ export class AlongsideWriteFailedError extends Error {
 
 /** A deal as its table item: keys, stage index keys and the stored deal (for bulk loads such as the benchmark's). */
 export function dealItem(stored: StoredDeal): Record<string, unknown> {
-  return { ...dealKey(stored.deal.pipeline, stored.deal.dealId), ...stageIndexKeys(stored.deal), ...stored };
+  return {
+    ...dealKey(stored.deal.pipeline, stored.deal.dealId),
+    ...stageIndexKeys(stored.deal),
+    ...ownerKeys(stored.deal),
+    ...stored,
+  };
 }
 
 /** A deal item (a query result or a stream image) as the use cases see it. */

@@ -124,6 +124,15 @@ export const stageIndexKeys = (deal: Deal) =>
         gsi1sk: `${deal.stageEventAt}#${deal.dealId}`,
       };
 
+/**
+ * The deal owner's address and name in lower case (`ownerKeys`, a list): the board's owner filter matches them
+ * in the table, in any case, without waiting for a read model.
+ */
+export const ownerKeys = (deal: Deal) => {
+  const keys = [deal.owner?.email, deal.owner?.name].flatMap((part) => (part ? [part.toLocaleLowerCase('en')] : []));
+  return keys.length > 0 ? { ownerKeys: keys } : {};
+};
+
 /** Where a listing of a stage goes on: the shard, and the key to start after within it. */
 interface PageToken {
   shard: number;

@@ -102,8 +102,16 @@ export class StageIndex {
       const emails = placeholders('email');
       const ownerNames = placeholders('name');
       const owner = `#deal.${nameOf('owner')}`;
+      // In any case through `ownerKeys`; items written before it existed match their exact address or name.
+      const lowered = [
+        ...new Set(owners.flatMap((o) => [o.email, o.name]).flatMap((v) => (v ? [v.toLocaleLowerCase('en')] : []))),
+      ].map((value, index) => {
+        values[`:lower${index}`] = value;
+        return `contains(${nameOf('ownerKeys')}, :lower${index})`;
+      });
       filter =
         [
+          ...lowered,
           emails.length > 0 ? `${owner}.${nameOf('email')} IN (${emails.join(', ')})` : '',
           ownerNames.length > 0 ? `${owner}.${nameOf('name')} IN (${ownerNames.join(', ')})` : '',
         ]
