@@ -100,7 +100,24 @@ export function ownerName(deal: { owner?: Owner | null }): string | null {
 export function approvedValues(approval: Approval): string | null {
   const entries = Object.entries(approval.conditionValues ?? {});
   if (entries.length === 0) return null;
-  return entries.map(([field, value]) => `${field} = ${value === null ? 'not set' : JSON.stringify(value)}`).join(', ');
+  const shown = (value: unknown) =>
+    value === null || value === undefined
+      ? 'not set'
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
+  return entries.map(([field, value]) => `${fieldInWords(field)}: ${shown(value)}`).join(', ');
+}
+
+/** A field key as words for people: `discountPercent` and `discount_percent` read "Discount percent". */
+export function fieldInWords(field: string): string {
+  const words = field
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .split(/[\s_-]+/)
+    .filter((word) => word !== '')
+    .map((word) => (/^[A-Z0-9]+$/.test(word) ? word : word.toLowerCase()));
+  const text = words.join(' ');
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** What an approver is asked to decide, in the same words on the review page and in the approval email. */

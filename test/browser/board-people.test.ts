@@ -283,7 +283,7 @@ describe('the board as people read it, at 1400 px and at 390 px', () => {
       await checkLegible(page);
       const approvals = (await page.locator('table tbody tr').allTextContents()).join('\n');
       expect(approvals).toMatch(
-        /Sales manager[\s\S]*discountPercent = 25[\s\S]*Rejected[\s\S]*Keep it at 15% this quarter\./,
+        /Sales manager[\s\S]*Discount percent: 25[\s\S]*Rejected[\s\S]*Keep it at 15% this quarter\./,
       );
       expect(approvals).not.toContain('sales_manager');
       const rejections = await page

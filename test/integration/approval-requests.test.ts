@@ -155,15 +155,15 @@ describe('a re-asked approval is reminded and expires (a stack with approval tim
       { api },
     );
     expect(move.body.outcome).toBe('pending_approval');
-    const first = await waitForEmail(ses, 'sales-manager@example.com', [dealId, 'discountPercent = 25']);
+    const first = await waitForEmail(ses, 'sales-manager@example.com', [dealId, 'Discount percent: 25']);
     const raised = await postGeneric({ eventId: uniqueId('E'), dealId, fields: { discountPercent: 90 } }, { api });
     expect(raised.body.reasons).toContainEqual(expect.objectContaining({ code: 'APPROVAL_VALUES_CHANGED' }));
-    const reasked = await waitForEmail(ses, 'sales-manager@example.com', [dealId, 'discountPercent = 90']);
+    const reasked = await waitForEmail(ses, 'sales-manager@example.com', [dealId, 'Discount percent: 90']);
     const reaskedId = approvalIdOf(reviewLink(reasked));
     expect(reaskedId).not.toBe(approvalIdOf(reviewLink(first)));
 
     const reminder = await reminderOf('sales-manager@example.com', dealId, reaskedId);
-    expect(reminder.body.text).toContain('discountPercent = 90');
+    expect(reminder.body.text).toContain('Discount percent: 90');
 
     const deal = await expiryOf(dealId, reaskedId, 'Sales manager');
     expect(deal.approvals.map((a) => a.status)).toEqual(['cancelled', 'expired']);

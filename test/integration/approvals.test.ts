@@ -147,16 +147,16 @@ describe('an approval is tied to the values it approves', () => {
       fields: { ...EXIT_FIELDS.propose, discountPercent: 25 },
     });
     expect(asked.body.outcome).toBe('pending_approval');
-    const first = await waitForEmail(ses, 'sales-manager@example.com', [dealId, 'discountPercent = 25']);
+    const first = await waitForEmail(ses, 'sales-manager@example.com', [dealId, 'Discount percent: 25']);
     const firstLink = reviewLink(first);
     const page = await (await fetch(firstLink)).text();
-    expect(page).toContain('discountPercent = 25');
+    expect(page).toContain('Discount percent: 25');
 
     const raised = await postGeneric({ eventId: uniqueId('E'), dealId, fields: { discountPercent: 90 } });
     expect(raised.body.reasons).toContainEqual(
       expect.objectContaining({ code: 'APPROVAL_VALUES_CHANGED', message: expect.stringMatching(/from 25 to 90/) }),
     );
-    const second = await waitForEmail(ses, 'sales-manager@example.com', [dealId, 'discountPercent = 90']);
+    const second = await waitForEmail(ses, 'sales-manager@example.com', [dealId, 'Discount percent: 90']);
 
     // The old link no longer approves anything; the deal moves only on the approval of the values it holds.
     expect((await decide(firstLink, 'approve')).status).not.toBe(200);

@@ -90,7 +90,7 @@ describe('an approval is tied to the values it approves', () => {
       { token: 't' },
     );
     expect(page).toContain('Values you approve');
-    expect(page).toContain('discountPercent = 25');
+    expect(page).toContain('Discount percent: 25');
   });
 
   it('asks again when the discount is raised while the approval is pending, and tells the rep why', () => {
