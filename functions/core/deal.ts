@@ -258,7 +258,7 @@ export interface Deal {
   updatedAt: string;
 }
 
-/** What the rules decided for one event: the body of the contract's `202` answer, also kept with the event record. */
+/** What the rules decided for one event: the body of the webhook's `202` answer, also kept with the event record. */
 export interface EventResult {
   outcome: Outcome;
   dealId: string;

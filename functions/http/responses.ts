@@ -9,7 +9,7 @@ export function json(statusCode: number, body: unknown): HttpResult {
   return { statusCode, headers: JSON_HEADERS, body: JSON.stringify(body) };
 }
 
-/** The contract's error body: `{"error": {"code", "message", "issues"}}`. */
+/** The error body every refusal answers with: `{"error": {"code", "message", "issues"}}`. */
 export function jsonError(error: RequestError): HttpResult {
   return json(error.status, { error: { code: error.code, message: error.message, issues: error.issues } });
 }

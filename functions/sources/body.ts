@@ -28,7 +28,7 @@ export function parseJsonBody(rawBody: string, expected: string): unknown {
   return storableJson(rawBody, parsed);
 }
 
-/** Zod's issues as the contract's issues, each naming its field (an unknown key gets one issue of its own). */
+/** Zod's issues as the error body's issues, each naming its field (an unknown key gets one issue of its own). */
 export function issuesOf(error: z.ZodError, prefix: PropertyKey[] = []): ErrorIssue[] {
   return error.issues.flatMap((issue) => {
     const path = [...prefix, ...issue.path];

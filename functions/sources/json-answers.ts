@@ -2,7 +2,7 @@ import type { EventResult } from '../core/deal.ts';
 import { json } from '../http/responses.ts';
 import type { WebhookResponse } from './types.ts';
 
-/** One event's result exactly as the contract shows it, whatever else the caller's result carries. */
+/** One event's result exactly as the webhook answer shows it, whatever else the caller's result carries. */
 function resultBody({ outcome, dealId, stage, reasons }: EventResult): EventResult {
   return { outcome, dealId, stage, reasons };
 }

@@ -218,7 +218,7 @@ function soapEnvelope(body: Record<string, unknown>): Record<string, unknown> {
   return { 'soapenv:Envelope': { '@_xmlns:soapenv': SOAP_ENVELOPE_NS, 'soapenv:Body': body } };
 }
 
-/** The SOAP 1.1 fault Salesforce logs for a refused delivery; `detail` carries the contract's code and issues. */
+/** The SOAP 1.1 fault Salesforce logs for a refused delivery; `detail` carries the error's code and issues. */
 function soapFault(error: RequestError): WebhookResponse {
   return xmlResponse(
     error.status,

@@ -202,7 +202,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     const host = await startHttpHost({
       port: options.port,
-      // API Gateway's own payload limit: the handlers enforce the contract's 256 KiB themselves, answering in each
+      // API Gateway's own payload limit: the handlers enforce the webhooks' 256 KiB limit themselves, answering in each
       // sender's format (a SOAP fault for Salesforce), exactly as they do in the cloud.
       maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
       tooLargeMessage: `the body is over the limit of ${MAX_WEBHOOK_BYTES} bytes (256 KiB) — split the batch`,
