@@ -1,7 +1,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { logger, metrics } from '../powertools.ts';
 import { type DigestReport, sendDigest } from '../usecases/digest.ts';
 import { effectServicesFromEnvironment } from '../usecases/effect-services.ts';
@@ -9,9 +9,7 @@ import { effectServicesFromEnvironment } from '../usecases/effect-services.ts';
 const services = effectServicesFromEnvironment({ logger, metrics });
 
 /** What the schedule sends: the run's scheduled time (the same on every retry of the run). */
-const DigestRunSchema = z
-  .object({ scheduledTime: z.string().min(1).optional().describe('the scheduled time of this run, ISO 8601') })
-  .catch({});
+const DigestRunSchema = z.catch(z.object({ scheduledTime: z.optional(z.string().check(z.minLength(1))) }), {});
 
 /**
  * The daily stale-deal digest, run by an EventBridge Scheduler schedule (locally every DIGEST_INTERVAL_SECONDS). A
