@@ -32,6 +32,23 @@ export function isStale(stage: StageConfig, enteredAt: string | undefined, now: 
   return cutoff !== null && enteredAt !== undefined && enteredAt < cutoff;
 }
 
+/**
+ * The deal attributes a card of `stage` is drawn from (the board, the digest), each a path under the deal: the
+ * deal's own facts and the fields its criteria need under every given config version.
+ */
+export function cardAttributes(stageKey: string, configs: readonly PipelineConfig[]): string[][] {
+  return [
+    ['dealName'],
+    ['owner'],
+    ['stageEventAt'],
+    ['configVersion'],
+    ['approvals'],
+    ['pendingMove'],
+    ['visit'],
+    ...cardFields(stageKey, configs).map((field) => ['fields', field]),
+  ];
+}
+
 /** The deal fields the board needs for the cards of `stage`, under every given config version. */
 export function cardFields(stageKey: string, configs: readonly PipelineConfig[]): string[] {
   const criteria = configs.flatMap(

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import type { InsightsStore } from '../adapters/insights-store.ts';
 import {
-  cardFields,
+  cardAttributes,
   columnTotalFrom,
   exitChecklist,
   insightsFrom,
@@ -41,15 +41,6 @@ export const DEFAULT_PERIOD_DAYS = 90;
 export const MAX_PERIOD_DAYS = 731;
 const DAY_MS = 86_400_000;
 
-const CARD_ATTRIBUTES = [
-  ['dealName'],
-  ['owner'],
-  ['stageEventAt'],
-  ['configVersion'],
-  ['approvals'],
-  ['pendingMove'],
-  ['visit'],
-];
 /** The longest owner or search text taken; longer is no name, address or deal id. */
 const MAX_FILTER_LENGTH = 200;
 
@@ -98,7 +89,7 @@ async function readBoard(query: Query, services: BoardServices): Promise<BoardVi
       const cutoff = staleCutoff(stage, now);
       if ((staleOnly && cutoff === null) || (search !== null && stage.closed)) return { stage, cards: [], recentDays };
       const deals = await services.deals.queryStage(current.config.pipeline, stage.key, {
-        attributes: [...CARD_ATTRIBUTES, ...cardFields(stage.key, [...versions.values()]).map((f) => ['fields', f])],
+        attributes: cardAttributes(stage.key, [...versions.values()]),
         owners: owner === null ? undefined : ownersMatching(owner, owners),
         lastDecision: true,
         enteredBefore: staleOnly ? (cutoff ?? undefined) : undefined,

@@ -1,4 +1,4 @@
-import { cardFields, daysBetween, staleCutoff } from '../core/board.ts';
+import { cardAttributes, daysBetween, staleCutoff } from '../core/board.ts';
 import type { Approval, Fields } from '../core/deal.ts';
 import { ownerDigestEmail, type StageCount, type StaleDeal, summaryDigestEmail } from '../views/digest-emails.ts';
 import type { EffectServices } from './effect-services.ts';
@@ -70,15 +70,7 @@ export async function sendDigest(
       }
       const found = await services.deals.queryStage(pipelineId, stage.key, {
         enteredBefore: cutoff,
-        attributes: [
-          ['dealName'],
-          ['owner'],
-          ['stageEventAt'],
-          ['configVersion'],
-          ['approvals'],
-          ['pendingMove'],
-          ...cardFields(stage.key, [config]).map((field) => ['fields', field]),
-        ],
+        attributes: cardAttributes(stage.key, [config]),
       });
       counts.push({ stage, open: open.length, stale: found.length });
       for (const deal of found) {
