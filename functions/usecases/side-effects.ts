@@ -21,7 +21,8 @@ import { handOffToWorkflow } from './effects/workflow-hand-off.ts';
  * The outbox: everything a committed decision causes outside the table, derived from the stream record's old and new
  * deal image alone (`lastDecision` says what was decided). Runs after the commit, never on an answer path, and may run
  * more than once for one record (a retried batch, a restarted local stack): each effect is marked done per decision
- * once it succeeded, and the workflow calls are idempotent by themselves (execution names, spent task tokens count as
+ * once it succeeded (before the next effect starts; the last one with the lease's release), and the workflow calls
+ * are idempotent by themselves (execution names, spent task tokens count as
  * done). A failure retrying can fix throws, so the record is retried, in order, until it succeeds; any other
  * failure gives that effect up (recorded: see docs/failure-model.md) and the others go on.
  */
