@@ -1,9 +1,12 @@
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import type { MiddlewareObj } from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { dynamoDb } from '../functions/adapters/aws-clients.ts';
 import { InsightsStore } from '../functions/adapters/insights-store.ts';
 import type { LocalStack } from '../infra/local/stack.ts';
 import { TABLE_NAME } from '../infra/local/stack.ts';
+import { type CpuSeconds, cpuBetween, cpuSnapshot } from './process-cpu.ts';
 import type { UsageMeter } from './usage-meter.ts';
 import { LOAD, type LoadRound, lanes, startWebhookSenders } from './webhook-load.ts';
 
@@ -25,6 +28,11 @@ export interface Burst {
   drainSeconds: number;
   /** What the drain was seen to do, to check that "done" meant done. */
   drained: { emails: number; startExecutions: number; identifyTotalAdded: number; failedRecords: number };
+  /** DynamoDB calls during the drain, by operation, and per deal imported (the stream reads not included). */
+  drainDynamoDbCalls: Record<string, number>;
+  drainDynamoDbCallsPerDeal: number;
+  /** CPU seconds by process (this one, DynamoDB Local's JVM, the local SES) during the intake and the drain. */
+  cpuSeconds: { intake: CpuSeconds; drain: CpuSeconds };
 }
 
 /** A middy handler, which takes more middleware after it was built. */
@@ -58,6 +66,24 @@ function watchCreations(outbox: Observable, prefix: string, count: number) {
 
 const DRAIN_LIMIT_MS = 60 * 60_000;
 
+/**
+ * With `BENCH_CPU_PROFILE=<file>`, a V8 CPU profile of this process during the drain (open it in Chrome's DevTools or
+ * speedscope); otherwise nothing. Answers the function that stops it and writes the file.
+ */
+async function profileDrain(): Promise<() => Promise<void>> {
+  const file = process.env.BENCH_CPU_PROFILE;
+  if (!file) return async () => {};
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 const timeout = (ms: number, what: string) =>
   new Promise<never>((_, reject) =>
     setTimeout(() => reject(new Error(`${what} in ${ms / 60_000} minutes`)), ms).unref(),
@@ -79,18 +105,24 @@ export async function runBurst(
   const totalBefore = await identifyTotal();
   const senders = startWebhookSenders(stack.url, secret);
   stack.outbox.hold();
+  const intakeCpu = cpuSnapshot();
   let intake: LoadRound;
   try {
     intake = await senders.send(lanes(prefix, BURST.deals, 1, BURST.senders));
   } finally {
     await senders.close();
   }
+  const stopProfile = await profileDrain();
+  const drainCpu = cpuSnapshot();
   meter.start();
   const drainStart = performance.now();
   stack.outbox.release();
   await Promise.race([watch.done, timeout(DRAIN_LIMIT_MS, `the outbox did not drain ${BURST.deals} deals`)]);
   const drainSeconds = (performance.now() - drainStart) / 1000;
   const usage = meter.stop();
+  await stopProfile();
+  const cpuSeconds = { intake: cpuBetween(intakeCpu, drainCpu), drain: cpuBetween(drainCpu, cpuSnapshot()) };
+  const calls = Object.values(usage.dynamoDb.calls).reduce((sum, n) => sum + n, 0);
   return {
     deals: BURST.deals,
     acceptPerSecond: intake.perSecond,
@@ -103,5 +135,8 @@ export async function runBurst(
       identifyTotalAdded: (await identifyTotal()) - totalBefore,
       failedRecords: watch.failedRecords(),
     },
+    drainDynamoDbCalls: usage.dynamoDb.calls,
+    drainDynamoDbCallsPerDeal: Math.round((calls / BURST.deals) * 100) / 100,
+    cpuSeconds,
   };
 }

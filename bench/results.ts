@@ -146,6 +146,9 @@ export function toResults(measured: Measurements): SomeResults {
       intake_outcomes: burst.intake.outcomes,
       drain_s: round(burst.drainSeconds, 1),
       drained: burst.drained,
+      drain_dynamodb_calls: burst.drainDynamoDbCalls,
+      drain_dynamodb_calls_per_deal: burst.drainDynamoDbCallsPerDeal,
+      cpu_s: burst.cpuSeconds,
     };
   }
   results.goals = GOALS;

@@ -223,8 +223,12 @@ async function main(): Promise<void> {
     console.log(`  webhook round ${i + 1} outcomes: ${JSON.stringify(r.outcomes)}`);
   }
   if (measured.burst) {
-    const { intake, drained } = measured.burst;
+    const { intake, drained, drainDynamoDbCalls, drainDynamoDbCallsPerDeal, cpuSeconds } = measured.burst;
     console.log(`  bulk import outcomes: ${JSON.stringify(intake.outcomes)}; drain did ${JSON.stringify(drained)}`);
+    console.log(
+      `  drain DynamoDB calls: ${drainDynamoDbCallsPerDeal} per deal ${JSON.stringify(drainDynamoDbCalls)}; ` +
+        `CPU s intake ${JSON.stringify(cpuSeconds.intake)}, drain ${JSON.stringify(cpuSeconds.drain)}`,
+    );
   }
   const oneMinute = Object.entries(measured.loadAverages).map(
     ([phase, [average = 0]]) => `${phase} ${round(average, 2)}`,

@@ -101,8 +101,9 @@ export class DealRepository {
     return this.marks.claimRun(pipeline, dealId, version, nowMs, durationMs);
   }
 
-  releaseEffectRun(lease: Lease): Promise<void> {
-    return this.marks.releaseRun(lease);
+  /** See {@link EffectMarks.releaseRun}. */
+  releaseEffectRun(lease: Lease, lastDone: { effect: string; now: string } | null = null): Promise<void> {
+    return this.marks.releaseRun(lease, lastDone);
   }
 
   /** See {@link EffectMarks.markDone}. */

@@ -55,6 +55,114 @@ function addCounters(counters: Counters) {
   };
 }
 
+/** One deal change's contribution to the read model (see {@link InsightsStore.add}). */
+export interface ProjectionWrite {
+  pipeline: string;
+  dealId: string;
+  shard: number;
+  version: number;
+  day: string;
+  counters: Counters;
+  /** A lost deal's reason counter (`lostReason#<reason>`), kept in an item of its own. */
+  reason: { name: string; reason: string } | null;
+  totals: Counters;
+  startedAt: string | null;
+  entered: string | null;
+}
+
+interface QueuedWrite {
+  input: ProjectionWrite;
+  answer: PromiseWithResolvers<boolean>;
+}
+
+/** DynamoDB's limit of actions per transaction. */
+const MAX_TRANSACTION_ITEMS = 100;
+
+/**
+ * Takes the writes of the next transaction off the queue: one per deal (a deal's later change waits for the next),
+ * as many as keep the markers and the distinct counter items within one transaction.
+ */
+function takeGroup(queued: QueuedWrite[]): QueuedWrite[] {
+  const group: QueuedWrite[] = [];
+  const deals = new Set<string>();
+  const counterItems = new Set<string>();
+  for (let index = 0; index < queued.length; ) {
+    const entry = queued[index] as QueuedWrite;
+    const { input } = entry;
+    const deal = `${input.pipeline}#${input.dealId}`;
+    const keys = counterItemsOf(input).map(({ pk, sk }) => `${pk}|${sk}`);
+    const more = keys.filter((key) => !counterItems.has(key));
+    // A write needs at most four items, so the first always fits.
+    if (deals.has(deal) || group.length + 1 + counterItems.size + more.length > MAX_TRANSACTION_ITEMS) {
+      index += 1;
+      continue;
+    }
+    deals.add(deal);
+    for (const key of more) counterItems.add(key);
+    group.push(entry);
+    queued.splice(index, 1);
+  }
+  return group;
+}
+
+/** The counter items one write adds to, with what it adds to each. */
+function counterItemsOf(input: ProjectionWrite): { pk: string; sk: string; counters: Counters }[] {
+  return [
+    ...(Object.keys(input.counters).length > 0
+      ? [{ ...dayKey(input.pipeline, input.shard, input.day), counters: input.counters }]
+      : []),
+    ...(input.reason !== null
+      ? [
+          {
+            ...reasonKey(input.pipeline, input.shard, input.day, input.reason.reason),
+            counters: { [input.reason.name]: 1 },
+          },
+        ]
+      : []),
+    ...(Object.keys(input.totals).length > 0
+      ? [{ ...totalsKey(input.pipeline, input.shard), counters: input.totals }]
+      : []),
+  ];
+}
+
+/**
+ * The transaction of a group: first each deal's marker update (in the group's order, so a cancellation reason's
+ * index names its deal), conditioned on the marker being older, then each counter item once with the group's sums.
+ */
+function transactionItems(tableName: string, group: QueuedWrite[]) {
+  const markers = group.map(({ input }) => {
+    const markerSets = ['#version = :version'];
+    const markerValues: Record<string, unknown> = { ':version': input.version };
+    if (input.startedAt !== null) {
+      markerSets.push('startedAt = if_not_exists(startedAt, :startedAt)');
+      markerValues[':startedAt'] = input.startedAt;
+    }
+    if (input.entered !== null) markerValues[':entered'] = new Set([input.entered]);
+    return {
+      Update: {
+        TableName: tableName,
+        Key: markerKey(input.pipeline, input.dealId),
+        UpdateExpression: `SET ${markerSets.join(', ')}${input.entered !== null ? ' ADD visited :entered' : ''}`,
+        ConditionExpression: 'attribute_not_exists(#version) OR #version < :version',
+        ExpressionAttributeNames: { '#version': 'version' },
+        ExpressionAttributeValues: markerValues,
+      },
+    };
+  });
+  const sums = new Map<string, { key: { pk: string; sk: string }; counters: Counters }>();
+  for (const { input } of group) {
+    for (const { pk, sk, counters } of counterItemsOf(input)) {
+      const item = sums.get(`${pk}|${sk}`) ?? { key: { pk, sk }, counters: {} };
+      for (const [name, count] of Object.entries(counters)) item.counters[name] = (item.counters[name] ?? 0) + count;
+      sums.set(`${pk}|${sk}`, item);
+    }
+  }
+  const counters = [...sums.values()].map(({ key, counters: added }) => ({
+    Update: { TableName: tableName, Key: key, ...addCounters(added) },
+  }));
+  return [...markers, ...counters];
+}
+
 /** DynamoDB access for the insights read model. */
 export class InsightsStore {
   constructor(
@@ -78,83 +186,53 @@ export class InsightsStore {
    * Adds `counters` to the deal's day aggregate and `totals` to the open-deal totals, and advances the deal's marker to
    * `version`, in one transaction whose condition is that the marker is older: a change projected before changes
    * nothing. Returns false then.
+   *
+   * Calls made while a write is in flight are written together in the next transaction (one marker per deal, each
+   * counter item once with the sums): a bulk import's changes share a few day and totals items, so this is one write
+   * per batch of deals instead of one per deal. A deal whose marker refuses (a change projected before) is taken out
+   * and the others written again; each deal's own answer says whether its change counted.
    */
-  async add(input: {
-    pipeline: string;
-    dealId: string;
-    shard: number;
-    version: number;
-    day: string;
-    counters: Counters;
-    /** A lost deal's reason counter (`lostReason#<reason>`), kept in an item of its own. */
-    reason: { name: string; reason: string } | null;
-    totals: Counters;
-    startedAt: string | null;
-    entered: string | null;
-  }): Promise<boolean> {
-    const markerSets = ['#version = :version'];
-    const markerValues: Record<string, unknown> = { ':version': input.version };
-    if (input.startedAt !== null) {
-      markerSets.push('startedAt = if_not_exists(startedAt, :startedAt)');
-      markerValues[':startedAt'] = input.startedAt;
-    }
-    if (input.entered !== null) markerValues[':entered'] = new Set([input.entered]);
-    try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: markerKey(input.pipeline, input.dealId),
-                UpdateExpression: `SET ${markerSets.join(', ')}${input.entered !== null ? ' ADD visited :entered' : ''}`,
-                ConditionExpression: 'attribute_not_exists(#version) OR #version < :version',
-                ExpressionAttributeNames: { '#version': 'version' },
-                ExpressionAttributeValues: markerValues,
-              },
-            },
-            ...(Object.keys(input.counters).length > 0
-              ? [
-                  {
-                    Update: {
-                      TableName: this.tableName,
-                      Key: dayKey(input.pipeline, input.shard, input.day),
-                      ...addCounters(input.counters),
-                    },
-                  },
-                ]
-              : []),
-            ...(input.reason !== null
-              ? [
-                  {
-                    Update: {
-                      TableName: this.tableName,
-                      Key: reasonKey(input.pipeline, input.shard, input.day, input.reason.reason),
-                      ...addCounters({ [input.reason.name]: 1 }),
-                    },
-                  },
-                ]
-              : []),
-            ...(Object.keys(input.totals).length > 0
-              ? [
-                  {
-                    Update: {
-                      TableName: this.tableName,
-                      Key: totalsKey(input.pipeline, input.shard),
-                      ...addCounters(input.totals),
-                    },
-                  },
-                ]
-              : []),
-          ],
-        }),
-      );
-      return true;
-    } catch (error) {
-      const codes =
-        error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []).map((r) => r.Code) : [];
-      if (codes[0] === 'ConditionalCheckFailed') return false;
-      throw error;
+  add(input: ProjectionWrite): Promise<boolean> {
+    const entry = { input, answer: Promise.withResolvers<boolean>() };
+    this.queued.push(entry);
+    this.flushSoon();
+    return entry.answer.promise;
+  }
+
+  private readonly queued: QueuedWrite[] = [];
+  private writing = false;
+
+  private flushSoon(): void {
+    if (this.writing || this.queued.length === 0) return;
+    this.writing = true;
+    // The next macrotask: changes handled together in this turn (a batch's other deals) join the same write.
+    setImmediate(() => {
+      void this.flush().finally(() => {
+        this.writing = false;
+        this.flushSoon();
+      });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    let members = takeGroup(this.queued);
+    while (members.length > 0) {
+      const items = transactionItems(this.tableName, members);
+      try {
+        await this.db.send(new TransactWriteCommand({ TransactItems: items }));
+        for (const member of members) member.answer.resolve(true);
+        return;
+      } catch (error) {
+        const codes =
+          error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []).map((r) => r.Code) : [];
+        const refused = new Set(members.filter((_, index) => codes[index] === 'ConditionalCheckFailed'));
+        if (refused.size === 0 || codes.slice(members.length).includes('ConditionalCheckFailed')) {
+          for (const member of members) member.answer.reject(error);
+          return;
+        }
+        for (const member of refused) member.answer.resolve(false);
+        members = members.filter((member) => !refused.has(member));
+      }
     }
   }
 

@@ -21,7 +21,8 @@ import { handOffToWorkflow } from './effects/workflow-hand-off.ts';
  * The outbox: everything a committed decision causes outside the table, derived from the stream record's old and new
  * deal image alone (`lastDecision` says what was decided). Runs after the commit, never on an answer path, and may run
  * more than once for one record (a retried batch, a restarted local stack): each effect is marked done per decision
- * once it succeeded, and the workflow calls are idempotent by themselves (execution names, spent task tokens count as
+ * once it succeeded (before the next effect starts; the last one with the lease's release), and the workflow calls
+ * are idempotent by themselves (execution names, spent task tokens count as
  * done). A failure retrying can fix throws, so the record is retried, in order, until it succeeds; any other
  * failure gives that effect up (recorded: see docs/failure-model.md) and the others go on.
  */
@@ -48,9 +49,14 @@ export async function applySideEffects(
   const claim = await services.deals.claimEffectRun(deal.pipeline, deal.dealId, decided.version, startedAt, runMs);
   if (!claim) throw new EffectRunInProgressError(`${deal.pipeline}/${deal.dealId}`, decided.version);
   const { lease, done } = claim;
-  const mark = async (effect: string) => {
-    await services.deals.markEffectDone(lease, effect, services.clock().toISOString());
-    done.add(effect);
+  // The last effect done whose mark is not yet written: it is written before the next effect starts, or with the
+  // release, so a run writes one mark fewer than it has effects (most runs have one: the creation's owner email).
+  let unmarked: string | null = null;
+  const markUnmarked = async () => {
+    if (unmarked === null) return;
+    await services.deals.markEffectDone(lease, unmarked, services.clock().toISOString());
+    done.add(unmarked);
+    unmarked = null;
   };
   const run: EffectRun = {
     change,
@@ -58,12 +64,13 @@ export async function applySideEffects(
     pipeline: await services.pipelines.version(deal.pipeline, deal.configVersion),
     services,
     once: async (effect, effectRun) => {
-      if (done.has(effect)) return;
+      if (done.has(effect) || effect === unmarked) return;
+      await markUnmarked();
       // A run past its lease (its handler timed out) starts nothing more: a successor may be running.
       if (services.clock().getTime() >= lease.until) throw new LeaseLostError(lease.key);
       // An effect given up is marked too: retrying the record for another effect's sake never repeats it.
       await runOrGiveUp(services, failure(effect, decided.version), effectRun);
-      await mark(effect);
+      unmarked = effect;
     },
   };
   const steps = { workflow: handOffToWorkflow, approvers: notifyApprovers, owner: notifyOwner, crm: writeBackToCrm };
@@ -72,7 +79,8 @@ export async function applySideEffects(
       await runOrGiveUp(services, failure(name, decided.version), () => step(run));
     }
   } finally {
-    await services.deals.releaseEffectRun(lease);
+    const lastDone = unmarked === null ? null : { effect: unmarked, now: services.clock().toISOString() };
+    await services.deals.releaseEffectRun(lease, lastDone);
   }
 }
 

@@ -214,7 +214,8 @@ export class InMemoryDeals {
     return { lease, done: new Set(this.effectsDone.get(key)) };
   }
 
-  async releaseEffectRun(lease: Lease): Promise<void> {
+  async releaseEffectRun(lease: Lease, lastDone: { effect: string; now: string } | null = null): Promise<void> {
+    if (lastDone) await this.markEffectDone(lease, lastDone.effect);
     if (this.effectLeases.get(lease.key.pk)?.id === lease.id) this.effectLeases.delete(lease.key.pk);
   }
 

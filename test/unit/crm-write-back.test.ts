@@ -254,6 +254,25 @@ describe('write-back: the outbox enqueues, the runs write', () => {
     ]);
   });
 
+  it('marks an effect done even when a later step of the run fails, so the retry repeats no effect', async () => {
+    const after = hubspotDeal('identify', 5, refusal(5));
+    store(after);
+    const change = { before: { ...after, version: 4, lastDecision: undefined }, after };
+    const enqueue = deals.writeBacks.enqueue.bind(deals.writeBacks);
+    deals.writeBacks.enqueue = async () => {
+      deals.writeBacks.enqueue = enqueue;
+      throw Object.assign(new Error('the table is unavailable'), { name: 'ServiceUnavailable' });
+    };
+    await expect(applySideEffects(change, services)).rejects.toThrow('unavailable');
+    // The refusal email went out before the write-back failed: its mark was written with the run's release.
+    expect(ses.commandCalls(SendEmailCommand)).toHaveLength(1);
+    expect(deals.effectsDone.get(`${after.deal.dealId}@5`)).toEqual(new Set(['owner:refused']));
+    await applySideEffects(change, services);
+    expect(ses.commandCalls(SendEmailCommand)).toHaveLength(1);
+    expect(await deals.writeBacks.pending('default', after.deal.dealId)).toHaveLength(1);
+    expect(deals.effectsDone.get(`${after.deal.dealId}@5`)).toEqual(new Set(['owner:refused', 'crm']));
+  });
+
   it('a run whose lease ran out cannot record: its successor does, once', async () => {
     const after = hubspotDeal('identify', 5, refusal(5));
     store(after);

@@ -60,26 +60,37 @@ export class EffectMarks {
     return { lease: claimed.lease, done: new Set((claimed.item.done as Set<string> | undefined) ?? []) };
   }
 
-  /** Ends a run's lease once its effects are done or it failed, so a retry need not wait. */
-  releaseRun(lease: Lease): Promise<void> {
-    return releaseLease(this.table, lease);
+  /**
+   * Ends a run's lease once its effects are done or it failed, so a retry need not wait. With `lastDone`, that effect
+   * is marked done in the same write (one write fewer per run); a run whose lease was taken over then throws
+   * {@link LeaseLostError}, since its mark could not be written.
+   */
+  async releaseRun(lease: Lease, lastDone: { effect: string; now: string } | null = null): Promise<void> {
+    if (lastDone === null) return releaseLease(this.table, lease);
+    await this.writeMark(lease, lastDone.effect, lastDone.now, 'leaseUntil = :zero');
   }
 
   /** Records that one side effect of a decision is done; throws {@link LeaseLostError} when a later run took over. */
-  async markDone(lease: Lease, effect: string, now: string): Promise<void> {
+  markDone(lease: Lease, effect: string, now: string): Promise<void> {
+    return this.writeMark(lease, effect, now, null);
+  }
+
+  /** Adds `effect` to the run's marks (and sets `alsoSet`, e.g. the lease's end), fenced by the run's lease. */
+  private async writeMark(lease: Lease, effect: string, now: string, alsoSet: string | null): Promise<void> {
     const fence = heldBy(lease);
     try {
       await this.table.db.send(
         new UpdateCommand({
           TableName: this.table.tableName,
           Key: lease.key,
-          UpdateExpression: 'ADD done :effect SET #ttl = :ttl',
+          UpdateExpression: `ADD done :effect SET #ttl = :ttl${alsoSet ? `, ${alsoSet}` : ''}`,
           ConditionExpression: fence.ConditionExpression,
           ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
           ExpressionAttributeValues: {
             ...fence.ExpressionAttributeValues,
             ':effect': new Set([effect]),
             ':ttl': ttlAfter(now, KEPT_DAYS.outboxMark),
+            ...(alsoSet ? { ':zero': 0 } : {}),
           },
         }),
       );

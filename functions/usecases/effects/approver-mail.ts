@@ -5,6 +5,7 @@ import { asksOf, personName } from '../../core/approver-routing.ts';
 import type { Approval, ApprovalAsk } from '../../core/deal.ts';
 import type { PipelineConfig } from '../../core/pipeline-config.ts';
 import { requireStage } from '../../core/stages.ts';
+import type { StoredDeal } from '../../core/stored-deal.ts';
 import { approvalEscalatedEmail, linkWithdrawnEmail } from '../../views/approver-emails.ts';
 import { approvalCancelledEmail, approvalRequestEmail } from '../../views/emails.ts';
 import { type EffectRun, endedApprovals } from '../deal-change.ts';
@@ -18,9 +19,16 @@ import { type EffectRun, endedApprovals } from '../deal-change.ts';
 export async function notifyApprovers(run: EffectRun): Promise<void> {
   const { change, decided, services } = run;
   const { config } = run.pipeline;
-  const current = await services.deals.getDeal(change.after.deal.pipeline, change.after.deal.dealId);
-  const stillAsked = (approvalId: string, askId: string) => {
-    const approval = current?.deal.approvals.find((a) => a.approvalId === approvalId && a.status === 'pending');
+  // The deal as it is now, read once and only when a request or reminder may go out (most decisions ask nobody).
+  let read: Promise<StoredDeal | null> | undefined;
+  const current = () => {
+    read ??= services.deals.getDeal(change.after.deal.pipeline, change.after.deal.dealId);
+    return read;
+  };
+  const stillAsked = async (approvalId: string, askId: string) => {
+    const approval = (await current())?.deal.approvals.find(
+      (a) => a.approvalId === approvalId && a.status === 'pending',
+    );
     const ask = approval && asksOf(approval, config.approvers[approval.role]).find((a) => a.askId === askId);
     return approval && ask?.status === 'pending' ? { approval, ask } : undefined;
   };
@@ -31,7 +39,7 @@ export async function notifyApprovers(run: EffectRun): Promise<void> {
     for (const ask of asksOf(approval, config.approvers[approval.role])) {
       const wasPending = before?.asks?.find((a) => a.askId === ask.askId)?.status === 'pending';
       if (ask.status === 'pending' && !known.has(ask.askId)) {
-        const open = stillAsked(approval.approvalId, ask.askId);
+        const open = await stillAsked(approval.approvalId, ask.askId);
         if (open) await run.once(`request:${approval.approvalId}:${ask.askId}`, () => mailRequest(run, open, false));
       } else if (ask.status === 'withdrawn' && wasPending) {
         await run.once(`withdrawn:${approval.approvalId}:${ask.askId}`, () => tellWithdrawn(run, approval, ask));
@@ -39,9 +47,9 @@ export async function notifyApprovers(run: EffectRun): Promise<void> {
     }
   }
   if (decided.kind === 'reminder' && decided.approvalId) {
-    const approval = current?.deal.approvals.find((a) => a.approvalId === decided.approvalId);
+    const approval = (await current())?.deal.approvals.find((a) => a.approvalId === decided.approvalId);
     for (const ask of approval ? asksOf(approval, config.approvers[approval.role]) : []) {
-      const open = stillAsked(decided.approvalId, ask.askId);
+      const open = await stillAsked(decided.approvalId, ask.askId);
       if (open) await run.once(`remind:${decided.approvalId}:${ask.askId}`, () => mailRequest(run, open, true));
     }
   }

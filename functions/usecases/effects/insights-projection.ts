@@ -15,7 +15,8 @@ export type ProjectionResult = 'projected' | 'unchanged' | 'duplicate';
  * counters of the day of the move (the CRM's `occurredAt`): the stage entered (once per deal and stage), the days
  * spent in the stage left, and on closing, won or lost with the cycle time or the lost reason. Field updates change
  * nothing. Idempotent: the deal's marker records the last version projected, and the counters and the marker are
- * written in one transaction conditioned on it, so a retried or redelivered change never counts twice.
+ * written in one transaction conditioned on it, so a retried or redelivered change never counts twice. A creation
+ * writes without reading the marker first: its retry finds the marker written and counts nothing.
  */
 export async function projectInsights(
   change: DealChange,
@@ -26,7 +27,9 @@ export async function projectInsights(
   const totals = totalsDelta(before, after);
   const moved = before === null || before.stage !== after.stage;
   if (!moved && Object.keys(totals).length === 0) return 'unchanged';
-  const marker = await deps.insights.getMarker(after.pipeline, after.dealId);
+  // A creation needs nothing from a marker (deal items are never deleted, so none exists but a retry's own, which the
+  // write's condition turns away): only later changes read it.
+  const marker = before === null ? null : await deps.insights.getMarker(after.pipeline, after.dealId);
   if (marker !== null && marker.version >= change.after.version) return 'duplicate';
 
   const counters: Counters = {};
