@@ -6,6 +6,9 @@ import { esbuildOptions } from '../infra/cloud/bundling.ts';
 /** The deployed functions, by the name the results use, with their handler files and their key in the CDK app stack. */
 export const FUNCTIONS = {
   webhook: { entry: 'functions/webhook/handler.ts', stackKey: 'webhook' },
+  webhook_hubspot: { entry: 'functions/webhook/hubspot.ts', stackKey: 'webhookHubspot' },
+  webhook_pipedrive: { entry: 'functions/webhook/pipedrive.ts', stackKey: 'webhookPipedrive' },
+  webhook_salesforce: { entry: 'functions/webhook/salesforce.ts', stackKey: 'webhookSalesforce' },
   approvals: { entry: 'functions/approvals/handler.ts', stackKey: 'approvals' },
   read_api: { entry: 'functions/read-api/handler.ts', stackKey: 'readApi' },
   workflow: { entry: 'functions/workflow/handler.ts', stackKey: 'workflow' },

@@ -3,6 +3,7 @@ import type { ApiClient } from '../infra/local/api-client.ts';
 import { type LocalStack, TABLE_NAME } from '../infra/local/stack.ts';
 import type { Bundles, FunctionName } from './bundles.ts';
 import { type ColdTarget, eventCapture } from './cold-init.ts';
+import { type CrmSource, crmProbes } from './crm-webhooks.ts';
 import { dealStory, timedDelivery } from './generic-webhook.ts';
 import { reviewLink, type WonDeal } from './won-deal.ts';
 
@@ -15,8 +16,26 @@ export async function coldTargets(stack: LocalStack, client: ApiClient, id: stri
   const dealId = `COLD-${id}`;
   for (const event of dealStory(dealId, `cold-${id}`).slice(0, 9)) await timedDelivery(client, event);
   const link = new URL(await reviewLink(client, 'finance@example.com', dealId));
+  const crm = {
+    hubspot: crmProbes('hubspot', id),
+    pipedrive: crmProbes('pipedrive', id),
+    salesforce: crmProbes('salesforce', id),
+  };
+  for (const { create } of Object.values(crm)) {
+    const { path, init } = create();
+    const answer = await client.request(path, init);
+    if (answer.status >= 300) throw new Error(`the stack answered ${answer.status} to ${path.split('?')[0]}`);
+  }
   const capture = await eventCapture();
   let probe = 0;
+  const crmProbe = (source: CrmSource) => {
+    let n = 0;
+    return () => {
+      n += 1;
+      const { path, init } = crm[source].probe(n);
+      return capture.capture(path, init);
+    };
+  };
   const target = (name: FunctionName | 'hello' | 'floor', event: ColdTarget['event']): ColdTarget => ({
     bundleFile: bundles[name].file,
     functionName: `stageflow-${name}`,
@@ -34,6 +53,9 @@ export async function coldTargets(stack: LocalStack, client: ApiClient, id: stri
       });
       return capture.capture('/webhooks/generic', { method: 'POST', headers, body });
     }),
+    webhook_hubspot: target('webhook_hubspot', crmProbe('hubspot')),
+    webhook_pipedrive: target('webhook_pipedrive', crmProbe('pipedrive')),
+    webhook_salesforce: target('webhook_salesforce', crmProbe('salesforce')),
     approvals: target('approvals', () => capture.capture(`${link.pathname}${link.search}`)),
     read_api: target('read_api', () => capture.capture(`/deals/${encodeURIComponent(dealId)}?pipeline=${PIPELINE}`)),
     workflow: target('workflow', async () => ({
@@ -52,6 +74,9 @@ export async function coldTargets(stack: LocalStack, client: ApiClient, id: stri
     hello: 'returns 200 without any I/O',
     floor: 'creates a DynamoDB client and makes one GetItem against DynamoDB Local → expect HTTP 200',
     webhook: `POST /webhooks/generic: a signed field update of deal ${dealId} (at deliver) → expect HTTP 202`,
+    webhook_hubspot: `POST /webhooks/hubspot: a signed deal.propertyChange of HubSpot deal ${crm.hubspot.dealId} (at identify) → expect HTTP 202`,
+    webhook_pipedrive: `POST /webhooks/pipedrive: a deal change of Pipedrive deal ${crm.pipedrive.dealId} (at identify) → expect HTTP 202`,
+    webhook_salesforce: `POST /webhooks/salesforce: an outbound message of Opportunity ${crm.salesforce.dealId} (at identify) → expect HTTP 200`,
     approvals: `GET /approvals/<id>?token=… of ${dealId}'s pending finance approval (review page) → expect HTTP 200`,
     read_api: `GET /deals/${dealId} → expect HTTP 200`,
     workflow: `a 'closed' task for won deal ${won.dealId} (reads it, emails its owner) → expect a return`,

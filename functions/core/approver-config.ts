@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { sameAddress } from './email-address.ts';
 
 /**
  * The schema of one approver role (`approvers.<role>` in a stage config): one person (`email`) or a group
@@ -118,8 +119,3 @@ export const ApproverSchema = z
     'one approver role: one person or a group, with delegations, escalation and a deal field naming the approver',
   );
 export type ApproverConfig = z.infer<typeof ApproverSchema>;
-
-/** Whether two addresses name the same mailbox (compared case-insensitively). */
-export function sameAddress(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
-}

@@ -1,6 +1,6 @@
-import * as z from 'zod';
-import { type ApproverConfig, type Delegate, sameAddress } from './approver-config.ts';
+import type { ApproverConfig, Delegate } from './approver-config.ts';
 import type { Approval, ApprovalAsk, Fields, Person } from './deal.ts';
+import { isEmailAddress, sameAddress } from './email-address.ts';
 
 /**
  * Who is asked for an approval: the role's one person or every member of its group; the person the deal's
@@ -12,8 +12,6 @@ import type { Approval, ApprovalAsk, Fields, Person } from './deal.ts';
 export interface Target extends Person {
   onBehalfOf: Person | null;
 }
-
-const address = z.email();
 
 /** The people a request of this role goes to at `now`, given the deal's fields. */
 export function approverTargets(approver: ApproverConfig, fields: Fields, now: string): Target[] {
@@ -31,8 +29,7 @@ export function approverTargets(approver: ApproverConfig, fields: Fields, now: s
 /** The people the role names, before delegations: the deal's `fromField` address, else the configured ones. */
 function principals(approver: ApproverConfig, fields: Fields): Person[] {
   const named = approver.fromField === undefined ? undefined : fields[approver.fromField];
-  if (typeof named === 'string' && address.safeParse(named.trim()).success)
-    return [{ email: named.trim(), name: null }];
+  if (typeof named === 'string' && isEmailAddress(named.trim())) return [{ email: named.trim(), name: null }];
   if (approver.members) return approver.members.map((email) => ({ email, name: null }));
   return [{ email: approver.email ?? '', name: approver.name }];
 }

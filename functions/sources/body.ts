@@ -1,10 +1,15 @@
-import type * as z from 'zod';
-import { toDotPath } from 'zod/v4/core';
+import * as z from 'zod/mini';
+import { type $ZodError, type $ZodType, toDotPath } from 'zod/v4/core';
+import en from 'zod/v4/locales/en.js';
 import type { StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { storableJson } from './storable-json.ts';
 import type { SourceContext, WebhookRequest } from './types.ts';
+
+// The sources validate with zod's small build, which carries no messages of its own: the issues a sender reads are
+// zod's English ones.
+z.config(en());
 
 /** The pipeline a CRM delivery belongs to when its URL names none. */
 export const DEFAULT_PIPELINE = 'default';
@@ -29,7 +34,7 @@ export function parseJsonBody(rawBody: string, expected: string): unknown {
 }
 
 /** Zod's issues as the error body's issues, each naming its field (an unknown key gets one issue of its own). */
-export function issuesOf(error: z.ZodError, prefix: PropertyKey[] = []): ErrorIssue[] {
+export function issuesOf(error: $ZodError, prefix: PropertyKey[] = []): ErrorIssue[] {
   return error.issues.flatMap((issue) => {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
@@ -48,8 +53,8 @@ export function invalidEvent(message: string, issues: ErrorIssue[]): BadRequestE
 }
 
 /** Validates a parsed body; `what` names the expected shape in the refusal. */
-export function validateBody<Schema extends z.ZodType>(schema: Schema, value: unknown, what: string): z.output<Schema> {
-  const result = schema.safeParse(value);
+export function validateBody<Schema extends $ZodType>(schema: Schema, value: unknown, what: string): z.output<Schema> {
+  const result = z.safeParse(schema, value);
   if (!result.success) {
     throw invalidEvent(`the body is not ${what} — fix the fields listed in issues`, issuesOf(result.error));
   }

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { UnauthorizedError } from '../core/errors.ts';
 import { jsonError } from '../http/responses.ts';
@@ -13,30 +13,30 @@ const TOLERANCE_SECONDS = 300;
 const SIGNATURE_FORMAT =
   'Stageflow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(GENERIC_WEBHOOK_SECRET, "<t>.<raw body>")>';
 
-const id = z.string().min(1).max(MAX_ID_LENGTH);
+const id = z.string().check(z.minLength(1), z.maxLength(MAX_ID_LENGTH));
+const nonEmpty = () => z.string().check(z.minLength(1));
 
 /** The generic webhook body. Unknown keys are refused so that a misspelt field is not lost. */
 export const GenericEventSchema = z
   .strictObject({
-    eventId: id.describe('unique per event: a redelivery with the same id is a duplicate'),
-    dealId: id.describe('the deal, unique within its pipeline'),
-    pipeline: z.string().min(1).default(DEFAULT_PIPELINE).describe('the pipeline id'),
-    stage: z.string().min(1).optional().describe('the stage key to move to; omit it to only update fields'),
-    occurredAt: z.iso
-      .datetime({ offset: true, error: 'use an ISO 8601 date-time with a zone, e.g. 2026-11-27T10:00:00Z' })
-      .optional()
-      .describe('when the change happened at the source; defaults to when it was received'),
-    dealName: z.string().min(1).optional().describe("the deal's name"),
+    eventId: id.check(z.describe('unique per event: a redelivery with the same id is a duplicate')),
+    dealId: id.check(z.describe('the deal, unique within its pipeline')),
+    pipeline: z._default(nonEmpty(), DEFAULT_PIPELINE).check(z.describe('the pipeline id')),
+    stage: z.optional(nonEmpty()).check(z.describe('the stage key to move to; omit it to only update fields')),
+    occurredAt: z
+      .optional(
+        z.iso.datetime({ offset: true, error: 'use an ISO 8601 date-time with a zone, e.g. 2026-11-27T10:00:00Z' }),
+      )
+      .check(z.describe('when the change happened at the source; defaults to when it was received')),
+    dealName: z.optional(nonEmpty()).check(z.describe("the deal's name")),
     owner: z
-      .strictObject({ email: z.email().optional(), name: z.string().min(1).optional() })
-      .optional()
-      .describe('the deal owner, who is emailed about stage entries and approvals'),
+      .optional(z.strictObject({ email: z.optional(z.email()), name: z.optional(nonEmpty()) }))
+      .check(z.describe('the deal owner, who is emailed about stage entries and approvals')),
     fields: z
-      .record(z.string().min(1), z.unknown())
-      .default({})
-      .describe("merged into the deal's fields before the move is judged; null removes a field"),
+      ._default(z.record(nonEmpty(), z.unknown()), {})
+      .check(z.describe("merged into the deal's fields before the move is judged; null removes a field")),
   })
-  .describe('a generic Stageflow webhook event');
+  .check(z.describe('a generic Stageflow webhook event'));
 
 interface SignatureHeader {
   /** The timestamp as sent: the signature covers this exact text. */

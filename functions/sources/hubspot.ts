@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { type ErrorIssue, UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
@@ -23,17 +23,19 @@ const PIPELINE_PROPERTY = 'pipeline';
 
 /** HubSpot's ids: numbers in practice, digit strings tolerated. */
 const hubspotId = z.union([
-  z.number().int().nonnegative(),
-  z.string().max(MAX_ID_LENGTH).regex(/^\d+$/, 'expected digits'),
+  z.number().check(z.int(), z.nonnegative()),
+  z.string().check(z.maxLength(MAX_ID_LENGTH), z.regex(/^\d+$/, 'expected digits')),
 ]);
 
 const envelope = {
   eventId: hubspotId,
   subscriptionId: hubspotId,
   portalId: hubspotId,
-  occurredAt: z.number().int().nonnegative().max(MAX_EPOCH_MS).describe('when the change happened, in epoch ms'),
-  objectId: hubspotId.describe('the deal id'),
-  attemptNumber: z.number().int().nonnegative().optional(),
+  occurredAt: z
+    .number()
+    .check(z.int(), z.nonnegative(), z.maximum(MAX_EPOCH_MS), z.describe('when the change happened, in epoch ms')),
+  objectId: hubspotId.check(z.describe('the deal id')),
+  attemptNumber: z.optional(z.number().check(z.int(), z.nonnegative())),
 };
 
 /** The deal events of HubSpot webhooks v3 this source understands; other fields HubSpot adds are ignored. */
@@ -44,29 +46,32 @@ const HubSpotDealEventSchema = z.discriminatedUnion('subscriptionType', [
   z.looseObject({
     ...envelope,
     subscriptionType: z.literal('deal.merge'),
-    objectId: hubspotId.optional(),
-    primaryObjectId: hubspotId.describe('the deal given priority in the merge'),
-    mergedObjectIds: z.array(hubspotId).max(100).describe('the other deals of the merge'),
-    newObjectId: hubspotId.optional().describe('the deal the merge made, when it made a new one'),
+    objectId: z.optional(hubspotId),
+    primaryObjectId: hubspotId.check(z.describe('the deal given priority in the merge')),
+    mergedObjectIds: z.array(hubspotId).check(z.maxLength(100), z.describe('the other deals of the merge')),
+    newObjectId: z.optional(hubspotId).check(z.describe('the deal the merge made, when it made a new one')),
   }),
   z.looseObject({
     ...envelope,
     subscriptionType: z.literal('deal.propertyChange'),
-    propertyName: z
-      .string()
-      .min(1)
-      .max(MAX_KEY_LENGTH, `a property name of at most ${MAX_KEY_LENGTH} characters`)
-      .refine((name) => name !== '__proto__', 'reserved name: rename the property'),
+    propertyName: z.string().check(
+      z.minLength(1),
+      z.maxLength(MAX_KEY_LENGTH, `a property name of at most ${MAX_KEY_LENGTH} characters`),
+      z.refine((name) => name !== '__proto__', 'reserved name: rename the property'),
+    ),
     propertyValue: z.string(),
   }),
 ]);
+/** What every event of a batch is read for first: its type, and which object it is about. */
+const EventHeadSchema = z.looseObject({
+  subscriptionType: z.string().check(z.minLength(1)),
+  objectTypeId: z.optional(z.unknown()),
+});
 type HubSpotDealEvent = z.output<typeof HubSpotDealEventSchema>;
 type HubSpotMerge = Extract<HubSpotDealEvent, { subscriptionType: 'deal.merge' }>;
 type HubSpotRecordEvent = Exclude<HubSpotDealEvent, HubSpotMerge>;
 
-const SUPPORTED_TYPES: ReadonlySet<unknown> = new Set(
-  HubSpotDealEventSchema.options.map((option) => option.shape.subscriptionType.value),
-);
+const SUPPORTED_TYPES: ReadonlySet<unknown> = new Set(HubSpotDealEventSchema._zod.propValues.subscriptionType);
 
 /** New-platform apps send `object.<action>` events naming the object type; `0-3` is the deal. */
 const DEAL_OBJECT_TYPE = '0-3';
@@ -143,9 +148,7 @@ function dealEvents(body: unknown): HubSpotDealEvent[] {
   const events: HubSpotDealEvent[] = [];
   const issues: ErrorIssue[] = [];
   body.forEach((item: unknown, index) => {
-    const head = z
-      .looseObject({ subscriptionType: z.string().min(1), objectTypeId: z.unknown().optional() })
-      .safeParse(item);
+    const head = EventHeadSchema.safeParse(item);
     if (!head.success) {
       issues.push(...issuesOf(head.error, [index]));
       return;

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { type Fields, MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { UnauthorizedError } from '../core/errors.ts';
 import type { PipelineConfig } from '../core/pipeline-config.ts';
@@ -23,38 +23,40 @@ const actionNames = Object.keys(ACTIONS) as (keyof typeof ACTIONS)[];
 /** Epoch values below this are seconds (the year 5138 in seconds is 1973 in ms); Pipedrive has sent both. */
 const SECONDS_BELOW = 1e11;
 
-const pipedriveId = z.union([z.number().int().nonnegative(), z.string().min(1).max(MAX_ID_LENGTH)]);
+const pipedriveId = z.union([
+  z.number().check(z.int(), z.nonnegative()),
+  z.string().check(z.minLength(1), z.maxLength(MAX_ID_LENGTH)),
+]);
 const anyRecord = z.record(z.string(), z.unknown());
+/** A pipeline or stage id: an integer, or its text. */
+const numberedId = z.union([z.number().check(z.int()), z.string().check(z.minLength(1))]);
 
 const MetaSchema = z.looseObject({
   action: z.enum(actionNames),
-  entity: z.string().min(1).describe('the object type; only `deal` is taken'),
-  entity_id: pipedriveId.describe('the deal id'),
-  id: pipedriveId.describe('the event id: a redelivery carries the same one'),
+  entity: z.string().check(z.minLength(1), z.describe('the object type; only `deal` is taken')),
+  entity_id: pipedriveId.check(z.describe('the deal id')),
+  id: pipedriveId.check(z.describe('the event id: a redelivery carries the same one')),
   timestamp: z
-    .union([z.number().nonnegative().max(MAX_EPOCH_MS), z.iso.datetime({ offset: true })])
-    .describe('when the change happened: epoch seconds or ms, or an ISO date-time'),
-  attempt: z.number().int().optional(),
+    .union([z.number().check(z.nonnegative(), z.maximum(MAX_EPOCH_MS)), z.iso.datetime({ offset: true })])
+    .check(z.describe('when the change happened: epoch seconds or ms, or an ISO date-time')),
+  attempt: z.optional(z.number().check(z.int())),
 });
 
 /** The deal fields this source reads itself; every other field of `data` is stored as a deal field. */
 const DealDataSchema = z.looseObject({
-  pipeline_id: z
-    .union([z.number().int(), z.string().min(1)])
-    .nullish()
-    .describe('the CRM pipeline of the deal'),
-  merged_to_id: pipedriveId.nullish().describe('on a delete: the deal this one was merged into'),
-  stage_id: z.union([z.number().int(), z.string().min(1)]).nullish(),
-  status: z.string().nullish(),
-  title: z.string().nullish(),
-  custom_fields: anyRecord.nullish(),
+  pipeline_id: z.nullish(numberedId).check(z.describe('the CRM pipeline of the deal')),
+  merged_to_id: z.nullish(pipedriveId).check(z.describe('on a delete: the deal this one was merged into')),
+  stage_id: z.nullish(numberedId),
+  status: z.nullish(z.string()),
+  title: z.nullish(z.string()),
+  custom_fields: z.nullish(anyRecord),
 });
 const NOT_FIELDS: ReadonlySet<string> = new Set(['id', ...Object.keys(DealDataSchema.shape)]);
 
 const DealBodySchema = z.looseObject({
   meta: MetaSchema,
-  data: DealDataSchema.nullish(),
-  previous: anyRecord.nullish().describe('the values before a change (only the changed ones in webhooks v2)'),
+  data: z.nullish(DealDataSchema),
+  previous: z.nullish(anyRecord).check(z.describe('the values before a change (only the changed ones in webhooks v2)')),
 });
 type DealData = z.output<typeof DealDataSchema>;
 

@@ -1,5 +1,5 @@
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { toDotPath } from 'zod/v4/core';
 import { type Fields, MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue, type RequestError, UnauthorizedError } from '../core/errors.ts';
@@ -30,7 +30,7 @@ const parser = new XMLParser({
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_' });
 
-const text = z.string().trim().min(1);
+const text = z.string().check(z.trim(), z.minLength(1));
 const isoDateTime = z.iso.datetime({ offset: true });
 
 /**
@@ -42,8 +42,8 @@ const EnvelopeSchema = z.looseObject({
     Body: z.looseObject({
       notifications: z.looseObject({
         OrganizationId: text,
-        EnterpriseUrl: z.string().optional(),
-        PartnerUrl: z.string().optional(),
+        EnterpriseUrl: z.optional(z.string()),
+        PartnerUrl: z.optional(z.string()),
       }),
     }),
   }),
@@ -53,14 +53,17 @@ const NotificationsSchema = z.looseObject({
   Notification: z
     .array(
       z.looseObject({
-        Id: text.max(MAX_ID_LENGTH).describe('the notification id: a retried delivery carries the same one'),
+        Id: text.check(
+          z.maxLength(MAX_ID_LENGTH),
+          z.describe('the notification id: a retried delivery carries the same one'),
+        ),
         sObject: z.looseObject({
-          Id: text.max(MAX_ID_LENGTH).describe('the Opportunity id'),
-          '@_type': z.string().optional(),
+          Id: text.check(z.maxLength(MAX_ID_LENGTH), z.describe('the Opportunity id')),
+          '@_type': z.optional(z.string()),
         }),
       }),
     )
-    .min(1),
+    .check(z.minLength(1)),
 });
 type Notification = z.output<typeof NotificationsSchema>['Notification'][number];
 

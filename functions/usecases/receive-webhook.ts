@@ -5,7 +5,6 @@ import { unmanagedPipeline } from '../core/decide/reasons.ts';
 import { NotFoundError, PayloadTooLargeError, RequestError, UnsupportedMediaTypeError } from '../core/errors.ts';
 import { type HttpResult, rawBody } from '../http/responses.ts';
 import { boundOccurredAt } from '../sources/body.ts';
-import { adapters } from '../sources/index.ts';
 import type { ParsedEvent, SourceAdapter, WebhookRequest } from '../sources/types.ts';
 import { leavePipeline, recordMerge } from './crm-lifecycle.ts';
 import { recordEvent } from './record-event.ts';
@@ -15,16 +14,25 @@ import type { Services } from './services.ts';
 /** Bodies over 256 KiB are refused. */
 export const MAX_WEBHOOK_BYTES = 256 * 1024;
 
+/** The webhook adapters one function serves, by the source name in the route `/webhooks/<source>`. */
+export type ServedSources = Partial<Record<Source, SourceAdapter>>;
+
 /**
  * One webhook delivery: size, content type, authentication and parsing (each refusal changes nothing), then every
- * event recorded in order, answered the way the sender expects.
+ * event recorded in order, answered the way the sender expects. A function serves the sources it is given (each
+ * deploys with its own parser only); any other source answers 404.
  */
-export async function receiveWebhook(request: APIGatewayProxyEventV2, services: Services): Promise<HttpResult> {
-  const source = request.pathParameters?.source;
-  if (!isSource(source)) {
+export async function receiveWebhook(
+  request: APIGatewayProxyEventV2,
+  services: Services,
+  served: ServedSources,
+): Promise<HttpResult> {
+  // A CRM's own route names the source literally (`/webhooks/hubspot`); the generic route as `{source}`.
+  const source = request.pathParameters?.source ?? request.rawPath.split('/').at(-1);
+  const adapter = isSource(source) ? served[source] : undefined;
+  if (!isSource(source) || !adapter) {
     throw new NotFoundError(`no webhook source '${source}' — use one of: ${SOURCES.join(', ')}`);
   }
-  const adapter = await adapters[source]();
   try {
     const webhook = toWebhookRequest(request, services);
     checkEnvelope(webhook, adapter);

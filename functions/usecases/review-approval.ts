@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { ApprovalRecord } from '../adapters/deals/approvals.ts';
 import { loadSecrets } from '../adapters/secrets.ts';
 import { approvalTokenAsk } from '../core/approval-token.ts';
@@ -58,27 +58,35 @@ export function readApprovalForm(request: APIGatewayProxyEventV2): ApprovalForm 
 
 /** Bounds that keep a forged request from reaching the table with an oversized key. */
 const LinkSchema = z.object({
-  approvalId: z.string().min(1).max(128).describe('the approval id from the link path'),
-  token: z.string().min(1).max(256).describe('the review-link token from the email'),
+  approvalId: z.string().check(z.minLength(1), z.maxLength(128), z.describe('the approval id from the link path')),
+  token: z.string().check(z.minLength(1), z.maxLength(256), z.describe('the review-link token from the email')),
 });
 
 const DecisionSchema = z
   .object({
     decision: z
       .enum(['approve', 'reject'], { error: 'Choose Approve or Reject, then send the form again.' })
-      .describe('the button the approver pressed'),
+      .check(z.describe('the button the approver pressed')),
     comment: z
-      .string()
-      .trim()
-      .max(MAX_COMMENT_LENGTH, `Shorten the comment to ${MAX_COMMENT_LENGTH} characters or fewer.`)
-      .optional()
-      .transform((comment) => comment || null)
-      .describe('the comment for the deal owner; required to reject'),
+      .pipe(
+        z.optional(
+          z
+            .string()
+            .check(
+              z.trim(),
+              z.maxLength(MAX_COMMENT_LENGTH, `Shorten the comment to ${MAX_COMMENT_LENGTH} characters or fewer.`),
+            ),
+        ),
+        z.transform((comment) => comment || null),
+      )
+      .check(z.describe('the comment for the deal owner; required to reject')),
   })
-  .refine((form) => form.decision === 'approve' || form.comment !== null, {
-    error: 'A rejection needs a comment: write what the owner should fix, then press Reject again.',
-    path: ['comment'],
-  });
+  .check(
+    z.refine((form) => form.decision === 'approve' || form.comment !== null, {
+      error: 'A rejection needs a comment: write what the owner should fix, then press Reject again.',
+      path: ['comment'],
+    }),
+  );
 
 /** One approval request as read for a page: the deal it belongs to, under the config version the deal runs on. */
 interface LoadedApproval extends ApprovalView {

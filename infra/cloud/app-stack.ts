@@ -36,6 +36,9 @@ export interface StageflowAppStackProps extends StackProps {
   readonly settings: StageflowSettings;
 }
 
+/** The Powertools service name of the webhook functions. */
+const WEBHOOK_SERVICE = 'stageflow-webhook';
+
 /**
  * The stateless part of Stageflow: the functions, one deal workflow per pipeline, the HTTP API, the secret, the
  * stored pipeline versions and the operations around them. Replacing anything here loses no deal data.
@@ -43,7 +46,18 @@ export interface StageflowAppStackProps extends StackProps {
 export class StageflowAppStack extends Stack {
   readonly api: StageflowHttpApi;
   readonly functions: Record<
-    'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox' | 'writeBack' | 'rollout' | 'board' | 'digest',
+    | 'webhook'
+    | 'webhookHubspot'
+    | 'webhookPipedrive'
+    | 'webhookSalesforce'
+    | 'approvals'
+    | 'workflow'
+    | 'readApi'
+    | 'outbox'
+    | 'writeBack'
+    | 'rollout'
+    | 'board'
+    | 'digest',
     StageflowFunction
   >;
   readonly outbox: Outbox;
@@ -80,13 +94,22 @@ export class StageflowAppStack extends Stack {
       callbackUrl: `${publicBaseUrl}/board/callback`,
       signOutUrl: `${publicBaseUrl}/board`,
     });
-    this.functions = {
-      webhook: new StageflowFunction(this, 'Webhook', {
-        entry: 'functions/webhook/handler.ts',
-        serviceName: 'stageflow-webhook',
+    // The webhook functions share one Powertools service name: their metrics (the unmapped CRM stage alarm) and logs
+    // read as one service, the function name telling them apart.
+    const webhookFunction = (id: string, entry: string) =>
+      new StageflowFunction(this, id, {
+        entry,
+        serviceName: WEBHOOK_SERVICE,
         // Who Stageflow's own write-back is in each CRM's change markers: the webhook tells its echoes by them.
         environment: { ...withSecrets, ...ownCrmOrigins(settings) },
-      }),
+      });
+    this.functions = {
+      // The generic webhook, and the answer to any source no other route serves.
+      webhook: webhookFunction('Webhook', 'functions/webhook/handler.ts'),
+      // One function per CRM, so that each bundle carries only its own parser (docs/decisions.md).
+      webhookHubspot: webhookFunction('WebhookHubspot', 'functions/webhook/hubspot.ts'),
+      webhookPipedrive: webhookFunction('WebhookPipedrive', 'functions/webhook/pipedrive.ts'),
+      webhookSalesforce: webhookFunction('WebhookSalesforce', 'functions/webhook/salesforce.ts'),
       approvals: new StageflowFunction(this, 'Approvals', {
         entry: 'functions/approvals/handler.ts',
         serviceName: 'stageflow-approvals',
@@ -140,7 +163,9 @@ export class StageflowAppStack extends Stack {
         timeout: Duration.minutes(5),
       }),
     };
-    const { webhook, approvals, workflow, readApi, outbox, writeBack, board, digest } = this.functions;
+    const { webhook, webhookHubspot, webhookPipedrive, webhookSalesforce } = this.functions;
+    const { approvals, workflow, readApi, outbox, writeBack, board, digest } = this.functions;
+    const webhooks = [webhook, webhookHubspot, webhookPipedrive, webhookSalesforce];
 
     this.workflows = new Map(
       [...pipelines].map(([pipeline, { config }]) => [
@@ -157,8 +182,10 @@ export class StageflowAppStack extends Stack {
     const startThroughAlias = { StringEquals: { 'states:StateMachineQualifier': LIVE_ALIAS } };
 
     // The answer paths read, decide and commit: the table and their secrets, nothing else.
-    grantTableAccess(table, webhook, 'readWrite');
-    secrets.grantRead(webhook);
+    for (const fn of webhooks) {
+      grantTableAccess(table, fn, 'readWrite');
+      secrets.grantRead(fn);
+    }
     grantTableAccess(table, approvals, 'readWrite');
     secrets.grantRead(approvals);
 
@@ -211,12 +238,23 @@ export class StageflowAppStack extends Stack {
     this.digestSchedule = new DigestSchedule(this, 'DigestSchedule', { digest: digest.function });
 
     const verifiesItself = (how: string) => ({ access: 'public', reason: `Called by ${how}.` }) as const;
-    this.api.addRoute(
-      '/webhooks/{source}',
-      [HttpMethod.POST],
-      webhook.function,
-      verifiesItself('CRMs, which cannot sign AWS requests; the function verifies each source signature or credential'),
-    );
+    // API Gateway routes the most specific path first: each CRM to its function, everything else to the generic one.
+    const webhookRoutes = [
+      ['/webhooks/{source}', webhook],
+      ['/webhooks/hubspot', webhookHubspot],
+      ['/webhooks/pipedrive', webhookPipedrive],
+      ['/webhooks/salesforce', webhookSalesforce],
+    ] as const;
+    for (const [path, fn] of webhookRoutes) {
+      this.api.addRoute(
+        path,
+        [HttpMethod.POST],
+        fn.function,
+        verifiesItself(
+          'CRMs, which cannot sign AWS requests; the function verifies each source signature or credential',
+        ),
+      );
+    }
     this.api.addRoute(
       '/approvals/{approvalId}',
       [HttpMethod.GET, HttpMethod.HEAD, HttpMethod.POST],
@@ -269,7 +307,7 @@ export class StageflowAppStack extends Stack {
       ),
       deadLetterQueue: failed.queue,
       outboxFailureQueue: this.outbox.failureQueue,
-      webhookService: 'stageflow-webhook',
+      webhookService: WEBHOOK_SERVICE,
       action: alarmAction,
     });
     if (alarmAction) {

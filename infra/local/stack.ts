@@ -196,6 +196,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // Each route names its function, as its Lambda would be named: log lines tell the functions apart.
     const functions = {
       webhook: { handler: handlers.webhook, functionName: 'stageflow-webhook' },
+      webhookHubspot: { handler: handlers.webhookHubspot, functionName: 'stageflow-webhook-hubspot' },
+      webhookPipedrive: { handler: handlers.webhookPipedrive, functionName: 'stageflow-webhook-pipedrive' },
+      webhookSalesforce: { handler: handlers.webhookSalesforce, functionName: 'stageflow-webhook-salesforce' },
       approvals: { handler: handlers.approvals, functionName: 'stageflow-approvals' },
       readApi: { handler: handlers.readApi, functionName: 'stageflow-read-api' },
       board: { handler: handlers.board, functionName: 'stageflow-board' },
@@ -207,6 +210,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
       tooLargeMessage: `the body is over the limit of ${MAX_WEBHOOK_BYTES} bytes (256 KiB) — split the batch`,
       routes: [
+        { method: 'POST', path: '/webhooks/hubspot', ...functions.webhookHubspot },
+        { method: 'POST', path: '/webhooks/pipedrive', ...functions.webhookPipedrive },
+        { method: 'POST', path: '/webhooks/salesforce', ...functions.webhookSalesforce },
         { method: 'POST', path: '/webhooks/{source}', ...functions.webhook },
         { method: 'GET', path: '/approvals/{approvalId}', ...functions.approvals },
         { method: 'POST', path: '/approvals/{approvalId}', ...functions.approvals },
@@ -406,8 +412,23 @@ type TaskHandler = (event: unknown, context: Context) => Promise<unknown>;
 type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
 
 async function loadHandlers() {
-  const [webhook, approvals, readApi, workflow, outbox, board, digest, writeBack] = await Promise.all([
+  const [
+    webhook,
+    webhookHubspot,
+    webhookPipedrive,
+    webhookSalesforce,
+    approvals,
+    readApi,
+    workflow,
+    outbox,
+    board,
+    digest,
+    writeBack,
+  ] = await Promise.all([
     import('../../functions/webhook/handler.ts'),
+    import('../../functions/webhook/hubspot.ts'),
+    import('../../functions/webhook/pipedrive.ts'),
+    import('../../functions/webhook/salesforce.ts'),
     import('../../functions/approvals/handler.ts'),
     import('../../functions/read-api/handler.ts'),
     import('../../functions/workflow/handler.ts'),
@@ -418,6 +439,9 @@ async function loadHandlers() {
   ]);
   return {
     webhook: webhook.handler as unknown as HttpHandler,
+    webhookHubspot: webhookHubspot.handler as unknown as HttpHandler,
+    webhookPipedrive: webhookPipedrive.handler as unknown as HttpHandler,
+    webhookSalesforce: webhookSalesforce.handler as unknown as HttpHandler,
     approvals: approvals.handler as unknown as HttpHandler,
     readApi: readApi.handler as unknown as HttpHandler,
     workflow: workflow.handler as unknown as TaskHandler,

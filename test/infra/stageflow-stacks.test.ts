@@ -164,7 +164,14 @@ describe('functions', () => {
     const withSecret = Object.entries(ids)
       .filter(([, id]) => 'SECRETS_ARN' in environmentOf(id))
       .map(([name]) => name);
-    expect(withSecret.sort()).toEqual(['approvals', 'outbox', 'webhook']);
+    expect(withSecret.sort()).toEqual([
+      'approvals',
+      'outbox',
+      'webhook',
+      'webhookHubspot',
+      'webhookPipedrive',
+      'webhookSalesforce',
+    ]);
   });
 });
 
@@ -194,6 +201,9 @@ describe('least privilege', () => {
   it.each([
     // The answer paths touch neither Step Functions nor SES: the outbox does.
     ['webhook', [...TABLE_READ, ...TABLE_WRITE, ...SECRET_READ]],
+    ['webhookHubspot', [...TABLE_READ, ...TABLE_WRITE, ...SECRET_READ]],
+    ['webhookPipedrive', [...TABLE_READ, ...TABLE_WRITE, ...SECRET_READ]],
+    ['webhookSalesforce', [...TABLE_READ, ...TABLE_WRITE, ...SECRET_READ]],
     ['approvals', [...TABLE_READ, ...TABLE_WRITE, ...SECRET_READ]],
     ['workflow', [...TABLE_READ, ...TABLE_WRITE, 'states:SendTaskSuccess', 'states:StartExecution']],
     ['readApi', [...TABLE_READ, 'states:DescribeStateMachine']],
@@ -417,8 +427,14 @@ describe('the deal workflows', () => {
 
 describe('the HTTP API', () => {
   const READ_ROUTES = ['GET /deals', 'GET /deals/{dealId}', 'GET /pipelines/{pipeline}/stages', 'GET /health'];
+  const CRM_WEBHOOK_ROUTES = {
+    'POST /webhooks/hubspot': 'webhookHubspot',
+    'POST /webhooks/pipedrive': 'webhookPipedrive',
+    'POST /webhooks/salesforce': 'webhookSalesforce',
+  } as const;
   const PUBLIC_ROUTES = [
     'POST /webhooks/{source}',
+    ...Object.keys(CRM_WEBHOOK_ROUTES),
     'GET /approvals/{approvalId}',
     'HEAD /approvals/{approvalId}',
     'POST /approvals/{approvalId}',
@@ -440,6 +456,19 @@ describe('the HTTP API', () => {
       ...Object.fromEntries(PUBLIC_ROUTES.map((key) => [key, 'NONE'])),
       ...Object.fromEntries(BOARD_ROUTES.map((key) => [key, 'NONE'])),
     });
+  });
+
+  it('routes each CRM to a webhook function of its own, and every other source to the generic one', () => {
+    const routes = Object.values(resources(app, 'AWS::ApiGatewayV2::Route')).map(({ Properties }) => Properties);
+    const integrations = resources(app, 'AWS::ApiGatewayV2::Integration');
+    const functionOf = (routeKey: string) => {
+      const target = routes.find((route) => route.RouteKey === routeKey)?.Target as { 'Fn::Join': [string, unknown[]] };
+      const integrationId = (target['Fn::Join'][1][1] as { Ref: string }).Ref;
+      return JSON.stringify(integrations[integrationId]?.Properties.IntegrationUri);
+    };
+    const arnOf = (name: FunctionName) => JSON.stringify({ 'Fn::GetAtt': [functionIds()[name], 'Arn'] });
+    expect(functionOf('POST /webhooks/{source}')).toBe(arnOf('webhook'));
+    for (const [routeKey, name] of Object.entries(CRM_WEBHOOK_ROUTES)) expect(functionOf(routeKey)).toBe(arnOf(name));
   });
 
   it('routes the board pages to the board function, which is given the user pool, its client and hosted UI', () => {

@@ -222,6 +222,26 @@ describe('generic webhook: refusals change nothing', () => {
     await expectNoDeal(big.dealId);
     await expectNoDeal(wrongType.dealId);
   });
+
+  it('404 for a source that does not exist, naming the sources there are', async () => {
+    const body = JSON.stringify(event());
+    const response = await fetch(`${stackUrls().api}/webhooks/zoho`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'stageflow-signature': signGeneric(body, DEVELOPMENT_SECRETS.GENERIC_WEBHOOK_SECRET),
+      },
+      body,
+    });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({
+      error: {
+        code: 'NOT_FOUND',
+        message: "no webhook source 'zoho' — use one of: generic, hubspot, pipedrive, salesforce",
+        issues: [],
+      },
+    });
+  });
 });
 
 describe('generic webhook: concurrency', () => {
