@@ -16,6 +16,7 @@ import { writeBackToCrm } from './effects/crm-write-back.ts';
 import { notifyOwner } from './effects/owner-mail.ts';
 import { PROJECTIONS } from './effects/projections.ts';
 import { handOffToWorkflow } from './effects/workflow-hand-off.ts';
+import { sendUnlessAccepted } from './mail-once.ts';
 
 /**
  * The outbox: everything a committed decision causes outside the table, derived from the stream record's old and new
@@ -47,24 +48,33 @@ export async function applySideEffects(
   const startedAt = services.clock().getTime();
   const claim = await services.deals.claimEffectRun(deal.pipeline, deal.dealId, decided.version, startedAt, runMs);
   if (!claim) throw new EffectRunInProgressError(`${deal.pipeline}/${deal.dealId}`, decided.version);
-  const { lease, done } = claim;
+  const { lease, done, rerun } = claim;
   const mark = async (effect: string) => {
     await services.deals.markEffectDone(lease, effect, services.clock().toISOString());
     done.add(effect);
+  };
+  const once: EffectRun['once'] = async (effect, effectRun) => {
+    if (done.has(effect)) return;
+    // A run past its lease (its handler timed out) starts nothing more: a successor may be running.
+    if (services.clock().getTime() >= lease.until) throw new LeaseLostError(lease.key);
+    // An effect given up is marked too: retrying the record for another effect's sake never repeats it.
+    await runOrGiveUp(services, failure(effect, decided.version), effectRun);
+    await mark(effect);
   };
   const run: EffectRun = {
     change,
     decided,
     pipeline: await services.pipelines.version(deal.pipeline, deal.configVersion),
     services,
-    once: async (effect, effectRun) => {
-      if (done.has(effect)) return;
-      // A run past its lease (its handler timed out) starts nothing more: a successor may be running.
-      if (services.clock().getTime() >= lease.until) throw new LeaseLostError(lease.key);
-      // An effect given up is marked too: retrying the record for another effect's sake never repeats it.
-      await runOrGiveUp(services, failure(effect, decided.version), effectRun);
-      await mark(effect);
-    },
+    once,
+    mailOnce: (effect, send) =>
+      once(effect, () =>
+        sendUnlessAccepted(
+          { pipeline: deal.pipeline, dealId: deal.dealId, decided, effect, rerun },
+          services.mailLog,
+          send,
+        ),
+      ),
   };
   const steps = { workflow: handOffToWorkflow, approvers: notifyApprovers, owner: notifyOwner, crm: writeBackToCrm };
   try {
