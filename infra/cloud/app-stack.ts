@@ -17,6 +17,7 @@ import { DealWorkflow, LIVE_ALIAS, workflowArns } from './constructs/deal-workfl
 import { DigestSchedule } from './constructs/digest-schedule.ts';
 import { FailedExecutions } from './constructs/failed-executions.ts';
 import { StageflowHttpApi } from './constructs/http-api.ts';
+import { MailSendEvents } from './constructs/mail-send-events.ts';
 import { MailSending } from './constructs/mail-sending.ts';
 import { Outbox } from './constructs/outbox.ts';
 import { PipelineVersions } from './constructs/pipeline-versions.ts';
@@ -43,13 +44,23 @@ export interface StageflowAppStackProps extends StackProps {
 export class StageflowAppStack extends Stack {
   readonly api: StageflowHttpApi;
   readonly functions: Record<
-    'webhook' | 'approvals' | 'workflow' | 'readApi' | 'outbox' | 'writeBack' | 'rollout' | 'board' | 'digest',
+    | 'webhook'
+    | 'approvals'
+    | 'workflow'
+    | 'readApi'
+    | 'outbox'
+    | 'writeBack'
+    | 'rollout'
+    | 'board'
+    | 'digest'
+    | 'mailEvents',
     StageflowFunction
   >;
   readonly outbox: Outbox;
   readonly writeBackRuns: WriteBackRuns;
   readonly boardLogin: BoardLogin;
   readonly digestSchedule: DigestSchedule;
+  readonly mailSendEvents: MailSendEvents;
   readonly workflows: Map<string, DealWorkflow>;
   readonly pipelineVersions: PipelineVersions;
   readonly rollout: ConfigRollout;
@@ -139,6 +150,12 @@ export class StageflowAppStack extends Stack {
         environment,
         timeout: Duration.minutes(5),
       }),
+      // The mail log: each email SES accepted, from the configuration set's send events.
+      mailEvents: new StageflowFunction(this, 'MailEvents', {
+        entry: 'functions/mail-events/handler.ts',
+        serviceName: 'stageflow-mail-events',
+        environment,
+      }),
     };
     const { webhook, approvals, workflow, readApi, outbox, writeBack, board, digest } = this.functions;
 
@@ -209,6 +226,11 @@ export class StageflowAppStack extends Stack {
     grantTableAccess(table, digest, 'read');
     mail.grantSend(digest);
     this.digestSchedule = new DigestSchedule(this, 'DigestSchedule', { digest: digest.function });
+    this.mailSendEvents = new MailSendEvents(this, 'MailSendEvents', {
+      configurationSetName: mail.configurationSetName,
+      recorder: this.functions.mailEvents,
+      table,
+    });
 
     const verifiesItself = (how: string) => ({ access: 'public', reason: `Called by ${how}.` }) as const;
     this.api.addRoute(
@@ -269,6 +291,7 @@ export class StageflowAppStack extends Stack {
       ),
       deadLetterQueue: failed.queue,
       outboxFailureQueue: this.outbox.failureQueue,
+      mailEventsFailureQueue: this.mailSendEvents.failureQueue,
       webhookService: 'stageflow-webhook',
       action: alarmAction,
     });
