@@ -18,7 +18,12 @@ export async function sendUnlessAccepted(
 ): Promise<void> {
   const { pipeline, dealId, decided, effect } = target;
   const identity = mailIdentity(pipeline, dealId, decided.version, effect);
-  const since = new Date(Date.parse(decided.at) - CLOCK_SLACK_MS);
+  const since = acceptedSince(decided.at);
   if (target.rerun && (await mailLog.accepted(identity, since))) return;
   await send(identity);
+}
+
+/** Since when the mail log is searched for the emails of something that happened `at` (clocks may differ). */
+export function acceptedSince(at: string): Date {
+  return new Date(Date.parse(at) - CLOCK_SLACK_MS);
 }
