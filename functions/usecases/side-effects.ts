@@ -53,22 +53,21 @@ export async function applySideEffects(
     await services.deals.markEffectDone(lease, effect, services.clock().toISOString());
     done.add(effect);
   };
-  const once: EffectRun['once'] = async (effect, effectRun) => {
-    if (done.has(effect)) return;
-    // A run past its lease (its handler timed out) starts nothing more: a successor may be running.
-    if (services.clock().getTime() >= lease.until) throw new LeaseLostError(lease.key);
-    // An effect given up is marked too: retrying the record for another effect's sake never repeats it.
-    await runOrGiveUp(services, failure(effect, decided.version), effectRun);
-    await mark(effect);
-  };
   const run: EffectRun = {
     change,
     decided,
     pipeline: await services.pipelines.version(deal.pipeline, deal.configVersion),
     services,
-    once,
+    once: async (effect, effectRun) => {
+      if (done.has(effect)) return;
+      // A run past its lease (its handler timed out) starts nothing more: a successor may be running.
+      if (services.clock().getTime() >= lease.until) throw new LeaseLostError(lease.key);
+      // An effect given up is marked too: retrying the record for another effect's sake never repeats it.
+      await runOrGiveUp(services, failure(effect, decided.version), effectRun);
+      await mark(effect);
+    },
     mailOnce: (effect, send) =>
-      once(effect, () =>
+      run.once(effect, () =>
         sendUnlessAccepted(
           { pipeline: deal.pipeline, dealId: deal.dealId, decided, effect, rerun },
           services.mailLog,

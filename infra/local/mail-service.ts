@@ -15,9 +15,9 @@ import { parseArgs } from 'node:util';
  * [--crash-after <n>]`.
  */
 
-type StoreModule = {
-  -readonly [K in keyof typeof import('aws-ses-v2-local/dist/store.js')]: typeof import('aws-ses-v2-local/dist/store.js')[K];
-};
+/** The library's store module, whose functions this process replaces. */
+type StoreModule = { -readonly [K in keyof LibraryStore]: LibraryStore[K] };
+type LibraryStore = typeof import('aws-ses-v2-local/dist/store.js');
 type StoredEmail = Parameters<StoreModule['saveEmail']>[0];
 
 const { values } = parseArgs({
