@@ -40,7 +40,8 @@ const crashAfter = Number(values['crash-after'] ?? 'NaN');
 let accepted = 0;
 if (mailFile !== undefined) {
   const kept = existsSync(mailFile) ? readFileSync(mailFile, 'utf8').split('\n').filter(Boolean) : [];
-  store.getStoreReadonly().emails.push(...kept.map((line) => JSON.parse(line) as StoredEmail));
+  // A line cut short by a kill during its write was never answered: the sender retries that email.
+  store.getStoreReadonly().emails.push(...kept.flatMap((line) => parsedEmail(line)));
 }
 const saveEmail = store.saveEmail;
 store.saveEmail = (email: StoredEmail) => {
@@ -55,3 +56,11 @@ store.clearStore = () => {
   if (mailFile !== undefined) writeFileSync(mailFile, '');
 };
 await startServer({ host: values.host, port: Number(values.port) });
+
+function parsedEmail(line: string): StoredEmail[] {
+  try {
+    return [JSON.parse(line) as StoredEmail];
+  } catch {
+    return [];
+  }
+}
