@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SESClient } from '@aws-sdk/client-ses';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ENV, optionalEnv } from './environment.ts';
@@ -12,7 +12,7 @@ import { ENV, optionalEnv } from './environment.ts';
 let baseDynamoDbClient: DynamoDBClient | undefined;
 let documentClient: DynamoDBDocumentClient | undefined;
 let counterClient: DynamoDBDocumentClient | undefined;
-let sesClient: SESClient | undefined;
+let sesClient: SESv2Client | undefined;
 let sfnClient: SFNClient | undefined;
 
 function endpointOptions(variable: string) {
@@ -46,8 +46,8 @@ export function dynamoDbCounters(): DynamoDBDocumentClient {
   return counterClient;
 }
 
-export function ses(): SESClient {
-  sesClient ??= new SESClient(endpointOptions(ENV.sesEndpoint));
+export function ses(): SESv2Client {
+  sesClient ??= new SESv2Client(endpointOptions(ENV.sesEndpoint));
   return sesClient;
 }
 

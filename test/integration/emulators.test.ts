@@ -13,7 +13,7 @@ import {
   ListTablesCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { SESClient, SendEmailCommand } from '@aws-sdk/client-ses';
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   EmulatorStartError,
@@ -94,14 +94,16 @@ describe('DynamoDB Local and local SES, in memory', () => {
     });
     expect((await other.send(new ListTablesCommand({}))).TableNames).toEqual(['deals']);
 
-    const mailer = new SESClient({ endpoint: ses.url, region: 'us-east-1', credentials: FAKE_CREDENTIALS });
+    const mailer = new SESv2Client({ endpoint: ses.url, region: 'us-east-1', credentials: FAKE_CREDENTIALS });
     await mailer.send(
       new SendEmailCommand({
-        Source: 'stageflow@example.com',
+        FromEmailAddress: 'stageflow@example.com',
         Destination: { ToAddresses: ['finance@example.com'] },
-        Message: {
-          Subject: { Data: 'Approval needed: Acme rollout (D-1)' },
-          Body: { Text: { Data: 'Review it at http://127.0.0.1:3000/approvals/a1?token=t' } },
+        Content: {
+          Simple: {
+            Subject: { Data: 'Approval needed: Acme rollout (D-1)' },
+            Body: { Text: { Data: 'Review it at http://127.0.0.1:3000/approvals/a1?token=t' } },
+          },
         },
       }),
     );

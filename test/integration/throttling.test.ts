@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SESServiceException } from '@aws-sdk/client-ses';
+import { SESv2ServiceException } from '@aws-sdk/client-sesv2';
 import { SFNServiceException } from '@aws-sdk/client-sfn';
 import type { MetadataBearer, MiddlewareStack } from '@smithy/types';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { sentEmails } from '../support/mail.ts';
 
 /**
  * Step Functions and SES refuse calls over their rate with a throttling error (`ThrottlingException`; SES's
- * `Throttling`, "Maximum sending rate exceeded"). The outbox retries the record, so throttling delays a bulk import's
+ * `TooManyRequestsException`, "Maximum sending rate exceeded"). The outbox retries the record, so throttling delays a bulk import's
  * effects and never loses or repeats one.
  */
 
@@ -71,8 +71,8 @@ describe('throttled workflow and mail services during a bulk import', () => {
       ses(),
       'SendEmailCommand',
       () =>
-        new SESServiceException({
-          name: 'Throttling',
+        new SESv2ServiceException({
+          name: 'TooManyRequestsException',
           $fault: 'client',
           $metadata: metadata,
           message: 'Maximum sending rate exceeded.',

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { SESClient } from '@aws-sdk/client-ses';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { loadPipelineConfig } from '../../functions/adapters/config-files.ts';
 import type { DealRepository } from '../../functions/adapters/deal-repository.ts';
@@ -211,7 +211,7 @@ export class InMemoryDeals {
       until: nowMs + durationMs,
     };
     this.effectLeases.set(key, lease);
-    return { lease, done: new Set(this.effectsDone.get(key)) };
+    return { lease, done: new Set(this.effectsDone.get(key)), rerun: false };
   }
 
   async releaseEffectRun(lease: Lease, lastDone: { effect: string; now: string } | null = null): Promise<void> {
@@ -368,7 +368,9 @@ export function approvalServices(deals: InMemoryDeals, now: () => Date): EffectS
     workflow: new WorkflowClient(new SFNClient({ region: 'us-east-1', credentials }), {
       default: STATE_MACHINE_ARN,
     }),
-    mailer: new Mailer(new SESClient({ region: 'us-east-1', credentials }), 'stageflow@example.com'),
+    mailer: new Mailer(new SESv2Client({ region: 'us-east-1', credentials }), 'stageflow@example.com'),
+    // A first run of each decision never asks the mail log.
+    mailLog: { accepted: async () => false },
     logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }),
     // Projections of the in-memory deals are not what these tests are about: an insights store that records nothing.
     insights: {

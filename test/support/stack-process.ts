@@ -17,6 +17,8 @@ export interface StackProcess {
   urls: StackUrls;
   output: () => string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves with the exit code (null when a signal ended it) once the stack exits by itself. */
+  exited: Promise<number | null>;
   /**
    * Ctrl-C as a terminal sends it: SIGINT to the stack's whole process group (started with `ownProcessGroup`, as a
    * shell starts a foreground job). Resolves with the exit code once the stack has exited.
@@ -83,6 +85,7 @@ export async function startStackProcess(
   return {
     urls,
     output: () => output,
+    exited,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
       return exited;

@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { SESClient, SendEmailCommand } from '@aws-sdk/client-ses';
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ import { silentTelemetry } from '../support/telemetry.ts';
 beforeAll(() => useTestSecrets());
 
 const NOW = new Date('2026-11-27T11:00:00.000Z');
-const ses = mockClient(SESClient);
+const ses = mockClient(SESv2Client);
 const sfn = mockClient(SFNClient);
 
 /** A HubSpot client that records what it was asked to write. */
@@ -149,8 +149,10 @@ describe('write-back: the outbox enqueues, the runs write', () => {
     expect(client.calls.map((call) => call.kind)).toEqual(['stage', 'note']);
     // The owner is told once too: the refusal, with what is missing.
     const mails = ses.commandCalls(SendEmailCommand).map((call) => call.args[0].input);
-    expect(mails.map((mail) => mail.Message?.Subject?.Data)).toEqual(['Move refused: Acme rollout stays in Identify']);
-    expect(mails[0]?.Message?.Body?.Text?.Data).toMatch(/Missing fields:\n- .*decisionMaker/);
+    expect(mails.map((mail) => mail.Content?.Simple?.Subject?.Data)).toEqual([
+      'Move refused: Acme rollout stays in Identify',
+    ]);
+    expect(mails[0]?.Content?.Simple?.Body?.Text?.Data).toMatch(/Missing fields:\n- .*decisionMaker/);
     expect(client.calls[0]?.value).toEqual({ field: 'dealstage', value: 'appointmentscheduled' });
     const synced = deals.commits.at(-1);
     expect(synced?.decision.history).toEqual([

@@ -20,6 +20,8 @@ describe('a partly failed digest run', () => {
     }));
     const marks = new Map<string, Set<string>>();
     const sent: string[] = [];
+    // What the mail service accepted, by email identity: the mail log.
+    const accepted = new Set<string>();
     let mailDown = new Set(['bob@example.com']);
     const services = {
       clock: () => now,
@@ -39,11 +41,13 @@ describe('a partly failed digest run', () => {
         },
       },
       mailer: {
-        send: async (message: EmailMessage) => {
+        send: async (message: EmailMessage, identity: string) => {
           if (mailDown.has(message.to)) throw new Error('MessageRejected');
           sent.push(message.to);
+          accepted.add(identity);
         },
       },
+      mailLog: { accepted: async (identity: string) => accepted.has(identity) },
     } as unknown as Parameters<typeof sendDigest>[0];
 
     const run = '2026-03-01T07:00:00Z';
@@ -59,5 +63,20 @@ describe('a partly failed digest run', () => {
     sent.length = 0;
     await sendDigest(services, '2026-03-02T07:00:00Z');
     expect(sent).toHaveLength(4);
+
+    // An attempt that dies right after the mail service accepted its first email, before the mark: the retry asks
+    // the mail log and does not send that email again.
+    sent.length = 0;
+    const markDigestSent = services.deals.markDigestSent.bind(services.deals);
+    services.deals.markDigestSent = async () => {
+      throw new Error('the process died');
+    };
+    await expect(sendDigest(services, '2026-03-03T07:00:00Z')).rejects.toThrow('the process died');
+    expect(sent).toHaveLength(1);
+    services.deals.markDigestSent = markDigestSent;
+    const afterCrash = await sendDigest(services, '2026-03-03T07:00:00Z');
+    expect(sent).toHaveLength(4);
+    expect(new Set(sent).size).toBe(4);
+    expect(afterCrash).toMatchObject({ alreadySent: 1 });
   });
 });

@@ -1,5 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { SESServiceException } from '@aws-sdk/client-ses';
+import { SESv2ServiceException } from '@aws-sdk/client-sesv2';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
@@ -122,7 +122,7 @@ describe('isRetryable', () => {
     ['an item over 400 KB', sdkError('ValidationException', 400, 'client')],
     [
       'a message SES rejects',
-      new SESServiceException({ name: 'MessageRejected', $fault: 'client', $metadata: { httpStatusCode: 400 } }),
+      new SESv2ServiceException({ name: 'MessageRejected', $fault: 'client', $metadata: { httpStatusCode: 400 } }),
     ],
     ['a programming error', new TypeError('cannot read properties of undefined')],
     [

@@ -1,4 +1,4 @@
-import { SESClient, SendEmailCommand } from '@aws-sdk/client-ses';
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -15,7 +15,7 @@ import {
   useTestSecrets,
 } from '../support/approval-fakes.ts';
 
-const ses = mockClient(SESClient);
+const ses = mockClient(SESv2Client);
 const sfn = mockClient(SFNClient);
 const NOW = new Date('2026-11-27T11:00:00.000Z');
 
@@ -125,7 +125,7 @@ describe('decideApproval (POST)', () => {
     expect(deals.stored.deal.stage).toBe('deliver');
     expect(sentEmails()).toHaveLength(1);
     expect(sentEmails()[0]?.Destination?.ToAddresses).toEqual(['rep@example.com']);
-    expect(sentEmails()[0]?.Message?.Subject?.Data).toBe('Approved: Acme rollout — Finance');
+    expect(sentEmails()[0]?.Content?.Simple?.Subject?.Data).toBe('Approved: Acme rollout — Finance');
     expect(releasedTokens()).toEqual(['approval-task-token-apr-finance']);
   });
 
@@ -148,7 +148,7 @@ describe('decideApproval (POST)', () => {
     expect(approval('apr-finance')).toMatchObject({ status: 'rejected', comment: 'The order form total differs.' });
     expect(deals.stored.deal.pendingMove).toBeNull();
     await drainOutbox(deals, services);
-    expect(sentEmails()[0]?.Message?.Body?.Text?.Data).toContain('Comment: The order form total differs.');
+    expect(sentEmails()[0]?.Content?.Simple?.Body?.Text?.Data).toContain('Comment: The order form total differs.');
   });
 
   it.each([
@@ -199,7 +199,7 @@ describe('decideApproval (POST)', () => {
     if (change) deals.changes.push(change);
     await drainOutbox(deals, services, 2);
     expect(ses.commandCalls(SendEmailCommand)).toHaveLength(2);
-    expect(sentEmails()[1]?.Message?.Subject?.Data).toBe('Approved: Acme rollout — Finance');
+    expect(sentEmails()[1]?.Content?.Simple?.Subject?.Data).toBe('Approved: Acme rollout — Finance');
   });
 
   it('resolves two concurrent submissions to exactly one decision: one 200, one 409', async () => {

@@ -35,6 +35,11 @@ export interface EffectRunClaim {
   lease: Lease;
   /** The side effects of the decision already done. */
   done: Set<string>;
+  /**
+   * An earlier run of this decision claimed it before this one (and may have died after an email was accepted but
+   * before its mark): emails not marked done are looked up in the mail log before they are sent.
+   */
+  rerun: boolean;
 }
 
 /**
@@ -57,7 +62,11 @@ export class EffectMarks {
   ): Promise<EffectRunClaim | null> {
     const claimed = await claimLease(this.table, outboxKey(pipeline, dealId, version), nowMs, durationMs);
     if (!claimed) return null;
-    return { lease: claimed.lease, done: new Set((claimed.item.done as Set<string> | undefined) ?? []) };
+    return {
+      lease: claimed.lease,
+      done: new Set((claimed.item.done as Set<string> | undefined) ?? []),
+      rerun: Number(claimed.item.claims ?? 1) > 1,
+    };
   }
 
   /**

@@ -14,6 +14,7 @@ export const KEPT_DAYS = {
   dailyNotice: 2,
   deadLetter: 30,
   digestRun: 2,
+  mailSent: 30,
   writeBack: 30,
 } as const;
 
@@ -54,6 +55,8 @@ export const failureHistoryKey = (pipeline: string, dealId: string, version: num
   sk: `${HISTORY_PREFIX}${sortable(version, 10)}#failed#${effect}`,
 });
 /** One run of the digest (its scheduled time) for one pipeline: the addresses it has emailed. */
+/** The mail log's record that the mail service accepted the email of one identity (a sending event). */
+export const mailSentKey = (identity: string) => ({ pk: `MAILSENT#${identity}`, sk: 'SEND' });
 export const digestRunKey = (pipeline: string, run: string) => ({ pk: `DIGEST#${pipeline}`, sk: run });
 export const noticeKey = (pipeline: string, dealId: string, day: string, notice: string) => ({
   pk: `NOTICE#${pipeline}#${dealId}`,

@@ -25,7 +25,8 @@ export class LeaseLostError extends Error {
 
 /**
  * Claims the item at `key` for `durationMs` unless another run holds it: answers the lease and the item's attributes
- * after the claim, or null while another run's lease lasts. The item is created by its first claim.
+ * after the claim (`claims`: how many claims it has had, this one included), or null while another run's lease lasts.
+ * The item is created by its first claim.
  */
 export async function claimLease(
   table: TableRef,
@@ -40,13 +41,15 @@ export async function claimLease(
       new UpdateCommand({
         TableName: table.tableName,
         Key: key,
-        UpdateExpression: `SET leaseId = :id, leaseUntil = :until${boot ? ', leaseBoot = :boot' : ''}`,
+        // `claims` counts the runs that ever claimed the item, so a run can tell it follows an earlier one.
+        UpdateExpression: `SET leaseId = :id, leaseUntil = :until${boot ? ', leaseBoot = :boot' : ''} ADD claims :one`,
         // A lease of an earlier start of the local stack was its dead process's: taken over at once.
         ConditionExpression: `attribute_not_exists(leaseUntil) OR leaseUntil <= :now${boot ? ' OR leaseBoot <> :boot' : ''}`,
         ExpressionAttributeValues: {
           ':id': lease.id,
           ':until': lease.until,
           ':now': nowMs,
+          ':one': 1,
           ...(boot ? { ':boot': boot } : {}),
         },
         ReturnValues: 'ALL_NEW',

@@ -40,9 +40,13 @@ export async function notifyApprovers(run: EffectRun): Promise<void> {
       const wasPending = before?.asks?.find((a) => a.askId === ask.askId)?.status === 'pending';
       if (ask.status === 'pending' && !known.has(ask.askId)) {
         const open = await stillAsked(approval.approvalId, ask.askId);
-        if (open) await run.once(`request:${approval.approvalId}:${ask.askId}`, () => mailRequest(run, open, false));
+        if (open) {
+          const effect = `request:${approval.approvalId}:${ask.askId}`;
+          await run.mailOnce(effect, (identity) => mailRequest(run, open, false, identity));
+        }
       } else if (ask.status === 'withdrawn' && wasPending) {
-        await run.once(`withdrawn:${approval.approvalId}:${ask.askId}`, () => tellWithdrawn(run, approval, ask));
+        const effect = `withdrawn:${approval.approvalId}:${ask.askId}`;
+        await run.mailOnce(effect, (identity) => tellWithdrawn(run, approval, ask, identity));
       }
     }
   }
@@ -50,7 +54,8 @@ export async function notifyApprovers(run: EffectRun): Promise<void> {
     const approval = (await current())?.deal.approvals.find((a) => a.approvalId === decided.approvalId);
     for (const ask of approval ? asksOf(approval, config.approvers[approval.role]) : []) {
       const open = await stillAsked(decided.approvalId, ask.askId);
-      if (open) await run.once(`remind:${decided.approvalId}:${ask.askId}`, () => mailRequest(run, open, true));
+      const effect = `remind:${decided.approvalId}:${ask.askId}`;
+      if (open) await run.mailOnce(effect, (identity) => mailRequest(run, open, true, identity));
     }
   }
   const ended = endedApprovals(change);
@@ -59,13 +64,14 @@ export async function notifyApprovers(run: EffectRun): Promise<void> {
     for (const approval of ended.filter((a) => a.status === 'cancelled')) {
       const roleName = previous.approvers[approval.role]?.name ?? approval.role;
       for (const ask of asksOf(approval, previous.approvers[approval.role]).filter(wasAskedOf(change, approval))) {
-        await run.once(`cancelled:${approval.approvalId}:${ask.askId}`, () =>
+        await run.mailOnce(`cancelled:${approval.approvalId}:${ask.askId}`, (identity) =>
           services.mailer.send(
             approvalCancelledEmail({
               deal: change.after.deal,
               approval,
               approver: { name: ask.name ?? roleName, email: ask.email },
             }),
+            identity,
           ),
         );
       }
@@ -76,9 +82,10 @@ export async function notifyApprovers(run: EffectRun): Promise<void> {
     if (!approver?.escalateTo) continue;
     const to = approver.escalateTo;
     const asked = asksOf(approval, approver).map(personName);
-    await run.once(`escalated:${approval.approvalId}`, () =>
+    await run.mailOnce(`escalated:${approval.approvalId}`, (identity) =>
       services.mailer.send(
         approvalEscalatedEmail({ deal: change.after.deal, approval, to, roleName: approver.name, asked }),
+        identity,
       ),
     );
   }
@@ -105,6 +112,7 @@ async function mailRequest(
   run: EffectRun,
   { approval, ask }: { approval: Approval; ask: ApprovalAsk },
   reminder: boolean,
+  identity: string,
 ): Promise<void> {
   const { services, pipeline, change } = run;
   const { deal } = change.after;
@@ -134,14 +142,16 @@ async function mailRequest(
   const person = { name: ask.name ?? approver.name, email: ask.email };
   await services.mailer.send(
     approvalRequestEmail({ deal, stage, approval, approver: person, link, reminder, routing }),
+    identity,
   );
   await services.deals.markApprovalSent(base, reminder ? 'remindedAt' : 'emailedAt', services.clock().toISOString());
 }
 
-async function tellWithdrawn(run: EffectRun, approval: Approval, ask: ApprovalAsk): Promise<void> {
+async function tellWithdrawn(run: EffectRun, approval: Approval, ask: ApprovalAsk, identity: string): Promise<void> {
   const roleName = run.pipeline.config.approvers[approval.role]?.name ?? approval.role;
   const askedNow = (approval.asks ?? []).filter((a) => a.status === 'pending').map(personName);
   await run.services.mailer.send(
     linkWithdrawnEmail({ deal: run.change.after.deal, approval, to: ask.email, roleName, askedNow }),
+    identity,
   );
 }

@@ -22,7 +22,7 @@ export async function notifyOwner(run: EffectRun): Promise<void> {
   if (!deal.owner?.email) return;
   const { config } = pipeline;
   const send = (effect: string, message: Parameters<EffectServices['mailer']['send']>[0]) =>
-    run.once(effect, () => services.mailer.send(message));
+    run.mailOnce(effect, (identity) => services.mailer.send(message, identity));
   const entered = enteredStage(change) ? requireStage(config, deal.stage) : null;
   const approvers = config.approvers;
   // An approver's decision first: when it was the last one a move waited for, the stage entry follows from it.
@@ -58,12 +58,12 @@ export async function notifyOwner(run: EffectRun): Promise<void> {
   // A CRM stage the map lacks is the map's fault, not the owner's: it is logged and alarmed, not mailed.
   const unmapped = decided.reasons.some((reason) => reason.code === 'UNKNOWN_STAGE') && decided.source !== 'generic';
   if (decided.kind === 'event' && decided.outcome === 'rejected' && decided.target && !decided.echo && !unmapped) {
-    await run.once('owner:refused', () => mailRefusal(run, decided.target ?? ''));
+    await run.mailOnce('owner:refused', (identity) => mailRefusal(run, decided.target ?? '', identity));
   }
 }
 
 /** The refusal email, at most once a day for the same refusal (deal, target stage, missing fields). */
-async function mailRefusal(run: EffectRun, target: string): Promise<void> {
+async function mailRefusal(run: EffectRun, target: string, identity: string): Promise<void> {
   const { change, decided, pipeline, services } = run;
   const { deal } = change.after;
   const missing = decided.reasons.flatMap((r) => (r.code === 'EXIT_CRITERIA_UNMET' ? r.missing : [])).sort();
@@ -74,6 +74,7 @@ async function mailRefusal(run: EffectRun, target: string): Promise<void> {
   try {
     await services.mailer.send(
       moveRefusedEmail({ deal, target, reasons: decided.reasons, stage, config: pipeline.config }),
+      identity,
     );
   } catch (error) {
     await services.deals.releaseDailyNotice(deal.pipeline, deal.dealId, notice, now);

@@ -16,6 +16,8 @@ export interface StageflowAlarmsProps {
   readonly deadLetterQueue: IQueue;
   /** The outbox's on-failure queue: stream records whose side effects failed every retry. */
   readonly outboxFailureQueue?: IQueue;
+  /** The mail log's failure queue: SES send events that could not be recorded. */
+  readonly mailEventsFailureQueue?: IQueue;
   /** The Powertools service name of the webhook function, whose metrics the CRM stage-map alarm watches. */
   readonly webhookService?: string;
   /** Where every alarm notifies, e.g. an SNS topic. @default no action (visible in the console only) */
@@ -61,6 +63,13 @@ export class StageflowAlarms extends Construct {
       this.add(
         'OutboxFailureQueue-Depth',
         props.outboxFailureQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+        props.action,
+      );
+    }
+    if (props.mailEventsFailureQueue) {
+      this.add(
+        'MailEventsFailureQueue-Depth',
+        props.mailEventsFailureQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
         props.action,
       );
     }
