@@ -65,6 +65,8 @@ export interface CrmFacts {
   portalId?: string;
   /** Salesforce: the org's instance URL (its origin). */
   instanceUrl?: string;
+  /** Pipedrive: the company's domain (`meta.host` of its webhooks, e.g. `acme.pipedrive.com`). */
+  host?: string;
 }
 
 /**

@@ -56,6 +56,8 @@ export interface CrmState {
   portalId?: string;
   /** Salesforce: the org's instance URL. */
   instanceUrl?: string;
+  /** Pipedrive: the company's domain (`acme.pipedrive.com`). */
+  host?: string;
 }
 
 /** A deal as stored: the deal, its version (the optimistic lock), its workflow state and what was last decided. */

@@ -176,6 +176,8 @@ export const pipedriveAdapter: SourceAdapter = {
     };
     const origin = pipedriveOrigin(meta);
     if (origin) event.origin = origin;
+    const host = companyDomain(meta.host);
+    if (host) event.crm = { host };
     // A delete carries the deal as it was in `previous` (webhooks v2) or in `data` (v1).
     const deal = body.data ?? (action === 'delete' ? DealDataSchema.safeParse(body.previous).data : undefined);
     const crmPipeline =
@@ -230,6 +232,13 @@ function pipedriveMerge(event: StageEvent, into: string): ParsedMerge {
     merged: [event.dealId],
     survivor: into,
   };
+}
+
+/** The company's Pipedrive domain a webhook names in `meta.host` (`acme.pipedrive.com`); anything else is ignored. */
+function companyDomain(host: unknown): string | undefined {
+  if (typeof host !== 'string') return undefined;
+  const domain = host.toLowerCase();
+  return /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.pipedrive\.com$/.test(domain) ? domain : undefined;
 }
 
 /** Pipedrive's marker of who made the change: `meta.change_source` (`app` or `api`) and the acting `meta.user_id`. */

@@ -1,6 +1,6 @@
 import type { CrmState } from '../core/stored-deal.ts';
 
-/** Where the CRMs' web apps live that are not in the deal's CRM state: Pipedrive's company domain. */
+/** Where the CRMs' web apps live, as configured: Pipedrive's company domain (else the deal's own, from its webhooks). */
 export interface CrmWebBases {
   /** Pipedrive's company domain (`PIPEDRIVE_API_BASE_URL`, e.g. `https://acme.pipedrive.com`). */
   pipedrive?: string;
@@ -29,7 +29,7 @@ function webBase(url: string | undefined): string | null {
 /**
  * The deal's page in its CRM, when Stageflow knows where it lives: HubSpot
  * `https://app.hubspot.com/contacts/<portalId>/record/0-3/<dealId>` (0-3 is HubSpot's object type id of deals),
- * Pipedrive `<company domain>/deal/<id>`, Salesforce `<instance URL>/lightning/r/Opportunity/<Id>/view`; null when a
+ * Pipedrive `<company domain>/deal/<id>` (the configured domain, else the one its webhooks named), Salesforce `<instance URL>/lightning/r/Opportunity/<Id>/view`; null when a
  * part is unknown.
  */
 export function crmLink(dealId: string, crm: CrmState | undefined, bases: CrmWebBases): CrmLink | null {
@@ -40,7 +40,7 @@ export function crmLink(dealId: string, crm: CrmState | undefined, bases: CrmWeb
         ? { crm: 'HubSpot', href: `${HUBSPOT_APP}/contacts/${crm.portalId}/record/0-3/${id}` }
         : null;
     case 'pipedrive': {
-      const base = webBase(bases.pipedrive);
+      const base = webBase(bases.pipedrive) ?? webBase(crm.host ? `https://${crm.host}` : undefined);
       return base ? { crm: 'Pipedrive', href: `${base}/deal/${id}` } : null;
     }
     case 'salesforce': {

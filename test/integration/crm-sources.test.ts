@@ -459,6 +459,9 @@ describe('Pipedrive webhooks v2 through the local stack', () => {
       { from: 'identify', to: 'qualify', outcome: 'applied' },
       { from: 'qualify', to: 'propose', outcome: 'applied' },
     ]);
+    // With no Pipedrive domain configured, the deal page links to the company domain its webhooks name (`meta.host`).
+    const page = await fetch(`${stackUrls().api}/board/deals/${dealId}?pipeline=default`);
+    expect(await page.text()).toContain(`href="https://acme.pipedrive.com/deal/${dealId}"`);
   });
 
   it('maps status lost to closed_lost', async () => {

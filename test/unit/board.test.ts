@@ -256,6 +256,12 @@ describe('board pages', () => {
     expect(
       crmLink('006A', { source: 'salesforce', writes: [], instanceUrl: 'https://acme.my.salesforce.com' }, {})?.href,
     ).toBe('https://acme.my.salesforce.com/lightning/r/Opportunity/006A/view');
+    const named = { source: 'pipedrive', writes: [], host: 'acme.pipedrive.com' } as const;
+    expect(crmLink('9', named, {})?.href).toBe('https://acme.pipedrive.com/deal/9');
+    expect(crmLink('9', named, { pipedrive: 'https://eu.pipedrive.example' })?.href).toBe(
+      'https://eu.pipedrive.example/deal/9',
+    );
+    expect(crmLink('9', { source: 'pipedrive', writes: [] }, {})).toBeNull();
     expect(crmLink('123', { source: 'hubspot', writes: [] }, {})).toBeNull();
     expect(crmLink('123', undefined, {})).toBeNull();
   });

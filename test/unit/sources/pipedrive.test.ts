@@ -95,6 +95,15 @@ describe('pipedrive adapter: parse', () => {
     expect(parse(fixture('pipedrive', 'deal-create.json'))[0]?.origin).toBe('app:13540546');
   });
 
+  it("keeps the company's domain its webhook names (meta.host), and nothing that is not a Pipedrive domain", () => {
+    expect(parse(fixture('pipedrive', 'deal-create.json'))[0]?.crm).toEqual({ host: 'acme.pipedrive.com' });
+    for (const host of ['evil.example.com', 'acme.pipedrive.com.evil.example', 'a/b.pipedrive.com', 42]) {
+      const body = json('deal-create.json');
+      body.meta.host = host;
+      expect(parse(JSON.stringify(body))[0]?.crm).toBeUndefined();
+    }
+  });
+
   it('translates a created deal: its stage, name, and every other field (custom fields flattened)', () => {
     expect(parse(fixture('pipedrive', 'deal-create.json')).map(({ origin: _origin, ...event }) => event)).toStrictEqual(
       [
@@ -106,6 +115,7 @@ describe('pipedrive adapter: parse', () => {
           stage: 'identify',
           occurredAt: '2026-11-27T10:00:00.000Z',
           dealName: 'Acme rollout',
+          crm: { host: 'acme.pipedrive.com' },
           fields: {
             add_time: '2026-11-27T10:00:00Z',
             close_time: null,
