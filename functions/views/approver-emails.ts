@@ -29,6 +29,31 @@ export function linkWithdrawnEmail(input: {
   });
 }
 
+/** Tells a member of a group that another member's decision decided the request for the role. */
+export function decidedByAnotherEmail(input: {
+  deal: Deal;
+  approval: Approval;
+  to: string;
+  roleName: string;
+}): EmailMessage {
+  const { deal, approval, to, roleName } = input;
+  const verdict = approval.status === 'approved' ? 'approved' : 'rejected';
+  return render({
+    to,
+    subject: `Decided by ${approval.decidedBy ?? 'another member'}: ${shortName(deal)} — ${roleName}`,
+    heading: `The ${roleName} approval for ${dealTitle(deal)} is decided`,
+    paragraphs: [
+      `${approval.decidedBy ?? 'Another member'} ${verdict} the request "${approval.reason}" for ${roleName}, so ` +
+        'the link you were sent no longer decides it. Nothing is waiting for you.',
+    ],
+    facts: [
+      ['Deal', dealTitle(deal)],
+      ['Approver role', roleName],
+      ['Decided', approval.decidedAt ? formatTime(approval.decidedAt) : '—'],
+    ],
+  });
+}
+
 /** Tells the escalation address that a request expired without a decision: someone who can unblock the deal. */
 export function approvalEscalatedEmail(input: {
   deal: Deal;

@@ -118,6 +118,11 @@ describe('approver groups, delegation, escalation and the approver named by the 
       decide: 'any',
     });
     expect(finance.asked.map((a) => a.email).sort()).toEqual(FINANCE_ANY);
+    const other = first.status === 200 ? FINANCE_ANY[1] : FINANCE_ANY[0];
+    expect(finance.asked.find((a) => a.email === other)).toMatchObject({ status: 'withdrawn' });
+    // The other member is told who decided, so nobody opens a request that no longer waits for them.
+    const told = await mailTo(other as string, dealId, `Decided by ${winner}:`);
+    expect(told.body.text).toContain(first.status === 200 ? 'approved' : 'rejected');
 
     // The other member's link, and a second click on the winner's, answer 409 naming who decided.
     const loser = first.status === 200 ? (links[1] as string) : (links[0] as string);

@@ -13,6 +13,7 @@ import {
   totalsContribution,
 } from '../../functions/core/board.ts';
 import type { Deal } from '../../functions/core/deal.ts';
+import type { CrmState } from '../../functions/core/stored-deal.ts';
 import { boardCard, columnTotal, columnTotalText } from '../../functions/views/board-cards.ts';
 import { boardCsv } from '../../functions/views/board-csv.ts';
 import { boardPage, MAX_CARDS_PER_COLUMN } from '../../functions/views/board-pages.ts';
@@ -256,7 +257,7 @@ describe('board pages', () => {
     expect(
       crmLink('006A', { source: 'salesforce', writes: [], instanceUrl: 'https://acme.my.salesforce.com' }, {})?.href,
     ).toBe('https://acme.my.salesforce.com/lightning/r/Opportunity/006A/view');
-    const named = { source: 'pipedrive', writes: [], host: 'acme.pipedrive.com' } as const;
+    const named: CrmState = { source: 'pipedrive', writes: [], host: 'acme.pipedrive.com' };
     expect(crmLink('9', named, {})?.href).toBe('https://acme.pipedrive.com/deal/9');
     expect(crmLink('9', named, { pipedrive: 'https://eu.pipedrive.example' })?.href).toBe(
       'https://eu.pipedrive.example/deal/9',

@@ -107,6 +107,8 @@ export function decideApproval(
       const trail = { approvalId: approval.approvalId, role: approval.role, status: approval.status, decidedBy: by };
       return decision(draft, deal, 'applied', [], [{ ...entry, approval: { ...trail, onBehalfOf } }]);
     }
+    // The decision ends the approval for the whole group: the others' requests no longer decide.
+    for (const other of open) other.status = 'withdrawn';
     const approvers = (approval.asks ?? []).filter((a) => a.status === 'approved');
     approval.decidedBy = input.approve && approval.decide === 'all' ? approvers.map(personName).join(', ') : by;
     approval.onBehalfOf = onBehalfOf;

@@ -6,14 +6,15 @@ import type { Approval, ApprovalAsk } from '../../core/deal.ts';
 import type { PipelineConfig } from '../../core/pipeline-config.ts';
 import { requireStage } from '../../core/stages.ts';
 import type { StoredDeal } from '../../core/stored-deal.ts';
-import { approvalEscalatedEmail, linkWithdrawnEmail } from '../../views/approver-emails.ts';
+import { approvalEscalatedEmail, decidedByAnotherEmail, linkWithdrawnEmail } from '../../views/approver-emails.ts';
 import { approvalCancelledEmail, approvalRequestEmail } from '../../views/emails.ts';
 import { type EffectRun, endedApprovals } from '../deal-change.ts';
 
 /**
  * The approvers' emails of one decision, derived from the requests before and after it: each person newly asked
  * gets their own review link; a reminder goes to everyone still asked, the role's escalation address copied; a person
- * whose request was withdrawn is told their link no longer decides; everyone asked of a cancelled approval is told;
+ * whose request was withdrawn is told their link no longer decides; when one member's decision ends a group's request,
+ * the other members still asked are told who decided; everyone asked of a cancelled approval is told;
  * at expiry the escalation address is told.
  */
 export async function notifyApprovers(run: EffectRun): Promise<void> {
@@ -77,6 +78,20 @@ export async function notifyApprovers(run: EffectRun): Promise<void> {
       }
     }
   }
+  for (const approval of ended.filter((a) => a.status === 'approved' || a.status === 'rejected')) {
+    const roleName = config.approvers[approval.role]?.name ?? approval.role;
+    const others = (approval.asks ?? [])
+      .filter((ask) => ask.status === 'withdrawn')
+      .filter(wasAskedOf(change, approval));
+    for (const ask of others) {
+      await run.mailOnce(`decided:${approval.approvalId}:${ask.askId}`, (identity) =>
+        services.mailer.send(
+          decidedByAnotherEmail({ deal: change.after.deal, approval, to: ask.email, roleName }),
+          identity,
+        ),
+      );
+    }
+  }
   for (const approval of ended.filter((a) => a.status === 'expired')) {
     const approver = config.approvers[approval.role];
     if (!approver?.escalateTo) continue;
@@ -91,7 +106,7 @@ export async function notifyApprovers(run: EffectRun): Promise<void> {
   }
 }
 
-/** The requests of a cancelled approval that were still open before the decision: those people wait for it. */
+/** The requests of an ended approval that were still open before the decision: those people wait for it. */
 function wasAskedOf(change: EffectRun['change'], approval: Approval) {
   const before = change.before?.deal.approvals.find((a) => a.approvalId === approval.approvalId);
   return (ask: ApprovalAsk) =>
