@@ -167,6 +167,16 @@ export function ownersMatching(text: string, owners: readonly PipelineOwner[]): 
   return [...matched.map((owner) => ({ email: owner.email ?? undefined, name: owner.name ?? undefined })), typed];
 }
 
+/**
+ * Whether the owner index finds every deal a typed owner filter means. The index lists a deal under its owner's name
+ * (else address), so a name is always found; an address is found under the names the read model knows it by, so an
+ * address no listed owner has (a new owner moments after their first deal, or a mistyped one) may not be.
+ */
+export function ownerIndexFinds(text: string, owners: readonly PipelineOwner[]): boolean {
+  const wanted = text.trim().toLocaleLowerCase('en');
+  return !wanted.includes('@') || owners.some((owner) => owner.email?.toLocaleLowerCase('en') === wanted);
+}
+
 /** One exit criterion of the deal's stage: met or open, with the field's value as the deal holds it. */
 export interface ChecklistItem {
   criterion: Criterion;

@@ -38,6 +38,7 @@ describe('a partly failed digest run', () => {
           marks.set(key, new Set([...(marks.get(key) ?? []), to]));
         },
       },
+      insights: { totals: async () => ({ 'count#identify': stale.length }) },
       mailer: {
         send: async (message: EmailMessage) => {
           if (mailDown.has(message.to)) throw new Error('MessageRejected');
