@@ -175,6 +175,17 @@ describe('the board of a pipeline with 200 stages and a handful of deals', () =>
     expect(log.queries).toBeLessThanOrEqual(8 * (2 + 9));
   });
 
+  it('lists every deal of the pipeline through the read API, reading only the stages that hold deals', async () => {
+    const { result: listed, log } = await countReads(async () => {
+      const response = await fetch(`${stack?.url}/deals?pipeline=${PIPELINE}&limit=100`);
+      expect(response.status).toBe(200);
+      return (await response.json()) as { deals: { dealId: string }[]; nextToken: string | null };
+    });
+    expect(listed.deals.map((deal) => deal.dealId).sort()).toEqual(deals.map((d) => d.dealId).sort());
+    expect(listed.nextToken).toBeNull();
+    expect(log.queries).toBeLessThanOrEqual(8 * (2 + 9));
+  });
+
   const ownerCases = [
     ['an address in upper case', owners.eve.email.toUpperCase(), 'eve'],
     ['a name in lower case', owners.eve.name.toLowerCase(), 'eve'],
