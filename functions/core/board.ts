@@ -163,8 +163,9 @@ export function ownersMatching(text: string, owners: readonly PipelineOwner[]): 
   const matched = owners.filter(
     (owner) => owner.email?.toLocaleLowerCase('en') === wanted || owner.name?.toLocaleLowerCase('en') === wanted,
   );
-  const typed: Owner = { email: text.trim(), name: text.trim() };
-  return [...matched.map((owner) => ({ email: owner.email ?? undefined, name: owner.name ?? undefined })), typed];
+  // The text as typed may be an address or a name: each on its own.
+  const typed: Owner[] = [{ email: text.trim() }, { name: text.trim() }];
+  return [...matched.map((owner) => ({ email: owner.email ?? undefined, name: owner.name ?? undefined })), ...typed];
 }
 
 /**

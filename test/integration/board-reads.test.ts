@@ -198,7 +198,8 @@ describe('the board of a pipeline with 200 stages and a handful of deals', () =>
       const theirs = deals.filter((deal) => deal.owner === who).map((deal) => deal.dealId);
       expect(cardsOf(html)).toEqual(theirs.sort());
       expect(log.scanned).toBe(theirs.length);
-      expect(log.queries).toBeLessThanOrEqual(4);
+      // At most three partitions (the name, the address, the typed text), each of 8 shards.
+      expect(log.queries).toBeLessThanOrEqual(3 * 8);
     });
   }
 

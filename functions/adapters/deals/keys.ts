@@ -136,9 +136,9 @@ export const stageIndexKeys = (deal: Deal) =>
 export const ownerText = (text: string) => text.trim().toLocaleLowerCase('en');
 
 /**
- * The owner index partition a deal's owner is listed under: by the owner's name when the CRM sent one, else by the
- * address. A name finds its deals in one partition the moment they are written; an address finds the partitions of
- * the names it goes by (docs/data-model.md).
+ * The owner index partition an owner's deals are listed under, before its shard: by the owner's name when the CRM sent
+ * one, else by the address. A name finds its deals the moment they are written; an address finds them under the names
+ * the read model knows it by (docs/data-model.md).
  */
 export function ownerPartition(pipeline: string, owner: Owner): string | null {
   const name = owner.name ? ownerText(owner.name) : '';
@@ -147,15 +147,22 @@ export function ownerPartition(pipeline: string, owner: Owner): string | null {
   return email === '' ? null : `OWNER#${pipeline}#email#${email}`;
 }
 
+/** One shard of an owner's partition: split like a stage's, so one owner's bulk import is not one hot partition. */
+export const ownerShardPartition = (partition: string, shard: number) => `${partition}#${shard}`;
+
 /**
  * The deal's owner attributes: `ownerKeys`, its owner's address and name as {@link ownerText} (a list the owner
- * filter matches), and `gsi2pk`, its `byOwner` index partition ({@link ownerPartition}; the index sorts by `gsi1sk`,
- * the stage entry). A deal without an owner, or in no stage's listing, is in no owner's either.
+ * filter matches), and `gsi2pk`, its `byOwner` index partition ({@link ownerPartition}, sharded by
+ * {@link stageShard}; the index sorts by `gsi1sk`, the stage entry). A deal without an owner, or in no stage's
+ * listing, is in no owner's either.
  */
 export const ownerKeys = (deal: Deal) => {
   const keys = [deal.owner?.email, deal.owner?.name].flatMap((part) => (part ? [ownerText(part)] : []));
   const partition = deal.owner && !isEnded(deal.status) ? ownerPartition(deal.pipeline, deal.owner) : null;
-  return { ...(keys.length > 0 ? { ownerKeys: keys } : {}), ...(partition ? { gsi2pk: partition } : {}) };
+  return {
+    ...(keys.length > 0 ? { ownerKeys: keys } : {}),
+    ...(partition ? { gsi2pk: ownerShardPartition(partition, stageShard(deal.dealId)) } : {}),
+  };
 };
 
 /** Where a listing of a stage goes on: the shard, and the key to start after within it. */

@@ -1,16 +1,29 @@
 import { GetCommand, PutCommand, paginateScan, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deal, Owner } from '../../core/deal.ts';
-import { dealKey, indexBackfillKey, ownerKeys, ownerPartition, ownerText, TABLE_KEYS } from './keys.ts';
+import {
+  dealKey,
+  indexBackfillKey,
+  ownerKeys,
+  ownerPartition,
+  ownerShardPartition,
+  ownerText,
+  STAGE_INDEX_SHARDS,
+  TABLE_KEYS,
+} from './keys.ts';
 import { dealProjection, type StageDeal, toStageDeal } from './stage-index.ts';
 import type { TableRef } from './table-ref.ts';
 import { isConditionFailure, queryAll } from './table-ref.ts';
 
-/** The most owners one query reads: each is up to two partitions, and the filter names each address and name. */
+/** The most owners one query reads: each is up to two partitions of 8 shards; the filter names each address and name. */
 export const MAX_OWNERS = 40;
 
 /** Which deals {@link OwnerIndex.query} reads from the owners' partitions, and which of their attributes. */
 export interface OwnerQuery {
-  /** The owners: deals whose owner has one of their addresses or names, in any case (at most {@link MAX_OWNERS}). */
+  /**
+   * The owners, as the read model lists them (address and name together) or as typed (an address alone, a name
+   * alone): deals listed under any of them whose owner has one of their addresses or names, in any case (at most
+   * {@link MAX_OWNERS}).
+   */
   owners: Owner[];
   /** Paths inside the deal to read, as {@link StageQuery.attributes}; the deal id and its stage are always read. */
   attributes: string[][];
@@ -22,8 +35,9 @@ export interface OwnerQuery {
 export type OwnerDeal = StageDeal & Pick<Deal, 'stage'>;
 
 /**
- * The deals of an owner, read through the `byOwner` index: one partition per owner name (else address), so an owner
- * filter reads that owner's deals and no one else's. Deals written before the index existed carry no `gsi2pk` until
+ * The deals of an owner, read through the `byOwner` index: one partition per owner name (else address), split into
+ * the 8 shards a stage is, so an owner filter reads that owner's deals and no one else's (in 8 queries per name or
+ * address, in parallel). Deals written before the index existed carry no `gsi2pk` until
  * {@link OwnerIndex.backfill} has given it to them; {@link OwnerIndex.ready} says when that is done.
  */
 export class OwnerIndex {
@@ -35,13 +49,11 @@ export class OwnerIndex {
   async query(pipeline: string, query: OwnerQuery): Promise<OwnerDeal[]> {
     const owners = query.owners.slice(0, MAX_OWNERS);
     // An owner's deals are under their name, or under their address when the CRM sent no name.
-    const partitions = new Set(
-      owners.flatMap((owner) => [
-        ownerPartition(pipeline, { name: owner.name }),
-        ownerPartition(pipeline, { email: owner.email }),
-      ]),
-    );
+    const partitions = new Set(owners.map((owner) => ownerPartition(pipeline, owner)));
     partitions.delete(null);
+    const shards = [...partitions].flatMap((partition) =>
+      Array.from({ length: STAGE_INDEX_SHARDS }, (_, shard) => ownerShardPartition(partition as string, shard)),
+    );
     const matching = new Set(
       owners.flatMap((owner) => [owner.email, owner.name]).flatMap((v) => (v ? [ownerText(v)] : [])),
     );
@@ -55,7 +67,7 @@ export class OwnerIndex {
       })
       .join(' OR ');
     const read = await Promise.all(
-      [...partitions].map((partition) =>
+      shards.map((partition) =>
         queryAll(this.table, {
           IndexName: TABLE_KEYS.ownerIndex,
           KeyConditionExpression: 'gsi2pk = :owner',
