@@ -2,7 +2,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, type QueryCommandInput, type QueryCommandOutput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  type QueryCommandOutput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoDb, dynamoDbCounters } from '../../functions/adapters/aws-clients.ts';
 import { DealRepository } from '../../functions/adapters/deal-repository.ts';
@@ -227,7 +235,7 @@ describe('the board of a pipeline with 200 stages and a handful of deals', () =>
     expect(cardsOf(after.result)).toContain('W-9');
   });
 
-  it('adds the owner index to a table created before it existed, keeping its items', async () => {
+  it('adds the owner index to a table created before it existed, which finds the items stored before', async () => {
     const client = new DynamoDBClient({ endpoint: stack?.dynamoDbUrl });
     const name = uniqueId('earlier');
     const earlier = tableDefinition(name);
@@ -238,9 +246,22 @@ describe('the board of a pipeline with 200 stages and a handful of deals', () =>
         GlobalSecondaryIndexes: earlier.GlobalSecondaryIndexes?.filter((i) => i.IndexName === TABLE_KEYS.stageIndex),
       }),
     );
+    const items = DynamoDBDocumentClient.from(client);
+    const stored = { ...dealKey(PIPELINE, 'OLD-1'), gsi1pk: 'STAGE#wide#s001#0', gsi1sk: '2026-01-01#OLD-1' };
+    await items.send(new PutCommand({ TableName: name, Item: { ...stored, gsi2pk: 'OWNER#wide#name#old#0' } }));
     await ensureTable(client, name);
     const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
     expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual(['byOwner', 'byStage']);
+    const { Items } = await items.send(
+      new QueryCommand({
+        TableName: name,
+        IndexName: TABLE_KEYS.ownerIndex,
+        KeyConditionExpression: 'gsi2pk = :owner',
+        ExpressionAttributeValues: { ':owner': 'OWNER#wide#name#old#0' },
+      }),
+    );
+    expect(Items?.map((item) => item.pk)).toEqual([stored.pk]);
+    // A second start finds nothing to add.
     await ensureTable(client, name);
   });
 });

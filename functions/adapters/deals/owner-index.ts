@@ -14,7 +14,10 @@ import { dealProjection, type StageDeal, toStageDeal } from './stage-index.ts';
 import type { TableRef } from './table-ref.ts';
 import { isConditionFailure, queryAll } from './table-ref.ts';
 
-/** The most owners one query reads: each is up to two partitions of 8 shards; the filter names each address and name. */
+/**
+ * The most owners one query reads: each is a partition of 8 shards (owners of one name share it), and the filter
+ * names each address and name.
+ */
 export const MAX_OWNERS = 40;
 
 /** Which deals {@link OwnerIndex.query} reads from the owners' partitions, and which of their attributes. */
@@ -49,10 +52,11 @@ export class OwnerIndex {
   async query(pipeline: string, query: OwnerQuery): Promise<OwnerDeal[]> {
     const owners = query.owners.slice(0, MAX_OWNERS);
     // An owner's deals are under their name, or under their address when the CRM sent no name.
-    const partitions = new Set(owners.map((owner) => ownerPartition(pipeline, owner)));
-    partitions.delete(null);
+    const partitions = new Set(
+      owners.map((owner) => ownerPartition(pipeline, owner)).filter((partition) => partition !== null),
+    );
     const shards = [...partitions].flatMap((partition) =>
-      Array.from({ length: STAGE_INDEX_SHARDS }, (_, shard) => ownerShardPartition(partition as string, shard)),
+      Array.from({ length: STAGE_INDEX_SHARDS }, (_, shard) => ownerShardPartition(partition, shard)),
     );
     const matching = new Set(
       owners.flatMap((owner) => [owner.email, owner.name]).flatMap((v) => (v ? [ownerText(v)] : [])),
