@@ -44,7 +44,8 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
           { AttributeName: 'gsi2pk', KeyType: 'HASH' },
           { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'ALL' },
+        // What changes only with the stage or the owner: a deal's other writes leave the index alone.
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['gsi1pk', 'ownerKeys'] },
       },
     ],
     StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE_STREAM_VIEW },

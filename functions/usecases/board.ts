@@ -95,6 +95,13 @@ async function readBoard(query: Query, services: BoardServices): Promise<BoardVi
             owners: ownersMatching(owner, owners),
             attributes: current.config.stages.flatMap((stage) => cardAttributes(stage.key, [...versions.values()])),
             lastDecision: true,
+            select: (stageKey, enteredAt) => {
+              const stage = current.config.stages.find((s) => s.key === stageKey);
+              if (stage === undefined || (search !== null && stage.closed)) return false;
+              if (stage.closed) return enteredAt >= closedSince;
+              const cutoff = staleCutoff(stage, now);
+              return !staleOnly || (cutoff !== null && enteredAt < cutoff);
+            },
           }),
           (deal) => deal.stage,
         )
@@ -113,11 +120,7 @@ async function readBoard(query: Query, services: BoardServices): Promise<BoardVi
       const enteredSince = stage.closed ? closedSince : undefined;
       const deals =
         ownersDeals !== null
-          ? (ownersDeals.get(stage.key) ?? []).filter(
-              (deal) =>
-                (enteredBefore === undefined || (deal.stageEventAt ?? '') < enteredBefore) &&
-                (enteredSince === undefined || (deal.stageEventAt ?? '') >= enteredSince),
-            )
+          ? (ownersDeals.get(stage.key) ?? [])
           : await services.deals.queryStage(pipeline, stage.key, {
               attributes: cardAttributes(stage.key, [...versions.values()]),
               owners: owner === null ? undefined : ownersMatching(owner, owners),

@@ -12,7 +12,7 @@ import {
 } from './keys.ts';
 import { dealProjection, type StageDeal, toStageDeal } from './stage-index.ts';
 import type { TableRef } from './table-ref.ts';
-import { isConditionFailure, queryAll } from './table-ref.ts';
+import { getAll, isConditionFailure, queryAll } from './table-ref.ts';
 
 /**
  * The most owners one query reads: each is a partition of 8 shards (owners of one name share it), and the filter
@@ -32,6 +32,8 @@ export interface OwnerQuery {
   attributes: string[][];
   /** Also read what was last decided about each deal. */
   lastDecision?: boolean;
+  /** Which of the owners' deals to read, by the stage it is in and when it entered it (ISO); all when absent. */
+  select?: (stage: string, enteredAt: string) => boolean;
 }
 
 /** A deal as the owner index reads it: with the stage it is in. */
@@ -62,27 +64,35 @@ export class OwnerIndex {
       owners.flatMap((owner) => [owner.email, owner.name]).flatMap((v) => (v ? [ownerText(v)] : [])),
     );
     if (matching.size === 0) return [];
-    const { names, nameOf, projection } = dealProjection([['stage'], ...query.attributes], query.lastDecision ?? false);
     const values: Record<string, unknown> = {};
     const filter = [...matching]
       .map((text, index) => {
         values[`:owner${index}`] = text;
-        return `contains(${nameOf('ownerKeys')}, :owner${index})`;
+        return `contains(ownerKeys, :owner${index})`;
       })
       .join(' OR ');
-    const read = await Promise.all(
+    // The index holds each deal's keys, stage listing and owner only: it changes with the stage or the owner, not
+    // with every write of the deal. The deals chosen are then read by key.
+    const listed = await Promise.all(
       shards.map((partition) =>
         queryAll(this.table, {
           IndexName: TABLE_KEYS.ownerIndex,
           KeyConditionExpression: 'gsi2pk = :owner',
           FilterExpression: filter,
-          ProjectionExpression: projection,
-          ExpressionAttributeNames: names,
+          ProjectionExpression: 'pk, sk, gsi1pk, gsi1sk',
           ExpressionAttributeValues: { ...values, ':owner': partition },
         }),
       ),
     );
-    return read.flat().map((item) => toStageDeal(item) as OwnerDeal);
+    const stagePrefix = `STAGE#${pipeline}#`;
+    const keys = listed.flat().flatMap((entry) => {
+      const stage = String(entry.gsi1pk).slice(stagePrefix.length).split('#')[0] ?? '';
+      const enteredAt = String(entry.gsi1sk).split('#')[0] ?? '';
+      return (query.select?.(stage, enteredAt) ?? true) ? [{ pk: entry.pk, sk: entry.sk }] : [];
+    });
+    const { names, projection } = dealProjection([['stage'], ...query.attributes], query.lastDecision ?? false);
+    const items = await getAll(this.table, keys, { ProjectionExpression: projection, ExpressionAttributeNames: names });
+    return items.map((item) => toStageDeal(item) as OwnerDeal);
   }
 
   /** True once every deal stored before the index existed is listed in it (remembered for good once seen). */
