@@ -6,6 +6,7 @@ import { type ApprovalBase, ApprovalItems, type ApprovalRecord } from './deals/a
 import { type CommitInput, DealItems } from './deals/deals.ts';
 import { type EffectFailure, EffectMarks, type EffectRunClaim } from './deals/effect-marks.ts';
 import type { Lease } from './deals/leases.ts';
+import { type OwnerDeal, OwnerIndex, type OwnerQuery } from './deals/owner-index.ts';
 import { PipelineItems } from './deals/pipelines.ts';
 import { type StageDeal, StageIndex, type StageQuery } from './deals/stage-index.ts';
 import { WriteBackQueue } from './deals/write-backs.ts';
@@ -19,6 +20,7 @@ export class DealRepository {
   readonly writeBacks: WriteBackQueue;
   private readonly deals: DealItems;
   private readonly stages: StageIndex;
+  private readonly owners: OwnerIndex;
   private readonly approvals: ApprovalItems;
   private readonly marks: EffectMarks;
   private readonly pipelines: PipelineItems;
@@ -27,6 +29,7 @@ export class DealRepository {
     const table = { db, tableName };
     this.deals = new DealItems(table);
     this.stages = new StageIndex(table);
+    this.owners = new OwnerIndex(table);
     this.approvals = new ApprovalItems(table);
     this.marks = new EffectMarks(table);
     this.pipelines = new PipelineItems(table);
@@ -72,6 +75,21 @@ export class DealRepository {
   /** See {@link StageIndex.query}. */
   queryStage(pipeline: string, stage: string, query: StageQuery): Promise<StageDeal[]> {
     return this.stages.query(pipeline, stage, query);
+  }
+
+  /** See {@link OwnerIndex.query}. */
+  queryOwners(pipeline: string, query: OwnerQuery): Promise<OwnerDeal[]> {
+    return this.owners.query(pipeline, query);
+  }
+
+  /** See {@link OwnerIndex.ready}. */
+  ownerIndexReady(): Promise<boolean> {
+    return this.owners.ready();
+  }
+
+  /** See {@link OwnerIndex.backfill}. */
+  backfillOwnerIndex(): Promise<number> {
+    return this.owners.backfill();
   }
 
   getApproval(approvalId: string): Promise<ApprovalRecord | null> {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -22,6 +23,7 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
       { AttributeName: TABLE_KEYS.sort, AttributeType: 'S' },
       { AttributeName: 'gsi1pk', AttributeType: 'S' },
       { AttributeName: 'gsi1sk', AttributeType: 'S' },
+      { AttributeName: 'gsi2pk', AttributeType: 'S' },
     ],
     KeySchema: [
       { AttributeName: TABLE_KEYS.partition, KeyType: 'HASH' },
@@ -36,6 +38,15 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
         ],
         Projection: { ProjectionType: 'ALL' },
       },
+      {
+        IndexName: TABLE_KEYS.ownerIndex,
+        KeySchema: [
+          { AttributeName: 'gsi2pk', KeyType: 'HASH' },
+          { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+        ],
+        // What changes only with the stage or the owner: a deal's other writes leave the index alone.
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['gsi1pk', 'ownerKeys'] },
+      },
     ],
     StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE_STREAM_VIEW },
   };
@@ -45,11 +56,13 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
 export const TABLE_STREAM_VIEW = 'NEW_AND_OLD_IMAGES';
 
 /**
- * Creates the table unless it exists (a restarted local stack keeps its data), and makes sure its stream is on: a
- * table created before the outbox existed gets it through UpdateTable. Returns the stream's ARN.
+ * Creates the table unless it exists (a restarted local stack keeps its data), and brings a table created by an
+ * earlier release up to the definition: its missing indexes are added (DynamoDB fills them from the items that carry
+ * their keys) and its stream is turned on, through UpdateTable. Returns the stream's ARN.
  */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<string> {
   await createTable(client, tableName);
+  await addMissingIndexes(client, tableName);
   const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
   const stream = Table?.StreamSpecification;
   if (stream?.StreamEnabled && stream.StreamViewType === TABLE_STREAM_VIEW && Table?.LatestStreamArn) {
@@ -63,6 +76,34 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   );
   if (!TableDescription?.LatestStreamArn) throw new Error(`table ${tableName} has no stream after enabling it`);
   return TableDescription.LatestStreamArn;
+}
+
+/** How long an index added to an existing table may take to become active (DynamoDB Local: moments). */
+const INDEX_ACTIVE_TIMEOUT_MS = 120_000;
+
+/** Adds each index of {@link tableDefinition} the table lacks, one at a time (one per UpdateTable), and waits for it. */
+async function addMissingIndexes(client: DynamoDBClient, tableName: string): Promise<void> {
+  const wanted = tableDefinition(tableName);
+  for (const index of wanted.GlobalSecondaryIndexes ?? []) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.GlobalSecondaryIndexes?.some((existing) => existing.IndexName === index.IndexName)) continue;
+    const keys = new Set(index.KeySchema?.map((key) => key.AttributeName));
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: wanted.AttributeDefinitions?.filter((a) => keys.has(a.AttributeName)),
+        GlobalSecondaryIndexUpdates: [{ Create: index }],
+      }),
+    );
+    const deadline = Date.now() + INDEX_ACTIVE_TIMEOUT_MS;
+    for (;;) {
+      const { Table: now } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      const added = now?.GlobalSecondaryIndexes?.find((existing) => existing.IndexName === index.IndexName);
+      if (added?.IndexStatus === 'ACTIVE' && now?.TableStatus === 'ACTIVE') break;
+      if (Date.now() > deadline) throw new Error(`index ${index.IndexName} of ${tableName} did not become active`);
+      await sleep(200);
+    }
+  }
 }
 
 async function createTable(client: DynamoDBClient, tableName: string): Promise<void> {

@@ -163,8 +163,19 @@ export function ownersMatching(text: string, owners: readonly PipelineOwner[]): 
   const matched = owners.filter(
     (owner) => owner.email?.toLocaleLowerCase('en') === wanted || owner.name?.toLocaleLowerCase('en') === wanted,
   );
-  const typed: Owner = { email: text.trim(), name: text.trim() };
-  return [...matched.map((owner) => ({ email: owner.email ?? undefined, name: owner.name ?? undefined })), typed];
+  // The text as typed may be an address or a name: each on its own.
+  const typed: Owner[] = [{ email: text.trim() }, { name: text.trim() }];
+  return [...matched.map((owner) => ({ email: owner.email ?? undefined, name: owner.name ?? undefined })), ...typed];
+}
+
+/**
+ * Whether the owner index finds every deal a typed owner filter means. The index lists a deal under its owner's name
+ * (else address), so a name is always found; an address is found under the names the read model knows it by, so an
+ * address no listed owner has (a new owner moments after their first deal, or a mistyped one) may not be.
+ */
+export function ownerIndexFinds(text: string, owners: readonly PipelineOwner[]): boolean {
+  const wanted = text.trim().toLocaleLowerCase('en');
+  return !wanted.includes('@') || owners.some((owner) => owner.email?.toLocaleLowerCase('en') === wanted);
 }
 
 /** One exit criterion of the deal's stage: met or open, with the field's value as the deal holds it. */

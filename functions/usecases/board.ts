@@ -6,6 +6,7 @@ import {
   exitChecklist,
   insightsFrom,
   isStale,
+  ownerIndexFinds,
   ownersFrom,
   ownersMatching,
   staleCutoff,
@@ -68,34 +69,66 @@ export async function exportBoard(query: Query, services: BoardServices): Promis
 /**
  * The board's columns under the request's filters. Unfiltered, a column shows its longest-waiting deals and takes its
  * count and totals from the read model, so the board reads a few hundred deals however many are open; a filter reads
- * the deals it selects (an owner as a filter the table applies; a search only the open stages).
+ * the deals it selects (an owner through the owner index; a search only the open stages). An open stage the read
+ * model counts no deal in is not read at all, so the queries follow the deals, not the number of stages.
  */
 async function readBoard(query: Query, services: BoardServices): Promise<BoardView> {
   const current = await pipelineOf(query, services);
+  const pipeline = current.config.pipeline;
   const owner = textFilter('owner', query.owner);
   const search = textFilter('q', query.q);
   const staleOnly = staleFilter(query.stale);
   const now = services.clock();
-  const [versions, totals] = await Promise.all([
+  const [versions, totals, ownerIndexReady] = await Promise.all([
     versionsOf(current, services),
-    services.insights.totals(current.config.pipeline),
+    services.insights.totals(pipeline),
+    owner === null ? false : services.deals.ownerIndexReady(),
   ]);
   const owners = ownersFrom(totals);
   const filtered = owner !== null || search !== null || staleOnly;
   const wanted = search?.toLocaleLowerCase('en') ?? null;
+  const closedSince = new Date(now.getTime() - RECENT_CLOSED_DAYS * DAY_MS).toISOString();
+  const ownersDeals =
+    owner !== null && ownerIndexReady && ownerIndexFinds(owner, owners)
+      ? Map.groupBy(
+          await services.deals.queryOwners(pipeline, {
+            owners: ownersMatching(owner, owners),
+            attributes: current.config.stages.flatMap((stage) => cardAttributes(stage.key, [...versions.values()])),
+            lastDecision: true,
+            select: (stageKey, enteredAt) => {
+              const stage = current.config.stages.find((s) => s.key === stageKey);
+              if (stage === undefined || (search !== null && stage.closed)) return false;
+              if (stage.closed) return enteredAt >= closedSince;
+              const cutoff = staleCutoff(stage, now);
+              return !staleOnly || (cutoff !== null && enteredAt < cutoff);
+            },
+          }),
+          (deal) => deal.stage,
+        )
+      : null;
+  // Without the owner index's answer a filter by a new owner reads every stage: the read model may not count it yet.
+  const counted = owner === null;
   const columns = await Promise.all(
     current.config.stages.map(async (stage): Promise<BoardColumn> => {
       const recentDays = stage.closed ? RECENT_CLOSED_DAYS : undefined;
       const cutoff = staleCutoff(stage, now);
-      if ((staleOnly && cutoff === null) || (search !== null && stage.closed)) return { stage, cards: [], recentDays };
-      const deals = await services.deals.queryStage(current.config.pipeline, stage.key, {
-        attributes: cardAttributes(stage.key, [...versions.values()]),
-        owners: owner === null ? undefined : ownersMatching(owner, owners),
-        lastDecision: true,
-        enteredBefore: staleOnly ? (cutoff ?? undefined) : undefined,
-        enteredSince: stage.closed ? new Date(now.getTime() - RECENT_CLOSED_DAYS * DAY_MS).toISOString() : undefined,
-        oldest: !filtered && !stage.closed ? MAX_CARDS_PER_COLUMN : undefined,
-      });
+      const empty = !stage.closed && counted && (totals[`count#${stage.key}`] ?? 0) <= 0;
+      if (empty || (staleOnly && cutoff === null) || (search !== null && stage.closed)) {
+        return { stage, cards: [], recentDays };
+      }
+      const enteredBefore = staleOnly ? (cutoff ?? undefined) : undefined;
+      const enteredSince = stage.closed ? closedSince : undefined;
+      const deals =
+        ownersDeals !== null
+          ? (ownersDeals.get(stage.key) ?? [])
+          : await services.deals.queryStage(pipeline, stage.key, {
+              attributes: cardAttributes(stage.key, [...versions.values()]),
+              owners: owner === null ? undefined : ownersMatching(owner, owners),
+              lastDecision: true,
+              enteredBefore,
+              enteredSince,
+              oldest: !filtered && !stage.closed ? MAX_CARDS_PER_COLUMN : undefined,
+            });
       const selected =
         wanted === null
           ? deals

@@ -32,11 +32,12 @@ export class DigestIncompleteError extends Error {
  *
  * `run` names the run (the schedule's time): each address emailed is marked for it, so a retry of a partly failed run
  * emails only the addresses the failed attempt missed; an address not marked is looked up in the mail log first (an
- * attempt may have died between the send and the mark), and one the mail service accepted is not emailed again. An address that cannot be emailed does not stop the others;
- * the run then throws {@link DigestIncompleteError}, so the schedule retries it.
+ * attempt may have died between the send and the mark), and one the mail service accepted is not emailed again. An
+ * address that cannot be emailed does not stop the others; the run then throws {@link DigestIncompleteError}, so the
+ * schedule retries it. Only the stages the read model's totals count open deals in are read.
  */
 export async function sendDigest(
-  services: Pick<EffectServices, 'deals' | 'pipelines' | 'mailer' | 'mailLog' | 'clock' | 'publicBaseUrl'>,
+  services: Pick<EffectServices, 'deals' | 'pipelines' | 'mailer' | 'mailLog' | 'clock' | 'publicBaseUrl' | 'insights'>,
   run: string = services.clock().toISOString(),
 ): Promise<DigestReport> {
   const report: DigestReport = { owners: 0, staleDeals: 0, summaries: 0, alreadySent: 0 };
@@ -67,10 +68,18 @@ export async function sendDigest(
       if (acceptedBefore) report.alreadySent++;
       return !acceptedBefore;
     };
-    const { config } = await services.pipelines.current(pipelineId);
+    const [{ config }, totals] = await Promise.all([
+      services.pipelines.current(pipelineId),
+      services.insights.totals(pipelineId),
+    ]);
     const counts: StageCount[] = [];
     const stale: StaleDeal[] = [];
     for (const stage of config.stages.filter((s) => !s.closed)) {
+      // A stage the read model counts no open deal in is not read: the digest's queries follow the deals.
+      if ((totals[`count#${stage.key}`] ?? 0) <= 0) {
+        counts.push({ stage, open: 0, stale: 0 });
+        continue;
+      }
       const cutoff = staleCutoff(stage, now);
       const open = await services.deals.queryStage(pipelineId, stage.key, { attributes: [] });
       if (cutoff === null || stage.staleAfterDays === undefined) {

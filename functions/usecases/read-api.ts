@@ -1,6 +1,7 @@
 import { type Approval, type HistoryEntry, MAX_ID_LENGTH } from '../core/deal.ts';
 import { BadRequestError, NotFoundError } from '../core/errors.ts';
 import type { StoredDeal } from '../core/stored-deal.ts';
+import type { EffectServices } from './effect-services.ts';
 import type { Services } from './services.ts';
 
 const DEFAULT_PAGE = 50;
@@ -96,11 +97,12 @@ interface ListCursor {
 
 /**
  * `GET /deals?pipeline=…&stage=…`: one page of deals through the stage index. Without `stage`, the pipeline's stages
- * are walked in order, the cursor remembering where the last page stopped.
+ * are walked in order, the cursor remembering where the last page stopped; an open stage the read model's totals
+ * count no deal in is passed over unread, so the walk's queries follow the deals, not the number of stages.
  */
 export async function listDeals(
   query: { pipeline: string; stage?: string; limit?: string; nextToken?: string },
-  services: Services,
+  services: Pick<Services, 'deals' | 'pipelines'> & Pick<EffectServices, 'insights'>,
 ) {
   const { config } = await services.pipelines.current(query.pipeline);
   const stages = query.stage ? [query.stage] : config.stages.map((s) => s.key);
@@ -113,10 +115,18 @@ export async function listDeals(
   }
   const limit = parseLimit(query.limit);
   const cursor = query.nextToken ? decodeCursor(query.nextToken) : { stage: 0 };
+  const totals = query.stage ? {} : await services.insights.totals(query.pipeline);
+  const uncounted = new Set(
+    config.stages.filter((s) => !s.closed && !query.stage && (totals[`count#${s.key}`] ?? 0) <= 0).map((s) => s.key),
+  );
   const deals: ReturnType<typeof dealView>[] = [];
   let stageIndex = cursor.stage;
   let key = cursor.key;
   while (stageIndex < stages.length && deals.length < limit) {
+    if (key === undefined && uncounted.has(stages[stageIndex] as string)) {
+      stageIndex++;
+      continue;
+    }
     const page = await services.deals.listDeals(query.pipeline, stages[stageIndex] as string, {
       limit: limit - deals.length,
       nextToken: key,

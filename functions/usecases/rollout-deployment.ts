@@ -19,7 +19,7 @@ export interface RolloutResourceResult {
 
 /**
  * Runs once per deployed version (the version is the resource's property, so an unchanged one triggers nothing):
- * moves the open deals to it. A failure (open deals in a removed, unmapped stage; anything else) fails the
+ * moves the open deals to it, after listing the deals stored before the owner index existed in it. A failure (open deals in a removed, unmapped stage; anything else) fails the
  * deployment, which CloudFormation rolls back; the `RolloutFailed` metric and its alarm record it. A rerun, or the
  * rollback's update back to the earlier version, moves each deal at most once more, so nothing is migrated twice.
  */
@@ -32,6 +32,9 @@ export async function rolloutDeployedVersion(
   const PhysicalResourceId = `rollout/${Pipeline}/${Version}`;
   if (event.RequestType === 'Delete') return { PhysicalResourceId };
   try {
+    // Deals stored before the owner index existed join it (a no-op once done).
+    const listed = await services.deals.backfillOwnerIndex();
+    if (listed > 0) observability.logger.info('stored deals listed in the owner index', { listed });
     const next = await services.pipelines.version(Pipeline, Version);
     const report = await rolloutPipeline(next, services);
     observability.metrics.addMetric('DealsMigrated', MetricUnit.Count, report.moved);

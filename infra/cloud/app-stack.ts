@@ -22,7 +22,7 @@ import { MailSending } from './constructs/mail-sending.ts';
 import { Outbox } from './constructs/outbox.ts';
 import { PipelineVersions } from './constructs/pipeline-versions.ts';
 import { StageflowFunction } from './constructs/stageflow-function.ts';
-import { grantTableAccess } from './constructs/table-access.ts';
+import { grantIndexBackfill, grantTableAccess } from './constructs/table-access.ts';
 import { WebhookSecrets } from './constructs/webhook-secrets.ts';
 import { WriteBackRuns } from './constructs/write-back-runs.ts';
 import type { StageflowSettings } from './settings.ts';
@@ -301,6 +301,7 @@ export class StageflowAppStack extends Stack {
 
     const rolloutFunction = this.functions.rollout;
     grantTableAccess(table, rolloutFunction, 'readWrite');
+    grantIndexBackfill(table, rolloutFunction);
     const alarmAction = settings.alarmTopicArn
       ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn))
       : undefined;

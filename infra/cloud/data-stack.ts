@@ -49,12 +49,18 @@ export class StageflowDataStack extends Stack {
       // The outbox reads every committed decision from the stream. Adding a stream updates the table in place.
       stream: StreamViewType[definition.StreamSpecification?.StreamViewType ?? 'NEW_AND_OLD_IMAGES'],
     });
-    for (const { IndexName: indexName = '', KeySchema: keys } of definition.GlobalSecondaryIndexes ?? []) {
+    for (const {
+      IndexName: indexName = '',
+      KeySchema: keys,
+      Projection: projection,
+    } of definition.GlobalSecondaryIndexes ?? []) {
+      const included = projection?.ProjectionType === 'INCLUDE' ? projection.NonKeyAttributes : undefined;
       this.table.addGlobalSecondaryIndex({
         indexName,
         partitionKey: attribute(keys, 'HASH'),
         sortKey: attribute(keys, 'RANGE'),
-        projectionType: ProjectionType.ALL,
+        ...(included ? { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: included } : {}),
+        ...(included ? {} : { projectionType: ProjectionType.ALL }),
       });
     }
   }

@@ -170,6 +170,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     running.workflow.push({ stop: () => engine.close() });
 
     const deals = new DealRepository(dynamoDb(), TABLE_NAME);
+    // A table kept from an earlier release: its deals join the owner index it just gained (once; see data-model.md).
+    const listed = await deals.backfillOwnerIndex();
+    if (listed > 0) options.log(`listed ${listed} stored deals in the owner index`);
     const stateMachineArns: Record<string, string> = {};
     for (const pipeline of pipelines.values()) {
       await deals.putPipelineVersion(pipeline);

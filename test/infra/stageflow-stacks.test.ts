@@ -225,7 +225,7 @@ describe('least privilege', () => {
     ],
     // The only function that calls a CRM, and the only one holding the CRM credentials.
     ['writeBack', [...TABLE_READ, ...TABLE_WRITE, ...STREAM_READ, ...SECRET_READ]],
-    ['rollout', [...TABLE_READ, ...TABLE_WRITE]],
+    ['rollout', [...TABLE_READ, ...TABLE_WRITE, 'dynamodb:Scan']],
     ['board', [...TABLE_READ]],
     ['digest', [...TABLE_READ, 'ses:SendEmail']],
     // The mail log's recorder only puts its own items.
@@ -235,16 +235,18 @@ describe('least privilege', () => {
     expect(new Set(actions)).toEqual(new Set([...expected, ...LOGS_AND_TRACES]));
   });
 
-  it('scopes table access to the table and its byStage index', () => {
+  it('scopes table access to the table and its byStage and byOwner indexes', () => {
     const tableId = synthesized.data.getLogicalId(synthesized.data.table.node.defaultChild as CfnElement);
     for (const name of ['webhook', 'approvals', 'workflow', 'readApi', 'rollout'] as const) {
-      const [table, index, ...more] = statementsOf(app, roleIdOf(name))
+      const [table, indexes, ...more] = statementsOf(app, roleIdOf(name))
         .filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')))
-        .map((statement) => renderString(statement.Resource));
-      expect(more).toEqual([]);
+        .map((statement) => [statement.Resource].flat().map(renderString));
       // The data stack's output of the table ARN.
-      expect(table).toMatch(new RegExp(`^\\{\\{Fn::GetStackOutput:.*StageflowData.*${tableId}Arn.*\\}\\}$`));
-      expect(index).toBe(`${table}/index/byStage`);
+      expect(table).toEqual([
+        expect.stringMatching(new RegExp(`^\\{\\{Fn::GetStackOutput:.*StageflowData.*${tableId}Arn.*\\}\\}$`)),
+      ]);
+      expect(indexes?.sort()).toEqual([`${table?.[0]}/index/byOwner`, `${table?.[0]}/index/byStage`]);
+      expect(more).toEqual([]);
     }
   });
 

@@ -7,6 +7,7 @@ import {
   exitChecklist,
   insightsFrom,
   isStale,
+  ownerIndexFinds,
   ownersFrom,
   ownersMatching,
   percentile,
@@ -130,6 +131,11 @@ describe('board cards', () => {
     ]);
     expect(ownersMatching('EVE@example.com', owners)[0]).toEqual({ email: 'eve@example.com', name: 'Eve #1' });
     expect(ownersMatching('riley rep', owners)[0]).toEqual({ email: 'rep@example.com', name: 'Riley Rep' });
+    expect(ownersMatching(' Nobody ', owners)).toEqual([{ email: 'Nobody' }, { name: 'Nobody' }]);
+    // The owner index finds every name, and the addresses the read model knows.
+    expect(ownerIndexFinds('Someone New', owners)).toBe(true);
+    expect(ownerIndexFinds('EVE@example.com', owners)).toBe(true);
+    expect(ownerIndexFinds('new@example.com', owners)).toBe(false);
   });
 
   it('names up to two open criteria and marks a refused move and a rejected approval', () => {

@@ -40,6 +40,7 @@ describe('a partly failed digest run', () => {
           marks.set(key, new Set([...(marks.get(key) ?? []), to]));
         },
       },
+      insights: { totals: async () => ({ 'count#identify': stale.length }) },
       mailer: {
         send: async (message: EmailMessage, identity: string) => {
           if (mailDown.has(message.to)) throw new Error('MessageRejected');

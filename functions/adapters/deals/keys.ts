@@ -1,10 +1,16 @@
-import { type Deal, isEnded, type Source } from '../../core/deal.ts';
+import { type Deal, isEnded, type Owner, type Source } from '../../core/deal.ts';
 import { BadRequestError } from '../../core/errors.ts';
 
 // The item kinds, their keys, attributes, TTLs and the stage index are described in docs/data-model.md.
 
-/** The attribute names of the table's keys, its stage index and its TTL. */
-export const TABLE_KEYS = { partition: 'pk', sort: 'sk', stageIndex: 'byStage', ttl: 'ttl' } as const;
+/** The attribute names of the table's keys, its indexes (stage, owner) and its TTL. */
+export const TABLE_KEYS = {
+  partition: 'pk',
+  sort: 'sk',
+  stageIndex: 'byStage',
+  ownerIndex: 'byOwner',
+  ttl: 'ttl',
+} as const;
 
 /** How long items that only guard against repeats are kept, in days (after their time, or an approval's expiry). */
 export const KEPT_DAYS = {
@@ -90,6 +96,8 @@ export const pipelineKey = (pipeline: string, version: string) => ({
   sk: `${VERSION_PREFIX}${version}`,
 });
 export const liveKey = (pipeline: string) => ({ pk: pipelinePartition(pipeline), sk: 'LIVE' });
+/** The mark that every item stored before an index existed has been given that index's keys. */
+export const indexBackfillKey = (index: string) => ({ pk: `INDEX#${index}`, sk: 'BACKFILLED' });
 
 /** True for the key of a deal item (the outbox consumes those; history, events and approvals have their own keys). */
 export function isDealKey(key: Record<string, unknown>): boolean {
@@ -127,13 +135,37 @@ export const stageIndexKeys = (deal: Deal) =>
         gsi1sk: `${deal.stageEventAt}#${deal.dealId}`,
       };
 
+/** An owner's address or name as the owner index and its filter compare them: trimmed, in lower case. */
+export const ownerText = (text: string) => text.trim().toLocaleLowerCase('en');
+
 /**
- * The deal owner's address and name in lower case (`ownerKeys`, a list): the board's owner filter matches them
- * in the table, in any case, without waiting for a read model.
+ * The owner index partition an owner's deals are listed under, before its shard: by the owner's name when the CRM sent
+ * one, else by the address. A name finds its deals the moment they are written; an address finds them under the names
+ * the read model knows it by (docs/data-model.md).
+ */
+export function ownerPartition(pipeline: string, owner: Owner): string | null {
+  const name = owner.name ? ownerText(owner.name) : '';
+  if (name !== '') return `OWNER#${pipeline}#name#${name}`;
+  const email = owner.email ? ownerText(owner.email) : '';
+  return email === '' ? null : `OWNER#${pipeline}#email#${email}`;
+}
+
+/** One shard of an owner's partition: split like a stage's, so one owner's bulk import is not one hot partition. */
+export const ownerShardPartition = (partition: string, shard: number) => `${partition}#${shard}`;
+
+/**
+ * The deal's owner attributes: `ownerKeys`, its owner's address and name as {@link ownerText} (a list the owner
+ * filter matches), and `gsi2pk`, its `byOwner` index partition ({@link ownerPartition}, sharded by
+ * {@link stageShard}; the index sorts by `gsi1sk`, the stage entry). A deal without an owner, or in no stage's
+ * listing, is in no owner's either.
  */
 export const ownerKeys = (deal: Deal) => {
-  const keys = [deal.owner?.email, deal.owner?.name].flatMap((part) => (part ? [part.toLocaleLowerCase('en')] : []));
-  return keys.length > 0 ? { ownerKeys: keys } : {};
+  const keys = [deal.owner?.email, deal.owner?.name].flatMap((part) => (part ? [ownerText(part)] : []));
+  const partition = deal.owner && !isEnded(deal.status) ? ownerPartition(deal.pipeline, deal.owner) : null;
+  return {
+    ...(keys.length > 0 ? { ownerKeys: keys } : {}),
+    ...(partition ? { gsi2pk: ownerShardPartition(partition, stageShard(deal.dealId)) } : {}),
+  };
 };
 
 /** Where a listing of a stage goes on: the shard, and the key to start after within it. */

@@ -31,6 +31,33 @@ export interface StageQuery {
   oldest?: number;
 }
 
+/**
+ * A projection of the deal attributes a query asks for (the deal id always among them, and what was last decided
+ * when `lastDecision`), with its attribute-name placeholders; `nameOf` adds a placeholder for a name the caller's
+ * own expressions use.
+ */
+export function dealProjection(attributes: string[][], lastDecision: boolean) {
+  const names: Record<string, string> = { '#deal': 'deal' };
+  const nameOf = (part: string) => {
+    const existing = Object.entries(names).find(([, name]) => name === part)?.[0];
+    if (existing) return existing;
+    const placeholder = `#a${Object.keys(names).length}`;
+    names[placeholder] = part;
+    return placeholder;
+  };
+  const paths = [['dealId'], ...attributes].map((path) => ['#deal', ...path.map(nameOf)].join('.'));
+  if (lastDecision) {
+    paths.push(...['kind', 'outcome', 'target'].map((part) => `${nameOf('lastDecision')}.${nameOf(part)}`));
+  }
+  return { names, nameOf, projection: [...new Set(paths)].join(', ') };
+}
+
+/** A deal item as a projection of {@link dealProjection} read it. */
+export function toStageDeal(item: Record<string, unknown>): StageDeal {
+  const deal = item.deal as StageDeal;
+  return item.lastDecision ? { ...deal, lastDecision: item.lastDecision as StageDeal['lastDecision'] } : deal;
+}
+
 /** The deals of one stage, read through the sharded `byStage` index (never a scan). */
 export class StageIndex {
   constructor(private readonly table: TableRef) {}
@@ -70,18 +97,7 @@ export class StageIndex {
    * shards read in parallel, each to its end or its first `oldest`.
    */
   async query(pipeline: string, stage: string, query: StageQuery): Promise<StageDeal[]> {
-    const names: Record<string, string> = { '#deal': 'deal' };
-    const nameOf = (part: string) => {
-      const existing = Object.entries(names).find(([, name]) => name === part)?.[0];
-      if (existing) return existing;
-      const placeholder = `#a${Object.keys(names).length}`;
-      names[placeholder] = part;
-      return placeholder;
-    };
-    const paths = [['dealId'], ...query.attributes].map((path) => ['#deal', ...path.map(nameOf)].join('.'));
-    if (query.lastDecision) {
-      paths.push(...['kind', 'outcome', 'target'].map((part) => `${nameOf('lastDecision')}.${nameOf(part)}`));
-    }
+    const { names, nameOf, projection } = dealProjection(query.attributes, query.lastDecision ?? false);
     const values: Record<string, unknown> = {};
     let range = '';
     if (query.enteredBefore !== undefined) {
@@ -124,7 +140,7 @@ export class StageIndex {
         IndexName: TABLE_KEYS.stageIndex,
         KeyConditionExpression: `gsi1pk = :stage${range}`,
         FilterExpression: filter,
-        ProjectionExpression: [...new Set(paths)].join(', '),
+        ProjectionExpression: projection,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: { ...values, ':stage': stagePartition(pipeline, stage, shard) },
       };
@@ -137,10 +153,7 @@ export class StageIndex {
                 new QueryCommand({ ...input, TableName: this.table.tableName, Limit: query.oldest }),
               )
             ).Items ?? []);
-      return items.map((item): StageDeal => {
-        const deal = item.deal as StageDeal;
-        return item.lastDecision ? { ...deal, lastDecision: item.lastDecision as StageDeal['lastDecision'] } : deal;
-      });
+      return items.map(toStageDeal);
     };
     const shards = await Promise.all(Array.from({ length: STAGE_INDEX_SHARDS }, (_, shard) => readShard(shard)));
     const deals = shards.flat();

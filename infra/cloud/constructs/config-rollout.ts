@@ -4,6 +4,7 @@ import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct, type IDependable } from 'constructs';
+import { TABLE_KEYS } from '../../../functions/adapters/deals/keys.ts';
 import type { VersionedPipeline } from '../../../functions/core/pipeline-config.ts';
 import type { StageflowFunction } from './stageflow-function.ts';
 
@@ -49,7 +50,8 @@ export class ConfigRollout extends Construct {
       const resource = new CustomResource(this, `Rollout-${pipeline}`, {
         serviceToken: this.provider.serviceToken,
         resourceType: 'Custom::StageflowConfigRollout',
-        properties: { Pipeline: pipeline, Version: version },
+        // Naming the indexes makes the deploy that adds one run the rollout again, which lists stored deals in it.
+        properties: { Pipeline: pipeline, Version: version, Indexes: [TABLE_KEYS.stageIndex, TABLE_KEYS.ownerIndex] },
       });
       resource.node.addDependency(props.storedVersions);
     }

@@ -2,7 +2,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { TABLE_KEYS } from '../../../functions/adapters/deals/keys.ts';
 
-/** Item reads. No Scan: every read goes by key or through the stage index. */
+/** Item reads. No Scan: every read goes by key or through an index (the one-off backfill aside). */
 const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
 /** Item writes, alone or inside TransactWriteItems (which is authorized per contained operation). */
 const WRITE_ACTIONS = [
@@ -14,8 +14,9 @@ const WRITE_ACTIONS = [
 ];
 
 /**
- * Lets `grantee` use the Stageflow table: items by key, and queries of the `byStage` index by name. Unlike
- * `Table.grantReadWriteData`, this names the one index (no `index/*`) and leaves out Scan, DescribeTable and the stream actions.
+ * Lets `grantee` use the Stageflow table: items by key, and queries of the `byStage` and `byOwner` indexes by name.
+ * Unlike `Table.grantReadWriteData`, this names the indexes (no `index/*`) and leaves out Scan, DescribeTable and the
+ * stream actions.
  */
 export function grantTableAccess(table: ITable, grantee: IGrantable, access: 'read' | 'readWrite'): void {
   const actions = access === 'read' ? READ_ACTIONS : [...READ_ACTIONS, ...WRITE_ACTIONS];
@@ -23,7 +24,17 @@ export function grantTableAccess(table: ITable, grantee: IGrantable, access: 're
   grantee.grantPrincipal.addToPrincipalPolicy(
     new PolicyStatement({
       actions: ['dynamodb:Query'],
-      resources: [`${table.tableArn}/index/${TABLE_KEYS.stageIndex}`],
+      resources: [TABLE_KEYS.stageIndex, TABLE_KEYS.ownerIndex].map((index) => `${table.tableArn}/index/${index}`),
     }),
+  );
+}
+
+/**
+ * Lets `grantee` scan the table: only the deploy's one-off pass that lists the deals stored before the owner index
+ * existed in it (docs/data-model.md), never a request's read.
+ */
+export function grantIndexBackfill(table: ITable, grantee: IGrantable): void {
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [table.tableArn] }),
   );
 }
