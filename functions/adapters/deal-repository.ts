@@ -3,12 +3,14 @@ import type { Deal, HistoryEntry } from '../core/deal.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
 import type { StoredDeal, WorkflowState } from '../core/stored-deal.ts';
 import { type ApprovalBase, ApprovalItems, type ApprovalRecord } from './deals/approvals.ts';
+import { type DealWithConfig, getDealWithConfig } from './deals/deal-with-config.ts';
 import { type CommitInput, DealItems } from './deals/deals.ts';
 import { type EffectFailure, EffectMarks, type EffectRunClaim } from './deals/effect-marks.ts';
 import type { Lease } from './deals/leases.ts';
 import { type OwnerDeal, OwnerIndex, type OwnerQuery } from './deals/owner-index.ts';
 import { PipelineItems } from './deals/pipelines.ts';
 import { type StageDeal, StageIndex, type StageQuery } from './deals/stage-index.ts';
+import type { TableRef } from './deals/table-ref.ts';
 import { WriteBackQueue } from './deals/write-backs.ts';
 
 /**
@@ -24,9 +26,11 @@ export class DealRepository {
   private readonly approvals: ApprovalItems;
   private readonly marks: EffectMarks;
   private readonly pipelines: PipelineItems;
+  private readonly table: TableRef;
 
   constructor(db: DynamoDBDocumentClient, tableName: string) {
     const table = { db, tableName };
+    this.table = table;
     this.deals = new DealItems(table);
     this.stages = new StageIndex(table);
     this.owners = new OwnerIndex(table);
@@ -38,6 +42,11 @@ export class DealRepository {
 
   getDeal(pipeline: string, dealId: string): Promise<StoredDeal | null> {
     return this.deals.get(pipeline, dealId);
+  }
+
+  /** See {@link getDealWithConfig}. */
+  getDealWithPipelineVersion(pipeline: string, dealId: string, version: string): Promise<DealWithConfig> {
+    return getDealWithConfig(this.table, pipeline, dealId, version);
   }
 
   getHistory(pipeline: string, dealId: string): Promise<HistoryEntry[]> {

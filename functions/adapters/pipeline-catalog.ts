@@ -1,5 +1,6 @@
 import { BadRequestError } from '../core/errors.ts';
 import type { VersionedPipeline } from '../core/pipeline-config.ts';
+import type { StoredDeal } from '../core/stored-deal.ts';
 import type { DealRepository } from './deal-repository.ts';
 
 /**
@@ -31,6 +32,20 @@ export class PipelineCatalog {
       );
     }
     return this.version(pipeline, version);
+  }
+
+  /**
+   * A deal, read (consistently) together with its pipeline's current config while that is not cached yet: one round
+   * trip instead of two on a cold start. The config is then cached, so {@link version} of a deal on the current
+   * version reads nothing more; a deal on another version reads its own config there.
+   */
+  async getDeal(pipeline: string, dealId: string): Promise<StoredDeal | null> {
+    const version = Object.hasOwn(this.currentVersions, pipeline) ? this.currentVersions[pipeline] : undefined;
+    if (!version || this.cache.has(`${pipeline}@${version}`)) return this.deals.getDeal(pipeline, dealId);
+    const { stored, config } = await this.deals.getDealWithPipelineVersion(pipeline, dealId, version);
+    if (config && !this.cache.has(`${pipeline}@${version}`))
+      this.cache.set(`${pipeline}@${version}`, Promise.resolve(config));
+    return stored;
   }
 
   async version(pipeline: string, version: string): Promise<VersionedPipeline> {

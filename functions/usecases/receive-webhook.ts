@@ -94,7 +94,7 @@ async function routeAndRecord(
   const event = parsed.toStageEvent(routing.pipeline, config);
   if (routing.crmPipeline !== null) event.crm = { ...event.crm, pipeline: routing.crmPipeline };
   if (routing.arrivedFrom !== undefined) event.arrivedFrom = routing.arrivedFrom;
-  return recordEvent(boundOccurredAt(event, webhook.receivedAt), services);
+  return recordEvent(boundOccurredAt(event, webhook.receivedAt), services, routing.read?.get(routing.pipeline));
 }
 
 function isSource(value: string | undefined): value is Source {

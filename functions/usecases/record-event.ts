@@ -1,7 +1,7 @@
 import { DuplicateEventError, type EventRecord } from '../adapters/deals/events.ts';
 import type { Decision, EventResult, StageEvent } from '../core/deal.ts';
 import { decideEvent } from '../core/decide/entry-points.ts';
-import type { CrmState } from '../core/stored-deal.ts';
+import type { CrmState, StoredDeal } from '../core/stored-deal.ts';
 import { isOwnEcho } from './echoes.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext, type Services } from './services.ts';
@@ -11,11 +11,21 @@ import { decisionContext, type Services } from './services.ts';
  * the event record in one transaction, and answers. Nothing else happens here: the workflow, the emails and the CRM
  * write-back follow from the committed deal item through the table's stream (the outbox, `side-effects.ts`), so a
  * crash after the commit loses no effect. Concurrent events for one deal retry on the optimistic lock; a redelivered
- * event answers `duplicate`.
+ * event answers `duplicate`. `read`, when given, is the deal as just read consistently (by routing): the first attempt
+ * decides on it instead of reading it again; a stale one only loses the lock, and the retry reads afresh.
  */
-export async function recordEvent(event: StageEvent, services: Services): Promise<EventResult> {
+export async function recordEvent(
+  event: StageEvent,
+  services: Services,
+  read?: StoredDeal | null,
+): Promise<EventResult> {
+  let known = read;
   try {
-    const result = await retryOnConflict(() => decideAndRecord(event, services));
+    const result = await retryOnConflict(() => {
+      const before = known;
+      known = undefined;
+      return decideAndRecord(event, services, before);
+    });
     services.telemetry.eventRecorded(event, result);
     return result;
   } catch (error) {
@@ -32,9 +42,13 @@ export async function recordEvent(event: StageEvent, services: Services): Promis
   }
 }
 
-/** One attempt: read the deal, decide, write it all in one transaction. */
-async function decideAndRecord(event: StageEvent, services: Services): Promise<EventResult> {
-  const before = await services.deals.getDeal(event.pipeline, event.dealId);
+/** One attempt: read the deal (unless `known`), decide, write it all in one transaction. */
+async function decideAndRecord(
+  event: StageEvent,
+  services: Services,
+  known: StoredDeal | null | undefined,
+): Promise<EventResult> {
+  const before = known !== undefined ? known : await services.pipelines.getDeal(event.pipeline, event.dealId);
   // A deal that comes back after it left arrives as a new deal would: under the current version.
   const pipeline =
     before && before.deal.status !== 'left'

@@ -203,7 +203,7 @@ async function verifiedLink(
 }
 
 async function loadApproval({ record, askId }: VerifiedLink, services: Services): Promise<LoadedApproval | null> {
-  const stored = await services.deals.getDeal(record.pipeline, record.dealId);
+  const stored = await services.pipelines.getDeal(record.pipeline, record.dealId);
   const approval = stored?.deal.approvals.find((a) => a.approvalId === record.approvalId);
   if (!stored || !approval) return null;
   const pipeline = await services.pipelines.version(stored.deal.pipeline, stored.deal.configVersion);

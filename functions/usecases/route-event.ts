@@ -18,6 +18,11 @@ export interface Routing {
   leaving: StoredDeal[];
   /** The CRM pipeline the deal comes from, when it arrives from a pipeline another Stageflow pipeline managed. */
   arrivedFrom?: string;
+  /**
+   * The deal as each pipeline held it when routed (read consistently; null where it holds none), so that recording
+   * the event need not read it again; absent when the delivery named the pipeline and nothing was read.
+   */
+  read?: ReadonlyMap<string, StoredDeal | null>;
 }
 
 /** The Stageflow pipelines claiming a CRM pipeline (config checks keep it to one). */
@@ -73,9 +78,16 @@ export async function routeEvent(
   services: Services,
 ): Promise<Routing> {
   if (parsed.route.pipeline !== undefined) return { pipeline: parsed.route.pipeline, crmPipeline: null, leaving: [] };
-  const held = (
-    await Promise.all([...configs.keys()].map((pipeline) => services.deals.getDeal(pipeline, parsed.dealId)))
-  ).filter((stored): stored is StoredDeal => stored !== null && stored.crm?.source === source);
+  const read = new Map(
+    await Promise.all(
+      [...configs.keys()].map(
+        async (pipeline) => [pipeline, await services.deals.getDeal(pipeline, parsed.dealId)] as const,
+      ),
+    ),
+  );
+  const held = [...read.values()].filter(
+    (stored): stored is StoredDeal => stored !== null && stored.crm?.source === source,
+  );
   const gone = held.find((stored) => stored.deal.status === 'merged' || stored.deal.status === 'deleted');
   if (gone) return { pipeline: gone.deal.pipeline, crmPipeline: gone.crm?.pipeline ?? null, leaving: [] };
   const open = held.filter((stored) => !isEnded(stored.deal.status));
@@ -94,7 +106,7 @@ export async function routeEvent(
   }
   if (constraint !== undefined && pipeline !== constraint) pipeline = undefined;
   const leaving = decided ? open.filter((stored) => stored.deal.pipeline !== pipeline) : [];
-  const routing: Routing = { pipeline: pipeline ?? null, crmPipeline: crmPipeline ?? null, leaving };
+  const routing: Routing = { pipeline: pipeline ?? null, crmPipeline: crmPipeline ?? null, leaving, read };
   const origin = leaving[0] ?? held.find((stored) => stored.deal.status === 'left');
   const from = origin?.crm?.pipeline;
   if (pipeline !== undefined && from !== undefined && from !== crmPipeline) routing.arrivedFrom = from;

@@ -361,6 +361,7 @@ export function approvalServices(deals: InMemoryDeals, now: () => Date): EffectS
       }
       return pipeline;
     },
+    getDeal: (pipelineId: string, dealId: string) => (deals as unknown as DealRepository).getDeal(pipelineId, dealId),
   };
   return {
     deals: deals as unknown as DealRepository,

@@ -4,6 +4,11 @@ import { liveKey, pipelineKey, pipelinePartition, VERSION_PREFIX } from './keys.
 import type { TableRef } from './table-ref.ts';
 import { queryAll } from './table-ref.ts';
 
+/** A stored version item as the functions read it. */
+export function toVersionedPipeline(item: Record<string, unknown>): VersionedPipeline {
+  return { config: item.config as PipelineConfig, version: item.version as string };
+}
+
 /** The stored pipeline configs: every deployed version (never deleted), and which one is live. */
 export class PipelineItems {
   constructor(private readonly table: TableRef) {}
@@ -21,7 +26,7 @@ export class PipelineItems {
     const { Item } = await this.table.db.send(
       new GetCommand({ TableName: this.table.tableName, Key: pipelineKey(pipeline, version) }),
     );
-    return Item ? { config: Item.config as PipelineConfig, version: Item.version as string } : null;
+    return Item ? toVersionedPipeline(Item) : null;
   }
 
   /** Every stored version of a pipeline (one per deployed config), e.g. to resume deals pinned to older ones. */
@@ -30,7 +35,7 @@ export class PipelineItems {
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :version)',
       ExpressionAttributeValues: { ':pk': pipelinePartition(pipeline), ':version': VERSION_PREFIX },
     });
-    return items.map((item) => ({ config: item.config as PipelineConfig, version: item.version as string }));
+    return items.map(toVersionedPipeline);
   }
 
   /** The version of a pipeline that went live last (its open deals were moved to it), or null before the first. */
