@@ -30,7 +30,7 @@ describe('the effect runs of a stream batch on DynamoDB Local', () => {
 
     // A batch's first runs: each claim knows nothing was done before it, and they share calls.
     const first = await claimAll(now);
-    expect(first.map((claim) => claim?.firstRun)).toEqual(Array(30).fill(true));
+    expect(first.map((claim) => claim?.rerun)).toEqual(Array(30).fill(false));
     expect(first.every((claim) => claim?.done.size === 0)).toBe(true);
     expect(calls.length).toBeLessThan(30);
     // While their leases last, no second run of the same decisions starts.
@@ -39,7 +39,7 @@ describe('the effect runs of a stream batch on DynamoDB Local', () => {
     // D0's run outlives its lease and a successor takes over; the old run's release with its mark is refused,
     // while the other runs' releases shared with it are written.
     const successor = await marks.claimRun('p', 'D0', 1, now + RUN_MS, RUN_MS);
-    expect(successor).toMatchObject({ firstRun: false, done: new Set() });
+    expect(successor).toMatchObject({ rerun: true, done: new Set() });
     const at = '2026-11-02T09:00:05.000Z';
     const releases = await Promise.allSettled(
       first.map((claim) => marks.releaseRun(claim?.lease ?? never(), { effect: 'owner:stage', now: at })),
@@ -51,8 +51,7 @@ describe('the effect runs of a stream batch on DynamoDB Local', () => {
     // holds its lease.
     const again = await claimAll(now + 2000);
     expect(again[0]).toBeNull();
-    for (const claim of again.slice(1))
-      expect(claim).toMatchObject({ firstRun: false, done: new Set(['owner:stage']) });
+    for (const claim of again.slice(1)) expect(claim).toMatchObject({ rerun: true, done: new Set(['owner:stage']) });
   });
 });
 

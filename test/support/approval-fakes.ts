@@ -212,9 +212,9 @@ export class InMemoryDeals {
       until: nowMs + durationMs,
     };
     this.effectLeases.set(key, lease);
-    const firstRun = !this.claimedRuns.has(key);
+    const rerun = this.claimedRuns.has(key);
     this.claimedRuns.add(key);
-    return { lease, done: new Set(this.effectsDone.get(key)), firstRun };
+    return { lease, done: new Set(this.effectsDone.get(key)), rerun };
   }
 
   async releaseEffectRun(lease: Lease, lastDone: { effect: string; now: string } | null = null): Promise<void> {

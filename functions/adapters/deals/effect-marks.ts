@@ -36,8 +36,8 @@ export interface EffectRunClaim {
   lease: Lease;
   /** The side effects of the decision already done. */
   done: Set<string>;
-  /** True when no run of the decision was claimed before this one: nothing of it can have been done. */
-  firstRun: boolean;
+  /** True when a run of the decision was claimed before this one (false: nothing of it can have been done). */
+  rerun: boolean;
 }
 
 /** Adds `effect` to a run's marks (and with `release`, ends its lease), fenced by the run's lease. */
@@ -83,11 +83,11 @@ export class EffectMarks {
   ): Promise<EffectRunClaim | null> {
     const key = outboxKey(pipeline, dealId, version);
     const first = leaseClaim(key, nowMs, durationMs, 'first');
-    if (await this.runUpdates.write(first.update)) return { lease: first.lease, done: new Set(), firstRun: true };
+    if (await this.runUpdates.write(first.update)) return { lease: first.lease, done: new Set(), rerun: false };
     const claimed = await claimLease(this.table, key, nowMs, durationMs);
     if (!claimed) return null;
     const done = new Set((claimed.item.done as Set<string> | undefined) ?? []);
-    return { lease: claimed.lease, done, firstRun: false };
+    return { lease: claimed.lease, done, rerun: true };
   }
 
   /**
