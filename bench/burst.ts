@@ -31,6 +31,8 @@ export interface Burst {
   /** DynamoDB calls during the drain, by operation, and per deal imported (the stream reads not included). */
   drainDynamoDbCalls: Record<string, number>;
   drainDynamoDbCallsPerDeal: number;
+  /** Per deal, by operation and the kind of item the call names. */
+  drainDynamoDbCallsPerDealByItem: Record<string, number>;
   /** CPU seconds by process (this one, DynamoDB Local's JVM, the local SES) during the intake and the drain. */
   cpuSeconds: { intake: CpuSeconds; drain: CpuSeconds };
 }
@@ -137,6 +139,12 @@ export async function runBurst(
     },
     drainDynamoDbCalls: usage.dynamoDb.calls,
     drainDynamoDbCallsPerDeal: Math.round((calls / BURST.deals) * 100) / 100,
+    drainDynamoDbCallsPerDealByItem: Object.fromEntries(
+      Object.entries(usage.dynamoDb.callsByItem).map(([kind, n]) => [
+        kind,
+        Math.round((n / BURST.deals) * 1000) / 1000,
+      ]),
+    ),
     cpuSeconds,
   };
 }

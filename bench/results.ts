@@ -148,6 +148,7 @@ export function toResults(measured: Measurements): SomeResults {
       drained: burst.drained,
       drain_dynamodb_calls: burst.drainDynamoDbCalls,
       drain_dynamodb_calls_per_deal: burst.drainDynamoDbCallsPerDeal,
+      drain_dynamodb_calls_per_deal_by_item: burst.drainDynamoDbCallsPerDealByItem,
       cpu_s: burst.cpuSeconds,
     };
   }

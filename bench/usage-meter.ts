@@ -17,6 +17,8 @@ export interface MeteredUsage {
   invocations: Record<string, number[]>;
   dynamoDb: {
     calls: Record<string, number>;
+    /** The same calls by operation and the kind of item they name (`UpdateItem OUTBOX`, `GetItem DEAL`, …). */
+    callsByItem: Record<string, number>;
     readRequestUnits: number;
     writeRequestUnits: number;
     /** Calls that failed (e.g. a lost optimistic lock): DynamoDB still bills them, but reports no capacity. */
@@ -46,10 +48,37 @@ interface ConsumedCapacity {
 function emptyUsage(): MeteredUsage {
   return {
     invocations: {},
-    dynamoDb: { calls: {}, readRequestUnits: 0, writeRequestUnits: 0, failedCalls: 0 },
+    dynamoDb: { calls: {}, callsByItem: {}, readRequestUnits: 0, writeRequestUnits: 0, failedCalls: 0 },
     emails: 0,
     stepFunctionsCalls: {},
   };
+}
+
+/**
+ * The kind of item a call names: the first part of its key's `pk` (`DEAL`, `OUTBOX`, `PIPELINE`, …), for a transaction
+ * its parts' kinds, for a query its partition's.
+ */
+function itemKind(input: unknown): string {
+  const request = input as {
+    Key?: { pk?: unknown };
+    Item?: { pk?: unknown };
+    ExpressionAttributeValues?: Record<string, unknown>;
+    TransactItems?: Record<string, { Key?: { pk?: unknown }; Item?: { pk?: unknown } }>[];
+  };
+  const kindOf = (pk: unknown) => {
+    // The input may already be marshalled (`{ S: 'DEAL#…' }`).
+    const text = typeof pk === 'object' && pk !== null && 'S' in pk ? (pk as { S: unknown }).S : pk;
+    return typeof text === 'string' ? (text.split('#')[0] ?? '?') : '?';
+  };
+  if (request.TransactItems) {
+    const kinds = request.TransactItems.map((part) => {
+      const [[action, body] = ['?', {}]] = Object.entries(part);
+      return `${action}:${kindOf(body.Key?.pk ?? body.Item?.pk)}`;
+    });
+    return [...new Set(kinds)].sort().join('+');
+  }
+  const pk = request.Key?.pk ?? request.Item?.pk ?? request.ExpressionAttributeValues?.[':pk'];
+  return kindOf(pk);
 }
 
 const increment = (counts: Record<string, number>, key: string) => {
@@ -91,6 +120,7 @@ export function meterUsage(handlers: Record<string, Instrumentable>): UsageMeter
       if (!counting) return next(args);
       const operation = String(context.commandName).replace(/Command$/, '');
       increment(usage.dynamoDb.calls, operation);
+      increment(usage.dynamoDb.callsByItem, `${operation} ${itemKind(args.input)}`);
       if (READS.has(operation) || WRITES.has(operation)) {
         (args.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL';
       }

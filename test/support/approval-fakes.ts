@@ -97,6 +97,7 @@ export class InMemoryDeals {
   readonly changes: DealChange[] = [];
   readonly effectsDone = new Map<string, Set<string>>();
   readonly effectLeases = new Map<string, Lease>();
+  private readonly claimedRuns = new Set<string>();
   readonly writeBacks = new InMemoryWriteBacks();
   private leaseCount = 0;
   readonly notices = new Set<string>();
@@ -211,7 +212,9 @@ export class InMemoryDeals {
       until: nowMs + durationMs,
     };
     this.effectLeases.set(key, lease);
-    return { lease, done: new Set(this.effectsDone.get(key)), rerun: false };
+    const rerun = this.claimedRuns.has(key);
+    this.claimedRuns.add(key);
+    return { lease, done: new Set(this.effectsDone.get(key)), rerun };
   }
 
   async releaseEffectRun(lease: Lease, lastDone: { effect: string; now: string } | null = null): Promise<void> {

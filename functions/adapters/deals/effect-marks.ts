@@ -12,7 +12,8 @@ import {
   TABLE_KEYS,
   ttlAfter,
 } from './keys.ts';
-import { claimLease, heldBy, type Lease, LeaseLostError, releaseLease } from './leases.ts';
+import { claimLease, heldBy, type Lease, LeaseLostError, leaseClaim } from './leases.ts';
+import { type ItemUpdate, SharedUpdates } from './shared-writes.ts';
 import { isConditionFailure, queryAll, type TableRef } from './table-ref.ts';
 
 /** A side effect given up for a reason retrying cannot fix: what the dead-letter item and the deal's history say. */
@@ -35,11 +36,25 @@ export interface EffectRunClaim {
   lease: Lease;
   /** The side effects of the decision already done. */
   done: Set<string>;
-  /**
-   * An earlier run of this decision claimed it before this one (and may have died after an email was accepted but
-   * before its mark): emails not marked done are looked up in the mail log before they are sent.
-   */
+  /** True when a run of the decision was claimed before this one (false: nothing of it can have been done). */
   rerun: boolean;
+}
+
+/** Adds `effect` to a run's marks (and with `release`, ends its lease), fenced by the run's lease. */
+function markUpdate(lease: Lease, effect: string, now: string, release: boolean): ItemUpdate {
+  const fence = heldBy(lease);
+  return {
+    Key: lease.key,
+    UpdateExpression: `ADD done :effect SET #ttl = :ttl${release ? ', leaseUntil = :zero' : ''}`,
+    ConditionExpression: fence.ConditionExpression,
+    ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
+    ExpressionAttributeValues: {
+      ...fence.ExpressionAttributeValues,
+      ':effect': new Set([effect]),
+      ':ttl': ttlAfter(now, KEPT_DAYS.outboxMark),
+      ...(release ? { ':zero': 0 } : {}),
+    },
+  };
 }
 
 /**
@@ -47,11 +62,17 @@ export interface EffectRunClaim {
  * notices that may go out at most once a day.
  */
 export class EffectMarks {
-  constructor(private readonly table: TableRef) {}
+  /** Claims and releases of runs share calls: a stream batch's deals claim and release their runs together. */
+  private readonly runUpdates: SharedUpdates;
+
+  constructor(private readonly table: TableRef) {
+    this.runUpdates = new SharedUpdates(table);
+  }
 
   /**
    * Claims the run of one decision's side effects for `durationMs` (no longer than its handler may run): null while an
-   * earlier run's lease lasts, so two runs of one decision never overlap.
+   * earlier run's lease lasts, so two runs of one decision never overlap. A first run creates the marks item (with
+   * other deals' claims, in a shared call); a later one takes the lease over and reads what was done.
    */
   async claimRun(
     pipeline: string,
@@ -60,13 +81,13 @@ export class EffectMarks {
     nowMs: number,
     durationMs: number,
   ): Promise<EffectRunClaim | null> {
-    const claimed = await claimLease(this.table, outboxKey(pipeline, dealId, version), nowMs, durationMs);
+    const key = outboxKey(pipeline, dealId, version);
+    const first = leaseClaim(key, nowMs, durationMs, 'first');
+    if (await this.runUpdates.write(first.update)) return { lease: first.lease, done: new Set(), rerun: false };
+    const claimed = await claimLease(this.table, key, nowMs, durationMs);
     if (!claimed) return null;
-    return {
-      lease: claimed.lease,
-      done: new Set((claimed.item.done as Set<string> | undefined) ?? []),
-      rerun: Number(claimed.item.claims ?? 1) > 1,
-    };
+    const done = new Set((claimed.item.done as Set<string> | undefined) ?? []);
+    return { lease: claimed.lease, done, rerun: true };
   }
 
   /**
@@ -75,33 +96,25 @@ export class EffectMarks {
    * {@link LeaseLostError}, since its mark could not be written.
    */
   async releaseRun(lease: Lease, lastDone: { effect: string; now: string } | null = null): Promise<void> {
-    if (lastDone === null) return releaseLease(this.table, lease);
-    await this.writeMark(lease, lastDone.effect, lastDone.now, 'leaseUntil = :zero');
+    const fence = heldBy(lease);
+    const release: ItemUpdate =
+      lastDone === null
+        ? {
+            Key: lease.key,
+            UpdateExpression: 'SET leaseUntil = :zero',
+            ConditionExpression: fence.ConditionExpression,
+            ExpressionAttributeValues: { ...fence.ExpressionAttributeValues, ':zero': 0 },
+          }
+        : markUpdate(lease, lastDone.effect, lastDone.now, true);
+    // A lease taken over needs no release; a mark that could not be written must be told.
+    if (!(await this.runUpdates.write(release)) && lastDone !== null) throw new LeaseLostError(lease.key);
   }
 
   /** Records that one side effect of a decision is done; throws {@link LeaseLostError} when a later run took over. */
-  markDone(lease: Lease, effect: string, now: string): Promise<void> {
-    return this.writeMark(lease, effect, now, null);
-  }
-
-  /** Adds `effect` to the run's marks (and sets `alsoSet`, e.g. the lease's end), fenced by the run's lease. */
-  private async writeMark(lease: Lease, effect: string, now: string, alsoSet: string | null): Promise<void> {
-    const fence = heldBy(lease);
+  async markDone(lease: Lease, effect: string, now: string): Promise<void> {
     try {
       await this.table.db.send(
-        new UpdateCommand({
-          TableName: this.table.tableName,
-          Key: lease.key,
-          UpdateExpression: `ADD done :effect SET #ttl = :ttl${alsoSet ? `, ${alsoSet}` : ''}`,
-          ConditionExpression: fence.ConditionExpression,
-          ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
-          ExpressionAttributeValues: {
-            ...fence.ExpressionAttributeValues,
-            ':effect': new Set([effect]),
-            ':ttl': ttlAfter(now, KEPT_DAYS.outboxMark),
-            ...(alsoSet ? { ':zero': 0 } : {}),
-          },
-        }),
+        new UpdateCommand({ ...markUpdate(lease, effect, now, false), TableName: this.table.tableName }),
       );
     } catch (error) {
       if (isConditionFailure(error)) throw new LeaseLostError(lease.key);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ENV, optionalEnv } from '../environment.ts';
+import type { ItemUpdate } from './shared-writes.ts';
 import { isConditionFailure, type TableRef } from './table-ref.ts';
 
 /**
@@ -25,7 +26,7 @@ export class LeaseLostError extends Error {
 
 /**
  * Claims the item at `key` for `durationMs` unless another run holds it: answers the lease and the item's attributes
- * after the claim (`claims`: how many claims it has had, this one included), or null while another run's lease lasts.
+ * after the claim, or null while another run's lease lasts.
  * The item is created by its first claim.
  */
 export async function claimLease(
@@ -34,32 +35,47 @@ export async function claimLease(
   nowMs: number,
   durationMs: number,
 ): Promise<{ lease: Lease; item: Record<string, unknown> } | null> {
-  const lease: Lease = { key, id: randomUUID(), until: nowMs + durationMs };
-  const boot = optionalEnv(ENV.localBootId);
+  const { lease, update } = leaseClaim(key, nowMs, durationMs, 'taken over');
   try {
     const { Attributes } = await table.db.send(
-      new UpdateCommand({
-        TableName: table.tableName,
-        Key: key,
-        // `claims` counts the runs that ever claimed the item, so a run can tell it follows an earlier one.
-        UpdateExpression: `SET leaseId = :id, leaseUntil = :until${boot ? ', leaseBoot = :boot' : ''} ADD claims :one`,
-        // A lease of an earlier start of the local stack was its dead process's: taken over at once.
-        ConditionExpression: `attribute_not_exists(leaseUntil) OR leaseUntil <= :now${boot ? ' OR leaseBoot <> :boot' : ''}`,
-        ExpressionAttributeValues: {
-          ':id': lease.id,
-          ':until': lease.until,
-          ':now': nowMs,
-          ':one': 1,
-          ...(boot ? { ':boot': boot } : {}),
-        },
-        ReturnValues: 'ALL_NEW',
-      }),
+      new UpdateCommand({ ...update, TableName: table.tableName, ReturnValues: 'ALL_NEW' }),
     );
     return { lease, item: Attributes ?? {} };
   } catch (error) {
     if (isConditionFailure(error)) return null;
     throw error;
   }
+}
+
+/**
+ * A new lease on the item at `key` and the update that claims it: for `'taken over'`, unless another run's lease
+ * lasts (the item is created by its first claim); for `'first'`, only when the item does not exist yet, so that a
+ * claim that succeeds knows nothing was done before it.
+ */
+export function leaseClaim(
+  key: { pk: string; sk: string },
+  nowMs: number,
+  durationMs: number,
+  claim: 'taken over' | 'first',
+): { lease: Lease; update: ItemUpdate } {
+  const lease: Lease = { key, id: randomUUID(), until: nowMs + durationMs };
+  const boot = optionalEnv(ENV.localBootId);
+  // A lease of an earlier start of the local stack was its dead process's: taken over at once.
+  const takenOver = `attribute_not_exists(leaseUntil) OR leaseUntil <= :now${boot ? ' OR leaseBoot <> :boot' : ''}`;
+  return {
+    lease,
+    update: {
+      Key: key,
+      UpdateExpression: `SET leaseId = :id, leaseUntil = :until${boot ? ', leaseBoot = :boot' : ''}`,
+      ConditionExpression: claim === 'first' ? 'attribute_not_exists(pk)' : takenOver,
+      ExpressionAttributeValues: {
+        ':id': lease.id,
+        ':until': lease.until,
+        ...(claim === 'first' ? {} : { ':now': nowMs }),
+        ...(boot ? { ':boot': boot } : {}),
+      },
+    },
+  };
 }
 
 /** Ends a lease early, so the next run need not wait for it to run out; a lease already taken over is left alone. */
