@@ -16,6 +16,7 @@ export const FUNCTIONS = {
   rollout: { entry: 'functions/rollout/handler.ts', stackKey: 'rollout' },
   board: { entry: 'functions/board/handler.ts', stackKey: 'board' },
   digest: { entry: 'functions/digest/handler.ts', stackKey: 'digest' },
+  mail_events: { entry: 'functions/mail-events/handler.ts', stackKey: 'mailEvents' },
 } as const;
 export type FunctionName = keyof typeof FUNCTIONS;
 const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];

@@ -1,4 +1,5 @@
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { MAIL_IDENTITY_TAG } from '../functions/adapters/mailer.ts';
 import type { ApiClient } from '../infra/local/api-client.ts';
 import { type LocalStack, TABLE_NAME } from '../infra/local/stack.ts';
 import type { Bundles, FunctionName } from './bundles.ts';
@@ -69,6 +70,7 @@ export async function coldTargets(stack: LocalStack, client: ApiClient, id: stri
     board: target('board', () => capture.capture(`/board?pipeline=${PIPELINE}`)),
     // EventBridge Scheduler invokes the digest with no input of its own (infra/cloud/constructs/digest-schedule.ts).
     digest: target('digest', async () => ({})),
+    mail_events: target('mail_events', async () => mailSendEvent(`cold-${id}-${(probe += 1)}`)),
   };
   const invocations = {
     hello: 'returns 200 without any I/O',
@@ -84,8 +86,19 @@ export async function coldTargets(stack: LocalStack, client: ApiClient, id: stri
     rollout: `the deploy's custom resource Update for the live version of '${PIPELINE}' (walks the open deals, none to move) → expect a return`,
     board: `GET /board?pipeline=${PIPELINE} (locally without the Cognito login) → expect HTTP 200`,
     digest: 'the scheduled stale-deal digest (reads the open deals, emails stale owners) → expect a return',
+    mail_events:
+      "an SNS delivery of one SES Send event carrying an email's identity tag (writes its mail log item) → expect a return",
   };
   return { targets, invocations, close: capture.close };
+}
+
+/** What SNS hands the mail log's recorder for one SES `Send` event of the configuration set. */
+function mailSendEvent(identity: string) {
+  const sending = {
+    eventType: 'Send',
+    mail: { timestamp: new Date().toISOString(), tags: { [MAIL_IDENTITY_TAG]: [identity] } },
+  };
+  return { Records: [{ EventSource: 'aws:sns', Sns: { Message: JSON.stringify(sending) } }] };
 }
 
 /**

@@ -22,6 +22,7 @@ const results: BenchResults = {
     rollout: 105,
     board: 140,
     digest: 115,
+    mail_events: 108,
   },
   cold_init_hello_ms: 2,
   cold_init_floor_ms: 100,
@@ -37,6 +38,7 @@ const results: BenchResults = {
     rollout: 450,
     board: 480,
     digest: 500,
+    mail_events: 392,
   },
   sfn_transitions_per_won_deal: 17,
   cost_usd_per_1000_won_deals: 1.5,
@@ -71,6 +73,7 @@ describe('bench report', () => {
       'cold_init_ms.rollout': 1.05,
       'cold_init_ms.board': 1.4,
       'cold_init_ms.digest': 1.15,
+      'cold_init_ms.mail_events': 1.08,
       outbox_drain_per_s: 1.25,
     });
   });
