@@ -5,7 +5,7 @@ import type { StoredDeal, WorkflowState } from '../core/stored-deal.ts';
 import { type ApprovalBase, ApprovalItems, type ApprovalRecord } from './deals/approvals.ts';
 import { type DealWithConfig, getDealWithConfig } from './deals/deal-with-config.ts';
 import { type CommitInput, DealItems } from './deals/deals.ts';
-import { type EffectFailure, EffectMarks, type EffectRunClaim } from './deals/effect-marks.ts';
+import { type DigestAttempt, type EffectFailure, EffectMarks, type EffectRunClaim } from './deals/effect-marks.ts';
 import type { Lease } from './deals/leases.ts';
 import { type OwnerDeal, OwnerIndex, type OwnerQuery } from './deals/owner-index.ts';
 import { PipelineItems } from './deals/pipelines.ts';
@@ -149,8 +149,8 @@ export class DealRepository {
   }
 
   /** The addresses one digest run has emailed already. */
-  digestSent(pipeline: string, run: string): Promise<Set<string>> {
-    return this.marks.digestSent(pipeline, run);
+  startDigestAttempt(pipeline: string, run: string, now: string): Promise<DigestAttempt> {
+    return this.marks.startDigestAttempt(pipeline, run, now);
   }
 
   /** Records that one digest run emailed `to`. */

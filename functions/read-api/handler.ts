@@ -6,11 +6,11 @@ import { NotFoundError } from '../core/errors.ts';
 import { httpErrors } from '../http/middleware.ts';
 import { type HttpResult, json } from '../http/responses.ts';
 import { logger, metrics } from '../powertools.ts';
-import { effectServicesFromEnvironment } from '../usecases/effect-services.ts';
+import { readServicesFromEnvironment } from '../usecases/effect-services.ts';
 import { checkHealth } from '../usecases/health.ts';
 import { getDeal, listDeals, stageGuidance } from '../usecases/read-api.ts';
 
-const services = effectServicesFromEnvironment({ logger, metrics });
+const services = readServicesFromEnvironment({ logger, metrics });
 
 /** The read API: deals, stage guidance and health. */
 export const handler = middy<APIGatewayProxyEventV2, HttpResult>()

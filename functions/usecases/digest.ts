@@ -46,7 +46,7 @@ export async function sendDigest(
   const failed: string[] = [];
   let firstError: unknown;
   for (const pipelineId of services.pipelines.pipelineIds()) {
-    const sent = await services.deals.digestSent(pipelineId, run);
+    const { sent, retry } = await services.deals.startDigestAttempt(pipelineId, run, now.toISOString());
     /** Sends one email of this run unless an earlier attempt did; true when it was sent now. */
     const sendOnce = async (to: string, message: Parameters<typeof services.mailer.send>[0]): Promise<boolean> => {
       if (sent.has(to)) {
@@ -56,8 +56,9 @@ export async function sendDigest(
       const identity = mailIdentity('digest', pipelineId, run, to);
       let acceptedBefore = false;
       try {
-        // An attempt that died between a send and its mark: the mail service knows the email, so it is not repeated.
-        acceptedBefore = await services.mailLog.accepted(identity, since);
+        // An earlier attempt may have died between a send and its mark: the mail service knows the email, so it is
+        // not repeated. A first attempt has nothing to look up.
+        acceptedBefore = retry && (await services.mailLog.accepted(identity, since));
         if (!acceptedBefore) await services.mailer.send(message, identity);
       } catch (error) {
         failed.push(to);

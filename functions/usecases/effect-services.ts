@@ -24,14 +24,24 @@ export interface EffectServices extends Services {
   insights: InsightsStore;
 }
 
+/** What the read API reads besides the table: the insights totals and, for its health check, the workflows. */
+export type ReadServices = Services & Pick<EffectServices, 'workflow' | 'insights'>;
+
 /** The effect services from the environment. */
 export function effectServicesFromEnvironment(observability: { logger: Logger; metrics: Metrics }): EffectServices {
   return {
-    ...servicesFromEnvironment(observability),
-    workflow: new WorkflowClient(stepFunctions(), jsonEnv(ENV.stateMachines)),
+    ...readServicesFromEnvironment(observability),
     mailer: new Mailer(ses(), requireEnv(ENV.mailFrom), optionalEnv(ENV.sesConfigurationSet)),
     mailLog: mailLogFromEnvironment(),
     logger: observability.logger,
+  };
+}
+
+/** The read API's services from the environment: no mail client, which it never uses (a smaller bundle). */
+export function readServicesFromEnvironment(observability: { logger: Logger; metrics: Metrics }): ReadServices {
+  return {
+    ...servicesFromEnvironment(observability),
+    workflow: new WorkflowClient(stepFunctions(), jsonEnv(ENV.stateMachines)),
     insights: new InsightsStore(dynamoDbCounters(), requireEnv(ENV.tableName)),
   };
 }

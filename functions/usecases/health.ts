@@ -21,7 +21,7 @@ const PROBE_TIMEOUT_MS = 3_000;
  * deploy wrote it) and the state machines. Otherwise `unavailable`, with each part's result: what is down.
  */
 export async function checkHealth(
-  services: EffectServices,
+  services: Pick<EffectServices, 'pipelines' | 'workflow' | 'deals'>,
 ): Promise<{ status: 'ok' | 'unavailable'; checks: Record<string, string> }> {
   const checks: Record<string, string> = {};
   await Promise.all([

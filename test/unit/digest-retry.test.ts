@@ -19,6 +19,8 @@ describe('a partly failed digest run', () => {
       pendingMove: null,
     }));
     const marks = new Map<string, Set<string>>();
+    const attempts = new Map<string, number>();
+    let lookups = 0;
     const sent: string[] = [];
     // What the mail service accepted, by email identity: the mail log.
     const accepted = new Set<string>();
@@ -34,7 +36,11 @@ describe('a partly failed digest run', () => {
       deals: {
         queryStage: async (_: string, stage: string, query: { enteredBefore?: string }) =>
           stage === 'identify' && query.enteredBefore !== undefined ? stale : [],
-        digestSent: async (p: string, run: string) => new Set(marks.get(`${p}/${run}`)),
+        startDigestAttempt: async (p: string, run: string) => {
+          const key = `${p}/${run}`;
+          attempts.set(key, (attempts.get(key) ?? 0) + 1);
+          return { sent: new Set(marks.get(key)), retry: (attempts.get(key) ?? 0) > 1 };
+        },
         markDigestSent: async (p: string, run: string, to: string) => {
           const key = `${p}/${run}`;
           marks.set(key, new Set([...(marks.get(key) ?? []), to]));
@@ -48,7 +54,12 @@ describe('a partly failed digest run', () => {
           accepted.add(identity);
         },
       },
-      mailLog: { accepted: async (identity: string) => accepted.has(identity) },
+      mailLog: {
+        accepted: async (identity: string) => {
+          lookups++;
+          return accepted.has(identity);
+        },
+      },
     } as unknown as Parameters<typeof sendDigest>[0];
 
     const run = '2026-03-01T07:00:00Z';
@@ -62,8 +73,10 @@ describe('a partly failed digest run', () => {
     expect(retry).toMatchObject({ owners: 1, summaries: 0, alreadySent: 3 });
 
     sent.length = 0;
+    lookups = 0;
     await sendDigest(services, '2026-03-02T07:00:00Z');
     expect(sent).toHaveLength(4);
+    expect(lookups, 'a first attempt of a run has nothing to look up in the mail log').toBe(0);
 
     // An attempt that dies right after the mail service accepted its first email, before the mark: the retry asks
     // the mail log and does not send that email again.

@@ -1,5 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { HistoryEntry } from '../../core/deal.ts';
 import {
   DEAD_LETTER_PARTITION,
@@ -29,6 +29,12 @@ export interface EffectFailure {
   at: string;
   /** The stream record's sequence number, to find it again. */
   sequenceNumber: string | null;
+}
+
+/** An attempt of a digest run: the addresses emailed already, and whether an earlier attempt of the run began. */
+export interface DigestAttempt {
+  sent: Set<string>;
+  retry: boolean;
 }
 
 /** One run of a decision's side effects, under a lease on its marks item. */
@@ -202,12 +208,25 @@ export class EffectMarks {
       .sort((a, b) => String(a.at).localeCompare(String(b.at))) as EffectFailure[];
   }
 
-  /** The addresses one digest run (its scheduled time) has emailed already. */
-  async digestSent(pipeline: string, run: string): Promise<Set<string>> {
-    const { Item } = await this.table.db.send(
-      new GetCommand({ TableName: this.table.tableName, Key: digestRunKey(pipeline, run), ConsistentRead: true }),
+  /**
+   * Starts an attempt of one digest run (its scheduled time): the addresses an earlier attempt emailed already, and
+   * whether an earlier attempt began (it may have died between a send and its mark).
+   */
+  async startDigestAttempt(pipeline: string, run: string, now: string): Promise<DigestAttempt> {
+    const { Attributes } = await this.table.db.send(
+      new UpdateCommand({
+        TableName: this.table.tableName,
+        Key: digestRunKey(pipeline, run),
+        UpdateExpression: 'ADD attempts :one SET #ttl = :ttl',
+        ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
+        ExpressionAttributeValues: { ':one': 1, ':ttl': ttlAfter(now, KEPT_DAYS.digestRun) },
+        ReturnValues: 'ALL_NEW',
+      }),
     );
-    return new Set((Item?.sent as Set<string> | undefined) ?? []);
+    return {
+      sent: new Set((Attributes?.sent as Set<string> | undefined) ?? []),
+      retry: Number(Attributes?.attempts ?? 1) > 1,
+    };
   }
 
   /** Records that one digest run emailed `to`, so a retry of the run does not email it again. */
