@@ -70,7 +70,10 @@ export async function coldTargets(stack: LocalStack, client: ApiClient, id: stri
     board: target('board', () => capture.capture(`/board?pipeline=${PIPELINE}`)),
     // EventBridge Scheduler invokes the digest with no input of its own (infra/cloud/constructs/digest-schedule.ts).
     digest: target('digest', async () => ({})),
-    mail_events: target('mail_events', async () => mailSendEvent(`cold-${id}-${(probe += 1)}`)),
+    mail_events: target('mail_events', async () => {
+      probe += 1;
+      return mailSendEvent(`cold-${id}-${probe}`);
+    }),
   };
   const invocations = {
     hello: 'returns 200 without any I/O',
