@@ -1,9 +1,9 @@
-import { Duration, Validations } from 'aws-cdk-lib';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { failureQueue } from './failure-queue.ts';
 
 /** Properties of the failed-executions queue. */
 export interface FailedExecutionsProps {
@@ -26,15 +26,11 @@ export class FailedExecutions extends Construct {
 
   constructor(scope: Construct, id: string, props: FailedExecutionsProps) {
     super(scope, id);
-    this.queue = new Queue(this, 'Queue', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.queue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is the dead-letter queue of the deal workflows; nothing consumes it automatically.',
-    });
+    this.queue = failureQueue(
+      this,
+      'Queue',
+      'This queue is the dead-letter queue of the deal workflows; nothing consumes it automatically.',
+    );
     new Rule(this, 'Rule', {
       description: 'Stageflow deal workflow executions that failed, timed out or were aborted',
       eventPattern: {

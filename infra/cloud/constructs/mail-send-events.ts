@@ -1,4 +1,4 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -10,9 +10,10 @@ import {
 } from 'aws-cdk-lib/aws-ses';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { mailSentKey } from '../../../functions/adapters/deals/keys.ts';
+import { failureQueue } from './failure-queue.ts';
 import type { StageflowFunction } from './stageflow-function.ts';
 
 /** Properties of the mail log's event wiring. */
@@ -57,15 +58,11 @@ export class MailSendEvents extends Construct {
       destination: EventDestination.snsTopic(this.topic),
       events: [EmailSendingEvent.SEND],
     });
-    this.failureQueue = new Queue(this, 'FailureQueue', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.failureQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is the dead-letter queue of the mail log subscription; an operator inspects it.',
-    });
+    this.failureQueue = failureQueue(
+      this,
+      'FailureQueue',
+      'This queue is the dead-letter queue of the mail log subscription; an operator inspects it.',
+    );
     this.topic.addSubscription(new LambdaSubscription(props.recorder.function, { deadLetterQueue: this.failureQueue }));
     // Only the mail log's own items, only put.
     props.recorder.role.addToPrincipalPolicy(

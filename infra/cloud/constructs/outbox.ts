@@ -1,11 +1,12 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { EventSourceMapping, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { failureQueue } from './failure-queue.ts';
 import type { StageflowFunction } from './stageflow-function.ts';
 
 /** Properties of the outbox wiring. */
@@ -55,15 +56,11 @@ export class Outbox extends Construct {
     super(scope, id);
     const streamArn = props.table.tableStreamArn;
     if (!streamArn) throw new Error('the outbox needs the table stream: enable it on the table (NEW_AND_OLD_IMAGES)');
-    this.failureQueue = new Queue(this, 'FailureQueue', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.failureQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is the on-failure destination of the outbox; an operator inspects and re-drives it.',
-    });
+    this.failureQueue = failureQueue(
+      this,
+      'FailureQueue',
+      'This queue is the on-failure destination of the outbox; an operator inspects and re-drives it.',
+    );
     this.mapping = new EventSourceMapping(this, 'Mapping', {
       target: props.consumer.function,
       eventSourceArn: streamArn,
