@@ -167,22 +167,26 @@ export function isPortFree(port: number, host = LOOPBACK): Promise<boolean> {
   });
 }
 
-/** A port on 127.0.0.1 that the operating system reports free (it may be taken again before it is used). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen({ port: 0, host: LOOPBACK, exclusive: true }, () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') {
-          resolvePromise(address.port);
-        } else {
-          reject(new Error(`could not read the port of a listener on ${LOOPBACK}`));
-        }
-      });
-    });
-  });
+/**
+ * Where {@link freePort} looks: below the range the operating system hands out for outgoing connections (Linux's
+ * default starts at 32768), so no client connection can take a port between the check and the emulator's bind.
+ */
+const FREE_PORT_RANGE = { first: 20_000, count: 12_000 } as const;
+/** This process's next candidate: a random start, so that processes looking at once try different ports. */
+let nextCandidate = Math.floor(Math.random() * FREE_PORT_RANGE.count);
+
+/**
+ * A port on 127.0.0.1 that nothing listens on now, from {@link FREE_PORT_RANGE}: each call tries the ports after the
+ * last one handed out, so a process never hands out the same port twice before it wrapped around the range.
+ */
+export async function freePort(): Promise<number> {
+  for (let tried = 0; tried < FREE_PORT_RANGE.count; tried++) {
+    const port = FREE_PORT_RANGE.first + (nextCandidate++ % FREE_PORT_RANGE.count);
+    if (await isPortFree(port)) return port;
+  }
+  throw new Error(
+    `no free port on ${LOOPBACK} between ${FREE_PORT_RANGE.first} and ${FREE_PORT_RANGE.first + FREE_PORT_RANGE.count - 1}`,
+  );
 }
 
 async function assertPortFree(emulator: string, port: number): Promise<void> {
