@@ -19,6 +19,10 @@ export const ENV = {
   secretsArn: 'SECRETS_ARN',
   /** Cloud: the Secrets Manager secret holding the CRM write-back settings (`CRM_SETTINGS`, a JSON object). */
   crmSecretsArn: 'CRM_SECRETS_ARN',
+  /** Cloud, set by the Parameters and Secrets Lambda extension's layer: its local port (2773 unless set). */
+  secretsExtensionPort: 'PARAMETERS_SECRETS_EXTENSION_HTTP_PORT',
+  /** Cloud, set by Lambda: the function's session token, which the extension takes as proof of the caller. */
+  sessionToken: 'AWS_SESSION_TOKEN',
   approvalReminderSeconds: 'APPROVAL_REMINDER_SECONDS',
   approvalExpirySeconds: 'APPROVAL_EXPIRY_SECONDS',
   /** How many deals' changes the outbox works on at once within a batch (each deal's changes stay in order). */

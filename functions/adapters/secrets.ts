@@ -59,8 +59,42 @@ function crmSettingsIn(source: Record<string, unknown>): CrmSettings {
   return settings;
 }
 
+/** The port the Parameters and Secrets Lambda extension listens on unless its layer is told otherwise. */
+const SECRETS_EXTENSION_PORT = '2773';
+
+/** The secret could not be read: the extension is missing, refused the caller, or Secrets Manager failed. */
+export class SecretUnavailableError extends Error {
+  constructor(secretId: string, why: string, options?: ErrorOptions) {
+    super(
+      `the secret ${secretId} could not be read through the Parameters and Secrets Lambda extension: ${why}`,
+      options,
+    );
+    this.name = 'SecretUnavailableError';
+  }
+}
+
+/**
+ * A secret's JSON through the Parameters and Secrets Lambda extension, the layer every function that reads a secret
+ * carries: one HTTP GET on its local port, authenticated by the function's session token. The extension calls
+ * Secrets Manager with the function's role and caches the answer, so no Secrets Manager client is bundled.
+ */
 async function fromSecretsManager(secretId: string): Promise<Record<string, unknown>> {
-  const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-  const { SecretString } = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: secretId }));
+  const port = optionalEnv(ENV.secretsExtensionPort) ?? SECRETS_EXTENSION_PORT;
+  const url = `http://localhost:${port}/secretsmanager/get?secretId=${encodeURIComponent(secretId)}`;
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { 'X-Aws-Parameters-Secrets-Token': optionalEnv(ENV.sessionToken) ?? '' },
+      redirect: 'error',
+    });
+  } catch (error) {
+    throw new SecretUnavailableError(secretId, `no answer on port ${port} (is the extension layer attached?)`, {
+      cause: error,
+    });
+  }
+  if (!response.ok) {
+    throw new SecretUnavailableError(secretId, `HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  }
+  const { SecretString } = (await response.json()) as { SecretString?: string };
   return JSON.parse(SecretString ?? '{}') as Record<string, unknown>;
 }

@@ -105,6 +105,7 @@ export class StageflowAppStack extends Stack {
         serviceName: WEBHOOK_SERVICE,
         // Who Stageflow's own write-back is in each CRM's change markers: the webhook tells its echoes by them.
         environment: { ...withSecrets, ...ownCrmOrigins(settings) },
+        readsSecrets: true,
       });
     this.functions = {
       // The generic webhook, and the answer to any source no other route serves.
@@ -117,6 +118,7 @@ export class StageflowAppStack extends Stack {
         entry: 'functions/approvals/handler.ts',
         serviceName: 'stageflow-approvals',
         environment: withSecrets,
+        readsSecrets: true,
       }),
       workflow: new StageflowFunction(this, 'Workflow', {
         entry: 'functions/workflow/handler.ts',
@@ -132,6 +134,7 @@ export class StageflowAppStack extends Stack {
         entry: 'functions/outbox/handler.ts',
         serviceName: 'stageflow-outbox',
         environment: withSecrets,
+        readsSecrets: true,
         // A batch of 25 changes, each a few table, Step Functions and SES calls (CRM write-backs are only enqueued).
         timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.outbox),
       }),
@@ -140,6 +143,7 @@ export class StageflowAppStack extends Stack {
         entry: 'functions/write-back/handler.ts',
         serviceName: 'stageflow-write-back',
         environment,
+        readsSecrets: true,
         timeout: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.writeBack),
       }),
       // Makes each deployed version live: open deals move to it (15 minutes: a walk over every open deal).

@@ -173,6 +173,28 @@ describe('functions', () => {
       'webhookSalesforce',
     ]);
   });
+
+  it('gives the Parameters and Secrets extension, caching five minutes and giving up after 3 s, to exactly the functions given a secret', () => {
+    const ids = functionIds();
+    const withLayer = Object.entries(ids).filter(
+      ([, id]) => resource(app, 'AWS::Lambda::Function', id).Properties.Layers !== undefined,
+    );
+    const givenSecret = Object.entries(ids).filter(
+      ([, id]) => 'SECRETS_ARN' in environmentOf(id) || 'CRM_SECRETS_ARN' in environmentOf(id),
+    );
+    expect(withLayer.map(([name]) => name).sort()).toEqual(givenSecret.map(([name]) => name).sort());
+    expect(withLayer.map(([name]) => name)).toContain('writeBack');
+    for (const [, id] of withLayer) {
+      const layers = JSON.stringify(resource(app, 'AWS::Lambda::Function', id).Properties.Layers);
+      expect(layers).toContain('Paramsandsecrets');
+      expect(environmentOf(id)).toMatchObject({
+        PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED: 'true',
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: '2773',
+        SECRETS_MANAGER_TTL: '300',
+        SECRETS_MANAGER_TIMEOUT_MILLIS: '3000',
+      });
+    }
+  });
 });
 
 const TABLE_READ = ['BatchGetItem', 'GetItem', 'Query'].map((action) => `dynamodb:${action}`);

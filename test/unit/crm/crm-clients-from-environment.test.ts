@@ -1,9 +1,8 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { crmClients, crmClientsFromEnvironment } from '../../../functions/adapters/crm/index.ts';
 import { CRM_SETTING_NAMES, ENV } from '../../../functions/adapters/environment.ts';
 import { startCrmStandIns } from '../../support/crm/index.ts';
+import { SecretsExtensionStandIn } from '../../support/secrets-extension.ts';
 
 type StandIns = Awaited<ReturnType<typeof startCrmStandIns>>;
 let standIns: StandIns;
@@ -59,16 +58,15 @@ describe('crmClientsFromEnvironment', () => {
   });
 
   it('reads only the CRM secret in the cloud, never the environment', async () => {
-    const secretsManager = mockClient(SecretsManagerClient);
+    const extension = await new SecretsExtensionStandIn().start();
     try {
-      secretsManager.on(GetSecretValueCommand, { SecretId: 'arn:crm' }).resolves({
-        SecretString: JSON.stringify({
-          PIPEDRIVE_API_TOKEN: 'from-secret',
-          PIPEDRIVE_API_BASE_URL: standIns.pipedrive.url,
-          HUBSPOT_ACCESS_TOKEN: '',
-        }),
+      extension.put('arn:crm', {
+        PIPEDRIVE_API_TOKEN: 'from-secret',
+        PIPEDRIVE_API_BASE_URL: standIns.pipedrive.url,
+        HUBSPOT_ACCESS_TOKEN: '',
       });
       localEnvironment({ HUBSPOT_ACCESS_TOKEN: 'from-environment' });
+      for (const [name, value] of Object.entries(extension.env)) vi.stubEnv(name, value);
       vi.stubEnv(ENV.secretsArn, 'arn:webhook');
 
       expect(await crmClientsFromEnvironment()).toEqual({});
@@ -76,9 +74,9 @@ describe('crmClientsFromEnvironment', () => {
       vi.stubEnv(ENV.crmSecretsArn, 'arn:crm');
       const clients = await crmClientsFromEnvironment();
       expect(Object.keys(clients)).toEqual(['pipedrive']);
-      expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+      expect(extension.requests).toEqual(['arn:crm']);
     } finally {
-      secretsManager.restore();
+      await extension.close();
     }
   });
 });
