@@ -1,5 +1,5 @@
 import { BadRequestError } from '../core/errors.ts';
-import type { VersionedPipeline } from '../core/pipeline-config.ts';
+import type { PipelineConfig, VersionedPipeline } from '../core/pipeline-config.ts';
 import type { StoredDeal } from '../core/stored-deal.ts';
 import type { DealRepository } from './deal-repository.ts';
 
@@ -18,6 +18,16 @@ export class PipelineCatalog {
 
   pipelineIds(): string[] {
     return Object.keys(this.currentVersions);
+  }
+
+  /**
+   * Every deployed pipeline's current config, by pipeline id. Read after the deals a request needs
+   * ({@link getDeal} reads each config with its deal on a cold start), it costs no call.
+   */
+  async currentConfigs(): Promise<Map<string, PipelineConfig>> {
+    const ids = this.pipelineIds();
+    const configs = await Promise.all(ids.map(async (id) => (await this.current(id)).config));
+    return new Map(ids.map((id, index) => [id, configs[index] as PipelineConfig]));
   }
 
   /** The version new deals of this pipeline start on; an unknown pipeline is the sender's mistake. */

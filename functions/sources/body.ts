@@ -3,7 +3,6 @@ import { type $ZodError, type $ZodType, toDotPath } from 'zod/v4/core';
 import en from 'zod/v4/locales/en.js';
 import type { StageEvent } from '../core/deal.ts';
 import { BadRequestError, type ErrorIssue } from '../core/errors.ts';
-import type { PipelineConfig } from '../core/pipeline-config.ts';
 import { storableJson } from './storable-json.ts';
 import type { SourceContext, WebhookRequest } from './types.ts';
 
@@ -67,21 +66,19 @@ export function validateBody<Schema extends $ZodType>(schema: Schema, value: unk
  */
 export function pipelineFromQuery(req: WebhookRequest, ctx: SourceContext): string | undefined {
   const pipeline = req.query.pipeline;
-  if (pipeline !== undefined) resolvePipeline(ctx, pipeline, 'query.pipeline');
+  if (pipeline !== undefined) requireDeployed(ctx, pipeline, 'query.pipeline');
   return pipeline;
 }
 
-/** The config of a deployed pipeline; `path` says where the request named it. */
-export function resolvePipeline(ctx: SourceContext, pipeline: string, path: string): PipelineConfig {
-  const config = ctx.pipelines(pipeline);
-  if (!config) {
+/** Refuses a pipeline that is not deployed; `path` says where the request named it. */
+export function requireDeployed(ctx: SourceContext, pipeline: string, path: string): void {
+  if (!ctx.isDeployed(pipeline)) {
     throw new BadRequestError(
       'UNKNOWN_PIPELINE',
       `pipeline '${pipeline}' is not deployed — name a pipeline from stage-config/ (or omit it for '${DEFAULT_PIPELINE}')`,
       [{ path, message: `unknown pipeline '${pipeline}'` }],
     );
   }
-  return config;
 }
 
 /** The latest instant JavaScript dates can hold, in ms: bounds timestamps before they reach `Date`. */

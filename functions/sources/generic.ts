@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { MAX_ID_LENGTH, type StageEvent } from '../core/deal.ts';
 import { UnauthorizedError } from '../core/errors.ts';
 import { jsonError } from '../http/responses.ts';
-import { DEFAULT_PIPELINE, parseJsonBody, resolvePipeline, validateBody } from './body.ts';
+import { DEFAULT_PIPELINE, parseJsonBody, requireDeployed, validateBody } from './body.ts';
 import { configuredSecret, hmacSha256, safeEqual } from './credentials.ts';
 import { acceptedEvent } from './json-answers.ts';
 import type { SourceAdapter, WebhookRequest } from './types.ts';
@@ -109,7 +109,7 @@ export const genericAdapter: SourceAdapter = {
       parseJsonBody(req.rawBody, 'one generic event object with eventId, dealId and stage or fields'),
       'a generic event',
     );
-    resolvePipeline(ctx, body.pipeline, 'pipeline');
+    requireDeployed(ctx, body.pipeline, 'pipeline');
     const event: StageEvent = {
       source: 'generic',
       eventId: body.eventId,

@@ -34,8 +34,8 @@ export interface SourceContext {
   secrets: WebhookSecrets;
   /** The public URL HubSpot calls, without a trailing path (its signature covers the full URL). */
   publicBaseUrl: string;
-  /** The current config of a pipeline, or undefined when no such pipeline is deployed. */
-  pipelines: (id: string) => PipelineConfig | undefined;
+  /** Whether a pipeline of this id is deployed (parsing needs no more of the configs; routing reads them). */
+  isDeployed: (id: string) => boolean;
 }
 
 /** What a delivery tells about where an event's deal is in the CRM: what routes it to a Stageflow pipeline. */

@@ -5,7 +5,6 @@ import { unmanagedPipeline } from '../core/decide/reasons.ts';
 import type { CrmState, StoredDeal } from '../core/stored-deal.ts';
 import type { ParsedMerge } from '../sources/types.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
-import type { PipelineConfigs } from './route-event.ts';
 import { decisionContext, type Services } from './services.ts';
 
 /**
@@ -84,16 +83,14 @@ export async function leavePipeline(
  * Stageflow holds ends `merged` into the survivor, its pending approvals cancelled. When Stageflow holds none of
  * them, the merge is about deals it does not manage: `ignored`.
  */
-export async function recordMerge(
-  merge: ParsedMerge,
-  configs: PipelineConfigs,
-  services: Services,
-): Promise<EventResult> {
+export async function recordMerge(merge: ParsedMerge, services: Services): Promise<EventResult> {
   const cause: Cause = { eventId: merge.eventId, source: merge.source };
   const ids = [...new Set([merge.primary, merge.survivor, ...merge.merged])];
   const held = (
     await Promise.all(
-      ids.flatMap((dealId) => [...configs.keys()].map((pipeline) => services.deals.getDeal(pipeline, dealId))),
+      ids.flatMap((dealId) =>
+        services.pipelines.pipelineIds().map((pipeline) => services.deals.getDeal(pipeline, dealId)),
+      ),
     )
   ).filter((stored): stored is StoredDeal => stored !== null && stored.crm?.source === merge.source);
   const primary = held.find((stored) => stored.deal.dealId === merge.primary && stored.deal.status !== 'merged');

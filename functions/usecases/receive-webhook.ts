@@ -8,7 +8,7 @@ import { boundOccurredAt } from '../sources/body.ts';
 import type { ParsedEvent, SourceAdapter, WebhookRequest } from '../sources/types.ts';
 import { leavePipeline, recordMerge } from './crm-lifecycle.ts';
 import { recordEvent } from './record-event.ts';
-import { type PipelineConfigs, routeEvent } from './route-event.ts';
+import { routeEvent } from './route-event.ts';
 import type { Services } from './services.ts';
 
 /** Bodies over 256 KiB are refused. */
@@ -36,27 +36,20 @@ export async function receiveWebhook(
   try {
     const webhook = toWebhookRequest(request, services);
     checkEnvelope(webhook, adapter);
-    // The pipelines' configs and the secrets are read together: on a cold start each is a round trip of its own.
-    const [configs, secrets] = await Promise.all([
-      Promise.all(
-        services.pipelines
-          .pipelineIds()
-          .map(async (id) => [id, (await services.pipelines.current(id)).config] as const),
-      ).then((entries) => new Map(entries)),
-      loadSecrets(),
-    ]);
+    // Parsing needs only which pipelines are deployed; each config is read with the first deal read in it.
+    const deployed = new Set(services.pipelines.pipelineIds());
     const context = {
-      secrets: toWebhookSecrets(secrets),
+      secrets: toWebhookSecrets(await loadSecrets()),
       publicBaseUrl: services.publicBaseUrl,
-      pipelines: (id: string) => configs.get(id),
+      isDeployed: (id: string) => deployed.has(id),
     };
     adapter.authenticate(webhook, context);
     const results: EventResult[] = [];
     for (const parsed of adapter.parse(webhook, context)) {
       results.push(
         parsed.kind === 'merge'
-          ? await recordMerge(parsed, configs, services)
-          : await routeAndRecord(parsed, source, configs, webhook, services),
+          ? await recordMerge(parsed, services)
+          : await routeAndRecord(parsed, source, webhook, services),
       );
     }
     return adapter.respond(results);
@@ -73,28 +66,31 @@ export async function receiveWebhook(
 async function routeAndRecord(
   parsed: ParsedEvent,
   source: Source,
-  configs: PipelineConfigs,
   webhook: WebhookRequest,
   services: Services,
 ): Promise<EventResult> {
   const constraint = webhook.query.pipeline;
-  const routing = await routeEvent(parsed, source, configs, constraint, services);
+  const routing = await routeEvent(parsed, source, constraint, services);
   const { eventId, dealId, occurredAt } = parsed;
   if (source !== 'generic') {
     for (const stored of routing.leaving)
       await leavePipeline(services, stored, routing.crmPipeline, { eventId, source });
   }
-  const config = routing.pipeline === null ? undefined : configs.get(routing.pipeline);
-  if (routing.pipeline === null || !config) {
+  if (routing.pipeline === null) {
     const reasons = [unmanagedPipeline(routing.crmPipeline, constraint)];
     const ignored: EventResult = { outcome: 'ignored', dealId, stage: null, reasons };
     services.telemetry.eventRecorded({ source, eventId, pipeline: '', dealId, occurredAt, fields: {} }, ignored);
     return ignored;
   }
+  // The deal as routing read it, else read now with its pipeline's config (one call on a cold start).
+  const read = routing.read?.has(routing.pipeline)
+    ? routing.read.get(routing.pipeline)
+    : await services.pipelines.getDeal(routing.pipeline, dealId);
+  const { config } = await services.pipelines.current(routing.pipeline);
   const event = parsed.toStageEvent(routing.pipeline, config);
   if (routing.crmPipeline !== null) event.crm = { ...event.crm, pipeline: routing.crmPipeline };
   if (routing.arrivedFrom !== undefined) event.arrivedFrom = routing.arrivedFrom;
-  return recordEvent(boundOccurredAt(event, webhook.receivedAt), services, routing.read?.get(routing.pipeline));
+  return recordEvent(boundOccurredAt(event, webhook.receivedAt), services, read);
 }
 
 function isSource(value: string | undefined): value is Source {

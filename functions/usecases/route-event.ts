@@ -6,7 +6,7 @@ import type { ParsedEvent } from '../sources/types.ts';
 import type { Services } from './services.ts';
 
 /** The deployed pipelines' configs, by pipeline id, as one delivery sees them. */
-export type PipelineConfigs = ReadonlyMap<string, PipelineConfig>;
+type PipelineConfigs = ReadonlyMap<string, PipelineConfig>;
 
 /** Where one event goes. */
 export interface Routing {
@@ -73,18 +73,19 @@ function fallback(configs: PipelineConfigs, source: Source, constraint: string |
 export async function routeEvent(
   parsed: ParsedEvent,
   source: Source,
-  configs: PipelineConfigs,
   constraint: string | undefined,
   services: Services,
 ): Promise<Routing> {
   if (parsed.route.pipeline !== undefined) return { pipeline: parsed.route.pipeline, crmPipeline: null, leaving: [] };
+  // Each pipeline's deal is read with that pipeline's config while it is not cached: one call per pipeline.
   const read = new Map(
     await Promise.all(
-      [...configs.keys()].map(
-        async (pipeline) => [pipeline, await services.deals.getDeal(pipeline, parsed.dealId)] as const,
-      ),
+      services.pipelines
+        .pipelineIds()
+        .map(async (pipeline) => [pipeline, await services.pipelines.getDeal(pipeline, parsed.dealId)] as const),
     ),
   );
+  const configs = await services.pipelines.currentConfigs();
   const held = [...read.values()].filter(
     (stored): stored is StoredDeal => stored !== null && stored.crm?.source === source,
   );

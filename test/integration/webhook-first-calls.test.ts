@@ -1,0 +1,87 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dynamoDb } from '../../functions/adapters/aws-clients.ts';
+import { logger, metrics } from '../../functions/powertools.ts';
+import { genericAdapter, genericSignatureHeader } from '../../functions/sources/generic.ts';
+import { receiveWebhook } from '../../functions/usecases/receive-webhook.ts';
+import { servicesFromEnvironment } from '../../functions/usecases/services.ts';
+import { DEVELOPMENT_SECRETS, type LocalStack } from '../../infra/local/stack.ts';
+import { postGeneric, uniqueId } from '../support/api.ts';
+import { startInProcessStack } from '../support/in-process-stack.ts';
+
+/**
+ * What a webhook function's first event costs in DynamoDB calls, as on a cold start: services built afresh (nothing
+ * cached), the event's deal and its pipeline's config read together, then the decision committed.
+ */
+
+/** A signed generic event as API Gateway hands it to the function. */
+function signedGenericRequest(event: Record<string, unknown>): APIGatewayProxyEventV2 {
+  const body = JSON.stringify(event);
+  return {
+    version: '2.0',
+    routeKey: 'POST /webhooks/{source}',
+    rawPath: '/webhooks/generic',
+    rawQueryString: '',
+    headers: {
+      'content-type': 'application/json',
+      'stageflow-signature': genericSignatureHeader(DEVELOPMENT_SECRETS.GENERIC_WEBHOOK_SECRET, body),
+    },
+    pathParameters: { source: 'generic' },
+    requestContext: { http: { method: 'POST', path: '/webhooks/generic' } },
+    body,
+    isBase64Encoded: false,
+  } as unknown as APIGatewayProxyEventV2;
+}
+
+/**
+ * The DynamoDB commands `work` sends through the functions' shared client, in order: only its own, told apart by
+ * their async context from what the running stack's outbox sends meanwhile.
+ */
+async function commandsOf(work: () => Promise<unknown>): Promise<string[]> {
+  const sent: string[] = [];
+  const mine = new AsyncLocalStorage<true>();
+  const name = uniqueId('commandsOf');
+  dynamoDb().middlewareStack.add(
+    (next, context) => async (args) => {
+      if (mine.getStore()) sent.push(String(context.commandName));
+      return next(args);
+    },
+    { step: 'initialize', name },
+  );
+  try {
+    await mine.run(true, work);
+    return sent;
+  } finally {
+    dynamoDb().middlewareStack.remove(name);
+  }
+}
+
+describe("a webhook function's first event", () => {
+  let stack: LocalStack | undefined;
+  beforeAll(async () => {
+    stack = await startInProcessStack();
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('reads the deal with its pipeline config in one call, then commits in one', async () => {
+    const dealId = uniqueId('FIRST');
+    const created = await postGeneric(
+      { eventId: uniqueId('E'), dealId, stage: 'identify', dealName: 'First calls' },
+      { api: stack?.url },
+    );
+    expect(created.body).toMatchObject({ outcome: 'applied' });
+
+    const cold = servicesFromEnvironment({ logger, metrics });
+    const update = { eventId: uniqueId('E'), dealId, fields: { budgetConfirmed: true } };
+    const sent = await commandsOf(async () => {
+      const answer = await receiveWebhook(signedGenericRequest(update), cold, { generic: genericAdapter });
+      expect(answer.statusCode).toBe(202);
+      expect(JSON.parse(String(answer.body))).toMatchObject({ outcome: 'applied', dealId });
+    });
+
+    expect(sent).toEqual(['BatchGetItemCommand', 'TransactWriteItemsCommand']);
+  });
+});
