@@ -1,14 +1,13 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { InsightsStore } from '../../functions/adapters/insights-store.ts';
-import { ensureTable } from '../../functions/adapters/table.ts';
 import { COUNTER } from '../../functions/core/board.ts';
 import type { Deal } from '../../functions/core/deal.ts';
 import type { StoredDeal } from '../../functions/core/stored-deal.ts';
 import { projectInsights } from '../../functions/usecases/effects/insights-projection.ts';
 import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
 import { postGeneric, stackUrls, uniqueId, waitFor } from '../support/api.ts';
+import { localDynamoDb, scratchTable } from '../support/local-table.ts';
 
 const DAY_MS = 86_400_000;
 const daysAgo = (days: number) => new Date(Date.now() - days * DAY_MS).toISOString();
@@ -204,13 +203,7 @@ describe('the board on the local stack', () => {
 
   it('links a deal to its CRM and shows each event at the CRM time, with the received time when it differs', async () => {
     const { stale } = await ownersDeals();
-    const db = DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        endpoint: stackUrls().dynamoDb,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      }),
-    );
+    const db = localDynamoDb();
     await db.send(
       new UpdateCommand({
         TableName: 'stageflow',
@@ -252,15 +245,8 @@ describe('the board on the local stack', () => {
 
 describe('the insights projection on DynamoDB Local', () => {
   it('counts a change once however often it is delivered, and ignores field updates', async () => {
-    const client = new DynamoDBClient({
-      endpoint: stackUrls().dynamoDb,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    const db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-    const table = uniqueId('insights');
-    await ensureTable(client, table);
-    const insights = new InsightsStore(db, table);
+    const { db, tableName } = await scratchTable('insights');
+    const insights = new InsightsStore(db, tableName);
     const stored = (version: number, deal: Partial<Deal>): StoredDeal => ({
       version,
       workflow: { executionArn: null, generation: 0, waitToken: null, waitStage: null, notifiedVisit: 0 },

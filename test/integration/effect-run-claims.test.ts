@@ -1,23 +1,13 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { EffectMarks } from '../../functions/adapters/deals/effect-marks.ts';
 import { LeaseLostError } from '../../functions/adapters/deals/leases.ts';
-import { ensureTable } from '../../functions/adapters/table.ts';
-import { stackUrls, uniqueId } from '../support/api.ts';
+import { scratchTable } from '../support/local-table.ts';
 
 const RUN_MS = 60_000;
 
 describe('the effect runs of a stream batch on DynamoDB Local', () => {
   it('claims and releases many runs in shared calls, and still fences each run by its own lease', async () => {
-    const client = new DynamoDBClient({
-      endpoint: stackUrls().dynamoDb,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    const db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-    const tableName = uniqueId('marks');
-    await ensureTable(client, tableName);
+    const { db, tableName } = await scratchTable('marks');
     const marks = new EffectMarks({ db, tableName });
     const calls: string[] = [];
     db.middlewareStack.add((next, context) => (args) => {

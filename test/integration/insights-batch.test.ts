@@ -1,12 +1,9 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { InsightsStore } from '../../functions/adapters/insights-store.ts';
-import { ensureTable } from '../../functions/adapters/table.ts';
 import { COUNTER } from '../../functions/core/board.ts';
 import type { StoredDeal } from '../../functions/core/stored-deal.ts';
 import { projectInsights } from '../../functions/usecases/effects/insights-projection.ts';
-import { stackUrls, uniqueId } from '../support/api.ts';
+import { scratchTable } from '../support/local-table.ts';
 
 /** A deal created in identify (with an amount, so the open-deal totals count it). */
 function created(dealId: string, day: string): StoredDeal {
@@ -36,15 +33,8 @@ function created(dealId: string, day: string): StoredDeal {
 
 describe('the insights of a bulk import on DynamoDB Local', () => {
   it('writes many deals together and still counts each deal once when their batch is delivered again', async () => {
-    const client = new DynamoDBClient({
-      endpoint: stackUrls().dynamoDb,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    const db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-    const table = uniqueId('insights');
-    await ensureTable(client, table);
-    const insights = new InsightsStore(db, table);
+    const { db, tableName } = await scratchTable('insights');
+    const insights = new InsightsStore(db, tableName);
     const calls: string[] = [];
     db.middlewareStack.add((next, context) => (args) => {
       calls.push(String(context.commandName));
