@@ -20,6 +20,17 @@ export class PipelineCatalog {
     return Object.keys(this.currentVersions);
   }
 
+  /** Whether a pipeline of this id is deployed. */
+  isDeployed(pipeline: string): boolean {
+    return this.currentVersionOf(pipeline) !== undefined;
+  }
+
+  /** The version new deals of a pipeline start on; undefined for a pipeline not deployed. */
+  private currentVersionOf(pipeline: string): string | undefined {
+    // Own keys only: a pipeline named `__proto__` or `toString` must not find Object's members.
+    return Object.hasOwn(this.currentVersions, pipeline) ? this.currentVersions[pipeline] : undefined;
+  }
+
   /**
    * Every deployed pipeline's current config, by pipeline id. Read after the deals a request needs
    * ({@link getDeal} reads each config with its deal on a cold start), it costs no call.
@@ -32,8 +43,7 @@ export class PipelineCatalog {
 
   /** The version new deals of this pipeline start on; an unknown pipeline is the sender's mistake. */
   async current(pipeline: string): Promise<VersionedPipeline> {
-    // Own keys only: a pipeline named `__proto__` or `toString` must not find Object's members.
-    const version = Object.hasOwn(this.currentVersions, pipeline) ? this.currentVersions[pipeline] : undefined;
+    const version = this.currentVersionOf(pipeline);
     if (!version) {
       throw new BadRequestError(
         'UNKNOWN_PIPELINE',
@@ -50,7 +60,7 @@ export class PipelineCatalog {
    * version reads nothing more; a deal on another version reads its own config there.
    */
   async getDeal(pipeline: string, dealId: string): Promise<StoredDeal | null> {
-    const version = Object.hasOwn(this.currentVersions, pipeline) ? this.currentVersions[pipeline] : undefined;
+    const version = this.currentVersionOf(pipeline);
     if (!version || this.cache.has(`${pipeline}@${version}`)) return this.deals.getDeal(pipeline, dealId);
     const { stored, config } = await this.deals.getDealWithPipelineVersion(pipeline, dealId, version);
     if (config && !this.cache.has(`${pipeline}@${version}`))

@@ -215,7 +215,7 @@ export async function showInsights(query: Query, services: BoardServices): Promi
 
 async function pipelineOf(query: Query, services: BoardServices): Promise<VersionedPipeline> {
   const pipeline = query.pipeline ?? 'default';
-  if (!services.pipelines.pipelineIds().includes(pipeline)) {
+  if (!services.pipelines.isDeployed(pipeline)) {
     throw new NotFoundError(
       `There is no pipeline '${pipeline}'. Use one of: ${services.pipelines.pipelineIds().join(', ')}.`,
     );

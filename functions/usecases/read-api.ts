@@ -145,7 +145,7 @@ export async function listDeals(
 
 /** `GET /pipelines/{pipeline}/stages`: the stage guidance of the pipeline's current version. */
 export async function stageGuidance(pipeline: string, services: Services) {
-  if (!services.pipelines.pipelineIds().includes(pipeline)) {
+  if (!services.pipelines.isDeployed(pipeline)) {
     throw new NotFoundError(`no pipeline '${pipeline}' — use one of: ${services.pipelines.pipelineIds().join(', ')}`);
   }
   const { config, version } = await services.pipelines.current(pipeline);

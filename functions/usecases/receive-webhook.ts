@@ -37,11 +37,10 @@ export async function receiveWebhook(
     const webhook = toWebhookRequest(request, services);
     checkEnvelope(webhook, adapter);
     // Parsing needs only which pipelines are deployed; each config is read with the first deal read in it.
-    const deployed = new Set(services.pipelines.pipelineIds());
     const context = {
       secrets: toWebhookSecrets(await loadSecrets()),
       publicBaseUrl: services.publicBaseUrl,
-      isDeployed: (id: string) => deployed.has(id),
+      isDeployed: (id: string) => services.pipelines.isDeployed(id),
     };
     adapter.authenticate(webhook, context);
     const results: EventResult[] = [];

@@ -12,9 +12,9 @@ function localClient(): DynamoDBClient {
   });
 }
 
-/** A document client of the test stack's DynamoDB Local. */
-export function localDynamoDb(): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(localClient(), { marshallOptions: { removeUndefinedValues: true } });
+/** A document client of the test stack's DynamoDB Local (over `client`, when given). */
+export function localDynamoDb(client = localClient()): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
 /**
@@ -25,5 +25,5 @@ export async function scratchTable(prefix: string): Promise<{ db: DynamoDBDocume
   const client = localClient();
   const tableName = uniqueId(prefix);
   await ensureTable(client, tableName);
-  return { db: DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }), tableName };
+  return { db: localDynamoDb(client), tableName };
 }
