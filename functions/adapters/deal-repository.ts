@@ -49,8 +49,12 @@ export class DealRepository {
     return getDealWithConfig(this.table, pipeline, dealId, version);
   }
 
-  getHistory(pipeline: string, dealId: string): Promise<HistoryEntry[]> {
-    return this.deals.history(pipeline, dealId);
+  /** See {@link DealItems.withHistory}. */
+  getDealWithHistory(
+    pipeline: string,
+    dealId: string,
+  ): Promise<{ stored: StoredDeal; history: HistoryEntry[] } | null> {
+    return this.deals.withHistory(pipeline, dealId);
   }
 
   /** See {@link DealItems.copyHistory}. */

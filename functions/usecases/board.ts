@@ -158,11 +158,9 @@ async function readBoard(query: Query, services: BoardServices): Promise<BoardVi
 export async function showDeal(dealId: string, query: Query, services: BoardServices): Promise<HttpResult> {
   const current = await pipelineOf(query, services);
   const pipeline = current.config.pipeline;
-  const [stored, history] = await Promise.all([
-    services.deals.getDeal(pipeline, dealId),
-    services.deals.getHistory(pipeline, dealId),
-  ]);
-  if (!stored) throw new NotFoundError(`There is no deal '${dealId}' in pipeline '${pipeline}'.`);
+  const found = await services.deals.getDealWithHistory(pipeline, dealId);
+  if (!found) throw new NotFoundError(`There is no deal '${dealId}' in pipeline '${pipeline}'.`);
+  const { stored, history } = found;
   const { deal } = stored;
   const { config } = await services.pipelines.version(pipeline, deal.configVersion);
   const stage = config.stages.find((s) => s.key === deal.stage);

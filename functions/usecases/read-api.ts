@@ -82,12 +82,9 @@ export async function getDeal(pipeline: string, dealId: string, services: Servic
     );
   }
   await services.pipelines.current(pipeline);
-  const [stored, history] = await Promise.all([
-    services.deals.getDeal(pipeline, dealId),
-    services.deals.getHistory(pipeline, dealId),
-  ]);
-  if (!stored) throw new NotFoundError(`no deal '${dealId}' in pipeline '${pipeline}'`);
-  return { ...dealView(stored), history: history.map(historyView) };
+  const found = await services.deals.getDealWithHistory(pipeline, dealId);
+  if (!found) throw new NotFoundError(`no deal '${dealId}' in pipeline '${pipeline}'`);
+  return { ...dealView(found.stored), history: found.history.map(historyView) };
 }
 
 interface ListCursor {

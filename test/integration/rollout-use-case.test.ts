@@ -119,10 +119,9 @@ describe('rolling a new config version out to the open deals', () => {
     expect(await deals.getLiveVersion('default')).toBe(v2.version);
 
     for (const dealId of [...ids.identify, ...ids.qualify]) {
-      const stored = await deals.getDeal('default', dealId);
-      expect(stored?.deal).toMatchObject({ configVersion: v2.version, stage: 'identify' });
-      const history = await deals.getHistory('default', dealId);
-      expect(history.filter((entry) => entry.type === 'config')).toEqual([
+      const found = await deals.getDealWithHistory('default', dealId);
+      expect(found?.stored.deal).toMatchObject({ configVersion: v2.version, stage: 'identify' });
+      expect(found?.history.filter((entry) => entry.type === 'config')).toEqual([
         expect.objectContaining({ from: v1.version, to: v2.version }),
       ]);
     }

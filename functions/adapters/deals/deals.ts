@@ -11,7 +11,15 @@ import {
   type WorkflowState,
 } from '../../core/stored-deal.ts';
 import { DuplicateEventError, type EventRecord, eventRecordPut } from './events.ts';
-import { copiedHistoryKey, dealKey, HISTORY_PREFIX, historyKey, ownerKeys, stageIndexKeys } from './keys.ts';
+import {
+  copiedHistoryKey,
+  dealKey,
+  HISTORY_PREFIX,
+  historyKey,
+  historyVersionPrefix,
+  ownerKeys,
+  stageIndexKeys,
+} from './keys.ts';
 import { isConditionFailure, queryAll, type TableRef, type TransactPart } from './table-ref.ts';
 
 /** One decision to commit, with the event that caused it. */
@@ -63,10 +71,34 @@ export class DealItems {
     return Item ? toStoredDeal(Item) : null;
   }
 
-  async history(pipeline: string, dealId: string): Promise<HistoryEntry[]> {
+  /**
+   * The deal and its history as of the same version: the deal is read first, then (consistently) the history
+   * entries of its versions up to that one. Read side by side, a decision committed between the two reads could
+   * show the deal after it and the history before it.
+   */
+  async withHistory(pipeline: string, dealId: string): Promise<{ stored: StoredDeal; history: HistoryEntry[] } | null> {
+    const stored = await this.get(pipeline, dealId);
+    return stored ? { stored, history: await this.history(pipeline, dealId, stored.version) } : null;
+  }
+
+  /** A deal's history entries, oldest first: all of them, or those of its versions up to `throughVersion`. */
+  private async history(pipeline: string, dealId: string, throughVersion?: number): Promise<HistoryEntry[]> {
     const items = await queryAll(this.table, {
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :history)',
-      ExpressionAttributeValues: { ':pk': dealKey(pipeline, dealId).pk, ':history': HISTORY_PREFIX },
+      ...(throughVersion === undefined
+        ? {
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :first)',
+            ExpressionAttributeValues: { ':pk': dealKey(pipeline, dealId).pk, ':first': HISTORY_PREFIX },
+          }
+        : {
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :last',
+            ExpressionAttributeValues: {
+              ':pk': dealKey(pipeline, dealId).pk,
+              ':first': HISTORY_PREFIX,
+              // `$` sorts after `#`: every entry of that version, none of a later one.
+              ':last': `${historyVersionPrefix(throughVersion)}$`,
+            },
+          }),
+      ConsistentRead: true,
     });
     return items.map((item) => item.entry as HistoryEntry);
   }

@@ -34,9 +34,11 @@ const sortable = (n: number, digits: number) => String(n).padStart(digits, '0');
 
 export const dealKey = (pipeline: string, dealId: string) => ({ pk: `DEAL#${pipeline}#${dealId}`, sk: 'DEAL' });
 export const HISTORY_PREFIX = 'HISTORY#';
+/** The sort key prefix of one version's history entries. */
+export const historyVersionPrefix = (version: number) => `${HISTORY_PREFIX}${sortable(version, 10)}`;
 export const historyKey = (pipeline: string, dealId: string, version: number, n: number) => ({
   pk: dealKey(pipeline, dealId).pk,
-  sk: `${HISTORY_PREFIX}${sortable(version, 10)}#${sortable(n, 3)}`,
+  sk: `${historyVersionPrefix(version)}#${sortable(n, 3)}`,
 });
 /** History a deal took over from another (a CRM merge): before every entry of its own versions. */
 export const copiedHistoryKey = (pipeline: string, dealId: string, n: number) => ({
