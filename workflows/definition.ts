@@ -92,7 +92,16 @@ export interface StateMachineDefinition {
 
 /** The payload each task sends to the workflow function, by action. */
 export type WorkflowRequest =
-  | { action: 'await'; pipeline: string; dealId: string; stage: string; executionId: string; taskToken: string }
+  | {
+      action: 'await';
+      pipeline: string;
+      dealId: string;
+      stage: string;
+      executionId: string;
+      taskToken: string;
+      /** The position the stage was entered with (absent from executions of definitions built before it was sent). */
+      position?: WorkflowPosition;
+    }
   | {
       action: 'request-approval' | 'remind-approval';
       pipeline: string;
@@ -122,6 +131,12 @@ export interface WorkflowPosition {
   dealId: string;
   stage: string;
   approvals?: ApprovalTimer[];
+  /**
+   * The deal's version the position was taken at, given only when the deal then had nothing for its stage to run
+   * (open, no pending approval of the visit): the stage task then parks its token on condition that the deal is
+   * still at this version, without reading it.
+   */
+  version?: number;
 }
 
 export const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
@@ -242,7 +257,15 @@ function stageState(stage: StageConfig, functionArn: string): TaskState {
   return lambdaTask(
     LAMBDA_INVOKE_CALLBACK,
     functionArn,
-    { action: 'await', ...DEAL, stage: stage.key, 'executionId.$': '$$.Execution.Id', ...TASK_TOKEN },
+    {
+      action: 'await',
+      ...DEAL,
+      stage: stage.key,
+      'executionId.$': '$$.Execution.Id',
+      ...TASK_TOKEN,
+      // The whole input: a path to a field the input may lack would fail the state.
+      'position.$': '$',
+    },
     {
       TimeoutSeconds: STAGE_WAIT_SECONDS,
       Catch: [{ ErrorEquals: ['States.Timeout'], ResultPath: null, Next: STATE_NAMES.continueAsNew }],

@@ -76,6 +76,16 @@ export class DealRepository {
     return this.deals.updateWorkflow(before, workflow, deal);
   }
 
+  /** See {@link DealItems.updateWorkflowAt}. */
+  updateWorkflowAt(
+    pipeline: string,
+    dealId: string,
+    version: number,
+    workflow: Partial<WorkflowState>,
+  ): Promise<boolean> {
+    return this.deals.updateWorkflowAt(pipeline, dealId, version, workflow);
+  }
+
   /** See {@link StageIndex.list}. */
   listDeals(
     pipeline: string,

@@ -6,6 +6,7 @@ import {
   StartExecutionCommand,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import type { WorkflowPosition } from '../../workflows/definition.ts';
 
 /** Errors meaning "this task token is no longer waiting": already answered, timed out, or from a finished execution. */
 const SPENT_TOKEN_ERRORS = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
@@ -22,16 +23,19 @@ export class WorkflowClient {
     private readonly stateMachineArns: Record<string, string>,
   ) {}
 
-  /** Starts the deal's execution at `stage`; an execution of that name that already exists counts as started. */
-  async start(input: { pipeline: string; dealId: string; stage: string; generation: number }): Promise<void> {
-    const stateMachineArn = this.stateMachineArns[input.pipeline];
-    if (!stateMachineArn) throw new Error(`no state machine is configured for pipeline '${input.pipeline}'`);
+  /**
+   * Starts generation `generation` of the deal's execution at `position`; an execution of that name that already
+   * exists counts as started.
+   */
+  async start(position: WorkflowPosition, generation: number): Promise<void> {
+    const stateMachineArn = this.stateMachineArns[position.pipeline];
+    if (!stateMachineArn) throw new Error(`no state machine is configured for pipeline '${position.pipeline}'`);
     try {
       await this.sfn.send(
         new StartExecutionCommand({
           stateMachineArn,
-          name: executionName(input.pipeline, input.dealId, input.generation),
-          input: JSON.stringify({ pipeline: input.pipeline, dealId: input.dealId, stage: input.stage }),
+          name: executionName(position.pipeline, position.dealId, generation),
+          input: JSON.stringify(position),
         }),
       );
     } catch (error) {

@@ -18,6 +18,8 @@ export interface EffectRun {
   decided: LastDecision;
   pipeline: VersionedPipeline;
   services: EffectServices;
+  /** True when an earlier run of this decision had claimed it (a retried or replayed record): it may have done some. */
+  rerun: boolean;
   /**
    * Runs `effect` unless an earlier run of this decision did, then marks it done. The run holds a lease on the
    * decision's marks: past its end it starts no effect, and its marks are refused once a successor took over.

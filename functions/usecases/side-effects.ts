@@ -64,6 +64,7 @@ export async function applySideEffects(
     decided,
     pipeline: await services.pipelines.version(deal.pipeline, deal.configVersion),
     services,
+    rerun,
     once: async (effect, effectRun) => {
       if (done.has(effect) || effect === unmarked) return;
       await markUnmarked();

@@ -1,6 +1,7 @@
 import type { ApprovalTimer, WorkflowPosition, WorkflowRequest } from '../../workflows/definition.ts';
 import { type Approval, type Deal, type Decision, isEnded } from '../core/deal.ts';
 import { expireApproval, rerouteDeal } from '../core/decide/entry-points.ts';
+import type { StoredDeal } from '../core/stored-deal.ts';
 import type { EffectServices } from './effect-services.ts';
 import { retryOnConflict } from './retry-on-conflict.ts';
 import { decisionContext } from './services.ts';
@@ -54,14 +55,33 @@ async function load(pipeline: string, dealId: string, services: EffectServices) 
 }
 
 /**
+ * Where an execution of the deal runs from: its stage, and its version when nothing is left for the stage to run
+ * (open, no pending approval of the visit), so that the stage task can park its token without reading the deal.
+ */
+export function positionOf(stored: StoredDeal): WorkflowPosition {
+  const { deal } = stored;
+  const position: WorkflowPosition = { pipeline: deal.pipeline, dealId: deal.dealId, stage: deal.stage };
+  const pending = deal.approvals.some((a) => a.status === 'pending' && a.visit === deal.visit);
+  return isEnded(deal.status) || pending ? position : { ...position, version: stored.version };
+}
+
+/**
  * A stage's waiting task. If the deal already left the stage, or has approval requests no execution runs yet, the
  * task answers itself at once so the state machine follows; otherwise it leaves its token on the deal for the next
- * recorded move (the outbox answers it). The owner's stage email is the outbox's, sent when the move is committed.
+ * recorded move (the outbox answers it). A position taken when the stage had nothing to run parks the token on that
+ * version of the deal without a read; a deal changed since is read and decided as above. The owner's stage email is
+ * the outbox's, sent when the move is committed.
  */
 async function awaitNextMove(
   task: Extract<WorkflowTask, { action: 'await' }>,
   services: EffectServices,
 ): Promise<void> {
+  const running = { executionArn: task.executionId, waitStage: task.stage };
+  const seen = task.position;
+  if (seen?.version !== undefined && seen.stage === task.stage) {
+    const park = { ...running, waitToken: task.taskToken };
+    if (await services.deals.updateWorkflowAt(task.pipeline, task.dealId, seen.version, park)) return;
+  }
   const { stored } = await load(task.pipeline, task.dealId, services);
   const { deal } = stored;
   if (isEnded(deal.status)) {
@@ -70,7 +90,6 @@ async function awaitNextMove(
     return;
   }
   const toRun = unrunApprovals(deal, task.executionId);
-  const running = { executionArn: task.executionId, waitStage: task.stage };
   if (deal.stage !== task.stage || toRun.length > 0) {
     const now = services.clock();
     const claimed: Deal = {
@@ -263,10 +282,5 @@ export async function continueAsNew(
   const { stored } = await load(task.pipeline, task.dealId, services);
   const generation = stored.workflow.generation + 1;
   const after = await services.deals.updateWorkflow(stored, { generation, waitToken: null });
-  await services.workflow.start({
-    pipeline: after.deal.pipeline,
-    dealId: after.deal.dealId,
-    stage: after.deal.stage,
-    generation,
-  });
+  await services.workflow.start(positionOf(after), generation);
 }

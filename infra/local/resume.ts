@@ -2,6 +2,7 @@ import { stepFunctions } from '../../functions/adapters/aws-clients.ts';
 import { WorkflowClient } from '../../functions/adapters/workflow-client.ts';
 import type { VersionedPipeline } from '../../functions/core/pipeline-config.ts';
 import type { Services } from '../../functions/usecases/services.ts';
+import { positionOf } from '../../functions/usecases/workflow-tasks.ts';
 
 /**
  * After a restart the local engine has no executions: every open deal gets a fresh one (the next generation) at its
@@ -37,12 +38,7 @@ export async function resumeOpenDeals(
           const generation = stored.workflow.generation + 1;
           const after = await services.deals.updateWorkflow(stored, { generation, waitToken: null, waitStage: null });
           const workflow = new WorkflowClient(stepFunctions(), { [pipelineId]: await machineFor(pipeline) });
-          await workflow.start({
-            pipeline: pipelineId,
-            dealId: after.deal.dealId,
-            stage: after.deal.stage,
-            generation,
-          });
+          await workflow.start(positionOf(after), generation);
           resumed++;
         }
         nextToken = page.nextToken ?? undefined;

@@ -196,6 +196,18 @@ export class InMemoryDeals {
     return next;
   }
 
+  async updateWorkflowAt(
+    pipelineId: string,
+    dealId: string,
+    version: number,
+    workflow: Partial<WorkflowState>,
+  ): Promise<boolean> {
+    const before = this.deals.get(`${pipelineId}#${dealId}`);
+    if (before?.version !== version) return false;
+    await this.updateWorkflow(structuredClone(before), workflow);
+    return true;
+  }
+
   async claimEffectRun(
     _pipeline: string,
     dealId: string,

@@ -104,6 +104,7 @@ describe('the generated definition of the default pipeline', () => {
           stage: stage.key,
           'executionId.$': '$$.Execution.Id',
           'taskToken.$': '$$.Task.Token',
+          'position.$': '$',
         },
       });
     }

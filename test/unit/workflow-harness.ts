@@ -32,6 +32,14 @@ const WorkflowRequestSchema = z.discriminatedUnion('action', [
     stage: z.string(),
     executionId: z.string().startsWith('arn:aws:states:'),
     taskToken: token,
+    position: z.strictObject({
+      ...deal,
+      stage: z.string(),
+      approvals: z
+        .array(z.strictObject({ approvalId: z.string(), reminderSeconds: z.number(), expirySeconds: z.number() }))
+        .optional(),
+      version: z.number().int().optional(),
+    }),
   }),
   z.strictObject({
     action: z.enum(['request-approval', 'remind-approval']),

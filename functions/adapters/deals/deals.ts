@@ -1,5 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deal, HistoryEntry } from '../../core/deal.ts';
 import { ConcurrentUpdateError, DealTooLargeError } from '../../core/errors.ts';
 import {
@@ -179,6 +179,40 @@ export class DealItems {
       throw error;
     }
     return next;
+  }
+
+  /**
+   * Changes only the workflow state of the deal at `version`, without reading it first: true once written, false
+   * when the deal is at another version (or gone), which the caller then reads and decides again.
+   */
+  async updateWorkflowAt(
+    pipeline: string,
+    dealId: string,
+    version: number,
+    workflow: Partial<WorkflowState>,
+  ): Promise<boolean> {
+    const fields = Object.entries(workflow);
+    try {
+      await this.table.db.send(
+        new UpdateCommand({
+          TableName: this.table.tableName,
+          Key: dealKey(pipeline, dealId),
+          UpdateExpression: `SET version = :next, ${fields.map((_, i) => `workflow.#f${i} = :f${i}`).join(', ')}`,
+          ConditionExpression: 'version = :version',
+          ExpressionAttributeNames: Object.fromEntries(fields.map(([name], i) => [`#f${i}`, name])),
+          ExpressionAttributeValues: {
+            ':version': version,
+            ':next': version + 1,
+            ...Object.fromEntries(fields.map(([, value], i) => [`:f${i}`, value])),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isItemTooLarge(error)) throw new DealTooLargeError(pipeline, dealId, { cause: error });
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 }
 

@@ -1,9 +1,8 @@
-import type { WorkflowPosition } from '../../../workflows/definition.ts';
 import { isEnded } from '../../core/deal.ts';
 import type { StoredDeal } from '../../core/stored-deal.ts';
 import { type EffectRun, endedApprovals, requestedApprovals } from '../deal-change.ts';
 import { retryOnConflict } from '../retry-on-conflict.ts';
-import { unrunApprovals } from '../workflow-tasks.ts';
+import { positionOf, unrunApprovals } from '../workflow-tasks.ts';
 
 /**
  * Brings the deal's execution in line with the deal as it is now (read again: a late record must not act on an old
@@ -19,7 +18,12 @@ export async function handOffToWorkflow(run: EffectRun): Promise<void> {
       if (record?.taskToken) await services.workflow.complete(record.taskToken, { status: approval.status });
     });
   }
-  const current = await services.deals.getDeal(change.after.deal.pipeline, change.after.deal.dealId);
+  // A new deal's first run: none of its later changes has had its effects yet, so the record is the deal as its
+  // workflow knows it (no execution yet). Any other run reads the deal as it is now.
+  const current =
+    change.before === null && !run.rerun
+      ? change.after
+      : await services.deals.getDeal(change.after.deal.pipeline, change.after.deal.dealId);
   if (!current) return;
   if (isEnded(current.deal.status)) {
     await stopWorkflow(run);
@@ -31,16 +35,10 @@ export async function handOffToWorkflow(run: EffectRun): Promise<void> {
     await restartWorkflow(run, generation + 1);
   } else if (change.before === null) {
     if (workflow.generation === generation && workflow.waitStage === null) {
-      await services.workflow.start({ pipeline: deal.pipeline, dealId: deal.dealId, stage: deal.stage, generation });
+      await services.workflow.start(positionOf(current), generation);
     }
   } else if (workflow.waitToken && (workflow.waitStage !== deal.stage || unrunApprovals(deal, null).length > 0)) {
-    const position: WorkflowPosition = {
-      pipeline: deal.pipeline,
-      dealId: deal.dealId,
-      stage: deal.stage,
-      approvals: [],
-    };
-    await services.workflow.complete(workflow.waitToken, position);
+    await services.workflow.complete(workflow.waitToken, positionOf(current));
   }
 }
 
@@ -100,5 +98,5 @@ async function restartWorkflow(run: EffectRun, target: number): Promise<void> {
     });
   });
   if (!current || current.workflow.generation !== target) return;
-  await services.workflow.start({ pipeline, dealId, stage: current.deal.stage, generation: target });
+  await services.workflow.start(positionOf(current), target);
 }
