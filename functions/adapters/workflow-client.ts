@@ -82,6 +82,12 @@ export class WorkflowClient {
   }
 }
 
+/** The generation an execution of {@link executionName}'s naming runs (from its name or ARN), or null for another name. */
+export function generationOfExecution(execution: string): number | null {
+  const match = /-g(\d+)$/.exec(execution);
+  return match ? Number(match[1]) : null;
+}
+
 /**
  * A valid execution name (≤ 80 characters of [A-Za-z0-9_-]) that stays unique for any deal id: the readable part is
  * sanitised and truncated, and a hash of the exact ids keeps two different deals apart.

@@ -10,7 +10,7 @@ import type { EffectServices } from './effect-services.ts';
 import { applySideEffects } from './side-effects.ts';
 
 /** How many deals' changes one batch works on at once, unless the environment says otherwise. */
-export const DEFAULT_OUTBOX_CONCURRENCY = 16;
+export const DEFAULT_OUTBOX_CONCURRENCY = 64;
 
 /** A later change of a deal whose earlier change in the same batch failed: it waits, so effects keep their order. */
 export class EarlierChangeFailedError extends Error {

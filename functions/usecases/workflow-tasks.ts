@@ -1,4 +1,5 @@
 import type { ApprovalTimer, WorkflowPosition, WorkflowRequest } from '../../workflows/definition.ts';
+import { generationOfExecution } from '../adapters/workflow-client.ts';
 import { type Approval, type Deal, type Decision, isEnded } from '../core/deal.ts';
 import { expireApproval, rerouteDeal } from '../core/decide/entry-points.ts';
 import type { StoredDeal } from '../core/stored-deal.ts';
@@ -87,6 +88,12 @@ async function awaitNextMove(
   if (isEnded(deal.status)) {
     // The deal left its pipeline, was merged away or deleted: its execution ends here.
     await services.workflow.stop(task.executionId, `the deal ended: ${deal.status}`);
+    return;
+  }
+  const generation = generationOfExecution(task.executionId);
+  if (generation !== null && generation < stored.workflow.generation) {
+    // A newer execution took the deal over (a restart, a migration) after this one was started: this one ends here.
+    await services.workflow.stop(task.executionId, `replaced by generation ${stored.workflow.generation}`);
     return;
   }
   const toRun = unrunApprovals(deal, task.executionId);

@@ -1,4 +1,4 @@
-import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { SendTaskSuccessCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EffectServices } from '../../functions/usecases/effect-services.ts';
@@ -18,6 +18,7 @@ beforeAll(() => useTestSecrets());
 beforeEach(() => {
   sfn.reset();
   sfn.on(SendTaskSuccessCommand).resolves({});
+  sfn.on(StopExecutionCommand).resolves({});
   deals = new InMemoryDeals();
   // The stage has nothing to run: no approval is pending, nothing waits.
   deals.changeDeal((deal) => {
@@ -30,9 +31,9 @@ beforeEach(() => {
   services = approvalServices(deals, () => NOW);
 });
 
-function awaitTask(position?: WorkflowPosition): WorkflowTask {
+function awaitTask(position?: WorkflowPosition, executionId = EXECUTION): Extract<WorkflowTask, { action: 'await' }> {
   const { pipeline, dealId, stage } = deals.stored.deal;
-  return { action: 'await', pipeline, dealId, stage, executionId: EXECUTION, taskToken: 'stage-token', position };
+  return { action: 'await', pipeline, dealId, stage, executionId, taskToken: 'stage-token', position };
 }
 
 describe("a stage's waiting task", () => {
@@ -66,6 +67,20 @@ describe("a stage's waiting task", () => {
     expect(answers[0]?.args[0].input).toMatchObject({ taskToken: 'stage-token' });
     expect(JSON.parse(String(answers[0]?.args[0].input.output))).toMatchObject({ stage: 'negotiate', approvals: [] });
     expect(deals.stored.workflow.waitToken).toBeNull();
+  });
+
+  it('ends an execution of an older generation than the deal runs, leaving the deal to the newer one', async () => {
+    const task = awaitTask(positionOf(deals.stored), EXECUTION.replace(/-g2$/, '-g0'));
+    // Another generation took over after this execution was started (a restart of the local stack, a migration).
+    deals.changeDeal(() => undefined);
+    const before = structuredClone(deals.stored);
+
+    await runWorkflowTask(task, services);
+
+    const stops = sfn.commandCalls(StopExecutionCommand);
+    expect(stops.map((call) => call.args[0].input.executionArn)).toEqual([task.executionId]);
+    expect(deals.stored).toEqual(before);
+    expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
   });
 
   it('reads the deal when its position names no version, and parks as before', async () => {
