@@ -1,16 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { dynamoDb } from '../../functions/adapters/aws-clients.ts';
 import { logger, metrics } from '../../functions/powertools.ts';
 import { genericAdapter, genericSignatureHeader } from '../../functions/sources/generic.ts';
 import { hubspotAdapter, hubspotSignatureHeaders } from '../../functions/sources/hubspot.ts';
 import { receiveWebhook } from '../../functions/usecases/receive-webhook.ts';
 import { servicesFromEnvironment } from '../../functions/usecases/services.ts';
-import { DEVELOPMENT_SECRETS, type LocalStack } from '../../infra/local/stack.ts';
+import { DEVELOPMENT_SECRETS } from '../../infra/local/stack.ts';
 import { fixture } from '../fixtures/signing.ts';
 import { postGeneric, postHubspot, uniqueId, uniqueNumber } from '../support/api.ts';
-import { startInProcessStack } from '../support/in-process-stack.ts';
+import { inProcessStackForSuite } from '../support/in-process-stack.ts';
 
 /**
  * What a webhook function's first event costs in DynamoDB calls, as on a cold start: services built afresh (nothing
@@ -80,19 +80,13 @@ async function commandsOf(work: () => Promise<unknown>): Promise<string[]> {
 }
 
 describe("a webhook function's first event", () => {
-  let stack: LocalStack | undefined;
-  beforeAll(async () => {
-    stack = await startInProcessStack();
-  }, 120_000);
-  afterAll(async () => {
-    await stack?.stop();
-  });
+  const stack = inProcessStackForSuite();
 
   it('reads the deal with its pipeline config in one call, then commits in one', async () => {
     const dealId = uniqueId('FIRST');
     const created = await postGeneric(
       { eventId: uniqueId('E'), dealId, stage: 'identify', dealName: 'First calls' },
-      { api: stack?.url },
+      { api: stack().url },
     );
     expect(created.body).toMatchObject({ outcome: 'applied' });
 
@@ -109,7 +103,7 @@ describe("a webhook function's first event", () => {
 
   it('routes a CRM event on the deal read with its pipeline config in one call, then commits in one', async () => {
     const objectId = uniqueNumber();
-    const created = await postHubspot([hubspotEvent('deal.creation', objectId)], stack?.url);
+    const created = await postHubspot([hubspotEvent('deal.creation', objectId)], stack().url);
     expect(created.body).toMatchObject({ results: [{ outcome: 'applied' }] });
 
     const cold = servicesFromEnvironment({ logger, metrics });

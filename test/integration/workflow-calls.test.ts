@@ -1,14 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { dynamoDb } from '../../functions/adapters/aws-clients.ts';
 import { dealKey } from '../../functions/adapters/deals/keys.ts';
 import type { WorkflowState } from '../../functions/core/stored-deal.ts';
 import { EXIT_FIELDS } from '../../infra/local/default-story.ts';
-import type { LocalStack } from '../../infra/local/stack.ts';
 import { TABLE_NAME } from '../../infra/local/stack.ts';
 import { postGeneric, uniqueId } from '../support/api.ts';
-import { startInProcessStack } from '../support/in-process-stack.ts';
+import { inProcessStackForSuite } from '../support/in-process-stack.ts';
 
 /**
  * What the outbox and the workflow cost in calls on a deal's item after a decision: a new deal's execution is
@@ -52,20 +51,14 @@ async function parkedIn(pipeline: string, dealId: string, stage: string): Promis
 }
 
 describe('the calls on a deal item after a decision', () => {
-  let stack: LocalStack | undefined;
-  beforeAll(async () => {
-    stack = await startInProcessStack();
-  }, 120_000);
-  afterAll(async () => {
-    await stack?.stop();
-  });
+  const stack = inProcessStackForSuite();
 
   it('starts a new deal and parks its first stage task with one write and no read', async () => {
     const dealId = uniqueId('PARK');
     const watch = watchDealItem('default', dealId);
     try {
       const created = await outside.run(true, () =>
-        postGeneric({ eventId: uniqueId('E'), dealId, stage: 'identify', dealName: 'Parked' }, { api: stack?.url }),
+        postGeneric({ eventId: uniqueId('E'), dealId, stage: 'identify', dealName: 'Parked' }, { api: stack().url }),
       );
       expect(created.body).toMatchObject({ outcome: 'applied' });
       const workflow = await parkedIn('default', dealId, 'identify');
@@ -79,7 +72,7 @@ describe('the calls on a deal item after a decision', () => {
   it('wakes the stage task after a move with one read, and parks the next stage with one write and no read', async () => {
     const dealId = uniqueId('MOVE');
     await outside.run(true, () =>
-      postGeneric({ eventId: uniqueId('E'), dealId, stage: 'identify', dealName: 'Moved' }, { api: stack?.url }),
+      postGeneric({ eventId: uniqueId('E'), dealId, stage: 'identify', dealName: 'Moved' }, { api: stack().url }),
     );
     await parkedIn('default', dealId, 'identify');
     const watch = watchDealItem('default', dealId);
@@ -87,7 +80,7 @@ describe('the calls on a deal item after a decision', () => {
       const moved = await outside.run(true, () =>
         postGeneric(
           { eventId: uniqueId('E'), dealId, stage: 'qualify', fields: EXIT_FIELDS.identify },
-          { api: stack?.url },
+          { api: stack().url },
         ),
       );
       expect(moved.body).toMatchObject({ outcome: 'applied', stage: 'qualify' });

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { freePort } from '../../infra/local/emulators.ts';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../infra/local/stack.ts';
 
@@ -19,4 +20,22 @@ export async function startInProcessStack(overrides: Partial<LocalStackOptions> 
     log: () => undefined,
     ...overrides,
   });
+}
+
+/**
+ * Starts an in-process stack before the calling suite's tests and stops it after them. Call it inside `describe`;
+ * the answer gives the running stack.
+ */
+export function inProcessStackForSuite(overrides: Partial<LocalStackOptions> = {}): () => LocalStack {
+  let stack: LocalStack | undefined;
+  beforeAll(async () => {
+    stack = await startInProcessStack(overrides);
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  return () => {
+    if (!stack) throw new Error("the suite's stack has not started");
+    return stack;
+  };
 }
