@@ -1,4 +1,4 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { InsightsStore } from '../../functions/adapters/insights-store.ts';
 import { COUNTER } from '../../functions/core/board.ts';
@@ -204,10 +204,18 @@ describe('the board on the local stack', () => {
   it('links a deal to its CRM and shows each event at the CRM time, with the received time when it differs', async () => {
     const { stale } = await ownersDeals();
     const db = localDynamoDb();
+    const key = { pk: `DEAL#default#${stale}`, sk: 'DEAL' };
+    // The CRM link is written straight into the item: only once the deal's execution waits in its stage, so that no
+    // workflow write of the item (which puts the whole item) can land after it.
+    await waitFor(async () => {
+      const { Item } = await db.send(new GetCommand({ TableName: 'stageflow', Key: key, ConsistentRead: true }));
+      const workflow = Item?.workflow as StoredDeal['workflow'] | undefined;
+      return workflow?.waitStage === 'qualify' && workflow.waitToken ? true : undefined;
+    }, `${stale}'s execution waiting in qualify`);
     await db.send(
       new UpdateCommand({
         TableName: 'stageflow',
-        Key: { pk: `DEAL#default#${stale}`, sk: 'DEAL' },
+        Key: key,
         UpdateExpression: 'SET crm = :crm',
         ExpressionAttributeValues: { ':crm': { source: 'hubspot', writes: [], portalId: '4711' } },
       }),
