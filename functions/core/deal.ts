@@ -232,6 +232,11 @@ export function isEnded(status: DealStatus): status is EndedStatus {
   return (ENDED_STATUSES as readonly string[]).includes(status);
 }
 
+/** The approvals of the deal's current stage visit still waiting for a decision. */
+export function pendingApprovals(deal: Pick<Deal, 'approvals' | 'visit'>): Approval[] {
+  return deal.approvals.filter((approval) => approval.status === 'pending' && approval.visit === deal.visit);
+}
+
 export interface Deal {
   pipeline: string;
   dealId: string;

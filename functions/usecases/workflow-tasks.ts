@@ -1,6 +1,6 @@
 import type { ApprovalTimer, WorkflowPosition, WorkflowRequest } from '../../workflows/definition.ts';
 import { generationOfExecution } from '../adapters/workflow-client.ts';
-import { type Approval, type Deal, type Decision, isEnded } from '../core/deal.ts';
+import { type Approval, type Deal, type Decision, isEnded, pendingApprovals } from '../core/deal.ts';
 import { expireApproval, rerouteDeal } from '../core/decide/entry-points.ts';
 import type { StoredDeal } from '../core/stored-deal.ts';
 import type { EffectServices } from './effect-services.ts';
@@ -15,11 +15,8 @@ export type WorkflowTask = WorkflowRequest;
  * ones nobody runs.
  */
 export function unrunApprovals(deal: Deal, executionId: string | null): Approval[] {
-  return deal.approvals.filter(
-    (approval) =>
-      approval.status === 'pending' &&
-      approval.visit === deal.visit &&
-      (executionId === null ? approval.runBy === null : approval.runBy !== executionId),
+  return pendingApprovals(deal).filter((approval) =>
+    executionId === null ? approval.runBy === null : approval.runBy !== executionId,
   );
 }
 
@@ -62,8 +59,9 @@ async function load(pipeline: string, dealId: string, services: EffectServices) 
 export function positionOf(stored: StoredDeal): WorkflowPosition {
   const { deal } = stored;
   const position: WorkflowPosition = { pipeline: deal.pipeline, dealId: deal.dealId, stage: deal.stage };
-  const pending = deal.approvals.some((a) => a.status === 'pending' && a.visit === deal.visit);
-  return isEnded(deal.status) || pending ? position : { ...position, version: stored.version };
+  return isEnded(deal.status) || pendingApprovals(deal).length > 0
+    ? position
+    : { ...position, version: stored.version };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type Approval, isEnded } from '../../core/deal.ts';
+import { type Approval, isEnded, pendingApprovals } from '../../core/deal.ts';
 import type { PipelineConfig } from '../../core/pipeline-config.ts';
 import type { LastDecision } from '../../core/stored-deal.ts';
 import { crmStageValue } from '../../sources/crm-maps.ts';
@@ -36,7 +36,7 @@ export function writeBackPlan(change: DealChange, decided: LastDecision, config:
       return { setStage: true, note };
     }
     if (decided.outcome === 'pending_approval') {
-      const waiting = deal.approvals.filter((a) => a.status === 'pending' && a.visit === deal.visit);
+      const waiting = pendingApprovals(deal);
       const note = [
         `Stageflow holds the move to ${stageName(decided.target)} until it is approved; the deal stays in ` +
           `${stageName(deal.stage)} meanwhile.`,

@@ -1,4 +1,4 @@
-import { isEnded } from '../../core/deal.ts';
+import { isEnded, pendingApprovals } from '../../core/deal.ts';
 import type { StoredDeal } from '../../core/stored-deal.ts';
 import { type EffectRun, endedApprovals, requestedApprovals } from '../deal-change.ts';
 import { retryOnConflict } from '../retry-on-conflict.ts';
@@ -57,7 +57,7 @@ function needsNewExecution(run: EffectRun, current: StoredDeal): boolean {
   if (run.decided.kind === 'reroute') return true;
   const { deal, workflow } = current;
   const asked = requestedApprovals(change).filter((a) => a.visit === deal.visit && a.runBy === null);
-  const busy = deal.approvals.some((a) => a.status === 'pending' && a.visit === deal.visit && a.runBy !== null);
+  const busy = pendingApprovals(deal).some((a) => a.runBy !== null);
   return asked.length > 0 && workflow.waitToken === null && workflow.waitStage !== null && busy;
 }
 
