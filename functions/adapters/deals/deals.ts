@@ -159,7 +159,10 @@ export class DealItems {
     }
   }
 
-  /** Changes only the workflow state of a deal, under the same optimistic lock as every deal write. */
+  /**
+   * Changes the workflow state of a deal (and, with `deal`, the deal itself), under the same optimistic lock as every
+   * deal write. A change of the workflow state alone updates those attributes only.
+   */
   async updateWorkflow(before: StoredDeal, workflow: Partial<WorkflowState>, deal?: Deal): Promise<StoredDeal> {
     const next: StoredDeal = {
       ...before,
@@ -167,6 +170,12 @@ export class DealItems {
       version: before.version + 1,
       workflow: { ...before.workflow, ...workflow },
     };
+    if (deal === undefined) {
+      if (!(await this.updateWorkflowAt(before.deal.pipeline, before.deal.dealId, before.version, workflow))) {
+        throw new ConcurrentUpdateError(`deal ${before.deal.dealId} changed meanwhile`);
+      }
+      return next;
+    }
     try {
       await this.table.db.send(
         new PutCommand({ TableName: this.table.tableName, Item: dealItem(next), ...versionCondition(before) }),
